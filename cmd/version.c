@@ -1,0 +1,6 @@
+#include "version.h"
+
+const char *ferry_version(void)
+{
+	return FERRY_VERSION;
+}

@@ -1,0 +1,65 @@
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static enum log_level threshold = LOG_NOTICE;
+static char ctx_account[128];
+static char ctx_mailbox[256];
+
+static const char *const level_names[] = {
+	[LOG_ERROR] = "error", [LOG_WARN] = "warning", [LOG_NOTICE] = "notice",
+	[LOG_INFO] = "info",   [LOG_DEBUG] = "debug",
+};
+
+static const char *const cat_names[] = {
+	[LOG_CAT_GENERAL] = "", [LOG_CAT_NET] = "net",     [LOG_CAT_SYNC] = "sync",
+	[LOG_CAT_MAILDIR] = "maildir", [LOG_CAT_STATE] = "state", [LOG_CAT_CONFIG] = "config",
+};
+
+void log_set_level(enum log_level level)
+{
+	threshold = level;
+}
+
+enum log_level log_get_level(void)
+{
+	return threshold;
+}
+
+bool log_enabled(enum log_level level)
+{
+	return level <= threshold;
+}
+
+void log_set_context(const char *account, const char *mailbox)
+{
+	snprintf(ctx_account, sizeof(ctx_account), "%s", account ? account : "");
+	snprintf(ctx_mailbox, sizeof(ctx_mailbox), "%s", mailbox ? mailbox : "");
+}
+
+void log_msg(enum log_level level, enum log_cat cat, const char *fmt, ...)
+{
+	char line[4096];
+	size_t n = 0;
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	n += (size_t)snprintf(line, sizeof(line), "ferry: %s", level_names[level]);
+	if (level == LOG_DEBUG && cat != LOG_CAT_GENERAL && n < sizeof(line))
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "(%s)", cat_names[cat]);
+	if (n < sizeof(line))
+		n += (size_t)snprintf(line + n, sizeof(line) - n, ": ");
+	if (ctx_account[0] && n < sizeof(line))
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s%s: ", ctx_account,
+				      ctx_mailbox[0] ? "/" : "", ctx_mailbox);
+	if (n < sizeof(line)) {
+		va_start(ap, fmt);
+		vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+		va_end(ap);
+	}
+	line[sizeof(line) - 2] = '\0';
+	fprintf(stderr, "%s\n", line);
+}
