@@ -478,9 +478,31 @@ static int state_env_open(struct state *st, size_t map_size, struct err *e)
 	if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
 		return err_set(e, ERR_STATE, "state at \"%s\" is damaged or not a ferry state (%s); %s",
 			       st->path, mdb_strerror(rc), rebuild_advice);
+	if (rc > 0)     /* an errno: permissions, disk, a file in the way */
+		return err_sys(e, ERR_IO, rc, "cannot open the state at \"%s\"",
+			       st->path);
 	if (rc != 0)
 		return state_lmdb_fail(st, NULL, rc, e, "cannot open");
+	if (!st->read_only) {
+		int dead = 0;
+
+		/* Free reader slots of killed processes (a `ferry status` that
+		 * died mid-read): they would pin old pages and grow the file. */
+		rc = mdb_reader_check(st->env, &dead);
+		if (rc == 0 && dead > 0)
+			log_debug(LOG_CAT_STATE, "cleared %d stale state readers", dead);
+	}
 	return 0;
+}
+
+/* The state holds mail metadata: say so if others can read the folder. */
+static void state_check_mode(const char *dir)
+{
+	struct stat sb;
+
+	if (stat(dir, &sb) == 0 && (sb.st_mode & 077) != 0)
+		log_warn("state folder \"%s\" is accessible by other users (mode %03o); chmod 700 it",
+			 dir, (unsigned)(sb.st_mode & 0777));
 }
 
 int state_open(const char *dir, const struct state_options *opts,
@@ -505,8 +527,10 @@ int state_open(const char *dir, const struct state_options *opts,
 		free(data);
 		if (missing == ENOENT || missing == ENOTDIR)
 			return 1;
-	} else if (lock_mkdirs(dir, e) < 0) {
-		return -1;
+	} else {
+		if (lock_mkdirs(dir, e) < 0)
+			return -1;
+		state_check_mode(dir);
 	}
 	st = xcalloc(1, sizeof(*st));
 	st->path = xstrdup(dir);
