@@ -110,7 +110,8 @@ enum state_role {
  * a rename on either side updates the name and keeps the id (and every
  * message record of the mailbox).  An empty name means "not (yet) on that
  * side"; a non-empty name is unique among the account's mailboxes on its
- * side.
+ * side.  Names are compared byte for byte: the caller normalises what IMAP
+ * treats as equal (INBOX in any case) before storing or looking up.
  */
 struct state_mailbox {
 	uint32_t id;                 /* assigned by state_mailbox_add(); >= 1 */
@@ -208,7 +209,8 @@ struct state_options {
  *   ERR_STATE  "state at "DIR" was written by a newer ferry (schema N, this
  *              ferry knows M)"; or damaged / not ferry's, with the rebuild
  *              advice; or read-only on an older schema that needs migrating.
- *   ERR_IO     the folder cannot be created.
+ *   ERR_IO     the folder cannot be created, or the LMDB files cannot be
+ *              opened (an errno: permissions, a file in the way; e->sys).
  * The caller holds the account lock when opening read-write.
  */
 int state_open(const char *dir, const struct state_options *opts,
@@ -232,6 +234,9 @@ size_t state_map_size(const struct state *st);
  * Begin a transaction.  Write transactions are serialised by LMDB (a second
  * one in another process waits); a struct state has at most one write
  * transaction at a time (assert).  Read transactions see a snapshot.
+ * When another process has grown the map beyond ours (MDB_MAP_RESIZED), the
+ * new size is adopted and the begin retried, provided no other transaction
+ * of this struct state is open; otherwise that is the error.
  * Errors: ERR_STATE (LMDB, e.g. the reader table is full).
  */
 int state_txn_begin(struct state *st, bool write, struct state_txn **txn_out,
@@ -325,7 +330,12 @@ int state_msg_update(struct state_txn *txn, const struct state_msg *m,
 /* Delete record `id` and its index entries.  0 done, 1 no such record. */
 int state_msg_del(struct state_txn *txn, uint64_t id, struct err *e);
 
-/* Look-ups: 1 found (*m_out filled, memory in `a`), 0 not found, -1 error. */
+/*
+ * Look-ups: 1 found (*m_out filled, memory in `a`), 0 not found, -1 error.
+ * find_uid and find_name look in one mailbox (a non-zero id); uid 0 and an
+ * empty name are never found.  An index entry that points to no record is
+ * damage (ERR_STATE).
+ */
 int state_msg_get(struct state_txn *txn, uint64_t id, struct arena *a,
 		  struct state_msg *m_out, struct err *e);
 int state_msg_find_uid(struct state_txn *txn, uint32_t mailbox, uint32_t uid,
