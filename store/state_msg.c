@@ -219,38 +219,25 @@ static int mailbox_exists(struct state_txn *txn, uint32_t id, struct err *e)
 	return 0;
 }
 
-static int record_put(struct state_txn *txn, const struct state_msg *m,
+/* Write the encoded record `b` under `id`. */
+static int record_put(struct state_txn *txn, uint64_t id, const struct buf *b,
 		      struct err *e)
 {
-	struct buf b = BUF_INIT(STATE_RECORD_MAX);
 	uint8_t key[8];
-	MDB_val k = { 8, key }, v;
+	MDB_val k = { 8, key }, v = { b->len, b->data };
 	int rc;
 
-	if (state_msg_encode(m, &b, e) < 0) {
-		buf_release(&b);
-		return -1;
-	}
-	state_be64(key, m->id);
-	v.mv_size = b.len;
-	v.mv_data = b.data;
+	state_be64(key, id);
 	rc = mdb_put(txn->txn, txn->st->msg, &k, &v, 0);
-	buf_release(&b);
 	return rc ? lmdb_fail(txn, rc, e, "cannot write a message") : 0;
 }
 
-/* Validate everything the encoder would refuse, before touching indexes. */
-static int msg_precheck(struct state_txn *txn, const struct state_msg *m,
-			struct err *e)
+/* Encode `m` into `b` (bounds checked) and check that its mailbox exists,
+ * before any index is touched.  The record id is the key, not in `b`. */
+static int msg_prepare(struct state_txn *txn, const struct state_msg *m,
+		       struct buf *b, struct err *e)
 {
-	struct buf b = BUF_INIT(STATE_RECORD_MAX);
-	int rc;
-
-	if (state_txn_check(txn, true, e) < 0)
-		return -1;
-	rc = state_msg_encode(m, &b, e);
-	buf_release(&b);
-	if (rc < 0)
+	if (state_txn_check(txn, true, e) < 0 || state_msg_encode(m, b, e) < 0)
 		return -1;
 	return mailbox_exists(txn, m->mailbox, e);
 }
@@ -259,27 +246,32 @@ static int msg_precheck(struct state_txn *txn, const struct state_msg *m,
 
 int state_msg_add(struct state_txn *txn, struct state_msg *m, struct err *e)
 {
+	struct buf b = BUF_INIT(STATE_RECORD_MAX);
 	uint64_t id;
+	int rc = -1;
 
-	if (msg_precheck(txn, m, e) < 0 || check_unique(txn, m, e) < 0)
-		return -1;
-	if (state_meta_next(txn, "next_msg", &id, e) < 0)
-		return -1;
-	m->id = id;
-	if (record_put(txn, m, e) < 0)
-		return -1;
-	return index_add(txn, m, e);
+	if (msg_prepare(txn, m, &b, e) == 0 && check_unique(txn, m, e) == 0 &&
+	    state_meta_next(txn, "next_msg", &id, e) == 0) {
+		m->id = id;
+		if (record_put(txn, id, &b, e) == 0)
+			rc = index_add(txn, m, e);
+	}
+	buf_release(&b);
+	return rc;
 }
 
 int state_msg_update(struct state_txn *txn, const struct state_msg *m,
 		     struct err *e)
 {
+	struct buf b = BUF_INIT(STATE_RECORD_MAX);
 	struct state_msg old;
 	struct arena a;
 	int rc;
 
-	if (msg_precheck(txn, m, e) < 0)
+	if (msg_prepare(txn, m, &b, e) < 0) {
+		buf_release(&b);
 		return -1;
+	}
 	arena_init(&a, 1024);
 	rc = state_msg_get(txn, m->id, &a, &old, e);
 	if (rc == 0)
@@ -288,9 +280,13 @@ int state_msg_update(struct state_txn *txn, const struct state_msg *m,
 	if (rc > 0)
 		rc = index_del(txn, &old, e);
 	arena_release(&a);
-	if (rc < 0 || check_unique(txn, m, e) < 0 || record_put(txn, m, e) < 0)
-		return -1;
-	return index_add(txn, m, e);
+	if (rc == 0 && check_unique(txn, m, e) == 0 &&
+	    record_put(txn, m->id, &b, e) == 0)
+		rc = index_add(txn, m, e);
+	else
+		rc = -1;
+	buf_release(&b);
+	return rc;
 }
 
 int state_msg_del(struct state_txn *txn, uint64_t id, struct err *e)
