@@ -57,7 +57,7 @@ int state_damaged(struct state *st, struct err *e, const char *fmt, ...)
 
 bool state_err_map_full(const struct err *e)
 {
-	return e->code == ERR_STATE && e->lib == MDB_MAP_FULL;
+	return e != NULL && e->code == ERR_STATE && e->lib == MDB_MAP_FULL;
 }
 
 int state_txn_check(struct state_txn *txn, bool need_write, struct err *e)

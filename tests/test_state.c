@@ -803,6 +803,36 @@ Test(state, map_grows_on_demand_from_a_tiny_map)
 	state_close(st);
 }
 
+static int failing_batch(struct state_txn *t, void *arg, struct err *e)
+{
+	int *calls = arg;
+	struct state_mailbox mb = { .remote_name = "Half" };
+
+	(*calls)++;
+	if (state_mailbox_add(t, &mb, e) < 0)
+		return -1;
+	return err_set(e, ERR_IO, "the batch failed");
+}
+
+Test(state, write_helper_aborts_a_failed_batch_without_retrying)
+{
+	struct state *st = open_rw();
+	struct state_txn *t;
+	struct state_mailbox mb;
+	struct err e;
+	int calls = 0;
+
+	cr_assert_eq(state_write(st, failing_batch, &calls, &e), -1);
+	cr_assert_eq(e.code, ERR_IO);
+	cr_assert_eq(calls, 1);
+	cr_assert_not(state_err_map_full(&e));
+	t = begin(st, false);
+	cr_assert_eq(state_mailbox_find_remote(t, "Half", &A, &mb, &e), 0,
+		     "the failed batch left nothing");
+	state_txn_abort(t);
+	state_close(st);
+}
+
 /* ---- refusing bad state ---------------------------------------------- */
 
 /* Open the environment with LMDB directly and put `key` = `val` in `db`
