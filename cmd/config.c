@@ -570,9 +570,14 @@ static int check_credentials(struct mapper *m, struct cfg_account *a)
 		return node_err(m, m->sect_map[SECT_REMOTE], path, "no credential: set one of "
 				"password_cmd, password or oauth2_token_cmd");
 	}
-	if (n > 1)
-		return field_err(m, second, "%s and %s are both set; an account has one credential",
-				 fields[first].key, fields[second].key);
+	if (n > 1) {
+		/* Point at whichever of the two comes later in the file. */
+		const struct cfg_node *a1 = m->set_by[first], *a2 = m->set_by[second];
+		bool later = a1->line > a2->line || (a1->line == a2->line && a1->col > a2->col);
+
+		return field_err(m, later ? first : second, "%s and %s are both set; an account "
+				 "has one credential", fields[first].key, fields[second].key);
+	}
 	for (i = 0; i < r->auth.n; i++) {
 		if (r->auth.v[i] == CFG_AUTH_XOAUTH2 || r->auth.v[i] == CFG_AUTH_OAUTHBEARER)
 			oauth = true;

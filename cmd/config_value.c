@@ -169,7 +169,8 @@ int cfg_parse_fingerprint(const char *s, unsigned char out[32], const char **why
 	size_t len, i, step;
 
 	*why = "expected \"sha256:\" and 32 hex bytes (AA:BB:... or AABB...)";
-	if (colon != NULL && colon - s > 2) {
+	/* "sha256:" or another algorithm name (not a hex byte) before a colon. */
+	if (colon != NULL && colon - s > 2 && colon - s <= 10) {
 		if ((size_t)(colon - s) != 6 || strncasecmp(s, "sha256", 6) != 0) {
 			*why = "only sha256 fingerprints are supported";
 			return -1;
