@@ -114,6 +114,7 @@ struct mapper {
 	const struct cfg_node *account_key;
 	const struct cfg_node *account_map;
 	const struct cfg_node *sect_map[SECT_COUNT];
+	const struct cfg_node *seen[N_FIELDS];   /* key node, for duplicates */
 	const struct cfg_node *set_by[N_FIELDS]; /* key node, NULL: default */
 };
 
@@ -459,15 +460,14 @@ static int map_pair(struct mapper *m, struct cfg_account *a, const char *section
 
 	if (fi < 0)
 		return unknown_key(m, k, section);
-	if (m->set_by[fi] != NULL) {
+	if (m->seen[fi] != NULL) {
 		field_path(m, &fields[fi], path, sizeof(path));
-		return duplicate_key(m, k, path, m->set_by[fi]);
+		return duplicate_key(m, k, path, m->seen[fi]);
 	}
+	m->seen[fi] = k;
+	if (cfg_node_is_null(v))
+		return 0;       /* an empty value: as if absent */
 	m->set_by[fi] = k;
-	if (cfg_node_is_null(v)) {
-		m->set_by[fi] = NULL;   /* empty value: as if absent */
-		return 0;
-	}
 	return set_field(m, a, &fields[fi], v);
 }
 
@@ -707,6 +707,7 @@ static int map_account(struct mapper *m, struct cfg *cfg, struct cfg_account *a,
 	char path[256];
 
 	memset(m->sect_map, 0, sizeof(m->sect_map));
+	memset(m->seen, 0, sizeof(m->seen));
 	memset(m->set_by, 0, sizeof(m->set_by));
 	m->account = a->name;
 	m->account_key = k;

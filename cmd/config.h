@@ -170,8 +170,9 @@ int cfg_default_path(char **path_out, struct err *e);
 /*
  * Parse and validate `len` bytes of YAML; `name` is used in messages (and
  * copied).  On success *cfg_out is the caller's (cfg_free()); on failure it
- * is untouched and `e` holds an ERR_CONFIG (or ERR_LIMIT-free: every
- * failure is ERR_CONFIG).  Reads the environment for path expansion.
+ * is untouched and `e` holds an ERR_CONFIG.  Reads the environment for
+ * path expansion and default paths (HOME, XDG_STATE_HOME, $VARs).
+ * cfg->warnings are for the caller to show (log_warn); they hold no secret.
  */
 int cfg_load_buffer(const char *name, const char *data, size_t len,
 		    struct cfg **cfg_out, struct err *e);

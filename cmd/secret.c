@@ -85,6 +85,8 @@ static int spawn_attrs(posix_spawnattr_t *attr, posix_spawn_file_actions_t *fa,
 	rc |= posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
 	rc |= posix_spawn_file_actions_adddup2(fa, out_w, 1);
 	rc |= posix_spawn_file_actions_adddup2(fa, err_w, 2);
+	/* The helper gets no descriptor of ours (sockets, LMDB, locks). */
+	rc |= posix_spawn_file_actions_addclosefrom_np(fa, 3);
 	return rc;
 }
 
@@ -106,7 +108,7 @@ static int child_start(struct child *c, const char *command, const char *what,
 	}
 	posix_spawnattr_init(&attr);
 	posix_spawn_file_actions_init(&fa);
-	rc = spawn_attrs(&attr, &fa, out[1], errp[1]);
+	rc = spawn_attrs(&attr, &fa, out[1], errp[1]) != 0 ? ENOMEM : 0;
 	if (rc == 0)
 		rc = posix_spawn(&c->pid, "/bin/sh", &fa, &attr, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);

@@ -516,6 +516,8 @@ Test(config, duplicate_keys_and_accounts)
 		     "t.yaml:9:3: accounts: duplicate account \"w\"");
 	expect_error(OK_ACCOUNT "accounts: {}\n",
 		     "t.yaml:9:1: accounts: duplicate key \"accounts\" (first set at line 1)");
+	expect_error(HEAD REMOTE "      port:\n      port: 993\n" LOCAL,
+		     "t.yaml:8:7: accounts.w.remote.port: duplicate key \"port\" (first set at line 7)");
 	expect_error(HEAD REMOTE "      user: again\n" LOCAL,
 		     "t.yaml:7:7: accounts.w.remote.user: duplicate key \"user\" (first set at line 5)");
 }

@@ -4,6 +4,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,20 @@ Test(secret, stderr_in_messages_is_bounded_and_sanitised)
 	cr_assert_eq(secret_run("head -c 100000 /dev/zero | tr '\\0' x >&2; exit 4", "cmd", 10,
 				&s, &e), -1);
 	cr_assert_lt(strlen(e.msg), 400);
+}
+
+Test(secret, helper_inherits_no_descriptor_but_stdio)
+{
+	int fd = open("/dev/null", O_RDONLY);   /* deliberately not close-on-exec */
+	char *cmd, *s;
+
+	cr_assert_geq(fd, 3);
+	cmd = xasprintf("if [ -e /proc/self/fd/%d ]; then echo leaked; else echo closed; fi", fd);
+	s = run_ok(cmd);
+	cr_assert_str_eq(s, "closed");
+	free_secret(s);
+	free(cmd);
+	close(fd);
 }
 
 Test(secret, signal_is_reported)
