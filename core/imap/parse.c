@@ -778,12 +778,63 @@ static int parser_step(struct imap_parser *p, char c, struct err *e)
 	return err_set(e, ERR_INTERNAL, "IMAP parser in a bad state");
 }
 
+/*
+ * How many bytes from data on are plain content of the current token (no
+ * byte that changes state), bounded by what max_line still allows.  They
+ * can be appended to the token in one go: the per-byte path would do
+ * exactly the same with each of them.
+ */
+static size_t plain_span(const struct imap_parser *p, const char *data, size_t len)
+{
+	size_t room = p->lim.max_line - p->line_bytes, i;
+
+	if (len > room)
+		len = room;
+	switch (p->st) {
+	case PS_HEAD:
+		for (i = 0; i < len && is_atom_char((unsigned char)data[i]); i++)
+			;
+		return i;
+	case PS_ATOM:
+		if (p->bracket > 0) {
+			for (i = 0; i < len; i++) {
+				char c = data[i];
+
+				if (c == '[' || c == ']' || c == '\r' || c == '\n' || c == '\0')
+					break;
+			}
+			return i;
+		}
+		for (i = 0; i < len && data[i] != '[' && is_atom_char((unsigned char)data[i]); i++)
+			;
+		return i;
+	case PS_QUOTED:
+		for (i = 0; i < len; i++) {
+			char c = data[i];
+
+			if (c == '"' || c == '\\' || c == '\r' || c == '\n' || c == '\0')
+				break;
+		}
+		return i;
+	case PS_TEXT:
+		for (i = 0; i < len; i++) {
+			char c = data[i];
+
+			if (c == '\r' || c == '\n' || c == '\0')
+				break;
+		}
+		return i;
+	default:
+		return 0;
+	}
+}
+
 enum imap_parse_result imap_parser_feed(struct imap_parser *p, const char *data, size_t len,
 					size_t *consumed_out, struct imap_resp **resp_out,
 					struct err *e)
 {
 	struct err local;
-	size_t pos = 0;
+	size_t pos = 0, span;
 
 	if (e == NULL)
 		e = &local;
@@ -800,6 +851,14 @@ enum imap_parse_result imap_parser_feed(struct imap_parser *p, const char *data,
 			if (n < 0)
 				goto fail;
 			pos += (size_t)n;
+			continue;
+		}
+		span = plain_span(p, data + pos, len - pos);
+		if (span > 0) {
+			if (buf_add(&p->tok, data + pos, span, e) < 0)
+				goto fail;
+			p->line_bytes += span;
+			pos += span;
 			continue;
 		}
 		if (++p->line_bytes > p->lim.max_line) {
