@@ -1033,3 +1033,29 @@ Test(parse, returned_response_handles_are_never_aborted)
 	buf_release(&r.dump);
 	buf_release(&s.log);
 }
+
+static int silent_begin(void *ctx, const struct imap_literal_info *info,
+			enum imap_sink_choice *choice_out, void **handle_out, struct err *e)
+{
+	(void)ctx;
+	(void)info;
+	(void)choice_out;
+	(void)handle_out;
+	(void)e;
+	return -1;
+}
+
+Test(parse, sink_failing_without_an_error_still_reports_one)
+{
+	struct imap_literal_sink k = { NULL, silent_begin, NULL, NULL, NULL };
+	struct imap_parser *p = imap_parser_new(NULL, &k);
+	struct imap_resp *r;
+	struct err e;
+	size_t used;
+
+	err_set(&e, ERR_NET, "stale error from earlier");
+	cr_assert_eq(imap_parser_feed(p, "* X {1}\r\nx\r\n", 11, &used, &r, &e), IMAP_PARSE_ERROR);
+	cr_assert_eq(e.code, ERR_INTERNAL, "%s", e.msg);
+	cr_assert(strstr(e.msg, "begin") != NULL);
+	imap_parser_free(p);
+}

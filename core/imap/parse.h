@@ -47,7 +47,7 @@ struct imap_arg {
 	 * (a literal may hold NULs: len is authoritative).
 	 * LIST: list points to len items.
 	 * LITERAL_STREAMED: size is the literal's size, handle what the sink's
-	 * begin() returned.
+	 * begin() returned.  (LITERAL also sets size = len.)
 	 */
 	size_t len;
 	const char *str;
@@ -89,6 +89,10 @@ struct imap_resp {
 	 * arguments; code_raw is the text between the brackets after the code
 	 * atom, kept for codes whose arguments are not well-formed IMAP.
 	 * text is the human-readable rest of the line ("" if none).
+	 * No code: code, code_raw NULL.  A code without arguments ("[CLOSED]"):
+	 * code_raw "", code_args NULL, ncode_args 0.  Arguments that do not
+	 * parse: code_raw set, code_args NULL, ncode_args 0.
+	 * Data responses: code, code_raw and text NULL.
 	 */
 	const char *code;
 	struct imap_arg *code_args;
@@ -126,7 +130,11 @@ struct imap_parser_limits {
  */
 extern const struct imap_parser_limits imap_parser_default_limits;
 
-/* Where a literal starts, for the sink to decide what to do with it. */
+/*
+ * Where a literal starts, for the sink to decide what to do with it.
+ * The strings are valid only during the begin() call.  depth is 0 for a
+ * literal among the response's top-level arguments, 1 inside one list ...
+ */
 struct imap_literal_info {
 	uint64_t size;
 	bool literal8;
