@@ -173,7 +173,10 @@ struct imap_literal_sink {
 
 struct imap_parser;
 
-/* limits and sink may be NULL (defaults; no streaming).  Both are copied. */
+/*
+ * limits and sink may be NULL (defaults; no streaming).  Both are copied.
+ * A sink whose begin is NULL is no sink; data, end and abort may be NULL.
+ */
 struct imap_parser *imap_parser_new(const struct imap_parser_limits *limits,
 				    const struct imap_literal_sink *sink);
 void imap_parser_free(struct imap_parser *p);
@@ -194,7 +197,7 @@ enum imap_parse_result {
  *   IMAP_ARG_NIL.  Numbers are atoms (see imap_arg_u64()).
  * - Quoted strings allow the escapes \" and \\ only; CR/LF inside is ERR_PROTO.
  * - Literals {n}, {n+} and ~{n} (literal8).  A size above max_literal (or
- *   with more digits than fit 64 bits) is ERR_LIMIT as soon as it is seen.
+ *   with more than 20 digits) is ERR_LIMIT as soon as it is seen.
  * - Separating spaces are not required between tokens (lenient), and
  *   several spaces are accepted.
  * - Tagged responses must be OK, NO or BAD.  "+" may be followed by a
@@ -210,7 +213,8 @@ enum imap_parse_result {
  * Feed len bytes.  *consumed_out is how many were used (on DONE possibly
  * fewer than len: feed the rest again).  On DONE *resp_out is a complete
  * response owned by the caller.  On NEED_MORE all bytes were consumed.
- * On ERROR e says why and the parser refuses all further input.
+ * On ERROR e says why (a failing sink callback's own error is passed on)
+ * and the parser refuses all further input.
  */
 enum imap_parse_result imap_parser_feed(struct imap_parser *p, const char *data, size_t len,
 					size_t *consumed_out, struct imap_resp **resp_out,
