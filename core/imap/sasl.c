@@ -157,6 +157,7 @@ int sasl_b64_encode(const void *data, size_t len, struct buf *out, struct err *e
 		return err_set(e, ERR_LIMIT, "data too large for base64");
 	if (buf_reserve(out, groups * 4, e) < 0)
 		return -1;
+	out->data[out->len] = '\0';    /* buf_reserve() may leave a new block unterminated */
 	for (i = 0; i + 3 <= len; i += 3) {
 		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
 
@@ -194,6 +195,7 @@ int sasl_b64_decode(const char *text, size_t len, struct buf *out, struct err *e
 			       len);
 	if (buf_reserve(out, len / 4 * 3, e) < 0)
 		return -1;
+	out->data[out->len] = '\0';    /* buf_reserve() may leave a new block unterminated */
 	for (i = 0; i < len; i += 4) {
 		bool last = i + 4 == len;
 		int v[4];
