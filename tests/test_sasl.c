@@ -288,6 +288,8 @@ Test(sasl_scram, server_error_and_malformed_first_are_refused)
 			     "r=" SHA256_NONCE "x,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096x",
 			     "invalid iteration count");
 	assert_first_refused(SASL_SCRAM_SHA_256, SHA256_NONCE, "", "no nonce");
+	assert_first_refused(SASL_SCRAM_SHA_256, SHA256_NONCE, "e=bad " SECRET " here",
+			     "(withheld: it contains the password)");
 }
 
 Test(sasl_scram, extensions_after_iteration_count_are_ignored)

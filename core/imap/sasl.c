@@ -512,14 +512,21 @@ static const char *scram_attr(const char **p, char name, size_t *len_out)
 	return v;
 }
 
-/* A SCRAM server error "e=..." becomes ERR_AUTH with the quoted value. */
-static int scram_server_error(const char *msg, const char *what, struct err *e)
+/*
+ * A SCRAM server error "e=..." becomes ERR_AUTH with the quoted value,
+ * unless the server put our password in it.
+ */
+static int scram_server_error(const struct sasl *s, const char *msg, const char *what,
+			      struct err *e)
 {
 	char quoted[SASL_QUOTE_MAX];
 	const char *end = strchr(msg + 2, ',');
+	size_t len = end ? (size_t)(end - msg - 2) : strlen(msg + 2);
 
-	quote_server_text(msg + 2, end ? (size_t)(end - msg - 2) : strlen(msg + 2),
-			  quoted, sizeof(quoted));
+	if (memmem(msg + 2, len, s->secret, s->secret_len))
+		snprintf(quoted, sizeof(quoted), "(withheld: it contains the password)");
+	else
+		quote_server_text(msg + 2, len, quoted, sizeof(quoted));
 	return err_set(e, ERR_AUTH, "server refused SCRAM authentication in %s: \"%s\"",
 		       what, quoted);
 }
@@ -531,7 +538,7 @@ static int scram_parse_first(const struct sasl *s, const char *msg,
 	size_t nlen = strlen(s->nonce), ilen, i;
 
 	if (strncmp(p, "e=", 2) == 0)
-		return scram_server_error(p, "server-first-message", e);
+		return scram_server_error(s, p, "server-first-message", e);
 	if (strncmp(p, "m=", 2) == 0)
 		return err_set(e, ERR_AUTH,
 			       "server requires an unsupported SCRAM extension (m=)");
@@ -716,7 +723,7 @@ static int scram_verify_final(struct sasl *s, const char *msg, struct err *e)
 	int rc = -1;
 
 	if (strncmp(p, "e=", 2) == 0)
-		return scram_server_error(p, "server-final-message", e);
+		return scram_server_error(s, p, "server-final-message", e);
 	v = scram_attr(&p, 'v', &vlen);
 	if (!v)
 		return err_set(e, ERR_AUTH,
