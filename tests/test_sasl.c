@@ -421,6 +421,9 @@ Test(sasl_plain, further_challenge_is_protocol_error)
 	cr_assert_eq(e.code, ERR_PROTO);
 	assert_no_secret(&e, SECRET);
 	cr_assert_eq(out.len, 0);
+	/* The exchange is dead: a later OK is not taken as success. */
+	cr_assert_eq(sasl_finish(s, NULL, 0, &e), -1);
+	cr_assert_eq(e.code, ERR_AUTH);
 	sasl_free(s);
 }
 

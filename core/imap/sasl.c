@@ -452,8 +452,10 @@ static int scram_start(struct sasl *s, struct buf *out, struct err *e)
 	if (buf_adds(bare, "n=", e) < 0 || saslname_add(bare, s->user, e) < 0 ||
 	    buf_adds(bare, ",r=", e) < 0 || buf_adds(bare, s->nonce, e) < 0)
 		return -1;
-	if (buf_adds(out, "n,,", e) < 0 || buf_add(out, bare->data, bare->len, e) < 0)
+	if (buf_reserve(out, 3 + bare->len, e) < 0)
 		return -1;
+	buf_adds(out, "n,,", e);
+	buf_add(out, bare->data, bare->len, e);
 	return 0;
 }
 
@@ -954,20 +956,31 @@ static int oauth_step(struct sasl *s, const char *challenge, size_t len, struct 
 int sasl_step(struct sasl *s, const char *challenge, size_t len, struct buf *out,
 	      struct err *e)
 {
+	int rc;
+
 	assert(s->state != SASL_STATE_INIT);
+	assert(challenge || len == 0);
 	if (s->state == SASL_STATE_FAILED)
 		return err_set(e, ERR_AUTH, "%s exchange already failed",
 			       sasl_mech_name(s->mech));
 	if (mech_is_scram(s->mech))
-		return scram_step(s, challenge, len, out, e);
-	if (mech_is_oauth(s->mech))
-		return oauth_step(s, challenge, len, out, e);
-	return err_set(e, ERR_PROTO, "unexpected challenge after the PLAIN response");
+		rc = scram_step(s, challenge ? challenge : "", len, out, e);
+	else if (mech_is_oauth(s->mech))
+		rc = oauth_step(s, challenge ? challenge : "", len, out, e);
+	else
+		rc = err_set(e, ERR_PROTO, "unexpected challenge after the PLAIN response");
+	if (rc < 0)
+		s->state = SASL_STATE_FAILED;
+	return rc;
 }
 
 int sasl_finish(struct sasl *s, const char *final, size_t len, struct err *e)
 {
 	assert(s->state != SASL_STATE_INIT);
+	assert(final || len == 0);
+	if (s->state == SASL_STATE_FAILED)
+		return err_set(e, ERR_AUTH, "%s exchange already failed",
+			       sasl_mech_name(s->mech));
 	if (!mech_is_scram(s->mech))
 		return 0;
 	if (s->state == SASL_STATE_SCRAM_FINAL && len > 0) {
