@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -449,6 +450,44 @@ Test(harness_lifecycle, stop_leaves_no_process_and_no_files)
 	cr_assert_not(harness_pid_alive(pid), "dovecot master %d still running", (int)pid);
 	cr_assert_neq(stat(tmp, &st), 0, "%s left behind", tmp);
 	harness_dovecot_stop(&d); /* idempotent */
+}
+
+Test(harness_lifecycle, server_is_stopped_when_its_test_process_dies)
+{
+	struct { pid_t master; char tmp[HARNESS_PATH_MAX]; } seen = { 0 };
+	int fds[2], i;
+	struct stat st;
+	pid_t child;
+
+	cr_assert_eq(pipe(fds), 0);
+	child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		/* A test process that dies without calling stop. */
+		struct dovecot d;
+
+		close(fds[0]);
+		if (harness_dovecot_start(&d, NULL) == 0) {
+			seen.master = d.master_pid;
+			memcpy(seen.tmp, d.tmp, sizeof(seen.tmp));
+		}
+		if (write(fds[1], &seen, sizeof(seen)) != (ssize_t)sizeof(seen))
+			_exit(2);
+		_exit(0);
+	}
+	close(fds[1]);
+	cr_assert_eq(read(fds[0], &seen, sizeof(seen)), (ssize_t)sizeof(seen));
+	close(fds[0]);
+	waitpid(child, NULL, 0);
+	cr_assert_gt(seen.master, 0, "the child could not start dovecot");
+	for (i = 0; i < 250; i++) {
+		if (!harness_pid_alive(seen.master) && stat(seen.tmp, &st) != 0)
+			break;
+		usleep(20000);
+	}
+	cr_assert_not(harness_pid_alive(seen.master), "orphaned dovecot %d still runs",
+		      (int)seen.master);
+	cr_assert_neq(stat(seen.tmp, &st), 0, "%s left behind", seen.tmp);
 }
 
 Test(harness_lifecycle, two_instances_run_side_by_side)

@@ -581,6 +581,70 @@ static int dovecot_script(const char **argv, struct harness_result *out)
 	return rc;
 }
 
+/*
+ * Fork a watchdog: it waits for EOF on a pipe whose write end only this
+ * process holds (close-on-exec), then runs "dovecot-test stop DIR" and
+ * removes TMP.  Killed by harness_dovecot_stop() on the normal path.
+ */
+static void watchdog_start(struct dovecot *d)
+{
+	char *script = harness_source_path("tests/harness/dovecot-test");
+	int fds[2];
+	pid_t pid;
+
+	d->watchdog_pid = -1;
+	d->watchdog_fd = -1;
+	if (!script || pipe2(fds, O_CLOEXEC) < 0) {
+		free(script);
+		return;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		free(script);
+		return;
+	}
+	if (pid == 0) {
+		char byte;
+		int null = open("/dev/null", O_RDWR);
+
+		/* Hold nothing of the test's: no output pipe that a test
+		 * runner waits on, no other instance's watchdog pipe. */
+		setsid();
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		if (dup2(fds[0], 3) < 0)
+			_exit(127);
+		closefrom(4);
+		while (read(3, &byte, 1) < 0 && errno == EINTR)
+			;
+		execl("/bin/sh", "sh", "-c", "\"$0\" stop \"$1\"; rm -rf -- \"$2\"",
+		      script, d->dir, d->tmp, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[0]);
+	free(script);
+	d->watchdog_pid = pid;
+	d->watchdog_fd = fds[1];
+}
+
+static void watchdog_stop(struct dovecot *d)
+{
+	if (d->watchdog_pid > 0) {
+		kill(d->watchdog_pid, SIGKILL);
+		waitpid(d->watchdog_pid, NULL, 0);
+	}
+	if (d->watchdog_fd >= 0)
+		close(d->watchdog_fd);
+	d->watchdog_pid = -1;
+	d->watchdog_fd = -1;
+}
+
 int harness_dovecot_start(struct dovecot *d, const char *options)
 {
 	const char *argv[HARNESS_MAX_WORDS];
@@ -592,6 +656,8 @@ int harness_dovecot_start(struct dovecot *d, const char *options)
 
 	memset(d, 0, sizeof(*d));
 	d->master_pid = -1;
+	d->watchdog_pid = -1;
+	d->watchdog_fd = -1;
 	if (!tmpdir || !*tmpdir)
 		tmpdir = "/tmp";
 	if (snprintf(tmp, sizeof(tmp), "%s/ferry-it-XXXXXX", tmpdir) >= (int)sizeof(tmp) - 16 ||
@@ -605,6 +671,7 @@ int harness_dovecot_start(struct dovecot *d, const char *options)
 	chmod(tmp, 0755);
 	copy_field(d->tmp, sizeof(d->tmp), tmp);
 	snprintf(d->dir, sizeof(d->dir), "%s/dovecot", tmp);
+	watchdog_start(d);
 
 	argv[1] = "start";
 	argv[2] = d->dir;
@@ -612,6 +679,7 @@ int harness_dovecot_start(struct dovecot *d, const char *options)
 	if (split_words(opts, argv, 3, HARNESS_MAX_WORDS) < 0) {
 		harness_say("too many options: %s", options);
 		free(opts);
+		watchdog_stop(d);
 		harness_remove_tree(tmp);
 		memset(d, 0, sizeof(*d));
 		return -1;
@@ -629,6 +697,7 @@ int harness_dovecot_start(struct dovecot *d, const char *options)
 	d->running = true;
 	harness_dovecot_stop(d);
 	memset(d, 0, sizeof(*d));
+	d->watchdog_fd = -1;
 	return -1;
 }
 
@@ -637,6 +706,8 @@ void harness_dovecot_stop(struct dovecot *d)
 	const char *argv[] = { NULL, "stop", d->dir, NULL };
 	struct harness_result res;
 
+	if (d->tmp[0])
+		watchdog_stop(d);
 	if (d->running && d->dir[0]) {
 		if (dovecot_script(argv, &res) < 0 && d->master_pid > 0 &&
 		    harness_pid_alive(d->master_pid))

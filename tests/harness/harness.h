@@ -48,6 +48,8 @@ struct dovecot {
 	int imaps_port;                 /* implicit TLS; 0 with --no-starttls */
 	pid_t master_pid;
 	bool running;
+	pid_t watchdog_pid;             /* stops the server if this process dies */
+	int watchdog_fd;                /* its pipe; -1 when none */
 };
 
 /*
@@ -57,6 +59,14 @@ struct dovecot {
  * is left running or on disk and -1 is returned.
  */
 int harness_dovecot_start(struct dovecot *d, const char *options);
+
+/*
+ * A watchdog process (in its own session) holds the other end of a pipe
+ * from the calling process: if that process dies without calling
+ * harness_dovecot_stop() (a crash, a Criterion timeout kill), the watchdog
+ * stops the server and removes d->tmp.  The watchdog belongs to the process
+ * that called start; call stop from that same process.
+ */
 
 /* Stop the server, wait for it to be gone, remove d->tmp.  Idempotent. */
 void harness_dovecot_stop(struct dovecot *d);
