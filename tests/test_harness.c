@@ -80,9 +80,12 @@ static bool has_cap(const char *caps, const char *cap)
 	return false;
 }
 
-static char *xoauth2_response(const char *user, const char *jwt)
+/* The base64 initial response of XOAUTH2, or of OAUTHBEARER (RFC 7628). */
+static char *bearer_response(const char *mech, const char *user, const char *jwt)
 {
-	char *raw = xasprintf("user=%s\001auth=Bearer %s\001\001", user, jwt);
+	char *raw = strcmp(mech, "OAUTHBEARER") == 0
+		? xasprintf("n,a=%s,\001auth=Bearer %s\001\001", user, jwt)
+		: xasprintf("user=%s\001auth=Bearer %s\001\001", user, jwt);
 	const char *argv[] = { "base64", "-w0", NULL };
 	struct harness_result res;
 	char *b64;
@@ -171,7 +174,7 @@ Test(dovecot_full, jwt_logs_in_with_xoauth2)
 
 	cr_assert_not_null(jwt);
 	cr_assert_eq(strncmp(jwt, "eyJ", 3), 0, "not a JWT: %s", jwt);
-	resp = xoauth2_response("alice", jwt);
+	resp = bearer_response("XOAUTH2", "alice", jwt);
 	cmd = xasprintf("a AUTHENTICATE XOAUTH2 %s", resp);
 	{
 		const char *lines[] = { cmd, "b NOOP", "c LOGOUT", NULL };
@@ -186,6 +189,26 @@ Test(dovecot_full, jwt_logs_in_with_xoauth2)
 	free(jwt);
 }
 
+Test(dovecot_full, jwt_logs_in_with_oauthbearer)
+{
+	char *jwt = harness_jwt(&server, "bob", 0);
+	char *resp, *cmd, *reply;
+
+	cr_assert_not_null(jwt);
+	resp = bearer_response("OAUTHBEARER", "bob", jwt);
+	cmd = xasprintf("a AUTHENTICATE OAUTHBEARER %s", resp);
+	{
+		const char *lines[] = { cmd, "b LOGOUT", NULL };
+
+		cr_assert_eq(harness_imap_raw(server.imap_port, lines, &reply), 0, "%s", reply);
+	}
+	cr_assert(harness_has_line(reply, "a OK "), "jwt refused: %s", reply);
+	free(reply);
+	free(cmd);
+	free(resp);
+	free(jwt);
+}
+
 /* A refused token gets the RFC 7628 error challenge; answering it with an
  * empty line ends the exchange with NO. */
 static void assert_jwt_refused(unsigned flags)
@@ -194,7 +217,7 @@ static void assert_jwt_refused(unsigned flags)
 	char *resp, *cmd, *reply;
 
 	cr_assert_not_null(jwt);
-	resp = xoauth2_response("alice", jwt);
+	resp = bearer_response("XOAUTH2", "alice", jwt);
 	cmd = xasprintf("a AUTHENTICATE XOAUTH2 %s", resp);
 	{
 		const char *lines[] = { cmd, "", "b LOGOUT", NULL };
