@@ -400,6 +400,39 @@ Test(dovecot_full, log_records_byte_counters_at_logout)
 	free(log);
 }
 
+Test(dovecot_full, config_for_ferry_names_this_server)
+{
+	char *path = xasprintf("%s/config.yaml", server.tmp);
+	char *pwcmd = xasprintf("%s/password-work", server.tmp);
+	struct harness_account acct = { .name = "work", .tls = "starttls", .user = "bob",
+					.password = "bob-secret-2",
+					.extra = "    sync:\n      direction: pull\n" };
+	const char *argv[] = { "cat", pwcmd, NULL };
+	struct harness_result res;
+	char *text, *want;
+	struct stat st;
+
+	cr_assert_eq(harness_write_config(&server, path, &acct), 0);
+	text = harness_read_file(path, 1u << 16);
+	cr_assert_not_null(text);
+	want = xasprintf("      port: %d\n      tls: starttls\n      tls_ca_file: \"%s\"\n",
+			 server.imap_port, server.ca_file);
+	cr_assert_not_null(strstr(text, want), "%s", text);
+	cr_assert_not_null(strstr(text, "\n  work:\n    remote:\n      host: 127.0.0.1\n"), "%s", text);
+	cr_assert_not_null(strstr(text, "      user: \"bob\"\n"), "%s", text);
+	cr_assert_not_null(strstr(text, "    sync:\n      direction: pull\n"), "%s", text);
+	cr_assert_null(strstr(text, "bob-secret-2"), "password in the config: %s", text);
+	cr_assert_eq(stat(pwcmd, &st), 0);
+	cr_assert_eq(st.st_mode & 077, 0, "password file readable by others");
+	cr_assert_eq(harness_run(argv, NULL, &res), 0);
+	cr_assert_str_eq(res.out, "bob-secret-2");
+	harness_result_release(&res);
+	free(want);
+	free(text);
+	free(pwcmd);
+	free(path);
+}
+
 Test(dovecot_imap4rev1, advertises_only_the_base_capabilities)
 {
 	char *caps = post_login_capability();

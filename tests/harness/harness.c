@@ -782,6 +782,51 @@ int harness_doveadm(struct dovecot *d, const char *const args[], struct harness_
 	return harness_run(argv, NULL, out);
 }
 
+int harness_write_config(struct dovecot *d, const char *path, const struct harness_account *a)
+{
+	static const struct harness_account defaults;
+	const char *name, *tls, *user, *password;
+	char *pwfile, *local, *state, *yaml;
+	int port, rc;
+
+	if (!a)
+		a = &defaults;
+	name = a->name ? a->name : "test";
+	tls = a->tls ? a->tls : "implicit";
+	user = a->user ? a->user : d->user1;
+	password = a->password ? a->password : d->pass1;
+	port = strcmp(tls, "implicit") == 0 ? d->imaps_port : d->imap_port;
+	pwfile = xasprintf("%s/password-%s", d->tmp, name);
+	local = a->local_path ? xstrdup(a->local_path) : xasprintf("%s/Mail", d->tmp);
+	state = a->state_path ? xstrdup(a->state_path) : xasprintf("%s/state", d->tmp);
+	yaml = xasprintf(
+		"# ferry test configuration for the harness server in %s\n"
+		"accounts:\n"
+		"  %s:\n"
+		"    remote:\n"
+		"      host: 127.0.0.1\n"
+		"      port: %d\n"
+		"      tls: %s\n"
+		"      tls_ca_file: \"%s\"\n"
+		"      user: \"%s\"\n"
+		"      password_cmd: \"cat %s\"\n"
+		"%s"
+		"    local:\n"
+		"      path: \"%s\"\n"
+		"    state: \"%s\"\n"
+		"%s",
+		d->dir, name, port, tls, d->ca_file, user, pwfile,
+		a->remote_extra ? a->remote_extra : "", local, state, a->extra ? a->extra : "");
+	rc = harness_write_file(pwfile, password);
+	if (rc == 0)
+		rc = harness_write_file(path, yaml);
+	free(yaml);
+	free(state);
+	free(local);
+	free(pwfile);
+	return rc;
+}
+
 bool harness_pid_alive(pid_t pid)
 {
 	char path[64], *text, *p;

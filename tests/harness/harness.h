@@ -85,6 +85,26 @@ enum harness_jwt_flags {
  * OAUTHBEARER, or a broken one per `flags`.  Caller frees; NULL on error. */
 char *harness_jwt(struct dovecot *d, const char *user, unsigned flags);
 
+/* One ferry account aimed at a harness server; NULL fields take defaults. */
+struct harness_account {
+	const char *name;         /* "test" */
+	const char *tls;          /* "implicit" (imaps port), "starttls" or "none" (imap port) */
+	const char *user;         /* d->user1 */
+	const char *password;     /* d->pass1; stored in a 0600 file read by password_cmd */
+	const char *local_path;   /* d->tmp/Mail */
+	const char *state_path;   /* d->tmp/state */
+	const char *remote_extra; /* YAML lines inside remote:, indented 6 spaces */
+	const char *extra;        /* YAML lines inside the account, indented 4 spaces */
+};
+
+/*
+ * Write a ferry config (SPEC section 2) with one account for this server to
+ * `path`: host 127.0.0.1, the port matching `tls`, tls_ca_file = the
+ * instance's certificate, password_cmd "cat FILE" where FILE is
+ * d->tmp/password-NAME (mode 0600).  0 or -1.
+ */
+int harness_write_config(struct dovecot *d, const char *path, const struct harness_account *a);
+
 /* Output of one program run. */
 struct harness_result {
 	int status;        /* exit code; 128 + N when killed by signal N; -1 on timeout */
