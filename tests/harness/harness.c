@@ -237,10 +237,18 @@ int harness_run_with(const char *const argv[], const struct harness_run_opts *op
 		harness_say("socketpair: %s", strerror(errno));
 		return -1;
 	}
+	out_pipe[0] = out_pipe[1] = err_pipe[0] = err_pipe[1] = report[0] = report[1] = -1;
 	if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0 ||
 	    pipe2(report, O_CLOEXEC) < 0) {
+		int fds[] = { in_sock[0], in_sock[1], out_pipe[0], out_pipe[1],
+			      err_pipe[0], err_pipe[1], report[0], report[1] };
+		size_t i;
+
 		harness_say("pipe: %s", strerror(errno));
-		return -1; /* a test process out of fds is beyond saving */
+		for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		return -1;
 	}
 	if (!opts->stdin_text)
 		shutdown(in_sock[0], SHUT_WR); /* the child reads EOF at once */
@@ -249,6 +257,14 @@ int harness_run_with(const char *const argv[], const struct harness_run_opts *op
 	pid = fork();
 	if (pid < 0) {
 		harness_say("fork: %s", strerror(errno));
+		close(in_sock[0]);
+		close(in_sock[1]);
+		close(out_pipe[0]);
+		close(out_pipe[1]);
+		close(err_pipe[0]);
+		close(err_pipe[1]);
+		close(report[0]);
+		close(report[1]);
 		return -1;
 	}
 	if (pid == 0)
