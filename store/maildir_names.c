@@ -17,7 +17,7 @@
 #define COMPONENT_MAX 255       /* NAME_MAX on every file system we care for */
 #define FOLDER_NAME_MAX 4096
 
-static const char flag_letters[] = "DFPRST";
+static const char flag_letters[] = "DFPRST";    /* bit i of enum maildir_flags */
 
 const char *maildir_quote(const char *s, char out[MAILDIR_QUOTE_MAX])
 {
@@ -50,6 +50,15 @@ bool maildir_utf8_valid(const char *str, size_t n)
 		uint32_t cp;
 		size_t len, k;
 
+		if (n - i >= 8) {
+			uint64_t w;
+
+			memcpy(&w, s + i, 8);
+			if ((w & 0x8080808080808080ull) == 0) {
+				i += 8;         /* eight ASCII bytes at once */
+				continue;
+			}
+		}
 		if (c < 0x80) {
 			i++;
 			continue;
@@ -253,11 +262,14 @@ void maildir_info_parse(const char *name, const char *const keywords[MAILDIR_KEY
 			struct maildir_info *info)
 {
 	const char *colon = strchr(name, ':');
-	bool seen[256] = { false };
+	bool seen[256];
 	size_t x = 0;
 	int c;
 
-	memset(info, 0, sizeof(*info));
+	info->flags = 0;
+	info->keywords = 0;
+	info->extra[0] = '\0';
+	info->odd = 0;
 	info->uniq_len = colon != NULL ? (size_t)(colon - name) : strlen(name);
 	if (colon == NULL) {
 		info->odd |= MAILDIR_ODD_NO_INFO;
@@ -268,19 +280,28 @@ void maildir_info_parse(const char *name, const char *const keywords[MAILDIR_KEY
 		return;
 	}
 	for (const char *p = colon + 3; *p != '\0'; p++) {
-		const char *f;
-
 		c = (unsigned char)*p;
-		f = c != 0 ? strchr(flag_letters, c) : NULL;
-		if (f != NULL) {
-			info->flags |= 1u << (f - flag_letters);
-		} else if (c >= 'a' && c <= 'z' && keywords != NULL && keywords[c - 'a'] != NULL) {
-			info->keywords |= 1u << (c - 'a');
-		} else {
-			seen[c] = true;
-			info->odd |= MAILDIR_ODD_UNKNOWN_LETTERS;
+		switch (c) {
+		case 'D': info->flags |= MAILDIR_FLAG_DRAFT; continue;
+		case 'F': info->flags |= MAILDIR_FLAG_FLAGGED; continue;
+		case 'P': info->flags |= MAILDIR_FLAG_PASSED; continue;
+		case 'R': info->flags |= MAILDIR_FLAG_REPLIED; continue;
+		case 'S': info->flags |= MAILDIR_FLAG_SEEN; continue;
+		case 'T': info->flags |= MAILDIR_FLAG_TRASHED; continue;
+		default: break;
 		}
+		if (c >= 'a' && c <= 'z' && keywords != NULL && keywords[c - 'a'] != NULL) {
+			info->keywords |= 1u << (c - 'a');
+			continue;
+		}
+		if (!(info->odd & MAILDIR_ODD_UNKNOWN_LETTERS))
+			memset(seen, 0, sizeof(seen));
+		seen[c] = true;
+		info->odd |= MAILDIR_ODD_UNKNOWN_LETTERS;
 	}
+	if (!(info->odd & MAILDIR_ODD_UNKNOWN_LETTERS))
+		return;
+	/* Unknown letters are kept, sorted and once each, for renames. */
 	for (c = 1; c < 256 && x + 1 < sizeof(info->extra); c++)
 		if (seen[c])
 			info->extra[x++] = (char)c;
