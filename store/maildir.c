@@ -428,7 +428,7 @@ static bool keyword_name_ok(const char *s, size_t n)
 }
 
 /* Parse "N name" lines; bad lines are ignored, the first use of a letter wins. */
-static void keywords_parse(const char *data, size_t len, char *table[MAILDIR_KEYWORDS_MAX])
+void maildir_keywords_parse(const char *data, size_t len, char *table[MAILDIR_KEYWORDS_MAX])
 {
 	const char *p = data, *end = data + len;
 
@@ -482,7 +482,7 @@ int maildir_keywords_load(int dir_fd, char *table[MAILDIR_KEYWORDS_MAX], struct 
 		len += (size_t)r;
 	}
 	close(fd);
-	keywords_parse(data, len, table);
+	maildir_keywords_parse(data, len, table);
 	free(data);
 	return 0;
 }

@@ -29,5 +29,7 @@ char *maildir_uniq_new(struct maildir *md);
 /* Read dovecot-keywords at dir_fd into table (strings xmalloc'd). */
 int maildir_keywords_load(int dir_fd, char *table[MAILDIR_KEYWORDS_MAX], struct err *e);
 void maildir_keywords_clear(char *table[MAILDIR_KEYWORDS_MAX]);
+/* Parse dovecot-keywords text ("N name" lines) into an empty table. */
+void maildir_keywords_parse(const char *data, size_t len, char *table[MAILDIR_KEYWORDS_MAX]);
 
 #endif

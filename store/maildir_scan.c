@@ -91,6 +91,25 @@ int maildir_check_unchanged(struct maildir_folder *f, const struct maildir_scan_
 	return 0;
 }
 
+uint64_t maildir_uniq_key(const char *uniq)
+{
+	uint64_t h = 0xcbf29ce484222325ull;     /* FNV-1a, 64 bit */
+
+	for (; *uniq != '\0'; uniq++) {
+		h ^= (unsigned char)*uniq;
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+/* The snapshot order: key, then the bytes (keys may collide). */
+static int order_cmp(uint64_t ka, const char *a, uint64_t kb, const char *b)
+{
+	if (ka != kb)
+		return ka < kb ? -1 : 1;
+	return strcmp(a, b);
+}
+
 struct scan_vec {
 	struct maildir_entry *items;
 	size_t count, cap;
@@ -129,6 +148,7 @@ static void scan_add(struct maildir_snapshot *snap, struct scan_vec *v, const ch
 	memcpy(mem + info.uniq_len + 1, name, len + 1);
 	ent->uniq = mem;
 	ent->name = mem + info.uniq_len + 1;
+	ent->key = maildir_uniq_key(mem);
 	ent->size = maildir_name_size(name);
 	ent->flags = (uint8_t)info.flags;
 	ent->keywords = info.keywords;
@@ -186,7 +206,7 @@ static int scan_sub(struct maildir_folder *f, const char *subname, enum maildir_
 static int entry_cmp(const void *x, const void *y)
 {
 	const struct maildir_entry *a = x, *b = y;
-	int c = strcmp(a->uniq, b->uniq);
+	int c = order_cmp(a->key, a->uniq, b->key, b->uniq);
 
 	if (c != 0)
 		return c;
@@ -216,7 +236,7 @@ int maildir_scan(struct maildir_folder *f, struct maildir_snapshot *snap, struct
 	if (v.count > 1)
 		qsort(v.items, v.count, sizeof(*v.items), entry_cmp);
 	for (size_t i = 1; i < v.count; i++)
-		if (strcmp(v.items[i].uniq, v.items[i - 1].uniq) == 0)
+		if (v.items[i].key == v.items[i - 1].key && strcmp(v.items[i].uniq, v.items[i - 1].uniq) == 0)
 			v.items[i].odd |= MAILDIR_ODD_DUPLICATE;
 	snap->entries = v.items;
 	snap->count = v.count;
@@ -238,12 +258,14 @@ void maildir_snapshot_release(struct maildir_snapshot *snap)
 const struct maildir_entry *maildir_snapshot_find(const struct maildir_snapshot *snap,
 						  const char *uniq)
 {
+	uint64_t key = maildir_uniq_key(uniq);
 	size_t lo = 0, hi = snap->count;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
+		const struct maildir_entry *ent = &snap->entries[mid];
 
-		if (strcmp(snap->entries[mid].uniq, uniq) < 0)
+		if (order_cmp(ent->key, ent->uniq, key, uniq) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -253,11 +275,17 @@ const struct maildir_entry *maildir_snapshot_find(const struct maildir_snapshot 
 	return NULL;
 }
 
-static int known_cmp(const void *x, const void *y, void *ctx)
-{
-	const struct maildir_known *known = ctx;
+struct known_ref {
+	uint64_t key;
+	const char *uniq;
+	size_t index;
+};
 
-	return strcmp(known[*(const size_t *)x].uniq, known[*(const size_t *)y].uniq);
+static int known_cmp(const void *x, const void *y)
+{
+	const struct known_ref *a = x, *b = y;
+
+	return order_cmp(a->key, a->uniq, b->key, b->uniq);
 }
 
 /* The letters the snapshot's table gives to a known record's keywords. */
@@ -293,33 +321,35 @@ void maildir_diff(const struct maildir_snapshot *snap, const struct maildir_know
 		  size_t known_count, struct arena *a, struct maildir_change **changes_out,
 		  size_t *count_out)
 {
-	size_t *order = xmalloc((known_count ? known_count : 1) * sizeof(*order));
+	struct known_ref *order = xmalloc((known_count ? known_count : 1) * sizeof(*order));
 	struct change_vec v = { NULL, 0, 0 };
 	size_t i = 0, j = 0;
-	bool sorted = true;
 
 	for (size_t k = 0; k < known_count; k++) {
-		order[k] = k;
-		if (k > 0 && strcmp(known[k - 1].uniq, known[k].uniq) > 0)
-			sorted = false;
+		order[k].key = maildir_uniq_key(known[k].uniq);
+		order[k].uniq = known[k].uniq;
+		order[k].index = k;
 	}
-	if (!sorted)
-		qsort_r(order, known_count, sizeof(*order), known_cmp, (void *)known);
+	if (known_count > 1)
+		qsort(order, known_count, sizeof(*order), known_cmp);
+	/* Both sides in snapshot order: one merge walk. */
 	while (i < snap->count || j < known_count) {
 		const struct maildir_entry *ent = i < snap->count ? &snap->entries[i] : NULL;
-		const struct maildir_known *k = j < known_count ? &known[order[j]] : NULL;
-		int c = ent == NULL ? 1 : k == NULL ? -1 : strcmp(ent->uniq, k->uniq);
+		const struct known_ref *r = j < known_count ? &order[j] : NULL;
+		int c = ent == NULL ? 1 : r == NULL ? -1 : order_cmp(ent->key, ent->uniq, r->key, r->uniq);
 
 		if (c < 0) {
 			change_add(&v, MAILDIR_CHANGE_NEW, ent, 0);
 			i++;
 		} else if (c > 0) {
-			change_add(&v, MAILDIR_CHANGE_GONE, NULL, order[j]);
+			change_add(&v, MAILDIR_CHANGE_GONE, NULL, r->index);
 			j++;
 		} else {
+			const struct maildir_known *k = &known[r->index];
+
 			if (ent->flags != (k->flags & MAILDIR_FLAGS_ALL) ||
 			    ent->keywords != known_mask(snap, k))
-				change_add(&v, MAILDIR_CHANGE_FLAGS, ent, order[j]);
+				change_add(&v, MAILDIR_CHANGE_FLAGS, ent, r->index);
 			i++;
 			j++;
 		}
