@@ -144,7 +144,7 @@ static void lister_add(struct lister *l, const char *name, const char *path)
 
 /* Consider directory `rel` (relative to root) as a folder. Returns true if
  * its children may be folders too. */
-static bool lister_consider(struct lister *l, int rootfd, const char *rel, bool is_folder)
+static bool lister_consider(struct lister *l, const char *rel, bool is_folder)
 {
 	struct maildir *md = l->md;
 	struct buf name = BUF_INIT(LIST_NAME_MAX);
@@ -166,7 +166,6 @@ static bool lister_consider(struct lister *l, int rootfd, const char *rel, bool 
 	} else if (is_folder) {
 		lister_add(l, buf_cstr(&name), path);
 	}
-	(void)rootfd;
 	buf_release(&name);
 	free(path);
 	return ok;
@@ -199,7 +198,7 @@ static int list_verbatim(struct lister *l, int rootfd, const char *rel, int dept
 			continue;
 		child = rel[0] != '\0' ? xasprintf("%s/%s", rel, d->d_name) : xstrdup(d->d_name);
 		folder = has_cur(rootfd, child);
-		if (lister_consider(l, rootfd, child, folder) && depth < LIST_DEPTH_MAX &&
+		if (lister_consider(l, child, folder) && depth < LIST_DEPTH_MAX &&
 		    list_verbatim(l, rootfd, child, depth + 1, e) < 0) {
 			free(child);
 			closedir(dir);
@@ -231,7 +230,7 @@ static int list_maildirpp(struct lister *l, int rootfd, struct err *e)
 			continue;
 		if (!is_dir_at(rootfd, d->d_name, d->d_type) || !has_cur(rootfd, d->d_name))
 			continue;
-		lister_consider(l, rootfd, d->d_name, true);
+		lister_consider(l, d->d_name, true);
 	}
 	closedir(dir);
 	return 0;
@@ -556,25 +555,28 @@ static int keyword_find(char *const table[MAILDIR_KEYWORDS_MAX], const char *nam
 int maildir_keywords_assign(struct maildir_folder *f, const char *const *names, size_t n,
 			    uint32_t *mask_out, bool *stored_out, struct err *e)
 {
-	bool reloaded = false, added = false;
+	bool added = false;
 	uint32_t mask = 0;
+	size_t i;
 
-	for (size_t i = 0; i < n; i++) {
+	/* Before adding letters, re-read the file: another program (Dovecot,
+	 * a mail client) may have added some since the folder was read. */
+	for (i = 0; i < n; i++)
+		if (keyword_find(f->keywords, names[i]) < 0 &&
+		    keyword_name_ok(names[i], strlen(names[i])))
+			break;
+	if (i < n && maildir_keywords_reload(f, e) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
 		int idx = keyword_find(f->keywords, names[i]);
 
 		if (idx < 0 && keyword_name_ok(names[i], strlen(names[i]))) {
-			if (!reloaded) {
-				/* Another program may have added letters since. */
-				if (maildir_keywords_reload(f, e) < 0)
-					return -1;
-				reloaded = true;
-				idx = keyword_find(f->keywords, names[i]);
-			}
-			for (int k = 0; idx < 0 && k < MAILDIR_KEYWORDS_MAX; k++) {
+			for (int k = 0; k < MAILDIR_KEYWORDS_MAX; k++) {
 				if (f->keywords[k] == NULL) {
 					f->keywords[k] = xstrdup(names[i]);
 					idx = k;
 					added = true;
+					break;
 				}
 			}
 		}
@@ -639,6 +641,8 @@ static int deliver_flush(struct maildir_delivery *d, struct err *e)
 int maildir_deliver_write(struct maildir_delivery *d, const void *data, size_t n,
 			  struct err *e)
 {
+	if (n == 0)
+		return 0;
 	d->size += n;
 	if (d->buf_len + n <= DELIVERY_BUF) {
 		memcpy(d->buf + d->buf_len, data, n);

@@ -151,6 +151,7 @@ static const struct name_case name_cases[] = {
 	{ MAILDIR_LAYOUT_VERBATIM, '.', "a/x/y", "a%2Fx%2Fy" },
 	{ MAILDIR_LAYOUT_VERBATIM, '\0', "a/b.c", "a%2Fb.c" },
 	{ MAILDIR_LAYOUT_VERBATIM, '/', ".hidden/x", ".hidden/x" },
+	{ MAILDIR_LAYOUT_VERBATIM, '/', "long-ascii-prefix-\xc3\xa9t\xc3\xa9", "long-ascii-prefix-\xc3\xa9t\xc3\xa9" },
 	{ MAILDIR_LAYOUT_MAILDIRPP, '/', "Foo/Bar", ".Foo.Bar" },
 	{ MAILDIR_LAYOUT_MAILDIRPP, '/', "a.b/c", ".a%2Eb.c" },
 	{ MAILDIR_LAYOUT_MAILDIRPP, '/', "cur", ".cur" },
@@ -235,7 +236,8 @@ Test(maildir, path_escape_names_are_refused_and_never_created)
 {
 	static const char *bad_slash[] = { "..", "../evil", "a/../b", "/etc/passwd", "a//b", "",
 					   ".", "a/.", "a/", "ctl\x01name", "line\nbreak", "del\x7f",
-					   "bad\xff", "over\xc0\xaflong" };
+					   "bad\xff", "over\xc0\xaflong", "long-ascii-prefix\xff",
+					   "long-ascii-prefix\xed\xa0\x80surrogate" };
 	static const char *bad_dot[] = { "..", "..evil", ".hidden", "a..b", "a.", "/abs" };
 	struct maildir md;
 	struct maildir_folder f;
@@ -1166,4 +1168,43 @@ Test(maildir, zero_byte_and_bare_lf_files_read_and_fingerprint)
 	maildir_snapshot_release(&s);
 	maildir_folder_close(&f);
 	maildir_release(&md);
+}
+
+Test(maildir, move_across_file_systems_fails_and_keeps_the_source)
+{
+	char other[64] = "/dev/shm/ferry-test-maildir-XXXXXX";
+	struct maildir md, md2;
+	struct maildir_config cfg;
+	struct maildir_folder fa, fb;
+	struct maildir_snapshot s;
+	struct stat st1, st2;
+	struct err e;
+
+	if (mkdtemp(other) == NULL)
+		cr_skip_test("no /dev/shm");
+	cfg = (struct maildir_config){ other, NULL, MAILDIR_LAYOUT_VERBATIM, '/', "h" };
+	open_md(&md, MAILDIR_LAYOUT_VERBATIM, '/');
+	cr_assert_eq(maildir_open(&md2, &cfg, &e), 0);
+	open_folder(&md, "A", &fa);
+	open_folder(&md2, "B", &fb);
+	if (fstat(fa.dir_fd, &st1) == 0 && fstat(fb.dir_fd, &st2) == 0 && st1.st_dev == st2.st_dev) {
+		maildir_folder_close(&fa);
+		maildir_folder_close(&fb);
+		maildir_release(&md);
+		maildir_release(&md2);
+		nftw(other, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		cr_skip_test("/dev/shm is on the same file system");
+	}
+	free(deliver(&fa, "x", 0, 0, 0, false));
+	scan(&fa, &s);
+	cr_assert_eq(maildir_entry_move(&fa, &s.entries[0], &fb, &e), -1);
+	cr_assert_eq(e.code, ERR_IO);
+	cr_assert_eq(count_sub(&fa, "cur"), 1);
+	cr_assert_eq(count_sub(&fb, "cur"), 0);
+	maildir_snapshot_release(&s);
+	maildir_folder_close(&fa);
+	maildir_folder_close(&fb);
+	maildir_release(&md);
+	maildir_release(&md2);
+	nftw(other, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
