@@ -19,8 +19,12 @@
  * - Message file names are opaque bytes (they need not be UTF-8).  Files
  *   whose names start with '.', directories and other non-files in cur/ and
  *   new/ are ignored (counted as strays).
- * - Nothing here fsyncs a directory on its own: delivery, renames and
- *   removals are made durable in batches with maildir_folder_sync().
+ * - Delivery, renames and removals never fsync a directory on their own:
+ *   they are made durable in batches with maildir_folder_sync().  (The one
+ *   exception is a dovecot-keywords update, rare, which is fsynced with its
+ *   folder before any file can carry the new letter.)
+ * - Folders on different file systems: maildir_entry_move() fails with
+ *   ERR_IO (EXDEV) and leaves the message where it was; the caller copies.
  *
  * Folder name escape (SPEC 4.5)
  *   Every byte that cannot appear in an on-disk component is written as '%'
