@@ -76,6 +76,11 @@ int maildir_open(struct maildir *md, const struct maildir_config *cfg, struct er
 	memset(md, 0, sizeof(*md));
 	if (cfg->root == NULL || cfg->root[0] != '/')
 		return err_set(e, ERR_CONFIG, "maildir root must be an absolute path");
+	if (cfg->layout != MAILDIR_LAYOUT_VERBATIM && cfg->layout != MAILDIR_LAYOUT_MAILDIRPP)
+		return err_set(e, ERR_CONFIG, "unknown maildir layout %d", (int)cfg->layout);
+	if (cfg->sep != '\0' && ((unsigned char)cfg->sep < 0x21 || (unsigned char)cfg->sep > 0x7e))
+		return err_set(e, ERR_PROTO, "unusable hierarchy separator 0x%02x",
+			       (unsigned char)cfg->sep);
 	md->root = strip_slashes(cfg->root);
 	md->inbox = cfg->inbox != NULL ? strip_slashes(cfg->inbox) : xasprintf("%s/INBOX", md->root);
 	md->layout = cfg->layout;

@@ -374,6 +374,19 @@ Test(maildir, listing_maps_folders_maildirpp)
 	maildir_release(&md);
 }
 
+Test(maildir, open_refuses_relative_roots_and_odd_separators)
+{
+	struct maildir md;
+	struct maildir_config rel = { "relative/path", NULL, MAILDIR_LAYOUT_VERBATIM, '/', "h" };
+	struct maildir_config sep = { root, NULL, MAILDIR_LAYOUT_VERBATIM, '\xc3', "h" };
+	struct err e;
+
+	cr_assert_eq(maildir_open(&md, &rel, &e), -1);
+	cr_assert_eq(e.code, ERR_CONFIG);
+	cr_assert_eq(maildir_open(&md, &sep, &e), -1);
+	cr_assert_eq(e.code, ERR_PROTO);
+}
+
 Test(maildir, opening_a_missing_folder_without_create_is_not_found)
 {
 	struct maildir md;
