@@ -67,7 +67,7 @@ struct imap_conn *imap_conn_new(const struct imap_conn_opts *opts)
 	c->port = opts->port;
 	c->tls_mode = opts->tls;
 	c->ca_file = opts->tls_ca_file ? xstrdup(opts->tls_ca_file) : NULL;
-	c->pin = opts->tls_fingerprint ? xstrdup(opts->tls_fingerprint) : NULL;
+	c->pinned = opts->tls_fingerprint ? xstrdup(opts->tls_fingerprint) : NULL;
 	c->timeout_ms = opts->timeout_ms ? opts->timeout_ms : 60000;
 	c->max_command = opts->max_command ? opts->max_command : 64u * 1024 * 1024;
 	c->fd = -1;
@@ -75,7 +75,7 @@ struct imap_conn *imap_conn_new(const struct imap_conn_opts *opts)
 	buf_init(&c->out, c->max_command + OUT_HIGH_WATER + 65536);
 	buf_init(&c->zstage, c->max_command + OUT_HIGH_WATER);
 	buf_init(&c->rin, 4u * READ_CHUNK + READ_PER_STEP);
-	buf_init(&c->pin, 4u * READ_CHUNK);
+	buf_init(&c->zplain, 4u * READ_CHUNK);
 	buf_init(&c->trace_line, 128u * 1024);
 	c->next_tag = 1;
 	return c;
@@ -103,11 +103,11 @@ void imap_conn_free(struct imap_conn *c)
 	buf_release_secret(&c->out);
 	buf_release_secret(&c->zstage);
 	buf_release(&c->rin);
-	buf_release(&c->pin);
+	buf_release(&c->zplain);
 	buf_release(&c->trace_line);
 	free(c->host);
 	free(c->ca_file);
-	free(c->pin);
+	free(c->pinned);
 	free(c->bye_text);
 	free(c);
 }
@@ -683,12 +683,12 @@ static int dispatch(struct imap_conn *c, struct imap_resp *r, struct err *e)
 static int feed_input(struct imap_conn *c, struct err *e)
 {
 	while (!c->paused && !state_is_terminal(c->state)) {
-		struct buf *src = c->zactive ? &c->pin : &c->rin;
+		struct buf *src = c->zactive ? &c->zplain : &c->rin;
 		struct imap_resp *r = NULL;
 		enum imap_parse_result pr;
 		size_t used = 0;
 
-		if (c->zactive && c->pin.len == 0 && c->rin.len > 0) {
+		if (c->zactive && c->zplain.len == 0 && c->rin.len > 0) {
 			int produced = conn_inflate(c, e);
 
 			if (produced < 0)
@@ -718,7 +718,7 @@ static int feed_input(struct imap_conn *c, struct err *e)
 /* The server closed its side. */
 static int handle_eof(struct imap_conn *c, struct err *e)
 {
-	bool mid = c->rin.len > 0 || c->pin.len > 0 || c->trace_line.len > 0;
+	bool mid = c->rin.len > 0 || c->zplain.len > 0 || c->trace_line.len > 0;
 
 	if (c->bye_text && c->npending == 0 && !mid) {
 		conn_set_state(c, IMAP_CONN_CLOSED);

@@ -46,7 +46,7 @@ struct imap_conn {
 	unsigned port;
 	enum imap_tls_mode tls_mode;
 	char *ca_file;
-	char *pin;
+	char *pinned;
 	unsigned timeout_ms;
 	size_t max_command;
 
@@ -72,7 +72,7 @@ struct imap_conn {
 	struct buf out;             /* bytes for the transport (compressed if zactive) */
 	struct buf zstage;          /* plain bytes waiting to be deflated */
 	struct buf rin;             /* bytes from the transport (compressed if zactive) */
-	struct buf pin;             /* inflated bytes (zactive only) */
+	struct buf zplain;            /* inflated bytes (zactive only) */
 	bool paused;                /* after STARTTLS/COMPRESS OK, until the switch */
 
 	struct imap_cmd *cmds;      /* in flight, oldest first */

@@ -322,14 +322,14 @@ static int check_pin(struct imap_conn *c, struct err *e)
 {
 	char want[65], got[65];
 
-	if (pin_normalise(c->pin, want) < 0)
+	if (pin_normalise(c->pinned, want) < 0)
 		return err_set(e, ERR_CONFIG, "tls_fingerprint \"%.120s\" is not a SHA-256 "
-			       "fingerprint (sha256: and 64 hex digits)", c->pin);
+			       "fingerprint (sha256: and 64 hex digits)", c->pinned);
 	if (!peer_fingerprint(c) || pin_normalise(c->fingerprint, got) < 0)
 		return err_set(e, ERR_TLS, "server \"%s\" sent no certificate", c->host);
 	if (strcmp(want, got) != 0)
 		return err_set(e, ERR_TLS, "certificate for \"%s\" does not match the pinned "
-			       "fingerprint: expected %s, got %s", c->host, c->pin, c->fingerprint);
+			       "fingerprint: expected %s, got %s", c->host, c->pinned, c->fingerprint);
 	log_info("certificate for \"%s\" accepted by its pinned fingerprint", c->host);
 	return 0;
 }
@@ -410,7 +410,7 @@ static int tls_setup(struct imap_conn *c, struct err *e)
 					 strlen(c->host))) < 0)
 		return tls_error(c, rc, "set-up", e);
 	/* With a pin, the pin decides (after the handshake); else GnuTLS verifies. */
-	if (c->pin == NULL)
+	if (c->pinned == NULL)
 		gnutls_session_set_verify_cert(c->session, c->host, 0);
 	gnutls_transport_set_int(c->session, c->fd);
 	return 0;
@@ -440,9 +440,9 @@ int conn_tls_handshake(struct imap_conn *c, struct err *e)
 		if (rc < 0)
 			return err_sys(e, ERR_NET, errno, "poll");
 	}
-	if (c->pin && check_pin(c, e) < 0)
+	if (c->pinned && check_pin(c, e) < 0)
 		return -1;
-	if (c->pin == NULL)
+	if (c->pinned == NULL)
 		peer_fingerprint(c);
 	c->tls = true;
 	log_debug(LOG_CAT_NET, "TLS with \"%s\": %s, certificate %s", c->host,
@@ -496,7 +496,7 @@ int conn_inflate(struct imap_conn *c, struct err *e)
 	z_stream *z = &c->zin;
 	size_t room = 16384, produced = 0;
 
-	if (buf_reserve(&c->pin, room, e) < 0)
+	if (buf_reserve(&c->zplain, room, e) < 0)
 		return -1;
 	/* Loop while input is eaten without output (flush markers, block headers). */
 	while (produced == 0 && c->rin.len > 0) {
@@ -505,7 +505,7 @@ int conn_inflate(struct imap_conn *c, struct err *e)
 
 		z->next_in = (Bytef *)c->rin.data;
 		z->avail_in = (uInt)c->rin.len;
-		z->next_out = (Bytef *)c->pin.data + c->pin.len;
+		z->next_out = (Bytef *)c->zplain.data + c->zplain.len;
 		z->avail_out = (uInt)room;
 		rc = inflate(z, Z_SYNC_FLUSH);
 		if (rc != Z_OK && rc != Z_BUF_ERROR) {
@@ -515,8 +515,8 @@ int conn_inflate(struct imap_conn *c, struct err *e)
 		}
 		produced = room - z->avail_out;
 		buf_consume(&c->rin, before_in - z->avail_in);
-		c->pin.len += produced;
-		c->pin.data[c->pin.len] = '\0';
+		c->zplain.len += produced;
+		c->zplain.data[c->zplain.len] = '\0';
 		if (before_in == z->avail_in && produced == 0)
 			break;
 	}
