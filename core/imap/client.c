@@ -281,6 +281,8 @@ int imap_client_attach_fd(struct imap_client *cl, int fd, struct err *e)
 	imap_conn_set_untagged(cl->conn, client_untagged, cl);
 	if (imap_conn_attach_fd(cl->conn, fd, e) < 0 || read_greeting(cl, e) < 0)
 		return -1;
+	if (cl->opts.conn.tls == IMAP_TLS_STARTTLS && starttls(cl, e) < 0)
+		return -1;
 	if (!cl->have_caps && client_refresh_caps(cl, e) < 0)
 		return -1;
 	return 0;

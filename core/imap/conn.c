@@ -744,12 +744,12 @@ static int read_input(struct imap_conn *c, struct err *e)
 		if (buf_reserve(&c->rin, READ_CHUNK, e) < 0)
 			return fail_copy(c, e);
 		n = conn_transport_read(c, c->rin.data + c->rin.len, READ_CHUNK, e);
+		if (n == CONN_EOF)
+			return handle_eof(c, e);
 		if (n < 0)
 			return fail_copy(c, e);
 		if (n == 0)
 			break;
-		if (n == CONN_EOF)
-			return handle_eof(c, e);
 		c->rin.len += (size_t)n;
 		c->rin.data[c->rin.len] = '\0';
 		total += (size_t)n;
