@@ -508,7 +508,8 @@ int conn_inflate(struct imap_conn *c, struct err *e)
 		z->next_out = (Bytef *)c->zplain.data + c->zplain.len;
 		z->avail_out = (uInt)room;
 		rc = inflate(z, Z_SYNC_FLUSH);
-		if (rc != Z_OK && rc != Z_BUF_ERROR) {
+		/* Z_STREAM_END: the server finished its stream as it closes (after BYE). */
+		if (rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END) {
 			err_set(e, ERR_PROTO, "server \"%s\" sent corrupt compressed data", c->host);
 			e->lib = rc;
 			return -1;
