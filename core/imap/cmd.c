@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "xalloc.h"
 
@@ -37,6 +38,9 @@ static int string_form(const char *s, size_t len, unsigned flags, enum str_form 
 		if (c == '\r' || c == '\n' || (c >= 0x80 && !(flags & IMAP_STR_UTF8)))
 			quoted = false;
 	}
+	/* "NIL" is a valid astring atom, but a careless server may read it as NIL. */
+	if (len == 3 && strncasecmp(s, "NIL", 3) == 0)
+		atom = false;
 	*form_out = atom ? FORM_ATOM : quoted ? FORM_QUOTED : FORM_LITERAL;
 	return 0;
 }

@@ -35,7 +35,8 @@ enum imap_str_flags {
 
 /*
  * Append s (len bytes) as an IMAP astring (or string with IMAP_STR_NO_ATOM):
- * an atom when every byte is an ASTRING-CHAR (and s is not empty), else a
+ * an atom when every byte is an ASTRING-CHAR (and s is neither empty nor
+ * "NIL" in any case, which is quoted to be safe), else a
  * quoted string when it holds no CR, LF or (without IMAP_STR_UTF8) 8-bit
  * byte, else a literal "{n}\r\n" followed by the bytes.
  *

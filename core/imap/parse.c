@@ -472,6 +472,14 @@ static void text_done(struct imap_parser *p)
 	p->st = PS_COMPLETE;
 }
 
+/* A sink callback returned -1: make sure e says something. */
+static int sink_failed(struct err *e, const char *what)
+{
+	if (e->code == ERR_NONE)
+		err_set(e, ERR_INTERNAL, "literal sink %s() failed without saying why", what);
+	return -1;
+}
+
 static int literal_end(struct imap_parser *p, struct err *e)
 {
 	struct imap_arg a = { .literal8 = p->lit8 };
@@ -481,8 +489,11 @@ static int literal_end(struct imap_parser *p, struct err *e)
 		a.size = p->lit_size;
 		a.handle = p->lit_handle;
 		p->lit_handle = NULL;
-		if (p->sink.end != NULL && p->sink.end(p->sink.ctx, a.handle, e) < 0)
-			return -1;
+		if (p->sink.end != NULL) {
+			err_clear(e);
+			if (p->sink.end(p->sink.ctx, a.handle, e) < 0)
+				return sink_failed(e, "end");
+		}
 	} else {
 		a.type = IMAP_ARG_LITERAL;
 		a.str = p->lit_mem;
@@ -521,8 +532,9 @@ static int literal_begin(struct imap_parser *p, struct err *e)
 
 			info.prev_atom = arena_upper(&r->arena, prev->str, prev->len);
 		}
+		err_clear(e);
 		if (p->sink.begin(p->sink.ctx, &info, &choice, &handle, e) < 0)
-			return -1;
+			return sink_failed(e, "begin");
 		if (choice == IMAP_SINK_STREAM) {
 			if (p->nhandles == p->cap_handles)
 				p->handles = xgrow(p->handles, &p->cap_handles, p->nhandles + 1,
@@ -558,9 +570,11 @@ static ptrdiff_t literal_data(struct imap_parser *p, const char *data, size_t le
 	size_t take = p->lit_left < len ? (size_t)p->lit_left : len;
 
 	if (p->lit_stream) {
-		if (p->sink.data != NULL &&
-		    p->sink.data(p->sink.ctx, p->lit_handle, data, take, e) < 0)
-			return -1;
+		if (p->sink.data != NULL) {
+			err_clear(e);
+			if (p->sink.data(p->sink.ctx, p->lit_handle, data, take, e) < 0)
+				return sink_failed(e, "data");
+		}
 	} else {
 		memcpy(p->lit_mem + (p->lit_size - p->lit_left), data, take);
 	}
@@ -778,12 +792,63 @@ static int parser_step(struct imap_parser *p, char c, struct err *e)
 	return err_set(e, ERR_INTERNAL, "IMAP parser in a bad state");
 }
 
+/*
+ * How many bytes from data on are plain content of the current token (no
+ * byte that changes state), bounded by what max_line still allows.  They
+ * can be appended to the token in one go: the per-byte path would do
+ * exactly the same with each of them.
+ */
+static size_t plain_span(const struct imap_parser *p, const char *data, size_t len)
+{
+	size_t room = p->lim.max_line - p->line_bytes, i;
+
+	if (len > room)
+		len = room;
+	switch (p->st) {
+	case PS_HEAD:
+		for (i = 0; i < len && is_atom_char((unsigned char)data[i]); i++)
+			;
+		return i;
+	case PS_ATOM:
+		if (p->bracket > 0) {
+			for (i = 0; i < len; i++) {
+				char c = data[i];
+
+				if (c == '[' || c == ']' || c == '\r' || c == '\n' || c == '\0')
+					break;
+			}
+			return i;
+		}
+		for (i = 0; i < len && data[i] != '[' && is_atom_char((unsigned char)data[i]); i++)
+			;
+		return i;
+	case PS_QUOTED:
+		for (i = 0; i < len; i++) {
+			char c = data[i];
+
+			if (c == '"' || c == '\\' || c == '\r' || c == '\n' || c == '\0')
+				break;
+		}
+		return i;
+	case PS_TEXT:
+		for (i = 0; i < len; i++) {
+			char c = data[i];
+
+			if (c == '\r' || c == '\n' || c == '\0')
+				break;
+		}
+		return i;
+	default:
+		return 0;
+	}
+}
+
 enum imap_parse_result imap_parser_feed(struct imap_parser *p, const char *data, size_t len,
 					size_t *consumed_out, struct imap_resp **resp_out,
 					struct err *e)
 {
 	struct err local;
-	size_t pos = 0;
+	size_t pos = 0, span;
 
 	if (e == NULL)
 		e = &local;
@@ -800,6 +865,14 @@ enum imap_parse_result imap_parser_feed(struct imap_parser *p, const char *data,
 			if (n < 0)
 				goto fail;
 			pos += (size_t)n;
+			continue;
+		}
+		span = plain_span(p, data + pos, len - pos);
+		if (span > 0) {
+			if (buf_add(&p->tok, data + pos, span, e) < 0)
+				goto fail;
+			p->line_bytes += span;
+			pos += span;
 			continue;
 		}
 		if (++p->line_bytes > p->lim.max_line) {

@@ -47,7 +47,7 @@ struct imap_arg {
 	 * (a literal may hold NULs: len is authoritative).
 	 * LIST: list points to len items.
 	 * LITERAL_STREAMED: size is the literal's size, handle what the sink's
-	 * begin() returned.
+	 * begin() returned.  (LITERAL also sets size = len.)
 	 */
 	size_t len;
 	const char *str;
@@ -89,6 +89,10 @@ struct imap_resp {
 	 * arguments; code_raw is the text between the brackets after the code
 	 * atom, kept for codes whose arguments are not well-formed IMAP.
 	 * text is the human-readable rest of the line ("" if none).
+	 * No code: code, code_raw NULL.  A code without arguments ("[CLOSED]"):
+	 * code_raw "", code_args NULL, ncode_args 0.  Arguments that do not
+	 * parse: code_raw set, code_args NULL, ncode_args 0.
+	 * Data responses: code, code_raw and text NULL.
 	 */
 	const char *code;
 	struct imap_arg *code_args;
@@ -126,7 +130,11 @@ struct imap_parser_limits {
  */
 extern const struct imap_parser_limits imap_parser_default_limits;
 
-/* Where a literal starts, for the sink to decide what to do with it. */
+/*
+ * Where a literal starts, for the sink to decide what to do with it.
+ * The strings are valid only during the begin() call.  depth is 0 for a
+ * literal among the response's top-level arguments, 1 inside one list ...
+ */
 struct imap_literal_info {
 	uint64_t size;
 	bool literal8;
@@ -165,7 +173,10 @@ struct imap_literal_sink {
 
 struct imap_parser;
 
-/* limits and sink may be NULL (defaults; no streaming).  Both are copied. */
+/*
+ * limits and sink may be NULL (defaults; no streaming).  Both are copied.
+ * A sink whose begin is NULL is no sink; data, end and abort may be NULL.
+ */
 struct imap_parser *imap_parser_new(const struct imap_parser_limits *limits,
 				    const struct imap_literal_sink *sink);
 void imap_parser_free(struct imap_parser *p);
@@ -186,7 +197,7 @@ enum imap_parse_result {
  *   IMAP_ARG_NIL.  Numbers are atoms (see imap_arg_u64()).
  * - Quoted strings allow the escapes \" and \\ only; CR/LF inside is ERR_PROTO.
  * - Literals {n}, {n+} and ~{n} (literal8).  A size above max_literal (or
- *   with more digits than fit 64 bits) is ERR_LIMIT as soon as it is seen.
+ *   with more than 20 digits) is ERR_LIMIT as soon as it is seen.
  * - Separating spaces are not required between tokens (lenient), and
  *   several spaces are accepted.
  * - Tagged responses must be OK, NO or BAD.  "+" may be followed by a
@@ -202,7 +213,8 @@ enum imap_parse_result {
  * Feed len bytes.  *consumed_out is how many were used (on DONE possibly
  * fewer than len: feed the rest again).  On DONE *resp_out is a complete
  * response owned by the caller.  On NEED_MORE all bytes were consumed.
- * On ERROR e says why and the parser refuses all further input.
+ * On ERROR e says why (a failing sink callback's own error is passed on)
+ * and the parser refuses all further input.
  */
 enum imap_parse_result imap_parser_feed(struct imap_parser *p, const char *data, size_t len,
 					size_t *consumed_out, struct imap_resp **resp_out,
