@@ -157,6 +157,7 @@ int sasl_b64_encode(const void *data, size_t len, struct buf *out, struct err *e
 		return err_set(e, ERR_LIMIT, "data too large for base64");
 	if (buf_reserve(out, groups * 4, e) < 0)
 		return -1;
+	out->data[out->len] = '\0';    /* buf_reserve() may leave a new block unterminated */
 	for (i = 0; i + 3 <= len; i += 3) {
 		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
 
@@ -194,6 +195,7 @@ int sasl_b64_decode(const char *text, size_t len, struct buf *out, struct err *e
 			       len);
 	if (buf_reserve(out, len / 4 * 3, e) < 0)
 		return -1;
+	out->data[out->len] = '\0';    /* buf_reserve() may leave a new block unterminated */
 	for (i = 0; i < len; i += 4) {
 		bool last = i + 4 == len;
 		int v[4];
@@ -450,8 +452,10 @@ static int scram_start(struct sasl *s, struct buf *out, struct err *e)
 	if (buf_adds(bare, "n=", e) < 0 || saslname_add(bare, s->user, e) < 0 ||
 	    buf_adds(bare, ",r=", e) < 0 || buf_adds(bare, s->nonce, e) < 0)
 		return -1;
-	if (buf_adds(out, "n,,", e) < 0 || buf_add(out, bare->data, bare->len, e) < 0)
+	if (buf_reserve(out, 3 + bare->len, e) < 0)
 		return -1;
+	buf_adds(out, "n,,", e);
+	buf_add(out, bare->data, bare->len, e);
 	return 0;
 }
 
@@ -510,14 +514,21 @@ static const char *scram_attr(const char **p, char name, size_t *len_out)
 	return v;
 }
 
-/* A SCRAM server error "e=..." becomes ERR_AUTH with the quoted value. */
-static int scram_server_error(const char *msg, const char *what, struct err *e)
+/*
+ * A SCRAM server error "e=..." becomes ERR_AUTH with the quoted value,
+ * unless the server put our password in it.
+ */
+static int scram_server_error(const struct sasl *s, const char *msg, const char *what,
+			      struct err *e)
 {
 	char quoted[SASL_QUOTE_MAX];
 	const char *end = strchr(msg + 2, ',');
+	size_t len = end ? (size_t)(end - msg - 2) : strlen(msg + 2);
 
-	quote_server_text(msg + 2, end ? (size_t)(end - msg - 2) : strlen(msg + 2),
-			  quoted, sizeof(quoted));
+	if (memmem(msg + 2, len, s->secret, s->secret_len))
+		snprintf(quoted, sizeof(quoted), "(withheld: it contains the password)");
+	else
+		quote_server_text(msg + 2, len, quoted, sizeof(quoted));
 	return err_set(e, ERR_AUTH, "server refused SCRAM authentication in %s: \"%s\"",
 		       what, quoted);
 }
@@ -529,7 +540,7 @@ static int scram_parse_first(const struct sasl *s, const char *msg,
 	size_t nlen = strlen(s->nonce), ilen, i;
 
 	if (strncmp(p, "e=", 2) == 0)
-		return scram_server_error(p, "server-first-message", e);
+		return scram_server_error(s, p, "server-first-message", e);
 	if (strncmp(p, "m=", 2) == 0)
 		return err_set(e, ERR_AUTH,
 			       "server requires an unsupported SCRAM extension (m=)");
@@ -714,7 +725,7 @@ static int scram_verify_final(struct sasl *s, const char *msg, struct err *e)
 	int rc = -1;
 
 	if (strncmp(p, "e=", 2) == 0)
-		return scram_server_error(p, "server-final-message", e);
+		return scram_server_error(s, p, "server-final-message", e);
 	v = scram_attr(&p, 'v', &vlen);
 	if (!v)
 		return err_set(e, ERR_AUTH,
@@ -945,20 +956,31 @@ static int oauth_step(struct sasl *s, const char *challenge, size_t len, struct 
 int sasl_step(struct sasl *s, const char *challenge, size_t len, struct buf *out,
 	      struct err *e)
 {
+	int rc;
+
 	assert(s->state != SASL_STATE_INIT);
+	assert(challenge || len == 0);
 	if (s->state == SASL_STATE_FAILED)
 		return err_set(e, ERR_AUTH, "%s exchange already failed",
 			       sasl_mech_name(s->mech));
 	if (mech_is_scram(s->mech))
-		return scram_step(s, challenge, len, out, e);
-	if (mech_is_oauth(s->mech))
-		return oauth_step(s, challenge, len, out, e);
-	return err_set(e, ERR_PROTO, "unexpected challenge after the PLAIN response");
+		rc = scram_step(s, challenge ? challenge : "", len, out, e);
+	else if (mech_is_oauth(s->mech))
+		rc = oauth_step(s, challenge ? challenge : "", len, out, e);
+	else
+		rc = err_set(e, ERR_PROTO, "unexpected challenge after the PLAIN response");
+	if (rc < 0)
+		s->state = SASL_STATE_FAILED;
+	return rc;
 }
 
 int sasl_finish(struct sasl *s, const char *final, size_t len, struct err *e)
 {
 	assert(s->state != SASL_STATE_INIT);
+	assert(final || len == 0);
+	if (s->state == SASL_STATE_FAILED)
+		return err_set(e, ERR_AUTH, "%s exchange already failed",
+			       sasl_mech_name(s->mech));
 	if (!mech_is_scram(s->mech))
 		return 0;
 	if (s->state == SASL_STATE_SCRAM_FINAL && len > 0) {
