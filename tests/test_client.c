@@ -79,7 +79,7 @@ static void dovecot_start(const char *variant)
 	cr_assert_eq(status, 0, "dovecot-test start failed (%s)", cmd);
 	dc.imap_port = (unsigned)atoi(port);
 	dc.imaps_port = (unsigned)atoi(sport);
-	cr_assert(dc.imap_port > 0 && dc.imaps_port > 0 && dc.pass[0]);
+	cr_assert(dc.imap_port > 0 && dc.pass[0], "dovecot-test start printed no port");
 	dc.started = true;
 }
 
