@@ -228,6 +228,12 @@ Test(client, login_with_implicit_tls)
 				  .mech = IMAP_AUTH_LOGIN });
 }
 
+Test(client, ip_literal_host_is_verified_against_the_ip_in_the_certificate)
+{
+	login_ok(&(struct setup){ .tls = IMAP_TLS_IMPLICIT, .host = "127.0.0.1",
+				  .ca_file = dc.ca_file, .mech = IMAP_AUTH_PLAIN });
+}
+
 Test(client, every_password_mechanism_logs_in)
 {
 	static const enum imap_auth_mech mechs[] = { IMAP_AUTH_LOGIN, IMAP_AUTH_PLAIN,

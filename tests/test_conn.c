@@ -751,3 +751,84 @@ Test(conn, client_starttls_after_preauth_is_a_tls_error)
 	imap_client_free(cl);
 	fake_finish(&f, true);
 }
+
+Test(conn, client_refuses_cleartext_credentials_to_a_remote_peer_without_tls)
+{
+	struct step script[] = {
+		{ SEND, "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN AUTH=XOAUTH2] hi\r\n", 0, 0 },
+		{ END, NULL, 0, 0 },
+	};
+	struct fake f = fake_start(script);
+	int calls = 0;
+	struct imap_client_opts o = {
+		.conn = { .host = "fake", .tls = IMAP_TLS_NONE, .timeout_ms = 5000,
+			  .assume_remote_peer = true },
+		.user = "alice", .have_password = true, .have_token = true,
+		.get_secret = give_password, .secret_ctx = &calls,
+	};
+	struct imap_client *cl = imap_client_new(&o);
+	struct err e;
+
+	cr_assert_eq(imap_client_attach_fd(cl, f.fd, &e), 0, "%s", e.msg);
+	cr_assert_eq(imap_client_login(cl, &e), -1);
+	cr_assert_eq(e.code, ERR_AUTH, "%s", e.msg);
+	cr_assert_not_null(strstr(e.msg, "plain text"), "%s", e.msg);
+	cr_assert_eq(calls, 0, "the secret was fetched although it could not be used");
+	imap_client_free(cl);
+	fake_finish(&f, true);
+}
+
+Test(conn, client_uses_scram_to_a_remote_peer_without_tls)
+{
+	/* SCRAM never sends the password: allowed without TLS.  The fake server
+	 * cannot finish SCRAM, so it refuses; what matters is the choice. */
+	struct step script[] = {
+		{ SEND, "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN AUTH=SCRAM-SHA-1] hi\r\n", 0, 0 },
+		{ EXPECT, "F1 AUTHENTICATE SCRAM-SHA-1 ", 0, 0 },
+		{ SEND, "F1 NO [AUTHENTICATIONFAILED] nope\r\n", 0, 0 }, { END, NULL, 0, 0 },
+	};
+	struct fake f = fake_start(script);
+	int calls = 0;
+	struct imap_client_opts o = {
+		.conn = { .host = "fake", .tls = IMAP_TLS_NONE, .timeout_ms = 5000,
+			  .assume_remote_peer = true },
+		.user = "alice", .have_password = true,
+		.get_secret = give_password, .secret_ctx = &calls,
+	};
+	struct imap_client *cl = imap_client_new(&o);
+	struct err e;
+
+	cr_assert_eq(imap_client_attach_fd(cl, f.fd, &e), 0, "%s", e.msg);
+	cr_assert_eq(imap_client_login(cl, &e), -1);
+	cr_assert_eq(e.code, ERR_AUTH, "%s", e.msg);
+	cr_assert_eq(imap_client_mech(cl), IMAP_AUTH_SCRAM_SHA_1);
+	cr_assert_eq(calls, 1);
+	imap_client_free(cl);
+	cr_assert_eq(fake_finish(&f, true), 0);
+}
+
+Test(conn, client_honours_logindisabled)
+{
+	struct step script[] = {
+		{ SEND, "* OK [CAPABILITY IMAP4rev1 LOGINDISABLED] hi\r\n", 0, 0 },
+		{ END, NULL, 0, 0 },
+	};
+	struct fake f = fake_start(script);
+	int calls = 0;
+	static const enum imap_auth_mech only_login[] = { IMAP_AUTH_LOGIN };
+	struct imap_client_opts o = {
+		.conn = { .host = "fake", .tls = IMAP_TLS_NONE, .timeout_ms = 5000 },
+		.user = "alice", .have_password = true, .mechs = only_login, .nmechs = 1,
+		.get_secret = give_password, .secret_ctx = &calls,
+	};
+	struct imap_client *cl = imap_client_new(&o);
+	struct err e;
+
+	cr_assert_eq(imap_client_attach_fd(cl, f.fd, &e), 0, "%s", e.msg);
+	cr_assert_eq(imap_client_login(cl, &e), -1);
+	cr_assert_eq(e.code, ERR_AUTH, "%s", e.msg);
+	cr_assert_not_null(strstr(e.msg, "none of the allowed"), "%s", e.msg);
+	cr_assert_eq(calls, 0);
+	imap_client_free(cl);
+	fake_finish(&f, true);
+}

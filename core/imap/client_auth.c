@@ -67,6 +67,12 @@ static enum sasl_mech to_sasl(enum imap_auth_mech m)
 	}
 }
 
+/* The IANA spelling, for messages. */
+static const char *mech_wire_name(enum imap_auth_mech m)
+{
+	return m == IMAP_AUTH_LOGIN ? "LOGIN" : sasl_mech_name(to_sasl(m));
+}
+
 /* Sends something an eavesdropper could replay: the password or a bearer token. */
 static bool mech_sends_cleartext(enum imap_auth_mech m)
 {
@@ -138,7 +144,7 @@ static int auth_refused(struct imap_client *cl, const struct imap_cmd *cmd, cons
 	if (r == NULL)
 		return -1;          /* a connection error: keep it */
 	err_set(e, ERR_AUTH, "server \"%s\" refused %s login for \"%s\": %s%s%s%s",
-		cl->host, imap_auth_mech_name(cl->mech), cl->user,
+		cl->host, mech_wire_name(cl->mech), cl->user,
 		r->text && r->text[0] ? r->text : "no reason given",
 		detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
 	return -1;
@@ -265,7 +271,7 @@ static int authenticate(struct imap_client *cl, const struct buf *secret,
 	if (ac.failed) {
 		*e = ac.err;
 		if (e->code != ERR_AUTH)
-			err_prefix(e, "%s", imap_auth_mech_name(cl->mech));
+			err_prefix(e, "%s", mech_wire_name(cl->mech));
 		rc = -1;
 	} else if (rc == 0) {
 		rc = sasl_finish(ac.sasl, NULL, 0, e);
@@ -305,7 +311,7 @@ int client_authenticate(struct imap_client *cl, struct err *e)
 	if (choose_mech(cl, &cl->mech, e) < 0)
 		return -1;
 	log_debug(LOG_CAT_NET, "logging in to \"%s\" as \"%s\" with %s", cl->host, cl->user,
-		  imap_auth_mech_name(cl->mech));
+		  mech_wire_name(cl->mech));
 	if (get_secret(cl, &secret, e) < 0) {
 		buf_release_secret(&secret);
 		return -1;

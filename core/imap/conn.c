@@ -71,6 +71,7 @@ struct imap_conn *imap_conn_new(const struct imap_conn_opts *opts)
 	c->timeout_ms = opts->timeout_ms ? opts->timeout_ms : 60000;
 	c->max_command = opts->max_command ? opts->max_command : 64u * 1024 * 1024;
 	c->fd = -1;
+	c->assume_remote = opts->assume_remote_peer;
 	c->parser = imap_parser_new(opts->limits, opts->sink);
 	buf_init(&c->out, c->max_command + OUT_HIGH_WATER + 65536);
 	buf_init(&c->zstage, c->max_command + OUT_HIGH_WATER);

@@ -93,6 +93,7 @@ struct imap_conn_opts {
 	const struct imap_parser_limits *limits;   /* NULL: defaults */
 	const struct imap_literal_sink *sink;      /* NULL: no streaming */
 	size_t max_command;         /* largest command, literals included; 0: 64 MiB */
+	bool assume_remote_peer;    /* tests: treat even a loopback peer as remote */
 };
 
 enum imap_cmd_flags {

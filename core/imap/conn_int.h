@@ -56,6 +56,7 @@ struct imap_conn {
 	struct imap_resp *greeting;
 	int fd;
 	bool local_peer;
+	bool assume_remote;
 
 	/* TLS */
 	bool tls;

@@ -51,7 +51,8 @@ static void note_peer(struct imap_conn *c)
 	socklen_t len = sizeof(ss);
 
 	memset(&ss, 0, sizeof(ss));
-	c->local_peer = getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0 &&
+	c->local_peer = !c->assume_remote &&
+			getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0 &&
 			addr_is_loopback(&ss);
 }
 
