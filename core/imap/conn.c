@@ -477,7 +477,8 @@ static bool cmd_may_start(const struct imap_conn *c)
 /* Move bytes of queued commands into dst, stopping at sync literals and barriers. */
 static int pump_commands(struct imap_conn *c, struct buf *dst, struct err *e)
 {
-	while (c->send_cmd && c->out.len + dst->len < OUT_HIGH_WATER) {
+	while (c->send_cmd &&
+	       c->out.len + (dst != &c->out ? dst->len : 0) < OUT_HIGH_WATER) {
 		struct imap_cmd *cmd = c->send_cmd;
 		const struct cmd_seg *s;
 		size_t k;
@@ -719,7 +720,7 @@ static int feed_input(struct imap_conn *c, struct err *e)
 /* The server closed its side. */
 static int handle_eof(struct imap_conn *c, struct err *e)
 {
-	bool mid = c->rin.len > 0 || c->zplain.len > 0 || c->trace_line.len > 0;
+	bool mid = c->rin.len > 0 || c->zplain.len > 0;
 
 	if (c->bye_text && c->npending == 0 && !mid) {
 		conn_set_state(c, IMAP_CONN_CLOSED);
