@@ -10,110 +10,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client.h"
+#include "harness.h"
 #include "log.h"
 #include "xalloc.h"
 
-/* ---- the server -------------------------------------------------------------- */
-
-struct dovecot {
-	char tmp[256];              /* mkdtemp directory, removed in .fini */
-	char dir[320];              /* the instance */
-	unsigned imap_port, imaps_port;
-	char ca_file[512];
-	char fingerprint[160];
-	char user[64], pass[64];
-	bool started;
-};
+/* ---- the server (tests/harness) ------------------------------------------------ */
 
 static struct dovecot dc;
 
-static const char *harness_script(void)
-{
-	static char path[1024];
-	const char *over = getenv("FERRY_DOVECOT_TEST");
-	const char *root = getenv("FERRY_SOURCE_ROOT");
-
-	if (over && *over)
-		return over;
-	snprintf(path, sizeof(path), "%s/tests/harness/dovecot-test", root ? root : ".");
-	return path;
-}
-
-static void copy_value(char *dst, size_t size, const char *line, const char *key)
-{
-	size_t k = strlen(key);
-
-	if (strncmp(line, key, k) == 0 && line[k] == '=') {
-		snprintf(dst, size, "%s", line + k + 1);
-		dst[strcspn(dst, "\r\n")] = '\0';
-	}
-}
-
 static void dovecot_start(const char *variant)
 {
-	char cmd[2048], line[1024], port[32] = "", sport[32] = "";
-	FILE *p;
-	int status;
-
-	snprintf(dc.tmp, sizeof(dc.tmp), "/tmp/ferry-client-XXXXXX");
-	cr_assert_not_null(mkdtemp(dc.tmp));
-	chmod(dc.tmp, 0755);
-	snprintf(dc.dir, sizeof(dc.dir), "%s/dovecot", dc.tmp);
-	snprintf(cmd, sizeof(cmd), "'%s' start '%s' %s", harness_script(), dc.dir,
-		 variant ? variant : "");
-	p = popen(cmd, "r");
-	cr_assert_not_null(p);
-	while (fgets(line, sizeof(line), p)) {
-		copy_value(port, sizeof(port), line, "IMAP_PORT");
-		copy_value(sport, sizeof(sport), line, "IMAPS_PORT");
-		copy_value(dc.ca_file, sizeof(dc.ca_file), line, "CA_FILE");
-		copy_value(dc.fingerprint, sizeof(dc.fingerprint), line, "FINGERPRINT");
-		copy_value(dc.user, sizeof(dc.user), line, "USER1");
-		copy_value(dc.pass, sizeof(dc.pass), line, "PASS1");
-	}
-	status = pclose(p);
-	cr_assert_eq(status, 0, "dovecot-test start failed (%s)", cmd);
-	dc.imap_port = (unsigned)atoi(port);
-	dc.imaps_port = (unsigned)atoi(sport);
-	cr_assert(dc.imap_port > 0 && dc.pass[0], "dovecot-test start printed no port");
-	dc.started = true;
+	cr_assert_eq(harness_dovecot_start(&dc, variant), 0, "cannot start Dovecot (%s)",
+		     variant ? variant : "default");
+	cr_assert(dc.imap_port > 0 && dc.pass1[0]);
 }
 
 static void dovecot_stop(void)
 {
-	char cmd[2048];
-
-	if (dc.started) {
-		snprintf(cmd, sizeof(cmd), "'%s' stop '%s' >/dev/null 2>&1", harness_script(), dc.dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "dovecot-test stop failed\n");
-	}
-	if (dc.tmp[0]) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dc.tmp);
-		if (system(cmd) != 0)
-			fprintf(stderr, "cannot remove %s\n", dc.tmp);
-	}
-	memset(&dc, 0, sizeof(dc));
+	harness_dovecot_stop(&dc);
 }
 
-/* A JWT minted by the harness for user; flags "--bad-signature" etc. */
-static char *dovecot_jwt(const char *user, const char *flags)
+/* A JWT minted by the harness for user. */
+static char *dovecot_jwt(const char *user, unsigned flags)
 {
-	char cmd[2048], line[4096];
-	FILE *p;
+	char *jwt = harness_jwt(&dc, user, flags);
 
-	snprintf(cmd, sizeof(cmd), "'%s' jwt '%s' '%s' %s", harness_script(), dc.dir, user,
-		 flags ? flags : "");
-	p = popen(cmd, "r");
-	cr_assert_not_null(p);
-	cr_assert_not_null(fgets(line, sizeof(line), p));
-	cr_assert_eq(pclose(p), 0);
-	line[strcspn(line, "\r\n")] = '\0';
-	return xstrdup(line);
+	cr_assert_not_null(jwt);
+	return jwt;
 }
 
 static void start_full(void)
@@ -172,12 +98,12 @@ static struct imap_client *client_for(const struct setup *s, struct secrets *sec
 
 	memset(&o, 0, sizeof(o));
 	o.conn.host = s->host ? s->host : "localhost";
-	o.conn.port = s->tls == IMAP_TLS_IMPLICIT ? dc.imaps_port : dc.imap_port;
+	o.conn.port = (unsigned)(s->tls == IMAP_TLS_IMPLICIT ? dc.imaps_port : dc.imap_port);
 	o.conn.tls = s->tls;
 	o.conn.tls_ca_file = s->ca_file;
 	o.conn.tls_fingerprint = s->pin;
 	o.conn.timeout_ms = 10000;
-	o.user = dc.user;
+	o.user = dc.user1;
 	o.have_password = !s->token;
 	o.have_token = s->token;
 	o.get_secret = give_secret;
@@ -192,7 +118,7 @@ static struct imap_client *client_for(const struct setup *s, struct secrets *sec
 
 static void login_ok(const struct setup *s)
 {
-	struct secrets sec = { dc.pass, NULL, 0 };
+	struct secrets sec = { dc.pass1, NULL, 0 };
 	enum imap_auth_mech m;
 	struct imap_client *cl = client_for(s, &sec, &m);
 	struct err e;
@@ -248,7 +174,7 @@ Test(client, every_password_mechanism_logs_in)
 
 Test(client, default_choice_is_scram_sha_256)
 {
-	struct secrets sec = { dc.pass, NULL, 0 };
+	struct secrets sec = { dc.pass1, NULL, 0 };
 	struct setup s = { .tls = IMAP_TLS_IMPLICIT, .ca_file = dc.ca_file, .any_mech = true };
 	enum imap_auth_mech m;
 	struct imap_client *cl = client_for(&s, &sec, &m);
@@ -259,9 +185,9 @@ Test(client, default_choice_is_scram_sha_256)
 	imap_client_free(cl);
 }
 
-static void oauth_login(enum imap_auth_mech mech, const char *jwt_flags, int want_rc)
+static void oauth_login(enum imap_auth_mech mech, unsigned jwt_flags, int want_rc)
 {
-	char *jwt = dovecot_jwt(dc.user, jwt_flags);
+	char *jwt = dovecot_jwt(dc.user1, jwt_flags);
 	struct secrets sec = { NULL, jwt, 0 };
 	struct setup s = { .tls = IMAP_TLS_IMPLICIT, .ca_file = dc.ca_file, .mech = mech,
 			   .token = true };
@@ -286,14 +212,14 @@ static void oauth_login(enum imap_auth_mech mech, const char *jwt_flags, int wan
 
 Test(client, xoauth2_and_oauthbearer_log_in_with_a_jwt)
 {
-	oauth_login(IMAP_AUTH_XOAUTH2, NULL, 0);
-	oauth_login(IMAP_AUTH_OAUTHBEARER, NULL, 0);
+	oauth_login(IMAP_AUTH_XOAUTH2, 0, 0);
+	oauth_login(IMAP_AUTH_OAUTHBEARER, 0, 0);
 }
 
 Test(client, oauthbearer_bad_jwt_is_a_clean_auth_error)
 {
-	oauth_login(IMAP_AUTH_OAUTHBEARER, "--bad-signature", -1);
-	oauth_login(IMAP_AUTH_XOAUTH2, "--bad-signature", -1);
+	oauth_login(IMAP_AUTH_OAUTHBEARER, HARNESS_JWT_BAD_SIGNATURE, -1);
+	oauth_login(IMAP_AUTH_XOAUTH2, HARNESS_JWT_BAD_SIGNATURE, -1);
 }
 
 Test(client, wrong_password_is_an_auth_error_with_the_server_text)
@@ -323,7 +249,7 @@ Test(client, wrong_password_is_an_auth_error_with_the_server_text)
 
 static struct err open_fails(const struct setup *s)
 {
-	struct secrets sec = { dc.pass, NULL, 0 };
+	struct secrets sec = { dc.pass1, NULL, 0 };
 	enum imap_auth_mech m;
 	struct imap_client *cl = client_for(s, &sec, &m);
 	struct err e;
@@ -455,7 +381,7 @@ static void run_cmd(struct imap_client *cl, const char *text)
 
 Test(client, list_returns_special_use_roles_and_utf8_names)
 {
-	struct secrets sec = { dc.pass, NULL, 0 };
+	struct secrets sec = { dc.pass1, NULL, 0 };
 	enum imap_auth_mech m;
 	struct imap_client *cl = open_default(&sec, &m);
 	const struct imap_caps *caps = imap_client_caps(cl);
@@ -494,7 +420,7 @@ Test(client, list_returns_special_use_roles_and_utf8_names)
 
 Test(client, select_reports_uidvalidity_uidnext_and_modseq)
 {
-	struct secrets sec = { dc.pass, NULL, 0 };
+	struct secrets sec = { dc.pass1, NULL, 0 };
 	enum imap_auth_mech m;
 	struct imap_client *cl;
 	struct imap_select_info info;
@@ -521,7 +447,7 @@ Test(client, select_reports_uidvalidity_uidnext_and_modseq)
 
 Test(client, many_pipelined_commands_complete_in_order)
 {
-	struct secrets sec = { dc.pass, NULL, 0 };
+	struct secrets sec = { dc.pass1, NULL, 0 };
 	enum imap_auth_mech m;
 	struct imap_client *cl = open_default(&sec, &m);
 	struct imap_conn *c = imap_client_conn(cl);
@@ -549,7 +475,7 @@ TestSuite(client_rev1, .init = start_rev1, .fini = dovecot_stop, .timeout = 120)
 
 Test(client_rev1, imap4rev1_only_server_uses_the_fallbacks)
 {
-	struct secrets sec = { dc.pass, NULL, 0 };
+	struct secrets sec = { dc.pass1, NULL, 0 };
 	enum imap_auth_mech m;
 	struct imap_client *cl;
 	const struct imap_caps *caps;
@@ -587,7 +513,7 @@ TestSuite(client_compress, .init = start_compress, .fini = dovecot_stop, .timeou
 
 Test(client_compress, compress_deflate_is_used_when_offered)
 {
-	struct secrets sec = { dc.pass, NULL, 0 };
+	struct secrets sec = { dc.pass1, NULL, 0 };
 	enum imap_auth_mech m;
 	struct imap_client *cl;
 	struct imap_mailbox_list l;
@@ -651,7 +577,7 @@ Test(client, debug_trace_never_shows_the_password_or_token)
 	static const enum imap_auth_mech mechs[] = { IMAP_AUTH_LOGIN, IMAP_AUTH_PLAIN,
 						     IMAP_AUTH_SCRAM_SHA_256, IMAP_AUTH_XOAUTH2,
 						     IMAP_AUTH_OAUTHBEARER };
-	char *jwt = dovecot_jwt(dc.user, NULL);
+	char *jwt = dovecot_jwt(dc.user1, 0);
 	struct capture cap;
 	char *out;
 	size_t i;
@@ -659,7 +585,7 @@ Test(client, debug_trace_never_shows_the_password_or_token)
 	log_set_level(LOG_DEBUG);
 	cap = capture_start();
 	for (i = 0; i < 5; i++) {
-		struct secrets sec = { dc.pass, jwt, 0 };
+		struct secrets sec = { dc.pass1, jwt, 0 };
 		struct setup s = { .tls = i % 2 ? IMAP_TLS_NONE : IMAP_TLS_STARTTLS,
 				   .ca_file = dc.ca_file, .mech = mechs[i],
 				   .token = imap_auth_mech_is_oauth(mechs[i]) };
@@ -676,7 +602,7 @@ Test(client, debug_trace_never_shows_the_password_or_token)
 	cr_assert_not_null(strstr(out, "C: F"), "no trace at all");
 	cr_assert_not_null(strstr(out, "LOGIN alice [redacted]"), "%s", out);
 	cr_assert_not_null(strstr(out, "AUTHENTICATE XOAUTH2 [redacted]"), "%s", out);
-	cr_assert_null(strstr(out, dc.pass), "password in the trace");
+	cr_assert_null(strstr(out, dc.pass1), "password in the trace");
 	cr_assert_null(strstr(out, jwt), "token in the trace");
 	/* Base64 forms: PLAIN's \0user\0pass and the bearer token inside XOAUTH2. */
 	cr_assert_null(strstr(out, "AGFsaWNl"), "PLAIN response in the trace");
