@@ -832,3 +832,30 @@ Test(conn, client_honours_logindisabled)
 	imap_client_free(cl);
 	fake_finish(&f, true);
 }
+
+Test(conn, client_namespace_without_the_extension_asks_list_for_the_delimiter)
+{
+	struct step script[] = {
+		{ SEND, "* PREAUTH [CAPABILITY IMAP4rev1] hi\r\n", 0, 0 },
+		{ EXPECT, "F1 LIST \"\" \"\"\r\n", 0, 0 },
+		{ SEND, "* LIST (\\Noselect) \".\" \"\"\r\nF1 OK done\r\n", 0, 0 },
+		{ END, NULL, 0, 0 },
+	};
+	struct fake f = fake_start(script);
+	struct imap_client_opts o = {
+		.conn = { .host = "fake", .tls = IMAP_TLS_NONE, .timeout_ms = 5000 },
+		.user = "alice",
+	};
+	struct imap_client *cl = imap_client_new(&o);
+	const char *prefix;
+	char delim = 0;
+	struct err e;
+
+	cr_assert_eq(imap_client_attach_fd(cl, f.fd, &e), 0, "%s", e.msg);
+	cr_assert_eq(imap_client_state(cl), IMAP_CLIENT_AUTHENTICATED);
+	cr_assert_eq(imap_client_namespace(cl, &prefix, &delim, &e), 0, "%s", e.msg);
+	cr_assert_str_eq(prefix, "");
+	cr_assert_eq(delim, '.');
+	imap_client_free(cl);
+	cr_assert_eq(fake_finish(&f, true), 0);
+}

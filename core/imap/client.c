@@ -417,6 +417,14 @@ int imap_client_open(struct imap_client *cl, struct err *e)
 	return 0;
 }
 
+struct list_ctx {
+	struct imap_client *cl;
+	struct imap_mailbox_list *out;
+	bool utf8;
+};
+
+static int list_untagged(void *ctx, const struct imap_resp *r, struct err *e);
+
 /* ---- NAMESPACE ---------------------------------------------------------------- */
 
 struct ns_ctx {
@@ -437,10 +445,14 @@ static int ns_untagged(void *ctx, const struct imap_resp *r, struct err *e)
 	if (r->nargs < 1)
 		return err_set(e, ERR_PROTO, "server sent a malformed NAMESPACE response");
 	personal = &r->args[0];
-	if (personal->type == IMAP_ARG_NIL || personal->len == 0)
+	if (personal->type == IMAP_ARG_NIL)
+		return 1;
+	if (personal->type != IMAP_ARG_LIST)
+		return err_set(e, ERR_PROTO, "server sent a malformed NAMESPACE response");
+	if (personal->len == 0)
 		return 1;
 	first = &personal->list[0];
-	if (personal->type != IMAP_ARG_LIST || first->type != IMAP_ARG_LIST || first->len < 2 ||
+	if (first->type != IMAP_ARG_LIST || first->len < 2 ||
 	    (prefix = imap_arg_str(&first->list[0], &plen)) == NULL)
 		return err_set(e, ERR_PROTO, "server sent a malformed NAMESPACE response");
 	d = imap_arg_str(&first->list[1], &dlen);
@@ -467,14 +479,18 @@ int imap_client_namespace(struct imap_client *cl, const char **prefix_out, char 
 		cl->have_ns = true;
 	}
 	if (!cl->have_ns) {
+		/* No NAMESPACE: LIST "" "" names just the hierarchy delimiter. */
 		struct imap_mailbox_list l;
+		struct list_ctx lc = { cl, &l, nc.utf8 };
+		struct imap_cmd_req lreq = { .text = "LIST \"\" \"\"", .len = 10,
+					     .untagged = list_untagged, .ctx = &lc };
+		int rc;
 
 		imap_mailbox_list_init(&l);
-		if (imap_client_list(cl, &l, e) < 0) {
-			imap_mailbox_list_release(&l);
-			return -1;
-		}
+		rc = client_run(cl, &lreq, NULL, e);
 		imap_mailbox_list_release(&l);
+		if (rc < 0)
+			return -1;
 		cl->ns_delim = cl->list_delim;
 		cl->have_ns = true;
 	}
@@ -484,12 +500,6 @@ int imap_client_namespace(struct imap_client *cl, const char **prefix_out, char 
 }
 
 /* ---- LIST -------------------------------------------------------------------- */
-
-struct list_ctx {
-	struct imap_client *cl;
-	struct imap_mailbox_list *out;
-	bool utf8;
-};
 
 static int list_untagged(void *ctx, const struct imap_resp *r, struct err *e)
 {
