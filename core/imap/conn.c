@@ -711,8 +711,8 @@ static int feed_input(struct imap_conn *c, struct err *e)
 		}
 		if (pr == IMAP_PARSE_DONE && r && dispatch(c, r, e) < 0)
 			return -1;
-		if (pr == IMAP_PARSE_NEED_MORE && src->len > 0)
-			continue;
+		if (used == 0 && pr != IMAP_PARSE_DONE)
+			return 0;       /* no progress: wait for more bytes */
 	}
 	return 0;
 }
@@ -894,7 +894,7 @@ int imap_conn_wait(struct imap_conn *c, struct imap_cmd *cmd, struct err *e)
 		return err_set(e, ERR_NET, "connection to \"%s\" lost", c->host);
 	if (cmd->resp->status == IMAP_STATUS_OK)
 		return 0;
-	err_set(e, ERR_SERVER, "server refused %s: %s%s%s%s%s", cmd->verb,
+	err_set(e, ERR_SERVER, "server \"%s\" refused %s: %s%s%s%s%s", c->host, cmd->verb,
 		cmd->resp->status == IMAP_STATUS_BAD ? "BAD " : "",
 		cmd->resp->code ? "[" : "", cmd->resp->code ? cmd->resp->code : "",
 		cmd->resp->code ? "] " : "", cmd->resp->text ? cmd->resp->text : "");
