@@ -24,7 +24,7 @@
 #define TRACE_SHOW_MAX 2000              /* characters of one trace line shown */
 
 static const char *const state_names[] = {
-	[IMAP_CONN_IDLE] = "idle",           [IMAP_CONN_CONNECTING] = "connecting",
+	[IMAP_CONN_IDLE] = "new",            [IMAP_CONN_CONNECTING] = "connecting",
 	[IMAP_CONN_HANDSHAKE] = "handshake", [IMAP_CONN_GREETING] = "greeting",
 	[IMAP_CONN_OPEN] = "open",           [IMAP_CONN_BYE] = "bye",
 	[IMAP_CONN_CLOSED] = "closed",       [IMAP_CONN_FAILED] = "failed",
