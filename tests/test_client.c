@@ -471,6 +471,55 @@ Test(client, many_pipelined_commands_complete_in_order)
 	imap_client_free(cl);
 }
 
+static int note_size(void *ctx, const struct imap_resp *r, struct err *e)
+{
+	const struct imap_arg *size;
+	uint64_t v;
+
+	if (r->name == NULL || strcmp(r->name, "FETCH") != 0 || r->nargs < 1)
+		return 0;
+	size = imap_fetch_item(&r->args[0], "RFC822.SIZE");
+	if (size && imap_arg_u64(size, &v))
+		*(uint64_t *)ctx = v;
+	return 1;
+}
+
+Test(client, large_append_over_tls_arrives_whole)
+{
+	struct secrets sec = { dc.pass1, NULL, 0 };
+	enum imap_auth_mech m;
+	struct imap_client *cl = open_default(&sec, &m);
+	struct imap_conn *c = imap_client_conn(cl);
+	size_t body = 5u * 1024 * 1024, i;
+	const char *head = "Subject: big\r\n\r\n";
+	size_t total = strlen(head) + body;
+	struct buf text = BUF_INIT(total + 256);
+	struct imap_select_info info;
+	uint64_t size = 0;
+	struct imap_cmd_req req = { .text = "FETCH 1 RFC822.SIZE", .len = 19,
+				    .untagged = note_size, .ctx = &size };
+	struct imap_cmd *cmd;
+	struct err e;
+
+	cr_assert_eq(buf_addf(&text, &e, "APPEND INBOX {%zu}\r\n%s", total, head), 0);
+	for (i = 0; i < body; i++)
+		buf_addc(&text, i % 72 == 70 ? '\r' : i % 72 == 71 ? '\n' : (char)('a' + i % 26), &e);
+	req.text = "FETCH 1 RFC822.SIZE";
+	cmd = imap_conn_submit(c, &(struct imap_cmd_req){ .text = buf_cstr(&text),
+							   .len = text.len }, &e);
+	cr_assert_not_null(cmd, "%s", e.msg);
+	cr_assert_eq(imap_conn_wait(c, cmd, &e), 0, "%s", e.msg);
+	imap_cmd_free(cmd);
+	buf_release(&text);
+	cr_assert_eq(imap_client_select(cl, "INBOX", true, &info, &e), 0, "%s", e.msg);
+	cr_assert_eq(info.exists, 1);
+	cmd = imap_conn_submit(c, &req, &e);
+	cr_assert_eq(imap_conn_wait(c, cmd, &e), 0, "%s", e.msg);
+	cr_assert_eq(size, total);
+	imap_cmd_free(cmd);
+	imap_client_free(cl);
+}
+
 TestSuite(client_rev1, .init = start_rev1, .fini = dovecot_stop, .timeout = 120);
 
 Test(client_rev1, imap4rev1_only_server_uses_the_fallbacks)

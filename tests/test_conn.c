@@ -41,7 +41,7 @@ struct step {
 	enum step_op op;
 	const char *data;
 	int ms;
-	size_t len;     /* SEND: bytes of data (0: strlen) */
+	size_t len;     /* SEND, READ: bytes of data (0: strlen) */
 };
 
 static int read_line(int fd, char *line, size_t size)
@@ -86,17 +86,16 @@ static void run_script(int fd, const struct step *s)
 			}
 			break;
 		case READ: {
-			size_t want = strlen(s[i].data), got = 0;
+			size_t want = s[i].len ? s[i].len : strlen(s[i].data), got = 0;
 
 			while (got < want) {
-				ssize_t r = read(fd, line + got, want - got);
+				size_t k = want - got < sizeof(line) ? want - got : sizeof(line);
+				ssize_t r = read(fd, line, k);
 
-				if (r <= 0)
+				if (r <= 0 || memcmp(line, s[i].data + got, (size_t)r) != 0)
 					_exit(60 + i);
 				got += (size_t)r;
 			}
-			if (memcmp(line, s[i].data, want) != 0)
-				_exit(60 + i);
 			break;
 		}
 		case QUIET: {
@@ -858,4 +857,222 @@ Test(conn, client_namespace_without_the_extension_asks_list_for_the_delimiter)
 	cr_assert_eq(delim, '.');
 	imap_client_free(cl);
 	cr_assert_eq(fake_finish(&f, true), 0);
+}
+
+/* ---- big literals, streamed literals -------------------------------------- */
+
+Test(conn, large_synchronising_literal_goes_out_whole_after_continuation)
+{
+	size_t n = 3u * 1024 * 1024 + 17, i;
+	char *body = xmalloc(n + 3);
+	char *text;
+	struct step script[] = {
+		{ SEND, GREETING, 0, 0 }, { EXPECT, "F1 APPEND INBOX {3145745}", 0, 0 },
+		{ QUIET, NULL, 100, 0 }, { SEND, "+ ok\r\n", 0, 0 },
+		{ READ, NULL, 0, 0 }, { SEND, "F1 OK stored\r\n", 0, 0 }, { END, NULL, 0, 0 },
+	};
+	struct fake f;
+	struct imap_conn *c;
+	struct imap_cmd_req req;
+	struct imap_cmd *cmd;
+	struct err e;
+
+	for (i = 0; i < n; i++)
+		body[i] = (char)('a' + i % 26);
+	memcpy(body + n, "\r\n", 3);
+	script[4].data = body;
+	script[4].len = n + 2;
+	f = fake_start(script);
+	c = conn_over(&f, 5000);
+	text = xasprintf("APPEND INBOX {%zu}\r\n%.*s", n, (int)n, body);
+	req = (struct imap_cmd_req){ .text = text, .len = strlen(text) };
+	cmd = imap_conn_submit(c, &req, &e);
+	cr_assert_not_null(cmd, "%s", e.msg);
+	cr_assert_eq(imap_conn_wait(c, cmd, &e), 0, "%s", e.msg);
+	imap_cmd_free(cmd);
+	imap_conn_free(c);
+	cr_assert_eq(fake_finish(&f, true), 0);
+	free(text);
+	free(body);
+}
+
+struct sink_log {
+	struct buf got;
+	int begins, ends;
+};
+
+static int sink_begin(void *ctx, const struct imap_literal_info *info,
+		      enum imap_sink_choice *choice_out, void **handle_out, struct err *e)
+{
+	struct sink_log *s = ctx;
+
+	s->begins++;
+	*choice_out = info->prev_atom && strcmp(info->prev_atom, "BODY[]") == 0 ? IMAP_SINK_STREAM
+										: IMAP_SINK_MEMORY;
+	*handle_out = s;
+	return 0;
+}
+
+static int sink_data(void *ctx, void *handle, const char *bytes, size_t len, struct err *e)
+{
+	struct sink_log *s = handle;
+
+	return buf_add(&s->got, bytes, len, e);
+}
+
+static int sink_end(void *ctx, void *handle, struct err *e)
+{
+	((struct sink_log *)handle)->ends++;
+	return 0;
+}
+
+static void sink_abort(void *ctx, void *handle)
+{
+}
+
+static int fetch_body_kind(void *ctx, const struct imap_resp *r, struct err *e)
+{
+	const struct imap_arg *body;
+
+	if (r->name == NULL || strcmp(r->name, "FETCH") != 0 || r->nargs < 1)
+		return 0;
+	body = imap_fetch_item(&r->args[0], "BODY[]");
+	*(int *)ctx = body ? (int)body->type : -1;
+	return 1;
+}
+
+Test(conn, literal_sink_receives_message_bodies_through_the_connection)
+{
+	struct step script[] = {
+		{ SEND, GREETING, 0, 0 }, { EXPECT, "F1 FETCH 1 BODY[]", 0, 0 },
+		{ SEND, "* 1 FETCH (UID 7 BODY[] {11}\r\nhello world)\r\nF1 OK\r\n", 0, 0 },
+		{ END, NULL, 0, 0 },
+	};
+	struct fake f = fake_start(script);
+	struct sink_log log = { BUF_INIT(1024), 0, 0 };
+	struct imap_literal_sink sink = { &log, sink_begin, sink_data, sink_end, sink_abort };
+	struct imap_conn_opts o = { .host = "fake", .tls = IMAP_TLS_NONE, .timeout_ms = 5000,
+				    .sink = &sink };
+	struct imap_conn *c = imap_conn_new(&o);
+	const struct imap_resp *g;
+	int kind = -2;
+	struct imap_cmd_req req = { .text = "FETCH 1 BODY[]", .len = 14,
+				    .untagged = fetch_body_kind, .ctx = &kind };
+	struct imap_cmd *cmd;
+	struct err e;
+
+	cr_assert_eq(imap_conn_attach_fd(c, f.fd, &e), 0);
+	cr_assert_eq(imap_conn_greeting(c, &g, &e), 0);
+	cmd = imap_conn_submit(c, &req, &e);
+	cr_assert_eq(imap_conn_wait(c, cmd, &e), 0, "%s", e.msg);
+	cr_assert_eq(kind, IMAP_ARG_LITERAL_STREAMED);
+	cr_assert_str_eq(buf_cstr(&log.got), "hello world");
+	cr_assert_eq(log.ends, 1);
+	buf_release(&log.got);
+	imap_cmd_free(cmd);
+	imap_conn_free(c);
+	fake_finish(&f, true);
+}
+
+/* ---- real sockets: refused, silent TLS peer ------------------------------------ */
+
+#include <netinet/in.h>
+
+/* A listening TCP socket on 127.0.0.1 with a free port. */
+static int listen_loopback(unsigned *port_out)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(fd, 4), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*port_out = ntohs(a.sin_port);
+	return fd;
+}
+
+Test(conn, connection_refused_is_a_net_error)
+{
+	unsigned port;
+	int lfd = listen_loopback(&port);
+	struct imap_conn_opts o = { .host = "127.0.0.1", .tls = IMAP_TLS_NONE, .timeout_ms = 2000 };
+	struct imap_conn *c;
+	struct err e;
+
+	close(lfd);     /* nothing listens there now */
+	o.port = port;
+	c = imap_conn_new(&o);
+	cr_assert_eq(imap_conn_connect(c, &e), -1);
+	cr_assert_eq(e.code, ERR_NET, "%s", e.msg);
+	cr_assert(e.retry);
+	cr_assert_eq(err_exit_code(&e), 4);
+	imap_conn_free(c);
+}
+
+Test(conn, unresolvable_host_is_a_net_error)
+{
+	struct imap_conn_opts o = { .host = "no-such-host.invalid", .port = 993,
+				    .tls = IMAP_TLS_NONE, .timeout_ms = 2000 };
+	struct imap_conn *c = imap_conn_new(&o);
+	struct err e;
+
+	cr_assert_eq(imap_conn_connect(c, &e), -1);
+	cr_assert_eq(e.code, ERR_NET, "%s", e.msg);
+	cr_assert_not_null(strstr(e.msg, "no-such-host.invalid"), "%s", e.msg);
+	imap_conn_free(c);
+}
+
+Test(conn, silent_peer_during_tls_handshake_times_out)
+{
+	unsigned port;
+	int lfd = listen_loopback(&port);   /* accepts (backlog) and never speaks */
+	struct imap_conn_opts o = { .host = "127.0.0.1", .port = 0, .tls = IMAP_TLS_IMPLICIT,
+				    .timeout_ms = 300 };
+	struct imap_conn *c;
+	struct err e;
+	double t0 = now_s(), dt;
+
+	o.port = port;
+	c = imap_conn_new(&o);
+	cr_assert_eq(imap_conn_connect(c, &e), -1);
+	dt = now_s() - t0;
+	cr_assert_eq(e.code, ERR_TIMEOUT, "%s", e.msg);
+	cr_assert(dt >= 0.25 && dt < 2.0, "after %.3f s", dt);
+	imap_conn_free(c);
+	close(lfd);
+}
+
+Test(conn, garbage_instead_of_tls_is_a_tls_error)
+{
+	struct step script[] = {
+		{ SEND, "* OK this is not TLS at all, just plain IMAP text\r\n", 0, 0 },
+		{ END, NULL, 0, 0 },
+	};
+	unsigned port;
+	int lfd = listen_loopback(&port);
+	pid_t pid = fork();
+	struct imap_conn_opts o = { .host = "127.0.0.1", .tls = IMAP_TLS_IMPLICIT,
+				    .timeout_ms = 3000 };
+	struct imap_conn *c;
+	struct err e;
+	int status;
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int fd = accept(lfd, NULL, NULL);
+
+		if (fd < 0)
+			_exit(1);
+		run_script(fd, script);
+	}
+	o.port = port;
+	c = imap_conn_new(&o);
+	cr_assert_eq(imap_conn_connect(c, &e), -1);
+	cr_assert_eq(e.code, ERR_TLS, "%s", e.msg);
+	imap_conn_free(c);
+	close(lfd);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
 }

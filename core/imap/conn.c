@@ -522,18 +522,9 @@ static void out_consume(struct buf *b, size_t n)
 	wipe(b->data + b->len, old - b->len);   /* secrets must not linger */
 }
 
-/* Queue command bytes, compress them if needed, and write what the socket takes. */
-static int flush_output(struct imap_conn *c, struct err *e)
+/* Write out until it is empty or the socket is full; 1 if it is empty. */
+static int write_out(struct imap_conn *c, struct err *e)
 {
-	struct buf *dst = c->zactive ? &c->zstage : &c->out;
-
-	if (pump_commands(c, dst, e) < 0)
-		return fail_copy(c, e);
-	if (c->zactive && c->zstage.len > 0) {
-		if (conn_deflate(c, c->zstage.data, c->zstage.len, e) < 0)
-			return fail_copy(c, e);
-		out_consume(&c->zstage, c->zstage.len);
-	}
 	while (c->out.len > 0) {
 		size_t chunk = c->out.len < 65536 ? c->out.len : 65536;
 		ssize_t n = conn_transport_write(c, c->out.data, chunk, e);
@@ -541,11 +532,37 @@ static int flush_output(struct imap_conn *c, struct err *e)
 		if (n < 0)
 			return fail_copy(c, e);
 		if (n == 0)
-			break;
+			return 0;
 		out_consume(&c->out, (size_t)n);
 		c->last_activity = conn_now_ms();
 	}
-	return 0;
+	return 1;
+}
+
+/*
+ * Queue command bytes, compress them if needed, and write, until the socket
+ * is full or nothing more may be sent: so a caller that finds out empty
+ * afterwards knows there is no reason to wait for POLLOUT.
+ */
+static int flush_output(struct imap_conn *c, struct err *e)
+{
+	struct buf *dst = c->zactive ? &c->zstage : &c->out;
+	int rc;
+
+	for (;;) {
+		if (pump_commands(c, dst, e) < 0)
+			return fail_copy(c, e);
+		if (c->zactive && c->zstage.len > 0) {
+			if (conn_deflate(c, c->zstage.data, c->zstage.len, e) < 0)
+				return fail_copy(c, e);
+			out_consume(&c->zstage, c->zstage.len);
+		}
+		if (c->out.len == 0)
+			return 0;       /* nothing (more) to send now */
+		rc = write_out(c, e);
+		if (rc <= 0)
+			return rc;      /* error, or the socket is full */
+	}
 }
 
 /* A continuation answer (AUTHENTICATE): queued at once, ahead of anything else. */
@@ -771,7 +788,11 @@ int imap_conn_poll_timeout(const struct imap_conn *c)
 {
 	int64_t left;
 
-	if (state_is_terminal(c->state) || !expecting(c))
+	if (state_is_terminal(c->state))
+		return -1;
+	if (conn_transport_has_pending(c) && !c->paused)
+		return 0;       /* decrypted bytes wait inside GnuTLS: poll() cannot see them */
+	if (!expecting(c))
 		return -1;
 	left = c->last_activity + (int64_t)c->timeout_ms - conn_now_ms();
 	return left < 0 ? 0 : (int)left;
@@ -847,8 +868,6 @@ static int wait_for(struct imap_conn *c, wait_pred pred, const void *arg, struct
 		pfd.events = imap_conn_events(c);
 		pfd.revents = 0;
 		timeout = imap_conn_poll_timeout(c);
-		if (conn_transport_has_pending(c))
-			timeout = 0;
 		rc = poll(&pfd, 1, timeout);
 		if (rc < 0 && errno != EINTR) {
 			err_sys(e, ERR_NET, errno, "poll");

@@ -191,7 +191,10 @@ short imap_conn_events(const struct imap_conn *c);
  * connection failed (e filled; imap_conn_error() keeps it too).
  */
 int imap_conn_process(struct imap_conn *c, short revents, struct err *e);
-/* Milliseconds until the inactivity timeout fires (for poll()), or -1 if nothing is expected. */
+/*
+ * Milliseconds until the inactivity timeout fires (for poll()), 0 if there
+ * is buffered TLS data to process now, or -1 if nothing is expected.
+ */
 int imap_conn_poll_timeout(const struct imap_conn *c);
 
 enum imap_conn_state imap_conn_state(const struct imap_conn *c);
