@@ -1076,3 +1076,91 @@ Test(conn, garbage_instead_of_tls_is_a_tls_error)
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 }
+
+/* ---- several connections, one poll() loop ---------------------------------------- */
+
+Test(conn, two_connections_progress_in_one_poll_loop)
+{
+	struct step s1[] = {
+		{ SEND, GREETING, 0, 0 }, { EXPECT, "F1 NOOP", 0, 0 }, { SLEEP, NULL, 150, 0 },
+		{ SEND, "F1 OK one\r\n", 0, 0 }, { END, NULL, 0, 0 },
+	};
+	struct step s2[] = {
+		{ SEND, GREETING, 0, 0 }, { EXPECT, "F1 CHECK", 0, 0 },
+		{ SEND, "F1 OK two\r\n", 0, 0 }, { END, NULL, 0, 0 },
+	};
+	struct fake f1 = fake_start(s1), f2 = fake_start(s2);
+	struct imap_conn *c[2] = { conn_over(&f1, 5000), conn_over(&f2, 5000) };
+	struct imap_cmd *cmd[2] = { submit(c[0], "NOOP"), submit(c[1], "CHECK") };
+	struct err e;
+	int rounds = 0, i;
+	bool two_first = false;
+
+	while (!imap_cmd_is_done(cmd[0]) || !imap_cmd_is_done(cmd[1])) {
+		struct pollfd p[2];
+		int timeout = -1;
+
+		cr_assert_lt(++rounds, 1000);
+		for (i = 0; i < 2; i++) {
+			int t = imap_conn_poll_timeout(c[i]);
+
+			cr_assert_eq(imap_conn_process(c[i], 0, &e), 0, "%s", e.msg);
+			p[i].fd = imap_conn_fd(c[i]);
+			p[i].events = imap_conn_events(c[i]);
+			p[i].revents = 0;
+			if (t >= 0 && (timeout < 0 || t < timeout))
+				timeout = t;
+		}
+		cr_assert_geq(poll(p, 2, timeout), 0);
+		for (i = 0; i < 2; i++)
+			if (p[i].revents)
+				cr_assert_eq(imap_conn_process(c[i], p[i].revents, &e), 0, "%s", e.msg);
+		if (imap_cmd_is_done(cmd[1]) && !imap_cmd_is_done(cmd[0]))
+			two_first = true;
+	}
+	/* The quick server's answer was taken while the slow one still thought. */
+	cr_assert(two_first);
+	cr_assert_str_eq(imap_cmd_response(cmd[0])->text, "one");
+	cr_assert_str_eq(imap_cmd_response(cmd[1])->text, "two");
+	for (i = 0; i < 2; i++) {
+		imap_cmd_free(cmd[i]);
+		imap_conn_free(c[i]);
+	}
+	fake_finish(&f1, true);
+	fake_finish(&f2, true);
+}
+
+/* ---- AUTHENTICATE cancelled by the client --------------------------------------- */
+
+Test(conn, client_cancels_authenticate_on_a_bad_challenge)
+{
+	struct step script[] = {
+		{ SEND, "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=SCRAM-SHA-1] hi\r\n", 0, 0 },
+		{ EXPECT, "F1 AUTHENTICATE SCRAM-SHA-1 ", 0, 0 },
+		{ SEND, "+ Z2FyYmFnZQ==\r\n", 0, 0 },          /* "garbage": not a server-first */
+		{ EXPECT, "*\r\n", 0, 0 },
+		{ SEND, "F1 BAD Authentication canceled\r\n", 0, 0 },
+		{ EXPECT, "F2 NOOP", 0, 0 }, { SEND, "F2 OK\r\n", 0, 0 }, { END, NULL, 0, 0 },
+	};
+	struct fake f = fake_start(script);
+	int calls = 0;
+	struct imap_client_opts o = {
+		.conn = { .host = "fake", .tls = IMAP_TLS_NONE, .timeout_ms = 5000 },
+		.user = "alice", .have_password = true,
+		.get_secret = give_password, .secret_ctx = &calls,
+	};
+	struct imap_client *cl = imap_client_new(&o);
+	struct imap_cmd *noop;
+	struct err e;
+
+	cr_assert_eq(imap_client_attach_fd(cl, f.fd, &e), 0, "%s", e.msg);
+	cr_assert_eq(imap_client_login(cl, &e), -1);
+	cr_assert_eq(e.code, ERR_AUTH, "%s", e.msg);
+	cr_assert_null(strstr(e.msg, "Sw0rdfish"), "%s", e.msg);
+	/* The exchange was cancelled cleanly: the connection still works. */
+	noop = submit(imap_client_conn(cl), "NOOP");
+	cr_assert_eq(imap_conn_wait(imap_client_conn(cl), noop, &e), 0, "%s", e.msg);
+	imap_cmd_free(noop);
+	imap_client_free(cl);
+	cr_assert_eq(fake_finish(&f, true), 0);
+}
