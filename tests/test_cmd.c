@@ -364,3 +364,19 @@ Test(cmd, seqset_count_bounds_are_enforced_before_allocating)
 	cr_assert_eq(imap_seqset_parse("1,2,3", 5, 0, 2, &r, &n, &e), -1);
 	cr_assert_eq(e.code, ERR_LIMIT);
 }
+
+Test(cmd, each_sync_literal_reports_its_own_wait_offset)
+{
+	struct buf b = BUF_INIT(1024);
+	struct err e;
+	size_t w1, w2;
+
+	cr_assert_eq(buf_adds(&b, "A1 LOGIN ", &e), 0);
+	cr_assert_eq(imap_cmd_add_string(&b, "u\r\n", 3, 0, &w1, &e), 1);
+	cr_assert_eq(buf_addc(&b, ' ', &e), 0);
+	cr_assert_eq(imap_cmd_add_string(&b, "p\xe9", 2, 0, &w2, &e), 1);
+	cr_assert_str_eq(b.data, "A1 LOGIN {3}\r\nu\r\n {2}\r\np\xe9");
+	cr_assert_eq(w1, strlen("A1 LOGIN {3}\r\n"));
+	cr_assert_eq(w2, strlen("A1 LOGIN {3}\r\nu\r\n {2}\r\n"));
+	buf_release(&b);
+}

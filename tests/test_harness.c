@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -79,9 +80,12 @@ static bool has_cap(const char *caps, const char *cap)
 	return false;
 }
 
-static char *xoauth2_response(const char *user, const char *jwt)
+/* The base64 initial response of XOAUTH2, or of OAUTHBEARER (RFC 7628). */
+static char *bearer_response(const char *mech, const char *user, const char *jwt)
 {
-	char *raw = xasprintf("user=%s\001auth=Bearer %s\001\001", user, jwt);
+	char *raw = strcmp(mech, "OAUTHBEARER") == 0
+		? xasprintf("n,a=%s,\001auth=Bearer %s\001\001", user, jwt)
+		: xasprintf("user=%s\001auth=Bearer %s\001\001", user, jwt);
 	const char *argv[] = { "base64", "-w0", NULL };
 	struct harness_result res;
 	char *b64;
@@ -170,7 +174,7 @@ Test(dovecot_full, jwt_logs_in_with_xoauth2)
 
 	cr_assert_not_null(jwt);
 	cr_assert_eq(strncmp(jwt, "eyJ", 3), 0, "not a JWT: %s", jwt);
-	resp = xoauth2_response("alice", jwt);
+	resp = bearer_response("XOAUTH2", "alice", jwt);
 	cmd = xasprintf("a AUTHENTICATE XOAUTH2 %s", resp);
 	{
 		const char *lines[] = { cmd, "b NOOP", "c LOGOUT", NULL };
@@ -185,6 +189,26 @@ Test(dovecot_full, jwt_logs_in_with_xoauth2)
 	free(jwt);
 }
 
+Test(dovecot_full, jwt_logs_in_with_oauthbearer)
+{
+	char *jwt = harness_jwt(&server, "bob", 0);
+	char *resp, *cmd, *reply;
+
+	cr_assert_not_null(jwt);
+	resp = bearer_response("OAUTHBEARER", "bob", jwt);
+	cmd = xasprintf("a AUTHENTICATE OAUTHBEARER %s", resp);
+	{
+		const char *lines[] = { cmd, "b LOGOUT", NULL };
+
+		cr_assert_eq(harness_imap_raw(server.imap_port, lines, &reply), 0, "%s", reply);
+	}
+	cr_assert(harness_has_line(reply, "a OK "), "jwt refused: %s", reply);
+	free(reply);
+	free(cmd);
+	free(resp);
+	free(jwt);
+}
+
 /* A refused token gets the RFC 7628 error challenge; answering it with an
  * empty line ends the exchange with NO. */
 static void assert_jwt_refused(unsigned flags)
@@ -193,7 +217,7 @@ static void assert_jwt_refused(unsigned flags)
 	char *resp, *cmd, *reply;
 
 	cr_assert_not_null(jwt);
-	resp = xoauth2_response("alice", jwt);
+	resp = bearer_response("XOAUTH2", "alice", jwt);
 	cmd = xasprintf("a AUTHENTICATE XOAUTH2 %s", resp);
 	{
 		const char *lines[] = { cmd, "", "b LOGOUT", NULL };
@@ -376,6 +400,39 @@ Test(dovecot_full, log_records_byte_counters_at_logout)
 	free(log);
 }
 
+Test(dovecot_full, config_for_ferry_names_this_server)
+{
+	char *path = xasprintf("%s/config.yaml", server.tmp);
+	char *pwcmd = xasprintf("%s/password-work", server.tmp);
+	struct harness_account acct = { .name = "work", .tls = "starttls", .user = "bob",
+					.password = "bob-secret-2",
+					.extra = "    sync:\n      direction: pull\n" };
+	const char *argv[] = { "cat", pwcmd, NULL };
+	struct harness_result res;
+	char *text, *want;
+	struct stat st;
+
+	cr_assert_eq(harness_write_config(&server, path, &acct), 0);
+	text = harness_read_file(path, 1u << 16);
+	cr_assert_not_null(text);
+	want = xasprintf("      port: %d\n      tls: starttls\n      tls_ca_file: \"%s\"\n",
+			 server.imap_port, server.ca_file);
+	cr_assert_not_null(strstr(text, want), "%s", text);
+	cr_assert_not_null(strstr(text, "\n  work:\n    remote:\n      host: 127.0.0.1\n"), "%s", text);
+	cr_assert_not_null(strstr(text, "      user: \"bob\"\n"), "%s", text);
+	cr_assert_not_null(strstr(text, "    sync:\n      direction: pull\n"), "%s", text);
+	cr_assert_null(strstr(text, "bob-secret-2"), "password in the config: %s", text);
+	cr_assert_eq(stat(pwcmd, &st), 0);
+	cr_assert_eq(st.st_mode & 077, 0, "password file readable by others");
+	cr_assert_eq(harness_run(argv, NULL, &res), 0);
+	cr_assert_str_eq(res.out, "bob-secret-2");
+	harness_result_release(&res);
+	free(want);
+	free(text);
+	free(pwcmd);
+	free(path);
+}
+
 Test(dovecot_imap4rev1, advertises_only_the_base_capabilities)
 {
 	char *caps = post_login_capability();
@@ -449,6 +506,44 @@ Test(harness_lifecycle, stop_leaves_no_process_and_no_files)
 	cr_assert_not(harness_pid_alive(pid), "dovecot master %d still running", (int)pid);
 	cr_assert_neq(stat(tmp, &st), 0, "%s left behind", tmp);
 	harness_dovecot_stop(&d); /* idempotent */
+}
+
+Test(harness_lifecycle, server_is_stopped_when_its_test_process_dies)
+{
+	struct { pid_t master; char tmp[HARNESS_PATH_MAX]; } seen = { 0 };
+	int fds[2], i;
+	struct stat st;
+	pid_t child;
+
+	cr_assert_eq(pipe(fds), 0);
+	child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		/* A test process that dies without calling stop. */
+		struct dovecot d;
+
+		close(fds[0]);
+		if (harness_dovecot_start(&d, NULL) == 0) {
+			seen.master = d.master_pid;
+			memcpy(seen.tmp, d.tmp, sizeof(seen.tmp));
+		}
+		if (write(fds[1], &seen, sizeof(seen)) != (ssize_t)sizeof(seen))
+			_exit(2);
+		_exit(0);
+	}
+	close(fds[1]);
+	cr_assert_eq(read(fds[0], &seen, sizeof(seen)), (ssize_t)sizeof(seen));
+	close(fds[0]);
+	waitpid(child, NULL, 0);
+	cr_assert_gt(seen.master, 0, "the child could not start dovecot");
+	for (i = 0; i < 250; i++) {
+		if (!harness_pid_alive(seen.master) && stat(seen.tmp, &st) != 0)
+			break;
+		usleep(20000);
+	}
+	cr_assert_not(harness_pid_alive(seen.master), "orphaned dovecot %d still runs",
+		      (int)seen.master);
+	cr_assert_neq(stat(seen.tmp, &st), 0, "%s left behind", seen.tmp);
 }
 
 Test(harness_lifecycle, two_instances_run_side_by_side)

@@ -534,6 +534,9 @@ Test(sasl_xoauth2, summary_handles_odd_json)
 	cr_assert_str_eq(summary_of(SASL_XOAUTH2, "{\"status\":\"400\"", &s),
 			 "malformed error challenge (15 bytes)");
 	sasl_free(s);
+	cr_assert_str_eq(summary_of(SASL_XOAUTH2, "{\"status\":\"400\",\"x\":}", &s),
+			 "malformed error challenge (21 bytes)");
+	sasl_free(s);
 	cr_assert_str_eq(summary_of(SASL_XOAUTH2, "not json", &s),
 			 "malformed error challenge (8 bytes)");
 	sasl_free(s);

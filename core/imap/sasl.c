@@ -829,6 +829,7 @@ static int json_string(struct json_cur *c, char *dst, size_t dstsz)
 /* Skip any JSON value; copy a scalar's text (string or bare token) into dst. */
 static int json_value(struct json_cur *c, char *dst, size_t dstsz, int depth)
 {
+	const char *start;
 	size_t n = 0;
 
 	json_ws(c);
@@ -869,6 +870,8 @@ static int json_value(struct json_cur *c, char *dst, size_t dstsz, int depth)
 				return -1;
 		}
 	}
+	/* A number, true, false or null: one run of token characters. */
+	start = c->p;
 	while (c->p < c->end && ((*c->p >= '0' && *c->p <= '9') || (*c->p >= 'a' &&
 	       *c->p <= 'z') || *c->p == '-' || *c->p == '+' || *c->p == '.' ||
 	       (*c->p >= 'A' && *c->p <= 'Z'))) {
@@ -876,7 +879,7 @@ static int json_value(struct json_cur *c, char *dst, size_t dstsz, int depth)
 			dst[n++] = *c->p;
 		c->p++;
 	}
-	if (n == 0 && dst)
+	if (c->p == start)
 		return -1;
 	if (dst)
 		dst[n] = '\0';

@@ -237,10 +237,18 @@ int harness_run_with(const char *const argv[], const struct harness_run_opts *op
 		harness_say("socketpair: %s", strerror(errno));
 		return -1;
 	}
+	out_pipe[0] = out_pipe[1] = err_pipe[0] = err_pipe[1] = report[0] = report[1] = -1;
 	if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0 ||
 	    pipe2(report, O_CLOEXEC) < 0) {
+		int fds[] = { in_sock[0], in_sock[1], out_pipe[0], out_pipe[1],
+			      err_pipe[0], err_pipe[1], report[0], report[1] };
+		size_t i;
+
 		harness_say("pipe: %s", strerror(errno));
-		return -1; /* a test process out of fds is beyond saving */
+		for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		return -1;
 	}
 	if (!opts->stdin_text)
 		shutdown(in_sock[0], SHUT_WR); /* the child reads EOF at once */
@@ -249,6 +257,14 @@ int harness_run_with(const char *const argv[], const struct harness_run_opts *op
 	pid = fork();
 	if (pid < 0) {
 		harness_say("fork: %s", strerror(errno));
+		close(in_sock[0]);
+		close(in_sock[1]);
+		close(out_pipe[0]);
+		close(out_pipe[1]);
+		close(err_pipe[0]);
+		close(err_pipe[1]);
+		close(report[0]);
+		close(report[1]);
 		return -1;
 	}
 	if (pid == 0)
@@ -581,6 +597,70 @@ static int dovecot_script(const char **argv, struct harness_result *out)
 	return rc;
 }
 
+/*
+ * Fork a watchdog: it waits for EOF on a pipe whose write end only this
+ * process holds (close-on-exec), then runs "dovecot-test stop DIR" and
+ * removes TMP.  Killed by harness_dovecot_stop() on the normal path.
+ */
+static void watchdog_start(struct dovecot *d)
+{
+	char *script = harness_source_path("tests/harness/dovecot-test");
+	int fds[2];
+	pid_t pid;
+
+	d->watchdog_pid = -1;
+	d->watchdog_fd = -1;
+	if (!script || pipe2(fds, O_CLOEXEC) < 0) {
+		free(script);
+		return;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		free(script);
+		return;
+	}
+	if (pid == 0) {
+		char byte;
+		int null = open("/dev/null", O_RDWR);
+
+		/* Hold nothing of the test's: no output pipe that a test
+		 * runner waits on, no other instance's watchdog pipe. */
+		setsid();
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		if (dup2(fds[0], 3) < 0)
+			_exit(127);
+		closefrom(4);
+		while (read(3, &byte, 1) < 0 && errno == EINTR)
+			;
+		execl("/bin/sh", "sh", "-c", "\"$0\" stop \"$1\"; rm -rf -- \"$2\"",
+		      script, d->dir, d->tmp, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[0]);
+	free(script);
+	d->watchdog_pid = pid;
+	d->watchdog_fd = fds[1];
+}
+
+static void watchdog_stop(struct dovecot *d)
+{
+	if (d->watchdog_pid > 0) {
+		kill(d->watchdog_pid, SIGKILL);
+		waitpid(d->watchdog_pid, NULL, 0);
+	}
+	if (d->watchdog_fd >= 0)
+		close(d->watchdog_fd);
+	d->watchdog_pid = -1;
+	d->watchdog_fd = -1;
+}
+
 int harness_dovecot_start(struct dovecot *d, const char *options)
 {
 	const char *argv[HARNESS_MAX_WORDS];
@@ -592,6 +672,8 @@ int harness_dovecot_start(struct dovecot *d, const char *options)
 
 	memset(d, 0, sizeof(*d));
 	d->master_pid = -1;
+	d->watchdog_pid = -1;
+	d->watchdog_fd = -1;
 	if (!tmpdir || !*tmpdir)
 		tmpdir = "/tmp";
 	if (snprintf(tmp, sizeof(tmp), "%s/ferry-it-XXXXXX", tmpdir) >= (int)sizeof(tmp) - 16 ||
@@ -605,6 +687,7 @@ int harness_dovecot_start(struct dovecot *d, const char *options)
 	chmod(tmp, 0755);
 	copy_field(d->tmp, sizeof(d->tmp), tmp);
 	snprintf(d->dir, sizeof(d->dir), "%s/dovecot", tmp);
+	watchdog_start(d);
 
 	argv[1] = "start";
 	argv[2] = d->dir;
@@ -612,6 +695,7 @@ int harness_dovecot_start(struct dovecot *d, const char *options)
 	if (split_words(opts, argv, 3, HARNESS_MAX_WORDS) < 0) {
 		harness_say("too many options: %s", options);
 		free(opts);
+		watchdog_stop(d);
 		harness_remove_tree(tmp);
 		memset(d, 0, sizeof(*d));
 		return -1;
@@ -629,6 +713,7 @@ int harness_dovecot_start(struct dovecot *d, const char *options)
 	d->running = true;
 	harness_dovecot_stop(d);
 	memset(d, 0, sizeof(*d));
+	d->watchdog_fd = -1;
 	return -1;
 }
 
@@ -637,6 +722,8 @@ void harness_dovecot_stop(struct dovecot *d)
 	const char *argv[] = { NULL, "stop", d->dir, NULL };
 	struct harness_result res;
 
+	if (d->tmp[0])
+		watchdog_stop(d);
 	if (d->running && d->dir[0]) {
 		if (dovecot_script(argv, &res) < 0 && d->master_pid > 0 &&
 		    harness_pid_alive(d->master_pid))
@@ -709,6 +796,51 @@ int harness_doveadm(struct dovecot *d, const char *const args[], struct harness_
 	}
 	argv[n] = NULL;
 	return harness_run(argv, NULL, out);
+}
+
+int harness_write_config(struct dovecot *d, const char *path, const struct harness_account *a)
+{
+	static const struct harness_account defaults;
+	const char *name, *tls, *user, *password;
+	char *pwfile, *local, *state, *yaml;
+	int port, rc;
+
+	if (!a)
+		a = &defaults;
+	name = a->name ? a->name : "test";
+	tls = a->tls ? a->tls : "implicit";
+	user = a->user ? a->user : d->user1;
+	password = a->password ? a->password : d->pass1;
+	port = strcmp(tls, "implicit") == 0 ? d->imaps_port : d->imap_port;
+	pwfile = xasprintf("%s/password-%s", d->tmp, name);
+	local = a->local_path ? xstrdup(a->local_path) : xasprintf("%s/Mail", d->tmp);
+	state = a->state_path ? xstrdup(a->state_path) : xasprintf("%s/state", d->tmp);
+	yaml = xasprintf(
+		"# ferry test configuration for the harness server in %s\n"
+		"accounts:\n"
+		"  %s:\n"
+		"    remote:\n"
+		"      host: 127.0.0.1\n"
+		"      port: %d\n"
+		"      tls: %s\n"
+		"      tls_ca_file: \"%s\"\n"
+		"      user: \"%s\"\n"
+		"      password_cmd: \"cat %s\"\n"
+		"%s"
+		"    local:\n"
+		"      path: \"%s\"\n"
+		"    state: \"%s\"\n"
+		"%s",
+		d->dir, name, port, tls, d->ca_file, user, pwfile,
+		a->remote_extra ? a->remote_extra : "", local, state, a->extra ? a->extra : "");
+	rc = harness_write_file(pwfile, password);
+	if (rc == 0)
+		rc = harness_write_file(path, yaml);
+	free(yaml);
+	free(state);
+	free(local);
+	free(pwfile);
+	return rc;
 }
 
 bool harness_pid_alive(pid_t pid)

@@ -48,6 +48,8 @@ struct dovecot {
 	int imaps_port;                 /* implicit TLS; 0 with --no-starttls */
 	pid_t master_pid;
 	bool running;
+	pid_t watchdog_pid;             /* stops the server if this process dies */
+	int watchdog_fd;                /* its pipe; -1 when none */
 };
 
 /*
@@ -57,6 +59,14 @@ struct dovecot {
  * is left running or on disk and -1 is returned.
  */
 int harness_dovecot_start(struct dovecot *d, const char *options);
+
+/*
+ * A watchdog process (in its own session) holds the other end of a pipe
+ * from the calling process: if that process dies without calling
+ * harness_dovecot_stop() (a crash, a Criterion timeout kill), the watchdog
+ * stops the server and removes d->tmp.  The watchdog belongs to the process
+ * that called start; call stop from that same process.
+ */
 
 /* Stop the server, wait for it to be gone, remove d->tmp.  Idempotent. */
 void harness_dovecot_stop(struct dovecot *d);
@@ -74,6 +84,26 @@ enum harness_jwt_flags {
 /* A JWT (HS256) for `user` that this instance accepts for XOAUTH2 and
  * OAUTHBEARER, or a broken one per `flags`.  Caller frees; NULL on error. */
 char *harness_jwt(struct dovecot *d, const char *user, unsigned flags);
+
+/* One ferry account aimed at a harness server; NULL fields take defaults. */
+struct harness_account {
+	const char *name;         /* "test" */
+	const char *tls;          /* "implicit" (imaps port), "starttls" or "none" (imap port) */
+	const char *user;         /* d->user1 */
+	const char *password;     /* d->pass1; stored in a 0600 file read by password_cmd */
+	const char *local_path;   /* d->tmp/Mail */
+	const char *state_path;   /* d->tmp/state */
+	const char *remote_extra; /* YAML lines inside remote:, indented 6 spaces */
+	const char *extra;        /* YAML lines inside the account, indented 4 spaces */
+};
+
+/*
+ * Write a ferry config (SPEC section 2) with one account for this server to
+ * `path`: host 127.0.0.1, the port matching `tls`, tls_ca_file = the
+ * instance's certificate, password_cmd "cat FILE" where FILE is
+ * d->tmp/password-NAME (mode 0600).  0 or -1.
+ */
+int harness_write_config(struct dovecot *d, const char *path, const struct harness_account *a);
 
 /* Output of one program run. */
 struct harness_result {
