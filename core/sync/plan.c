@@ -423,7 +423,8 @@ static int index_items(struct planner *pl, enum sync_side s, struct err *e)
 {
 	struct item_list *l = &pl->items[s];
 
-	qsort(l->v, l->n, sizeof(*l->v), cmp_item_qsort);
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof(*l->v), cmp_item_qsort);
 	for (size_t i = 0; i < l->n; i++) {
 		if (i > 0 && cmp_item_key(&l->v[i - 1], &l->v[i]) == 0) {
 			const struct sync_mailbox *m = pl->mb[l->v[i].mbox].m;
@@ -453,6 +454,8 @@ static struct item *find_key(struct item_list *l, size_t mbox, uint32_t uid, con
 {
 	struct item key = { .mbox = mbox, .uid = uid, .name = name };
 
+	if (l->n == 0)
+		return NULL;
 	return bsearch(&key, l->v, l->n, sizeof(*l->v), cmp_item_qsort);
 }
 
@@ -1148,7 +1151,8 @@ static bool same_batch(const struct flag_op *x, const struct flag_op *y)
 
 static void emit_flag_batches(struct planner *pl)
 {
-	qsort(pl->fops, pl->nfops, sizeof(*pl->fops), cmp_fop);
+	if (pl->nfops > 1)
+		qsort(pl->fops, pl->nfops, sizeof(*pl->fops), cmp_fop);
 	for (size_t i = 0; i < pl->nfops;) {
 		size_t j = i;
 		uint32_t *uids;
@@ -1177,8 +1181,9 @@ static int setup_mailboxes(struct planner *pl, struct err *e)
 	for (size_t i = 0; i < pl->nmb; i++) {
 		const struct sync_mailbox *m = &pl->in->mailboxes[i];
 
-		if (mbox_index(pl, m->id) >= 0)
-			return err_set(e, ERR_STATE, "duplicate mailbox id %u", m->id);
+		for (size_t j = 0; j < i; j++)
+			if (pl->mb[j].m->id == m->id)
+				return err_set(e, ERR_STATE, "duplicate mailbox id %u", m->id);
 		pl->mb[i].m = m;
 		pl->mb[i].reset = m->remote_exists && m->uidvalidity_base && m->uidvalidity_now &&
 				  m->uidvalidity_base != m->uidvalidity_now;

@@ -1,0 +1,817 @@
+/*
+ * Tests of the pure sync planner.
+ *
+ * A tiny in-memory model of both stores and of the base (struct world)
+ * turns into a planner input, and can apply a plan the way the executor
+ * would: each action's side effect, then its record effect.  Scenarios are
+ * tables; each is also checked for idempotence (a second plan is empty),
+ * symmetry (the mirrored world gives the mirrored result) and
+ * interrupt-after-every-step then resume.  A seeded random history
+ * generator (FERRY_TEST_SEED to reproduce) checks the invariants: nothing
+ * lost, no duplicates, both sides equal, idempotence.
+ */
+#include <criterion/criterion.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sync/plan.h"
+
+/* ---------------------------------------------------------------- model */
+
+enum { INBOX = 0, ARCH = 1, JUNK = 2, NMB = 3, MAXM = 48, MAXR = 160 };
+enum { L = SYNC_LOCAL, R = SYNC_REMOTE };
+
+#define KW_WORK (1u << 8)
+#define KW_TODO (1u << 9)
+
+static const char *const mb_names[NMB] = { "INBOX", "Arch", "Junk" };
+static const char *const kw_names[2] = { "$Work", "todo" };
+
+/* One message on one side: key is the UID, or the local name "n<key>". */
+struct mmsg {
+	uint32_t key;
+	int msg;                        /* identity: the fingerprint is made of it */
+	unsigned flags;                 /* sync_flag bits | KW_* */
+	bool ph;                        /* local placeholder */
+	bool nofp;                      /* remote: fingerprint not computed yet */
+};
+
+struct mfolder {
+	bool exists;
+	uint32_t uidvalidity;
+	size_t n;
+	struct mmsg v[MAXM];
+};
+
+struct mrec {
+	bool dead;
+	int mbox;
+	uint32_t uid, name;             /* 0: none */
+	unsigned flags;
+	int msg;
+	bool ph;
+};
+
+struct world {
+	struct mfolder f[2][NMB];
+	bool existed[2][NMB];
+	uint32_t uv[NMB];
+	struct mrec rec[MAXR];
+	size_t nrec;
+	uint32_t next_key;
+	struct sync_policy pol;
+};
+
+static uint64_t msg_size(int msg)
+{
+	return 1000u * (uint64_t)msg;
+}
+
+static struct world world_empty(void)
+{
+	struct world w;
+
+	memset(&w, 0, sizeof(w));
+	for (int s = 0; s < 2; s++)
+		for (int m = 0; m < NMB; m++) {
+			w.f[s][m].exists = true;
+			w.f[s][m].uidvalidity = 7;
+			w.existed[s][m] = true;
+		}
+	for (int m = 0; m < NMB; m++)
+		w.uv[m] = 7;
+	w.next_key = 100;
+	w.pol.direction = SYNC_BOTH;
+	w.pol.expunge = true;
+	w.pol.safety_max_delete = 50;
+	return w;
+}
+
+static struct mmsg *find_msg(struct world *w, int s, int m, uint32_t key)
+{
+	for (size_t i = 0; i < w->f[s][m].n; i++)
+		if (w->f[s][m].v[i].key == key)
+			return &w->f[s][m].v[i];
+	return NULL;
+}
+
+static struct mmsg *find_ident(struct world *w, int s, int msg, int *mbox_out)
+{
+	for (int m = 0; m < NMB; m++)
+		for (size_t i = 0; i < w->f[s][m].n; i++)
+			if (w->f[s][m].v[i].msg == msg) {
+				if (mbox_out)
+					*mbox_out = m;
+				return &w->f[s][m].v[i];
+			}
+	return NULL;
+}
+
+static struct mmsg *add_msg(struct world *w, int s, int m, int msg, unsigned flags)
+{
+	struct mfolder *f = &w->f[s][m];
+
+	cr_assert(f->exists && f->n < MAXM, "model folder full or missing");
+	f->v[f->n] = (struct mmsg){ .key = w->next_key++, .msg = msg, .flags = flags };
+	return &f->v[f->n++];
+}
+
+static struct mmsg remove_msg(struct world *w, int s, int m, uint32_t key)
+{
+	struct mfolder *f = &w->f[s][m];
+	struct mmsg gone = { 0 };
+
+	for (size_t i = 0; i < f->n; i++)
+		if (f->v[i].key == key) {
+			gone = f->v[i];
+			f->v[i] = f->v[--f->n];
+			return gone;
+		}
+	cr_assert_fail("model: no message %u in %s side %d", key, mb_names[m], s);
+	return gone;
+}
+
+/* A message present on both sides and in the base. */
+static void add_synced(struct world *w, int m, int msg, unsigned flags)
+{
+	struct mmsg *lm = add_msg(w, L, m, msg, flags);
+	struct mmsg *rm = add_msg(w, R, m, msg, flags);
+
+	cr_assert(w->nrec < MAXR);
+	w->rec[w->nrec++] = (struct mrec){ .mbox = m, .uid = rm->key, .name = lm->key,
+					   .flags = flags, .msg = msg };
+}
+
+/* Lost state: no records, no mailbox knowledge. */
+static void forget_state(struct world *w)
+{
+	w->nrec = 0;
+	memset(w->existed, 0, sizeof(w->existed));
+	memset(w->uv, 0, sizeof(w->uv));
+}
+
+/* ---------------------------------------------------------------- world -> input */
+
+struct built {
+	struct arena a;
+	struct sync_input in;
+	struct sync_mailbox mbs[NMB];
+	struct sync_record recs[MAXR];
+};
+
+static struct sync_flags to_flags(struct arena *a, unsigned bits)
+{
+	const char **kw = ARENA_NEW_ARRAY(a, const char *, 2);
+	struct sync_flags f = { bits & SYNC_F_ALL, 0, kw };
+
+	for (int i = 0; i < 2; i++)
+		if (bits & (1u << (8 + i)))
+			kw[f.nkw++] = kw_names[i];
+	return f;
+}
+
+static unsigned from_flags(const struct sync_flags *f)
+{
+	unsigned bits = f->sys;
+
+	for (size_t i = 0; i < f->nkw; i++)
+		for (int k = 0; k < 2; k++)
+			if (strcasecmp(f->kw[i], kw_names[k]) == 0)
+				bits |= 1u << (8 + k);
+	return bits;
+}
+
+static struct sync_fp to_fp(int msg, bool unknown)
+{
+	struct sync_fp fp;
+
+	memset(&fp, 0, sizeof(fp));
+	fp.state = unknown ? SYNC_FP_UNKNOWN : SYNC_FP_KNOWN;
+	if (!unknown)
+		memcpy(fp.bytes, &msg, sizeof(msg));
+	return fp;
+}
+
+static int from_fp(const struct sync_fp *fp)
+{
+	int msg;
+
+	cr_assert_eq(fp->state, SYNC_FP_KNOWN, "record without a fingerprint");
+	memcpy(&msg, fp->bytes, sizeof(msg));
+	return msg;
+}
+
+static const char *name_of(struct arena *a, uint32_t key)
+{
+	return key ? arena_printf(a, "n%" PRIu32, key) : NULL;
+}
+
+static void build_mailbox(struct built *b, const struct world *w, int m)
+{
+	struct sync_mailbox *mb = &b->mbs[m];
+	const struct mfolder *lf = &w->f[L][m], *rf = &w->f[R][m];
+	struct sync_local_msg *lv = ARENA_NEW_ARRAY(&b->a, struct sync_local_msg, lf->n + 1);
+	struct sync_remote_msg *rv = ARENA_NEW_ARRAY(&b->a, struct sync_remote_msg, rf->n + 1);
+
+	mb->id = (uint32_t)m + 1;
+	mb->remote_name = mb->local_name = mb_names[m];
+	mb->local_exists = lf->exists;
+	mb->remote_exists = rf->exists;
+	mb->local_existed = w->existed[L][m];
+	mb->remote_existed = w->existed[R][m];
+	mb->uidvalidity_base = w->uv[m];
+	mb->uidvalidity_now = rf->exists ? rf->uidvalidity : 0;
+	for (size_t i = 0; i < lf->n; i++)
+		lv[i] = (struct sync_local_msg){ name_of(&b->a, lf->v[i].key),
+						 to_flags(&b->a, lf->v[i].flags),
+						 to_fp(lf->v[i].msg, false), msg_size(lf->v[i].msg) };
+	for (size_t i = 0; i < rf->n; i++)
+		rv[i] = (struct sync_remote_msg){ rf->v[i].key, to_flags(&b->a, rf->v[i].flags),
+						  to_fp(rf->v[i].msg, rf->v[i].nofp),
+						  msg_size(rf->v[i].msg) };
+	mb->local = lv;
+	mb->nlocal = lf->n;
+	mb->remote = rv;
+	mb->nremote = rf->n;
+}
+
+/* Records keep their world index so that action.base maps back. */
+static void build(struct built *b, const struct world *w)
+{
+	memset(b, 0, sizeof(*b));
+	arena_init(&b->a, 8192);
+	for (int m = 0; m < NMB; m++)
+		build_mailbox(b, w, m);
+	for (size_t i = 0; i < w->nrec; i++) {
+		const struct mrec *r = &w->rec[i];
+
+		cr_assert(!r->dead);
+		b->recs[i] = (struct sync_record){ (uint32_t)r->mbox + 1, r->uid,
+						   name_of(&b->a, r->name),
+						   to_flags(&b->a, r->flags), to_fp(r->msg, false),
+						   msg_size(r->msg), r->ph };
+	}
+	b->in.mailboxes = b->mbs;
+	b->in.nmailboxes = NMB;
+	b->in.records = b->recs;
+	b->in.nrecords = w->nrec;
+	b->in.policy = w->pol;
+}
+
+/* ---------------------------------------------------------------- apply */
+
+static uint32_t parse_name(const char *name)
+{
+	cr_assert(name && name[0] == 'n');
+	return (uint32_t)strtoul(name + 1, NULL, 10);
+}
+
+static void put_record(struct world *w, const struct sync_action *act, uint32_t uid, uint32_t name)
+{
+	const struct sync_record *r = &act->rec;
+	struct mrec nr = { .mbox = (int)r->mailbox - 1, .uid = r->uid, .flags = from_flags(&r->flags),
+			   .msg = from_fp(&r->fp), .ph = r->placeholder };
+
+	nr.name = r->name ? parse_name(r->name) : 0;
+	if (uid)
+		nr.uid = uid;
+	if (name)
+		nr.name = name;
+	if (act->base >= 0) {
+		cr_assert(!w->rec[act->base].dead, "record written after it was forgotten");
+		w->rec[act->base] = nr;
+	} else {
+		cr_assert(w->nrec < MAXR);
+		w->rec[w->nrec++] = nr;
+	}
+}
+
+static void apply_record(struct world *w, const struct sync_action *act, uint32_t uid, uint32_t name)
+{
+	if (act->rec_op == SYNC_REC_PUT)
+		put_record(w, act, uid, name);
+	else if (act->rec_op == SYNC_REC_DEL)
+		w->rec[act->base].dead = true;
+}
+
+static void apply_flags_remote(struct world *w, const struct sync_action *act, int m)
+{
+	unsigned add = from_flags(&act->add), rem = from_flags(&act->remove);
+
+	for (size_t i = 0; i < act->nuids; i++) {
+		struct mmsg *x = find_msg(w, R, m, act->uids[i]);
+
+		cr_assert_not_null(x, "flags on a missing uid %u", act->uids[i]);
+		x->flags = (x->flags | add) & ~rem;
+	}
+}
+
+static void apply_download(struct world *w, const struct sync_action *act, int m, uint32_t *name)
+{
+	struct mmsg *src = find_msg(w, R, m, act->uid);
+	int msg;
+	struct mmsg *dst;
+
+	cr_assert_not_null(src, "download of a missing uid %u", act->uid);
+	msg = src->msg;
+	if (act->replace)
+		remove_msg(w, L, m, parse_name(act->replace));
+	dst = add_msg(w, L, m, msg, from_flags(&act->flags));
+	dst->ph = act->placeholder;
+	*name = dst->key;
+}
+
+static void apply_upload(struct world *w, const struct sync_action *act, int m, uint32_t *uid)
+{
+	struct mmsg *src = find_msg(w, L, m, parse_name(act->name));
+
+	cr_assert_not_null(src, "upload of a missing file %s", act->name);
+	cr_assert(!src->ph, "a placeholder was uploaded");
+	*uid = add_msg(w, R, m, src->msg, from_flags(&act->flags))->key;
+}
+
+static void apply_move(struct world *w, int s, const struct sync_action *act, int m, uint32_t *uid)
+{
+	uint32_t key = s == R ? act->uid : parse_name(act->name);
+	struct mmsg x = remove_msg(w, s, m, key);
+	struct mfolder *to = &w->f[s][act->to_mailbox - 1];
+
+	cr_assert(to->exists && to->n < MAXM, "move into a missing folder");
+	if (s == R) {
+		x.key = w->next_key++;
+		*uid = x.key;
+	}
+	to->v[to->n++] = x;
+}
+
+static void apply_folder(struct world *w, const struct sync_action *act, int m)
+{
+	struct mfolder *f = &w->f[act->side][m];
+
+	if (act->kind == SYNC_ACT_CREATE_FOLDER) {
+		cr_assert(!f->exists);
+		f->exists = true;
+		f->uidvalidity = w->next_key++;
+	} else {
+		cr_assert(f->exists && f->n == 0, "deleted a folder that is not empty");
+		f->exists = false;
+	}
+}
+
+static void apply_state(struct world *w, const struct sync_action *act, int m)
+{
+	w->existed[L][m] = act->local_existed;
+	w->existed[R][m] = act->remote_existed;
+	w->uv[m] = act->uidvalidity;
+	if (act->uidvalidity == 0 && w->f[R][m].exists)
+		w->uv[m] = w->f[R][m].uidvalidity;
+}
+
+static void apply_action(struct world *w, const struct sync_action *act)
+{
+	int m = (int)act->mailbox - 1;
+	uint32_t uid = 0, name = 0;
+
+	switch (act->kind) {
+	case SYNC_ACT_CREATE_FOLDER:
+	case SYNC_ACT_DELETE_FOLDER: apply_folder(w, act, m); break;
+	case SYNC_ACT_DOWNLOAD: apply_download(w, act, m, &name); break;
+	case SYNC_ACT_UPLOAD: apply_upload(w, act, m, &uid); break;
+	case SYNC_ACT_FLAGS_REMOTE: apply_flags_remote(w, act, m); break;
+	case SYNC_ACT_FLAGS_LOCAL:
+		cr_assert_not_null(find_msg(w, L, m, parse_name(act->name)));
+		find_msg(w, L, m, parse_name(act->name))->flags = from_flags(&act->flags);
+		break;
+	case SYNC_ACT_MOVE_REMOTE: apply_move(w, R, act, m, &uid); break;
+	case SYNC_ACT_MOVE_LOCAL: apply_move(w, L, act, m, &uid); uid = 0; break;
+	case SYNC_ACT_EXPUNGE_REMOTE:
+		for (size_t i = 0; i < act->nuids; i++)
+			remove_msg(w, R, m, act->uids[i]);
+		break;
+	case SYNC_ACT_DELETE_LOCAL: remove_msg(w, L, m, parse_name(act->name)); break;
+	case SYNC_ACT_MAILBOX_STATE: apply_state(w, act, m); break;
+	case SYNC_ACT_RECORD: break;
+	default: cr_assert_fail("unknown action kind %d", act->kind);
+	}
+	if (act->kind != SYNC_ACT_MAILBOX_STATE)
+		apply_record(w, act, uid, name);
+}
+
+static void compact_records(struct world *w)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < w->nrec; i++)
+		if (!w->rec[i].dead)
+			w->rec[k++] = w->rec[i];
+	w->nrec = k;
+}
+
+/* Compute fingerprints the planner asked for (the model knows them all). */
+static bool serve_fp_requests(struct world *w, const struct sync_plan *p)
+{
+	for (size_t i = 0; i < p->nfp_requests; i++) {
+		const struct sync_fp_request *q = &p->fp_requests[i];
+		struct mmsg *x = find_msg(w, q->side, (int)q->mailbox - 1,
+					  q->side == SYNC_REMOTE ? q->uid : parse_name(q->name));
+
+		cr_assert_not_null(x, "fingerprint asked for a missing message");
+		x->nofp = false;
+	}
+	return p->nfp_requests > 0;
+}
+
+/* A summary of one plan: action kinds, messages per kind, verdicts. */
+struct summary {
+	size_t nactions;
+	size_t per_kind[SYNC_ACT_KIND_COUNT];   /* messages (or folders) affected */
+	char kinds[SYNC_ACT_KIND_COUNT + 1];
+	size_t nverdicts;
+	size_t would_delete;
+	char reason[256];
+};
+
+static const char kind_letter[SYNC_ACT_KIND_COUNT] = {
+	[SYNC_ACT_CREATE_FOLDER] = 'C', [SYNC_ACT_DOWNLOAD] = 'D', [SYNC_ACT_UPLOAD] = 'U',
+	[SYNC_ACT_FLAGS_REMOTE] = 'f', [SYNC_ACT_FLAGS_LOCAL] = 'l', [SYNC_ACT_MOVE_REMOTE] = 'm',
+	[SYNC_ACT_MOVE_LOCAL] = 'M', [SYNC_ACT_RECORD] = 'R', [SYNC_ACT_EXPUNGE_REMOTE] = 'E',
+	[SYNC_ACT_DELETE_LOCAL] = 'X', [SYNC_ACT_DELETE_FOLDER] = 'F', [SYNC_ACT_MAILBOX_STATE] = 'S',
+};
+
+static void summarize(const struct sync_plan *p, struct summary *sum)
+{
+	size_t k = 0;
+
+	memset(sum, 0, sizeof(*sum));
+	sum->nactions = p->nactions;
+	for (size_t i = 0; i < p->nactions; i++) {
+		const struct sync_action *a = &p->actions[i];
+
+		sum->per_kind[a->kind] += a->nuids ? a->nuids : 1;
+	}
+	for (int kd = 0; kd < SYNC_ACT_KIND_COUNT; kd++)
+		if (sum->per_kind[kd])
+			sum->kinds[k++] = kind_letter[kd];
+	sum->nverdicts = p->nverdicts;
+	if (p->nverdicts) {
+		sum->would_delete = p->verdicts[0].would_delete;
+		snprintf(sum->reason, sizeof(sum->reason), "%s", p->verdicts[0].reason);
+	}
+}
+
+/*
+ * Plan the world (serving fingerprint requests), apply the first `limit`
+ * actions (SIZE_MAX: all), and summarise the plan.
+ */
+static void sync_world(struct world *w, size_t limit, struct summary *sum)
+{
+	struct sync_plan p;
+	struct built b;
+	struct err e;
+	int rounds = 0;
+
+	sync_plan_init(&p);
+	for (;;) {
+		build(&b, w);
+		cr_assert_eq(sync_plan_build(&p, &b.in, &e), 0, "plan failed: %s", e.msg);
+		if (!serve_fp_requests(w, &p))
+			break;
+		cr_assert(++rounds < 2, "fingerprints asked twice");
+		arena_release(&b.a);
+	}
+	if (sum)
+		summarize(&p, sum);
+	for (size_t i = 0; i < p.nactions && i < limit; i++)
+		apply_action(w, &p.actions[i]);
+	compact_records(w);
+	sync_plan_release(&p);
+	arena_release(&b.a);
+}
+
+/* ---------------------------------------------------------------- comparisons */
+
+static int cmp_mmsg(const void *a, const void *b)
+{
+	const struct mmsg *x = a, *y = b;
+
+	if (x->msg != y->msg)
+		return x->msg < y->msg ? -1 : 1;
+	return x->flags < y->flags ? -1 : x->flags > y->flags;
+}
+
+/* Content of one side: per folder, sorted (message, flags); keys ignored. */
+static void side_content(const struct world *w, int s, char *out, size_t cap)
+{
+	size_t len = 0;
+
+	out[0] = 0;
+	for (int m = 0; m < NMB; m++) {
+		struct mmsg v[MAXM];
+		size_t n = w->f[s][m].n;
+
+		memcpy(v, w->f[s][m].v, n * sizeof(*v));
+		qsort(v, n, sizeof(*v), cmp_mmsg);
+		len += (size_t)snprintf(out + len, cap - len, "%s%s:", m ? " " : "",
+					w->f[s][m].exists ? mb_names[m] : "(none)");
+		for (size_t i = 0; i < n && len < cap; i++)
+			len += (size_t)snprintf(out + len, cap - len, "%s%d/%x%s", i ? "," : "",
+						v[i].msg, v[i].flags, v[i].ph ? "p" : "");
+		cr_assert(len < cap);
+	}
+}
+
+static void assert_same_content(const struct world *a, int sa, const struct world *b, int sb,
+				const char *what)
+{
+	char x[4096], y[4096];
+
+	side_content(a, sa, x, sizeof(x));
+	side_content(b, sb, y, sizeof(y));
+	cr_assert_str_eq(x, y, "%s: [%s] != [%s]", what, x, y);
+}
+
+static void assert_no_duplicates(const struct world *w)
+{
+	for (int s = 0; s < 2; s++)
+		for (int m = 0; m < NMB; m++)
+			for (size_t i = 0; i < w->f[s][m].n; i++) {
+				int seen = 0;
+
+				for (int m2 = 0; m2 < NMB; m2++)
+					for (size_t j = 0; j < w->f[s][m2].n; j++)
+						seen += w->f[s][m2].v[j].msg == w->f[s][m].v[i].msg;
+				cr_assert_eq(seen, 1, "message %d is on side %d %d times",
+					     w->f[s][m].v[i].msg, s, seen);
+			}
+}
+
+static void assert_idempotent(struct world *w, const char *what)
+{
+	struct summary sum;
+
+	sync_world(w, SIZE_MAX, &sum);
+	cr_assert_eq(sum.nactions, 0, "%s: second plan not empty: %s", what, sum.kinds);
+}
+
+/* Apply the first k actions, then re-plan and finish: same end, every k. */
+static void assert_resumable(const struct world *start, const struct world *done, size_t n,
+			     const char *what)
+{
+	for (size_t k = 0; k < n; k++) {
+		struct world w = *start;
+
+		sync_world(&w, k, NULL);
+		sync_world(&w, SIZE_MAX, NULL);
+		assert_same_content(&w, L, done, L, what);
+		assert_same_content(&w, R, done, R, what);
+		assert_no_duplicates(&w);
+		assert_idempotent(&w, what);
+	}
+}
+
+/* The same world with local and remote swapped. */
+static struct world mirror(const struct world *w)
+{
+	struct world m = *w;
+
+	for (int i = 0; i < NMB; i++) {
+		m.f[L][i] = w->f[R][i];
+		m.f[R][i] = w->f[L][i];
+		m.existed[L][i] = w->existed[R][i];
+		m.existed[R][i] = w->existed[L][i];
+		for (size_t j = 0; j < m.f[L][i].n; j++)
+			m.f[L][i].v[j].nofp = false;
+	}
+	for (size_t i = 0; i < w->nrec; i++) {
+		m.rec[i].uid = w->rec[i].name;
+		m.rec[i].name = w->rec[i].uid;
+	}
+	if (w->pol.direction != SYNC_BOTH)
+		m.pol.direction = w->pol.direction == SYNC_PULL ? SYNC_PUSH : SYNC_PULL;
+	return m;
+}
+
+static const int mirror_kind[SYNC_ACT_KIND_COUNT] = {
+	[SYNC_ACT_CREATE_FOLDER] = SYNC_ACT_CREATE_FOLDER, [SYNC_ACT_DOWNLOAD] = SYNC_ACT_UPLOAD,
+	[SYNC_ACT_UPLOAD] = SYNC_ACT_DOWNLOAD, [SYNC_ACT_FLAGS_REMOTE] = SYNC_ACT_FLAGS_LOCAL,
+	[SYNC_ACT_FLAGS_LOCAL] = SYNC_ACT_FLAGS_REMOTE, [SYNC_ACT_MOVE_REMOTE] = SYNC_ACT_MOVE_LOCAL,
+	[SYNC_ACT_MOVE_LOCAL] = SYNC_ACT_MOVE_REMOTE, [SYNC_ACT_RECORD] = SYNC_ACT_RECORD,
+	[SYNC_ACT_EXPUNGE_REMOTE] = SYNC_ACT_DELETE_LOCAL, [SYNC_ACT_DELETE_LOCAL] = SYNC_ACT_EXPUNGE_REMOTE,
+	[SYNC_ACT_DELETE_FOLDER] = SYNC_ACT_DELETE_FOLDER, [SYNC_ACT_MAILBOX_STATE] = SYNC_ACT_MAILBOX_STATE,
+};
+
+/* The mirrored world plans the mirrored actions and ends mirrored. */
+static void assert_symmetric(const struct world *start, const struct summary *sum,
+			     const struct world *done, const char *what)
+{
+	struct world m = mirror(start);
+	struct summary msum;
+
+	sync_world(&m, SIZE_MAX, &msum);
+	/* Records are skipped: a local deletion carries its record, an expunge batch cannot. */
+	for (int k = 0; k < SYNC_ACT_KIND_COUNT; k++)
+		if (k != SYNC_ACT_RECORD)
+			cr_assert_eq(sum->per_kind[k], msum.per_kind[mirror_kind[k]],
+			     "%s: mirror plans %zu %s, expected %zu", what,
+			     msum.per_kind[mirror_kind[k]],
+			     sync_action_kind_name((enum sync_action_kind)mirror_kind[k]),
+			     sum->per_kind[k]);
+	assert_same_content(&m, L, done, R, what);
+	assert_same_content(&m, R, done, L, what);
+}
+
+/* Every check a scenario gets: returns the summary of the first plan. */
+static void check_scenario(struct world *w, bool symmetric, struct summary *sum, const char *what)
+{
+	struct world start = *w;
+
+	sync_world(w, SIZE_MAX, sum);
+	assert_no_duplicates(w);
+	{
+		struct world again = *w;
+
+		assert_idempotent(&again, what);
+	}
+	assert_resumable(&start, w, sum->nactions, what);
+	if (symmetric)
+		assert_symmetric(&start, sum, w, what);
+}
+
+/* ---------------------------------------------------------------- helpers for scenarios */
+
+static unsigned parse_flag_letters(const char *s)
+{
+	unsigned f = 0;
+
+	for (; *s; s++)
+		switch (*s) {
+		case 'S': f |= SYNC_F_SEEN; break;
+		case 'A': f |= SYNC_F_ANSWERED; break;
+		case 'F': f |= SYNC_F_FLAGGED; break;
+		case 'D': f |= SYNC_F_DRAFT; break;
+		case 'T': f |= SYNC_F_DELETED; break;
+		case 'w': f |= KW_WORK; break;
+		case 't': f |= KW_TODO; break;
+		default: cr_assert_fail("bad flag letter %c", *s);
+		}
+	return f;
+}
+
+/* "Box:FLAGS" on both sides, or "-" for nowhere. */
+static void assert_placed(struct world *w, int msg, const char *where, const char *what)
+{
+	char box[16];
+	const char *colon = strchr(where, ':');
+
+	if (strcmp(where, "-") == 0) {
+		cr_assert_null(find_ident(w, L, msg, NULL), "%s: message %d still local", what, msg);
+		cr_assert_null(find_ident(w, R, msg, NULL), "%s: message %d still remote", what, msg);
+		return;
+	}
+	cr_assert_not_null(colon);
+	snprintf(box, sizeof(box), "%.*s", (int)(colon - where), where);
+	for (int s = 0; s < 2; s++) {
+		int m = -1;
+		struct mmsg *x = find_ident(w, s, msg, &m);
+
+		cr_assert_not_null(x, "%s: message %d missing on side %d", what, msg, s);
+		cr_assert_str_eq(mb_names[m], box, "%s: message %d in %s on side %d, expected %s",
+				 what, msg, mb_names[m], s, box);
+		cr_assert_eq(x->flags, parse_flag_letters(colon + 1),
+			     "%s: message %d flags %x on side %d, expected %s", what, msg, x->flags,
+			     s, colon + 1);
+	}
+}
+
+static void assert_kinds(const struct summary *sum, const char *expected, const char *what)
+{
+	char want[SYNC_ACT_KIND_COUNT + 1] = "";
+	size_t k = 0;
+
+	for (int kd = 0; kd < SYNC_ACT_KIND_COUNT; kd++)
+		if (strchr(expected, kind_letter[kd]))
+			want[k++] = kind_letter[kd];
+	cr_assert_str_eq(sum->kinds, want, "%s: plan kinds %s, expected %s", what, sum->kinds, want);
+}
+
+/* ---------------------------------------------------------------- the combination table */
+
+/*
+ * Message X (1) starts in INBOX on both sides with \Seen, recorded in the
+ * base (or, "no base", with the state lost).  Then:
+ *   local:  U unchanged, F +\Flagged, D deleted, M moved to Arch, N new Y (2)
+ *   remote: U unchanged, F +\Answered, X expunged, M moved to Junk, N new Z (3)
+ * Expected: where X ends on both sides ("Box:flags" or "-") and the kinds
+ * of action planned (letters: C create-folder, D download, U upload,
+ * f flags-remote, l flags-local, m move-remote, M move-local, R record,
+ * E expunge-remote, X delete-local, F delete-folder, S mailbox-state).
+ * Y and Z, when made, must end in INBOX on both sides.
+ */
+struct expect { const char *x, *kinds; };
+
+static const char local_ops[] = "UFDMN";
+static const char remote_ops[] = "UFXMN";
+
+static const struct expect with_base[5][5] = {
+	/*            remote: U                 F                    X             M                 N */
+	/* U */ { { "INBOX:S", "" },    { "INBOX:SA", "lR" },  { "-", "X" },  { "Junk:S", "M" },   { "INBOX:S", "D" } },
+	/* F */ { { "INBOX:SF", "fR" }, { "INBOX:SAF", "flR" }, { "-", "X" }, { "Junk:SF", "fM" }, { "INBOX:SF", "fRD" } },
+	/* D */ { { "-", "ER" },        { "-", "ER" },         { "-", "R" },  { "Junk:S", "D" },   { "-", "ERD" } },
+	/* M */ { { "Arch:S", "m" },    { "Arch:SA", "lm" },   { "Arch:S", "U" }, { "Junk:S", "M" }, { "Arch:S", "mD" } },
+	/* N */ { { "INBOX:S", "U" },   { "INBOX:SA", "lRU" }, { "-", "XU" }, { "Junk:S", "MU" },  { "INBOX:S", "UD" } },
+};
+
+static const struct expect without_base[5][5] = {
+	/* U */ { { "INBOX:S", "RS" },  { "INBOX:SA", "lRS" },  { "INBOX:S", "US" },  { "Junk:S", "MS" },  { "INBOX:S", "RDS" } },
+	/* F */ { { "INBOX:SF", "fRS" }, { "INBOX:SAF", "flRS" }, { "INBOX:SF", "US" }, { "Junk:SF", "fMS" }, { "INBOX:SF", "fRDS" } },
+	/* D */ { { "INBOX:S", "DS" },  { "INBOX:SA", "DS" },   { "-", "S" },         { "Junk:S", "DS" },  { "INBOX:S", "DS" } },
+	/* M */ { { "INBOX:S", "MS" },  { "INBOX:SA", "lMS" },  { "Arch:S", "US" },   { "Junk:S", "MS" },  { "INBOX:S", "MDS" } },
+	/* N */ { { "INBOX:S", "RUS" }, { "INBOX:SA", "lRUS" }, { "INBOX:S", "US" },  { "Junk:S", "MUS" }, { "INBOX:S", "RUDS" } },
+};
+
+static void local_op(struct world *w, char op)
+{
+	struct mmsg *x = find_ident(w, L, 1, NULL);
+
+	switch (op) {
+	case 'F': x->flags |= SYNC_F_FLAGGED; break;
+	case 'D': remove_msg(w, L, INBOX, x->key); break;
+	case 'M': {
+		struct mmsg moved = remove_msg(w, L, INBOX, x->key);
+
+		w->f[L][ARCH].v[w->f[L][ARCH].n++] = moved;
+		break;
+	}
+	case 'N': add_msg(w, L, INBOX, 2, 0); break;
+	default: break;
+	}
+}
+
+static void remote_op(struct world *w, char op)
+{
+	struct mmsg *x = find_ident(w, R, 1, NULL);
+
+	switch (op) {
+	case 'F': x->flags |= SYNC_F_ANSWERED; break;
+	case 'X': remove_msg(w, R, INBOX, x->key); break;
+	case 'M': {
+		unsigned flags = x->flags;
+
+		remove_msg(w, R, INBOX, x->key);
+		add_msg(w, R, JUNK, 1, flags);
+		break;
+	}
+	case 'N': add_msg(w, R, INBOX, 3, 0); break;
+	default: break;
+	}
+}
+
+/* The mirrored world follows the same rules, except where the server wins. */
+static bool combo_symmetric(bool base, char l, char r)
+{
+	if (l == 'M' && r == 'M')
+		return false;
+	if (!base && ((l == 'M' && r != 'X') || (r == 'M' && l != 'D')))
+		return false;       /* linked across folders: the server's folder wins */
+	return true;
+}
+
+static void run_combo(bool base, int li, int ri)
+{
+	const struct expect *ex = base ? &with_base[li][ri] : &without_base[li][ri];
+	char what[64];
+	struct world w = world_empty();
+	struct summary sum;
+
+	snprintf(what, sizeof(what), "%s local %c remote %c", base ? "base" : "no base",
+		 local_ops[li], remote_ops[ri]);
+	add_synced(&w, INBOX, 1, SYNC_F_SEEN);
+	if (!base)
+		forget_state(&w);
+	local_op(&w, local_ops[li]);
+	remote_op(&w, remote_ops[ri]);
+	check_scenario(&w, combo_symmetric(base, local_ops[li], remote_ops[ri]), &sum, what);
+	assert_kinds(&sum, ex->kinds, what);
+	assert_placed(&w, 1, ex->x, what);
+	if (local_ops[li] == 'N')
+		assert_placed(&w, 2, "INBOX:", what);
+	if (remote_ops[ri] == 'N')
+		assert_placed(&w, 3, "INBOX:", what);
+}
+
+Test(plan_table, every_combination_with_a_base)
+{
+	for (int l = 0; l < 5; l++)
+		for (int r = 0; r < 5; r++)
+			run_combo(true, l, r);
+}
+
+Test(plan_table, every_combination_without_a_base)
+{
+	for (int l = 0; l < 5; l++)
+		for (int r = 0; r < 5; r++)
+			run_combo(false, l, r);
+}
