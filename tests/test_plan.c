@@ -611,9 +611,12 @@ static void assert_symmetric(const struct world *start, const struct summary *su
 	struct summary msum;
 
 	sync_world(&m, SIZE_MAX, &msum);
-	/* Records are skipped: a local deletion carries its record, an expunge batch cannot. */
+	/*
+	 * Records and mailbox states are skipped: a local deletion carries its
+	 * record, an expunge batch cannot; only the server has a UIDVALIDITY.
+	 */
 	for (int k = 0; k < SYNC_ACT_KIND_COUNT; k++)
-		if (k != SYNC_ACT_RECORD)
+		if (k != SYNC_ACT_RECORD && k != SYNC_ACT_MAILBOX_STATE)
 			cr_assert_eq(sum->per_kind[k], msum.per_kind[mirror_kind[k]],
 			     "%s: mirror plans %zu %s, expected %zu", what,
 			     msum.per_kind[mirror_kind[k]],
@@ -715,7 +718,7 @@ struct expect { const char *x, *kinds; };
 static const char local_ops[] = "UFDMN";
 static const char remote_ops[] = "UFXMN";
 
-static const struct expect with_base[5][5] = {
+static const struct expect table_with_base[5][5] = {
 	/*            remote: U                 F                    X             M                 N */
 	/* U */ { { "INBOX:S", "" },    { "INBOX:SA", "lR" },  { "-", "X" },  { "Junk:S", "M" },   { "INBOX:S", "D" } },
 	/* F */ { { "INBOX:SF", "fR" }, { "INBOX:SAF", "flR" }, { "-", "X" }, { "Junk:SF", "fM" }, { "INBOX:SF", "fRD" } },
@@ -724,7 +727,7 @@ static const struct expect with_base[5][5] = {
 	/* N */ { { "INBOX:S", "U" },   { "INBOX:SA", "lRU" }, { "-", "XU" }, { "Junk:S", "MU" },  { "INBOX:S", "UD" } },
 };
 
-static const struct expect without_base[5][5] = {
+static const struct expect table_without_base[5][5] = {
 	/* U */ { { "INBOX:S", "RS" },  { "INBOX:SA", "lRS" },  { "INBOX:S", "US" },  { "Junk:S", "MS" },  { "INBOX:S", "RDS" } },
 	/* F */ { { "INBOX:SF", "fRS" }, { "INBOX:SAF", "flRS" }, { "INBOX:SF", "US" }, { "Junk:SF", "fMS" }, { "INBOX:SF", "fRDS" } },
 	/* D */ { { "INBOX:S", "DS" },  { "INBOX:SA", "DS" },   { "-", "S" },         { "Junk:S", "DS" },  { "INBOX:S", "DS" } },
@@ -781,7 +784,7 @@ static bool combo_symmetric(bool base, char l, char r)
 
 static void run_combo(bool base, int li, int ri)
 {
-	const struct expect *ex = base ? &with_base[li][ri] : &without_base[li][ri];
+	const struct expect *ex = base ? &table_with_base[li][ri] : &table_without_base[li][ri];
 	char what[64];
 	struct world w = world_empty();
 	struct summary sum;
@@ -814,4 +817,330 @@ Test(plan_table, every_combination_without_a_base)
 	for (int l = 0; l < 5; l++)
 		for (int r = 0; r < 5; r++)
 			run_combo(false, l, r);
+}
+
+/* ---------------------------------------------------------------- flags */
+
+/* X starts with `base` on both sides; each side then sets its own flags. */
+static void run_flags(const char *base, const char *local, const char *remote, bool with_base,
+		      const char *expected)
+{
+	struct world w = world_empty();
+	struct summary sum;
+	char what[96];
+	char placed[32];
+
+	snprintf(what, sizeof(what), "base %s local %s remote %s%s", base, local, remote,
+		 with_base ? "" : " (no base)");
+	add_synced(&w, INBOX, 1, parse_flag_letters(base));
+	if (!with_base)
+		forget_state(&w);
+	find_ident(&w, L, 1, NULL)->flags = parse_flag_letters(local);
+	find_ident(&w, R, 1, NULL)->flags = parse_flag_letters(remote);
+	check_scenario(&w, true, &sum, what);
+	snprintf(placed, sizeof(placed), "INBOX:%s", expected);
+	assert_placed(&w, 1, placed, what);
+}
+
+Test(plan_flags, independent_changes_on_both_sides_combine)
+{
+	run_flags("S", "SF", "SA", true, "SAF");
+	run_flags("SF", "S", "SFA", true, "SA");        /* one removes, the other adds */
+	run_flags("SAF", "AF", "SF", true, "F");        /* both remove different flags */
+}
+
+Test(plan_flags, the_same_change_on_both_sides_is_a_no_op)
+{
+	struct world w = world_empty();
+	struct summary sum;
+
+	add_synced(&w, INBOX, 1, SYNC_F_SEEN);
+	find_ident(&w, L, 1, NULL)->flags |= SYNC_F_FLAGGED;
+	find_ident(&w, R, 1, NULL)->flags |= SYNC_F_FLAGGED;
+	check_scenario(&w, true, &sum, "both flagged");
+	assert_kinds(&sum, "R", "both flagged");       /* only the base moves */
+	assert_placed(&w, 1, "INBOX:SF", "both flagged");
+	run_flags("SF", "S", "S", true, "S");
+}
+
+Test(plan_flags, keywords_merge_three_way)
+{
+	run_flags("St", "Stw", "S", true, "Sw");        /* local adds $Work, remote removes todo */
+	run_flags("Stw", "Sw", "Sw", true, "Sw");       /* both remove todo */
+	run_flags("S", "Sw", "St", true, "Swt");
+}
+
+Test(plan_flags, without_a_base_flags_are_united_but_deleted_needs_both)
+{
+	run_flags("", "SF", "Aw", false, "SAFw");
+	run_flags("", "ST", "S", false, "S");           /* \Deleted on one side only: dropped */
+	run_flags("", "T", "ST", false, "ST");          /* on both: kept */
+	run_flags("", "S", "ST", false, "S");
+}
+
+Test(plan_flags, a_base_deleted_flag_merges_like_any_other)
+{
+	run_flags("S", "ST", "S", true, "ST");
+	run_flags("ST", "S", "ST", true, "S");
+}
+
+Test(plan_flags, remote_flag_stores_are_batched_by_identical_change)
+{
+	struct world w = world_empty();
+	struct sync_plan p;
+	struct built b;
+	struct err e;
+	size_t batches = 0, uids = 0;
+
+	for (int i = 1; i <= 6; i++)
+		add_synced(&w, INBOX, i, 0);
+	for (int i = 1; i <= 4; i++)
+		find_ident(&w, L, i, NULL)->flags = SYNC_F_SEEN;
+	for (int i = 5; i <= 6; i++)
+		find_ident(&w, L, i, NULL)->flags = SYNC_F_FLAGGED | KW_WORK;
+	build(&b, &w);
+	sync_plan_init(&p);
+	cr_assert_eq(sync_plan_build(&p, &b.in, &e), 0);
+	for (size_t i = 0; i < p.nactions; i++)
+		if (p.actions[i].kind == SYNC_ACT_FLAGS_REMOTE) {
+			batches++;
+			uids += p.actions[i].nuids;
+			for (size_t j = 1; j < p.actions[i].nuids; j++)
+				cr_assert_lt(p.actions[i].uids[j - 1], p.actions[i].uids[j]);
+		}
+	cr_assert_eq(batches, 2);
+	cr_assert_eq(uids, 6);
+	sync_plan_release(&p);
+	arena_release(&b.a);
+}
+
+/* ---------------------------------------------------------------- safety */
+
+/* n messages in INBOX, the first `deleted` removed on the local side. */
+static void run_mass_delete(int n, int deleted, bool force, struct world *w, struct summary *sum)
+{
+	*w = world_empty();
+	w->pol.force = force;
+	for (int i = 1; i <= n; i++)
+		add_synced(w, INBOX, i, SYNC_F_SEEN);
+	for (int i = 1; i <= deleted; i++)
+		remove_msg(w, L, INBOX, find_ident(w, L, i, NULL)->key);
+	sync_world(w, SIZE_MAX, sum);
+}
+
+Test(plan_safety, half_of_a_mailbox_may_be_deleted)
+{
+	struct world w;
+	struct summary sum;
+
+	run_mass_delete(20, 10, false, &w, &sum);       /* 10 of 20 is not more than 50% */
+	cr_assert_eq(sum.nverdicts, 0);
+	cr_assert_eq(sum.per_kind[SYNC_ACT_EXPUNGE_REMOTE], 10);
+	cr_assert_eq(w.f[R][INBOX].n, 10);
+}
+
+Test(plan_safety, more_than_half_and_at_least_ten_is_refused)
+{
+	struct world w;
+	struct summary sum;
+
+	run_mass_delete(20, 11, false, &w, &sum);
+	cr_assert_eq(sum.nverdicts, 1);
+	cr_assert_eq(sum.would_delete, 11);
+	cr_assert_eq(sum.per_kind[SYNC_ACT_EXPUNGE_REMOTE], 0);
+	cr_assert_eq(sum.per_kind[SYNC_ACT_RECORD], 0);
+	cr_assert_eq(w.f[R][INBOX].n, 20, "nothing deleted on the server");
+	cr_assert_eq(w.nrec, 20, "the records wait for a forced run");
+	cr_assert(strstr(sum.reason, "11 of 20"), "reason: %s", sum.reason);
+	sync_world(&w, SIZE_MAX, &sum);
+	cr_assert_eq(sum.nverdicts, 1, "the stop repeats until forced");
+	cr_assert_eq(sum.nactions, 0);
+}
+
+Test(plan_safety, force_passes_the_stop)
+{
+	struct world w;
+	struct summary sum;
+
+	run_mass_delete(20, 11, true, &w, &sum);
+	cr_assert_eq(sum.nverdicts, 0);
+	cr_assert_eq(w.f[R][INBOX].n, 9);
+	assert_idempotent(&w, "forced");
+}
+
+Test(plan_safety, fewer_than_ten_deletions_never_stop)
+{
+	struct world w;
+	struct summary sum;
+
+	run_mass_delete(9, 9, false, &w, &sum);
+	cr_assert_eq(sum.nverdicts, 0);
+	cr_assert_eq(w.f[R][INBOX].n, 0);
+}
+
+Test(plan_safety, an_emptied_side_is_a_safety_stop_that_names_it)
+{
+	struct world w;
+	struct summary sum;
+
+	run_mass_delete(12, 12, false, &w, &sum);
+	cr_assert_eq(sum.nverdicts, 1);
+	cr_assert(strstr(sum.reason, "local mailbox is empty"), "reason: %s", sum.reason);
+	cr_assert_eq(w.f[R][INBOX].n, 12);
+}
+
+Test(plan_safety, the_stop_only_holds_back_deletions_of_its_mailbox)
+{
+	struct world w = world_empty();
+	struct summary sum;
+
+	for (int i = 1; i <= 12; i++)
+		add_synced(&w, INBOX, i, 0);
+	add_synced(&w, ARCH, 50, 0);
+	add_synced(&w, ARCH, 51, 0);
+	for (int i = 1; i <= 12; i++)
+		remove_msg(&w, R, INBOX, find_ident(&w, R, i, NULL)->key);
+	remove_msg(&w, R, ARCH, find_ident(&w, R, 50, NULL)->key);
+	find_ident(&w, R, 51, NULL)->flags = SYNC_F_FLAGGED;
+	add_msg(&w, R, INBOX, 60, 0);
+	sync_world(&w, SIZE_MAX, &sum);
+	cr_assert_eq(sum.nverdicts, 1);
+	cr_assert_eq(w.f[L][INBOX].n, 13, "INBOX kept, new mail still arrives");
+	cr_assert_null(find_ident(&w, L, 50, NULL), "Arch deletion went through");
+	cr_assert_eq(find_ident(&w, L, 51, NULL)->flags, SYNC_F_FLAGGED);
+}
+
+/* ---------------------------------------------------------------- vanished sides */
+
+Test(plan_vanished, a_lost_local_folder_is_recreated_and_refilled)
+{
+	struct world w = world_empty();
+	struct summary sum;
+
+	for (int i = 1; i <= 15; i++)
+		add_synced(&w, INBOX, i, SYNC_F_SEEN);
+	w.f[L][INBOX].exists = false;
+	w.f[L][INBOX].n = 0;
+	check_scenario(&w, true, &sum, "lost local folder");
+	cr_assert_eq(sum.nverdicts, 0);
+	cr_assert_eq(sum.per_kind[SYNC_ACT_EXPUNGE_REMOTE], 0);
+	cr_assert_eq(sum.per_kind[SYNC_ACT_CREATE_FOLDER], 1);
+	cr_assert_eq(sum.per_kind[SYNC_ACT_DOWNLOAD], 15);
+	assert_same_content(&w, L, &w, R, "refilled");
+}
+
+Test(plan_vanished, a_lost_local_maildir_is_refilled_whole)
+{
+	struct world w = world_empty();
+	struct summary sum;
+
+	for (int i = 1; i <= 30; i++)
+		add_synced(&w, i % NMB, i, 0);
+	for (int m = 0; m < NMB; m++) {
+		w.f[L][m].exists = false;
+		w.f[L][m].n = 0;
+	}
+	check_scenario(&w, true, &sum, "lost maildir");
+	cr_assert_eq(sum.per_kind[SYNC_ACT_DOWNLOAD], 30);
+	cr_assert_eq(w.f[R][INBOX].n + w.f[R][ARCH].n + w.f[R][JUNK].n, 30);
+	assert_same_content(&w, L, &w, R, "refilled");
+}
+
+Test(plan_vanished, a_lost_remote_folder_is_recreated_and_uploaded)
+{
+	struct world w = world_empty();
+	struct summary sum;
+
+	for (int i = 1; i <= 15; i++)
+		add_synced(&w, ARCH, i, 0);
+	w.f[R][ARCH].exists = false;
+	w.f[R][ARCH].n = 0;
+	check_scenario(&w, true, &sum, "lost remote folder");
+	cr_assert_eq(sum.per_kind[SYNC_ACT_DELETE_LOCAL], 0);
+	cr_assert_eq(sum.per_kind[SYNC_ACT_UPLOAD], 15);
+	assert_same_content(&w, L, &w, R, "refilled");
+}
+
+Test(plan_vanished, an_emptied_mailbox_with_a_few_messages_propagates)
+{
+	struct world w;
+	struct summary sum;
+
+	run_mass_delete(3, 3, false, &w, &sum);
+	cr_assert_eq(sum.nverdicts, 0);
+	cr_assert_eq(w.f[R][INBOX].n, 0);
+	assert_idempotent(&w, "emptied");
+}
+
+/* ---------------------------------------------------------------- folders */
+
+Test(plan_folders, a_folder_new_on_either_side_is_created_on_the_other)
+{
+	struct world w = world_empty();
+	struct summary sum;
+
+	w.f[L][JUNK].exists = w.existed[L][JUNK] = w.existed[R][JUNK] = false;
+	w.f[R][JUNK].n = 0;
+	add_msg(&w, R, JUNK, 5, SYNC_F_SEEN);
+	w.uv[JUNK] = 0;
+	check_scenario(&w, true, &sum, "new remote folder");
+	cr_assert_eq(sum.per_kind[SYNC_ACT_CREATE_FOLDER], 1);
+	assert_placed(&w, 5, "Junk:S", "new remote folder");
+	cr_assert(w.existed[L][JUNK] && w.existed[R][JUNK]);
+}
+
+Test(plan_folders, without_delete_folders_a_deleted_folder_comes_back)
+{
+	struct world w = world_empty();
+	struct summary sum;
+
+	add_synced(&w, ARCH, 5, 0);
+	w.f[L][ARCH].exists = false;
+	w.f[L][ARCH].n = 0;
+	check_scenario(&w, true, &sum, "deleted folder");
+	cr_assert_eq(sum.per_kind[SYNC_ACT_DELETE_FOLDER], 0);
+	assert_placed(&w, 5, "Arch:", "deleted folder");
+}
+
+Test(plan_folders, delete_folders_deletes_an_empty_folder_on_the_other_side)
+{
+	struct world w = world_empty();
+	struct summary sum;
+
+	w.pol.delete_folders = true;
+	w.f[L][ARCH].exists = false;
+	check_scenario(&w, true, &sum, "delete empty folder");
+	assert_kinds(&sum, "FS", "delete empty folder");
+	cr_assert(!w.f[R][ARCH].exists);
+	cr_assert(!w.existed[L][ARCH] && !w.existed[R][ARCH]);
+}
+
+Test(plan_folders, delete_folders_keeps_a_folder_that_still_holds_mail)
+{
+	struct world w = world_empty();
+	struct summary sum;
+
+	w.pol.delete_folders = true;
+	add_synced(&w, ARCH, 5, 0);
+	w.f[L][ARCH].exists = false;
+	w.f[L][ARCH].n = 0;
+	check_scenario(&w, true, &sum, "folder with mail");
+	cr_assert(w.f[R][ARCH].exists && w.f[L][ARCH].exists);
+	assert_placed(&w, 5, "Arch:", "folder with mail");
+}
+
+Test(plan_folders, a_folder_renamed_locally_moves_its_messages)
+{
+	struct world w = world_empty();
+	struct summary sum;
+
+	add_synced(&w, ARCH, 5, 0);
+	add_synced(&w, ARCH, 6, 0);
+	w.f[L][JUNK] = w.f[L][ARCH];            /* mv Arch Junk */
+	w.f[L][ARCH].exists = false;
+	w.f[L][ARCH].n = 0;
+	check_scenario(&w, true, &sum, "renamed folder");
+	cr_assert_eq(sum.per_kind[SYNC_ACT_MOVE_REMOTE], 2);
+	cr_assert_eq(sum.per_kind[SYNC_ACT_UPLOAD] + sum.per_kind[SYNC_ACT_DOWNLOAD], 0);
+	assert_placed(&w, 5, "Junk:", "renamed folder");
 }

@@ -566,7 +566,8 @@ static int claim_side(struct planner *pl, struct rec_work *w, enum sync_side s, 
 	it = find_key(&pl->items[s], w->mbox, s == SYNC_REMOTE ? r->uid : 0,
 		      s == SYNC_LOCAL ? r->name : NULL);
 	if (!it) {
-		w->st[s] = ST_GONE;
+		/* a folder that did not exist at the last sync cannot have lost it */
+		w->st[s] = side_existed(m, s) ? ST_GONE : ST_LOST;
 		return 0;
 	}
 	if (it->claimed)
@@ -731,6 +732,21 @@ static void request_fps(struct planner *pl)
 
 /* ---------------------------------------------------------------- folders */
 
+/*
+ * Before a lost folder is re-created, record that it did not exist: if the
+ * run stops while refilling, the next plan sees the records of that side
+ * as lost (to refill), not as messages the user deleted.
+ */
+static void forget_folder(struct planner *pl, size_t mi, enum sync_side s)
+{
+	const struct sync_mailbox *m = pl->mb[mi].m;
+	struct sync_action *act = emit(pl, PH_CREATE, SYNC_ACT_MAILBOX_STATE, mi);
+
+	act->local_existed = s == SYNC_LOCAL ? false : m->local_existed;
+	act->remote_existed = s == SYNC_REMOTE ? false : m->remote_existed;
+	act->uidvalidity = m->uidvalidity_base;
+}
+
 static void decide_folders(struct planner *pl, size_t mi)
 {
 	struct mbx_work *m = &pl->mb[mi];
@@ -748,6 +764,8 @@ static void decide_folders(struct planner *pl, size_t mi)
 			}
 		} else if (writable(pl, (enum sync_side)s)) {
 			m->create[s] = true;
+			if (side_existed(m, (enum sync_side)s))
+				forget_folder(pl, mi, (enum sync_side)s);
 			emit(pl, PH_CREATE, SYNC_ACT_CREATE_FOLDER, mi)->side = (enum sync_side)s;
 		}
 	}
@@ -777,7 +795,7 @@ static void mailbox_state(struct planner *pl, size_t mi)
 	else if (m->m->remote_exists && m->m->uidvalidity_now)
 		uv = m->m->uidvalidity_now;
 	if (now[0] == m->m->local_existed && now[1] == m->m->remote_existed &&
-	    uv == m->m->uidvalidity_base && !m->create[SYNC_REMOTE])
+	    uv == m->m->uidvalidity_base && !m->create[SYNC_REMOTE] && !m->create[SYNC_LOCAL])
 		return;
 	act = emit(pl, PH_STATE, SYNC_ACT_MAILBOX_STATE, mi);
 	act->local_existed = now[SYNC_LOCAL];
