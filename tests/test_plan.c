@@ -53,6 +53,7 @@ struct mrec {
 	unsigned flags;
 	int msg;
 	bool ph;
+	bool nofp;                      /* recorded without a fingerprint */
 };
 
 struct world {
@@ -251,7 +252,7 @@ static void build(struct built *b, const struct world *w)
 		cr_assert(!r->dead);
 		b->recs[i] = (struct sync_record){ (uint32_t)r->mbox + 1, r->uid,
 						   name_of(&b->a, r->name),
-						   to_flags(&b->a, r->flags), to_fp(r->msg, false),
+						   to_flags(&b->a, r->flags), to_fp(r->msg, r->nofp),
 						   msg_size(r->msg), r->ph };
 	}
 	b->in.mailboxes = b->mbs;
@@ -273,13 +274,23 @@ static void put_record(struct world *w, const struct sync_action *act, uint32_t 
 {
 	const struct sync_record *r = &act->rec;
 	struct mrec nr = { .mbox = (int)r->mailbox - 1, .uid = r->uid, .flags = from_flags(&r->flags),
-			   .msg = from_fp(&r->fp), .ph = r->placeholder };
+			   .ph = r->placeholder, .nofp = r->fp.state != SYNC_FP_KNOWN };
 
 	nr.name = r->name ? parse_name(r->name) : 0;
 	if (uid)
 		nr.uid = uid;
 	if (name)
 		nr.name = name;
+	if (!nr.nofp) {
+		nr.msg = from_fp(&r->fp);
+	} else {        /* the model still knows which message it is */
+		struct mmsg *x = nr.uid ? find_msg(w, R, nr.mbox, nr.uid) : NULL;
+
+		if (!x && nr.name)
+			x = find_msg(w, L, nr.mbox, nr.name);
+		cr_assert_not_null(x, "record of an unknown message");
+		nr.msg = x->msg;
+	}
 	if (act->base >= 0) {
 		cr_assert(!w->rec[act->base].dead, "record written after it was forgotten");
 		w->rec[act->base] = nr;
@@ -563,8 +574,12 @@ static void assert_resumable(const struct world *start, const struct world *done
 	for (size_t k = 0; k < n; k++) {
 		struct world w = *start;
 
+		char step[160];
+
+		snprintf(step, sizeof(step), "%s, resumed after %zu of %zu", what, k, n);
 		sync_world(&w, k, NULL);
 		sync_world(&w, SIZE_MAX, NULL);
+		what = step;
 		assert_same_content(&w, L, done, L, what);
 		assert_same_content(&w, R, done, R, what);
 		assert_no_duplicates(&w);
@@ -1143,4 +1158,445 @@ Test(plan_folders, a_folder_renamed_locally_moves_its_messages)
 	cr_assert_eq(sum.per_kind[SYNC_ACT_MOVE_REMOTE], 2);
 	cr_assert_eq(sum.per_kind[SYNC_ACT_UPLOAD] + sum.per_kind[SYNC_ACT_DOWNLOAD], 0);
 	assert_placed(&w, 5, "Junk:", "renamed folder");
+}
+
+/* ---------------------------------------------------------------- UIDVALIDITY and lost state */
+
+static void renumber_remote(struct world *w, int m)
+{
+	for (size_t i = 0; i < w->f[R][m].n; i++)
+		w->f[R][m].v[i].key = w->next_key++;
+	w->f[R][m].uidvalidity = w->next_key++;
+}
+
+Test(plan_uidvalidity, a_change_relinks_by_fingerprint_without_transfers)
+{
+	struct world w = world_empty();
+	struct summary sum;
+
+	for (int i = 1; i <= 12; i++)
+		add_synced(&w, INBOX, i, SYNC_F_SEEN);
+	renumber_remote(&w, INBOX);
+	find_ident(&w, L, 3, NULL)->flags |= SYNC_F_FLAGGED;   /* merged against the base */
+	check_scenario(&w, false, &sum, "uidvalidity");
+	assert_kinds(&sum, "fRS", "uidvalidity");
+	cr_assert_eq(sum.per_kind[SYNC_ACT_RECORD], 12);
+	assert_placed(&w, 3, "INBOX:SF", "uidvalidity");
+	cr_assert_eq(w.uv[INBOX], w.f[R][INBOX].uidvalidity);
+}
+
+Test(plan_uidvalidity, messages_missing_after_a_change_are_uploaded_not_deleted)
+{
+	struct world w = world_empty();
+	struct summary sum;
+
+	for (int i = 1; i <= 12; i++)
+		add_synced(&w, INBOX, i, 0);
+	renumber_remote(&w, INBOX);
+	for (int i = 1; i <= 11; i++)
+		remove_msg(&w, R, INBOX, find_ident(&w, R, i, NULL)->key);
+	add_msg(&w, R, INBOX, 40, 0);
+	check_scenario(&w, false, &sum, "uidvalidity, server emptied");
+	cr_assert_eq(sum.nverdicts, 0);
+	cr_assert_eq(sum.per_kind[SYNC_ACT_DELETE_LOCAL], 0);
+	cr_assert_eq(sum.per_kind[SYNC_ACT_UPLOAD], 11);
+	cr_assert_eq(sum.per_kind[SYNC_ACT_DOWNLOAD], 1);
+	assert_same_content(&w, L, &w, R, "uidvalidity");
+}
+
+Test(plan_uidvalidity, a_delta_listing_after_a_change_is_refused)
+{
+	struct world w = world_empty();
+	struct sync_plan p;
+	struct built b;
+	struct err e;
+
+	add_synced(&w, INBOX, 1, 0);
+	renumber_remote(&w, INBOX);
+	build(&b, &w);
+	b.mbs[INBOX].remote_delta = true;
+	sync_plan_init(&p);
+	cr_assert_eq(sync_plan_build(&p, &b.in, &e), -1);
+	cr_assert_eq(e.code, ERR_STATE);
+	cr_assert_eq(p.nactions, 0);
+	sync_plan_release(&p);
+	arena_release(&b.a);
+}
+
+Test(plan_lost_state, first_run_against_mail_on_both_sides_transfers_only_the_difference)
+{
+	struct world w = world_empty();
+	struct summary sum;
+
+	for (int i = 1; i <= 20; i++)
+		add_synced(&w, i % NMB, i, SYNC_F_SEEN);
+	forget_state(&w);
+	add_msg(&w, L, ARCH, 30, 0);
+	add_msg(&w, R, JUNK, 31, 0);
+	remove_msg(&w, L, INBOX, find_ident(&w, L, 3, NULL)->key);
+	check_scenario(&w, true, &sum, "first run");
+	cr_assert_eq(sum.per_kind[SYNC_ACT_UPLOAD], 1);
+	cr_assert_eq(sum.per_kind[SYNC_ACT_DOWNLOAD], 2, "message 3 comes back, 31 is new");
+	cr_assert_eq(sum.per_kind[SYNC_ACT_EXPUNGE_REMOTE] + sum.per_kind[SYNC_ACT_DELETE_LOCAL], 0);
+	assert_same_content(&w, L, &w, R, "first run");
+}
+
+/* ---------------------------------------------------------------- moves */
+
+Test(plan_moves, a_local_move_becomes_a_server_move)
+{
+	struct world w = world_empty();
+	struct summary sum;
+
+	add_synced(&w, INBOX, 1, SYNC_F_SEEN);
+	local_op(&w, 'M');
+	check_scenario(&w, true, &sum, "local move");
+	assert_kinds(&sum, "m", "local move");
+	assert_placed(&w, 1, "Arch:S", "local move");
+}
+
+Test(plan_moves, a_local_rename_to_a_new_name_is_found_by_fingerprint)
+{
+	struct world w = world_empty();
+	struct summary sum;
+	struct mmsg x;
+
+	add_synced(&w, INBOX, 1, SYNC_F_SEEN);
+	x = remove_msg(&w, L, INBOX, find_ident(&w, L, 1, NULL)->key);
+	add_msg(&w, L, JUNK, x.msg, x.flags | SYNC_F_ANSWERED);
+	check_scenario(&w, true, &sum, "renamed move");
+	assert_kinds(&sum, "fm", "renamed move");
+	assert_placed(&w, 1, "Junk:SA", "renamed move");
+}
+
+Test(plan_moves, a_move_beats_a_deletion_on_the_other_side)
+{
+	struct world w = world_empty();
+	struct summary sum;
+
+	add_synced(&w, INBOX, 1, SYNC_F_SEEN);
+	local_op(&w, 'D');
+	remote_op(&w, 'M');
+	check_scenario(&w, true, &sum, "server move, local delete");
+	assert_placed(&w, 1, "Junk:S", "server move, local delete");
+}
+
+Test(plan_moves, moves_to_different_folders_follow_the_server)
+{
+	struct world w = world_empty();
+	struct summary sum;
+
+	add_synced(&w, INBOX, 1, SYNC_F_SEEN);
+	local_op(&w, 'M');
+	remote_op(&w, 'M');
+	check_scenario(&w, false, &sum, "both moved");
+	assert_kinds(&sum, "M", "both moved");
+	assert_placed(&w, 1, "Junk:S", "both moved");
+}
+
+Test(plan_moves, moves_to_the_same_folder_only_update_the_record)
+{
+	struct world w = world_empty();
+	struct summary sum;
+	struct mmsg x;
+
+	add_synced(&w, INBOX, 1, SYNC_F_SEEN);
+	remote_op(&w, 'M');
+	x = remove_msg(&w, L, INBOX, find_ident(&w, L, 1, NULL)->key);
+	w.f[L][JUNK].v[w.f[L][JUNK].n++] = x;
+	check_scenario(&w, true, &sum, "same move");
+	assert_kinds(&sum, "R", "same move");
+	assert_placed(&w, 1, "Junk:S", "same move");
+}
+
+/* ---------------------------------------------------------------- direction */
+
+/* A synced world where both sides then change: flags, deletion, move, new. */
+static struct world busy_world(void)
+{
+	struct world w = world_empty();
+
+	for (int i = 1; i <= 8; i++)
+		add_synced(&w, INBOX, i, 0);
+	find_ident(&w, L, 1, NULL)->flags = SYNC_F_SEEN;
+	find_ident(&w, R, 2, NULL)->flags = SYNC_F_FLAGGED;
+	remove_msg(&w, L, INBOX, find_ident(&w, L, 3, NULL)->key);
+	remove_msg(&w, R, INBOX, find_ident(&w, R, 4, NULL)->key);
+	w.f[L][ARCH].v[w.f[L][ARCH].n++] = remove_msg(&w, L, INBOX, find_ident(&w, L, 5, NULL)->key);
+	add_msg(&w, R, JUNK, 6, 0);
+	remove_msg(&w, R, INBOX, find_ident(&w, R, 6, NULL)->key);
+	add_msg(&w, L, INBOX, 20, 0);
+	add_msg(&w, R, INBOX, 21, 0);
+	return w;
+}
+
+Test(plan_direction, pull_never_changes_the_server)
+{
+	struct world w = busy_world();
+	struct world before = w;
+	struct summary sum;
+	char x[4096];
+
+	w.pol.direction = SYNC_PULL;
+	check_scenario(&w, true, &sum, "pull");
+	assert_same_content(&w, R, &before, R, "pull changed the server");
+	side_content(&w, L, x, sizeof(x));
+	cr_assert(find_ident(&w, L, 21, NULL), "new remote mail pulled");
+	cr_assert_eq(find_ident(&w, L, 2, NULL)->flags, SYNC_F_FLAGGED);
+	cr_assert_null(find_ident(&w, L, 4, NULL), "server expunge pulled");
+	assert_placed(&w, 6, "Junk:", "server move pulled");
+	cr_assert_eq(find_ident(&w, L, 1, NULL)->flags, SYNC_F_SEEN, "local change kept: %s", x);
+	cr_assert(find_ident(&w, L, 20, NULL), "local new mail kept");
+	/* The local changes were pending: a two-way run now pushes them. */
+	w.pol.direction = SYNC_BOTH;
+	check_scenario(&w, true, &sum, "after pull");
+	assert_same_content(&w, L, &w, R, "after pull");
+	assert_placed(&w, 1, "INBOX:S", "after pull");
+	assert_placed(&w, 3, "-", "after pull");
+	assert_placed(&w, 5, "Arch:", "after pull");
+	assert_placed(&w, 20, "INBOX:", "after pull");
+}
+
+Test(plan_direction, push_never_changes_the_local_side)
+{
+	struct world w = busy_world();
+	struct world before = w;
+	struct summary sum;
+
+	w.pol.direction = SYNC_PUSH;
+	check_scenario(&w, true, &sum, "push");
+	assert_same_content(&w, L, &before, L, "push changed the local side");
+	cr_assert(find_ident(&w, R, 20, NULL), "new local mail pushed");
+	cr_assert_eq(find_ident(&w, R, 1, NULL)->flags, SYNC_F_SEEN);
+	cr_assert_null(find_ident(&w, R, 3, NULL), "local deletion pushed");
+	w.pol.direction = SYNC_BOTH;
+	check_scenario(&w, true, &sum, "after push");
+	assert_same_content(&w, L, &w, R, "after push");
+	assert_placed(&w, 2, "INBOX:F", "after push");
+	assert_placed(&w, 6, "Junk:", "after push");
+}
+
+Test(plan_direction, both_ways_matches_pull_then_push)
+{
+	struct world a = busy_world(), b = busy_world();
+
+	sync_world(&a, SIZE_MAX, NULL);
+	b.pol.direction = SYNC_PULL;
+	sync_world(&b, SIZE_MAX, NULL);
+	b.pol.direction = SYNC_PUSH;
+	sync_world(&b, SIZE_MAX, NULL);
+	assert_same_content(&a, L, &b, L, "pull+push");
+	assert_same_content(&a, R, &b, R, "pull+push");
+}
+
+/* ---------------------------------------------------------------- expunge off */
+
+Test(plan_expunge_off, nothing_is_deleted_and_nothing_transferred_again)
+{
+	struct world w = world_empty();
+	struct summary sum;
+
+	w.pol.expunge = false;
+	add_synced(&w, INBOX, 1, 0);
+	add_synced(&w, INBOX, 2, 0);
+	remote_op(&w, 'X');
+	remove_msg(&w, L, INBOX, find_ident(&w, L, 2, NULL)->key);
+	check_scenario(&w, true, &sum, "expunge off");
+	assert_kinds(&sum, "R", "expunge off");
+	cr_assert(find_ident(&w, L, 1, NULL), "local copy kept");
+	cr_assert(find_ident(&w, R, 2, NULL), "remote copy kept");
+	cr_assert_null(find_ident(&w, R, 1, NULL), "not uploaded again");
+	cr_assert_null(find_ident(&w, L, 2, NULL), "not downloaded again");
+}
+
+Test(plan_expunge_off, an_archive_mirror_keeps_what_the_server_expunged)
+{
+	struct world w = world_empty();
+	struct summary sum;
+
+	w.pol.expunge = false;
+	w.pol.direction = SYNC_PULL;
+	for (int i = 1; i <= 20; i++)
+		add_synced(&w, INBOX, i, 0);
+	for (int i = 1; i <= 20; i++)
+		remove_msg(&w, R, INBOX, find_ident(&w, R, i, NULL)->key);
+	check_scenario(&w, true, &sum, "archive");
+	cr_assert_eq(sum.nverdicts, 0);
+	cr_assert_eq(w.f[L][INBOX].n, 20);
+	/* A later copy of the same message on the server is linked, not fetched. */
+	add_msg(&w, R, INBOX, 7, SYNC_F_SEEN);
+	check_scenario(&w, true, &sum, "archive relink");
+	assert_kinds(&sum, "lR", "archive relink");
+	cr_assert_eq(w.f[L][INBOX].n, 20);
+}
+
+/* ---------------------------------------------------------------- placeholders */
+
+Test(plan_placeholders, a_large_message_arrives_as_a_placeholder_and_flagging_fetches_it)
+{
+	struct world w = world_empty();
+	struct summary sum;
+	struct mmsg *x;
+
+	w.pol.max_size = 5000;
+	add_msg(&w, R, INBOX, 9, 0);            /* 9000 bytes */
+	add_msg(&w, R, INBOX, 2, 0);
+	check_scenario(&w, false, &sum, "placeholder");
+	cr_assert(find_ident(&w, L, 9, NULL)->ph);
+	cr_assert(!find_ident(&w, L, 2, NULL)->ph);
+	find_ident(&w, L, 9, NULL)->flags |= SYNC_F_FLAGGED;
+	check_scenario(&w, false, &sum, "flagged placeholder");
+	assert_kinds(&sum, "fD", "flagged placeholder");
+	x = find_ident(&w, L, 9, NULL);
+	cr_assert(!x->ph, "fetched whole");
+	assert_placed(&w, 9, "INBOX:F", "flagged placeholder");
+	cr_assert_eq(w.f[L][INBOX].n, 2);
+}
+
+Test(plan_placeholders, a_placeholder_is_never_uploaded)
+{
+	struct world w = world_empty();
+	struct summary sum;
+
+	w.pol.max_size = 5000;
+	add_msg(&w, R, INBOX, 9, 0);
+	sync_world(&w, SIZE_MAX, NULL);
+	w.f[L][ARCH].v[w.f[L][ARCH].n++] = remove_msg(&w, L, INBOX, find_ident(&w, L, 9, NULL)->key);
+	remove_msg(&w, R, INBOX, find_ident(&w, R, 9, NULL)->key);
+	check_scenario(&w, false, &sum, "moved placeholder, server expunged");
+	cr_assert_eq(sum.per_kind[SYNC_ACT_UPLOAD], 0);
+	cr_assert(find_ident(&w, L, 9, NULL), "the placeholder stays");
+}
+
+/* ---------------------------------------------------------------- fingerprints and deltas */
+
+Test(plan_inputs, unknown_fingerprints_are_requested_before_planning)
+{
+	struct world w = world_empty();
+	struct sync_plan p;
+	struct built b;
+	struct err e;
+	struct summary sum;
+
+	add_synced(&w, INBOX, 1, SYNC_F_SEEN);
+	remote_op(&w, 'M');
+	find_ident(&w, R, 1, NULL)->nofp = true;
+	build(&b, &w);
+	sync_plan_init(&p);
+	cr_assert_eq(sync_plan_build(&p, &b.in, &e), 0);
+	cr_assert_eq(p.nactions, 0);
+	cr_assert_eq(p.nfp_requests, 1);
+	cr_assert_eq(p.fp_requests[0].side, SYNC_REMOTE);
+	cr_assert_eq(p.fp_requests[0].mailbox, JUNK + 1);
+	sync_plan_release(&p);
+	arena_release(&b.a);
+	check_scenario(&w, false, &sum, "fingerprint served");
+	assert_kinds(&sum, "M", "fingerprint served");
+}
+
+Test(plan_inputs, unknown_fingerprints_with_nothing_to_match_are_not_requested)
+{
+	struct world w = world_empty();
+	struct summary sum;
+
+	add_synced(&w, INBOX, 1, SYNC_F_SEEN);
+	add_msg(&w, R, INBOX, 2, 0)->nofp = true;
+	sync_world(&w, SIZE_MAX, &sum);
+	assert_kinds(&sum, "D", "no request");
+}
+
+/* Turn the remote listing of every mailbox into a delta against the base. */
+static void make_delta(struct built *b, const struct world *w)
+{
+	for (int m = 0; m < NMB; m++) {
+		struct sync_mailbox *mb = &b->mbs[m];
+		struct sync_remote_msg *keep = (struct sync_remote_msg *)mb->remote;
+		uint32_t *vanished = ARENA_NEW_ARRAY(&b->a, uint32_t, w->nrec + 1);
+		size_t n = 0;
+
+		for (size_t i = 0; i < mb->nremote; i++) {
+			const struct mrec *r = NULL;
+
+			for (size_t j = 0; j < w->nrec; j++)
+				if (w->rec[j].uid == keep[i].uid && w->rec[j].mbox == m)
+					r = &w->rec[j];
+			if (!r || r->flags != from_flags(&keep[i].flags))
+				keep[n++] = keep[i];
+		}
+		mb->nremote = n;
+		for (size_t j = 0; j < w->nrec; j++)
+			if (w->rec[j].mbox == m && w->rec[j].uid &&
+			    !find_msg((struct world *)w, R, m, w->rec[j].uid))
+				vanished[mb->nvanished++] = w->rec[j].uid;
+		mb->vanished = vanished;
+		mb->remote_delta = true;
+	}
+}
+
+Test(plan_inputs, a_delta_listing_plans_like_a_full_one)
+{
+	struct world w = busy_world();
+	struct sync_plan full, delta;
+	struct built b;
+	struct err e;
+	struct summary sf, sd;
+
+	sync_plan_init(&full);
+	sync_plan_init(&delta);
+	build(&b, &w);
+	cr_assert_eq(sync_plan_build(&full, &b.in, &e), 0);
+	make_delta(&b, &w);
+	cr_assert(b.mbs[INBOX].nremote < w.f[R][INBOX].n, "the delta is smaller");
+	cr_assert_eq(sync_plan_build(&delta, &b.in, &e), 0, "%s", e.msg);
+	summarize(&full, &sf);
+	summarize(&delta, &sd);
+	cr_assert_eq(sf.nactions, sd.nactions);
+	for (int k = 0; k < SYNC_ACT_KIND_COUNT; k++)
+		cr_assert_eq(sf.per_kind[k], sd.per_kind[k], "kind %s",
+			     sync_action_kind_name((enum sync_action_kind)k));
+	sync_plan_release(&full);
+	sync_plan_release(&delta);
+	arena_release(&b.a);
+}
+
+Test(plan_inputs, duplicate_uids_are_refused)
+{
+	struct world w = world_empty();
+	struct sync_plan p;
+	struct built b;
+	struct err e;
+
+	add_synced(&w, INBOX, 1, 0);
+	add_msg(&w, R, INBOX, 2, 0)->key = find_ident(&w, R, 1, NULL)->key;
+	build(&b, &w);
+	sync_plan_init(&p);
+	cr_assert_eq(sync_plan_build(&p, &b.in, &e), -1);
+	cr_assert_eq(e.code, ERR_STATE);
+	cr_assert(strstr(e.msg, "duplicate uid"), "%s", e.msg);
+	sync_plan_release(&p);
+	arena_release(&b.a);
+}
+
+Test(plan_inputs, a_record_of_an_unknown_mailbox_is_refused)
+{
+	struct world w = world_empty();
+	struct sync_plan p;
+	struct built b;
+	struct err e;
+
+	add_synced(&w, INBOX, 1, 0);
+	build(&b, &w);
+	b.recs[0].mailbox = 99;
+	sync_plan_init(&p);
+	cr_assert_eq(sync_plan_build(&p, &b.in, &e), -1);
+	cr_assert_eq(e.code, ERR_STATE);
+	sync_plan_release(&p);
+	arena_release(&b.a);
+}
+
+Test(plan_inputs, action_kinds_have_names)
+{
+	for (int k = 0; k < SYNC_ACT_KIND_COUNT; k++)
+		cr_assert_neq(strcmp(sync_action_kind_name((enum sync_action_kind)k), "unknown"), 0);
+	cr_assert_str_eq(sync_action_kind_name(SYNC_ACT_KIND_COUNT), "unknown");
 }
