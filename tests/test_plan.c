@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "sync/plan.h"
 
@@ -281,7 +282,10 @@ static void put_record(struct world *w, const struct sync_action *act, uint32_t 
 		nr.uid = uid;
 	if (name)
 		nr.name = name;
-	if (!nr.nofp) {
+	if (act->kind == SYNC_ACT_DOWNLOAD && nr.nofp) {       /* fingerprint of what was fetched */
+		nr.msg = find_msg(w, L, nr.mbox, nr.name)->msg;
+		nr.nofp = false;
+	} else if (!nr.nofp) {
 		nr.msg = from_fp(&r->fp);
 	} else {        /* the model still knows which message it is */
 		struct mmsg *x = nr.uid ? find_msg(w, R, nr.mbox, nr.uid) : NULL;
@@ -473,6 +477,34 @@ static void summarize(const struct sync_plan *p, struct summary *sum)
 	}
 }
 
+/* With FERRY_PLAN_DEBUG set, print each world and plan (to debug a seed). */
+static void debug_dump(const struct world *w, const struct sync_plan *p)
+{
+	if (!getenv("FERRY_PLAN_DEBUG"))
+		return;
+	for (int s = 0; s < 2; s++) {
+		fprintf(stderr, "%s:", s == L ? "local " : "remote");
+		for (int m = 0; m < NMB; m++) {
+			fprintf(stderr, " %s%s[", mb_names[m], w->f[s][m].exists ? "" : "(missing)");
+			for (size_t i = 0; i < w->f[s][m].n; i++)
+				fprintf(stderr, " %u=%d/%x", w->f[s][m].v[i].key, w->f[s][m].v[i].msg,
+					w->f[s][m].v[i].flags);
+			fprintf(stderr, " ]");
+		}
+		fprintf(stderr, "\n");
+	}
+	fprintf(stderr, "base (dir %d expunge %d):", w->pol.direction, w->pol.expunge);
+	for (size_t i = 0; i < w->nrec; i++)
+		fprintf(stderr, " %s:%u/n%u=%d/%x", mb_names[w->rec[i].mbox], w->rec[i].uid,
+			w->rec[i].name, w->rec[i].msg, w->rec[i].flags);
+	fprintf(stderr, "\nplan:");
+	for (size_t i = 0; i < p->nactions; i++)
+		fprintf(stderr, " %s(%u->%u uid %u %s)", sync_action_kind_name(p->actions[i].kind),
+			p->actions[i].mailbox, p->actions[i].to_mailbox, p->actions[i].uid,
+			p->actions[i].name ? p->actions[i].name : "");
+	fprintf(stderr, "\n\n");
+}
+
 /*
  * Plan the world (serving fingerprint requests), apply the first `limit`
  * actions (SIZE_MAX: all), and summarise the plan.
@@ -495,6 +527,7 @@ static void sync_world(struct world *w, size_t limit, struct summary *sum)
 	}
 	if (sum)
 		summarize(&p, sum);
+	debug_dump(w, &p);
 	for (size_t i = 0; i < p.nactions && i < limit; i++)
 		apply_action(w, &p.actions[i]);
 	compact_records(w);
@@ -1599,4 +1632,179 @@ Test(plan_inputs, action_kinds_have_names)
 	for (int k = 0; k < SYNC_ACT_KIND_COUNT; k++)
 		cr_assert_neq(strcmp(sync_action_kind_name((enum sync_action_kind)k), "unknown"), 0);
 	cr_assert_str_eq(sync_action_kind_name(SYNC_ACT_KIND_COUNT), "unknown");
+}
+
+/* ---------------------------------------------------------------- random histories */
+
+struct rng {
+	uint64_t s;
+};
+
+static unsigned rnd(struct rng *r, unsigned n)
+{
+	r->s ^= r->s << 13;
+	r->s ^= r->s >> 7;
+	r->s ^= r->s << 17;
+	return (unsigned)(r->s % n);
+}
+
+static const unsigned random_flag_bits[] = {
+	SYNC_F_SEEN, SYNC_F_ANSWERED, SYNC_F_FLAGGED, SYNC_F_DRAFT, SYNC_F_DELETED, KW_WORK, KW_TODO,
+};
+
+/* What the user did in one round, to judge the outcome. */
+struct history {
+	bool deleted[512];              /* by message: the user deleted it on a side */
+	int next_msg;
+};
+
+static void random_move(struct world *w, int s, int m, struct mmsg x, struct rng *r)
+{
+	int to = (m + 1 + (int)rnd(r, NMB - 1)) % NMB;
+
+	if (!w->f[s][to].exists || w->f[s][to].n >= MAXM) {
+		w->f[s][m].v[w->f[s][m].n++] = x;
+		return;
+	}
+	if (s == R)
+		x.key = w->next_key++;
+	w->f[s][to].v[w->f[s][to].n++] = x;
+}
+
+static void random_side(struct world *w, int s, struct rng *r, struct history *h)
+{
+	for (int m = 0; m < NMB; m++) {
+		size_t n = w->f[s][m].n;
+		struct mmsg keep[MAXM];
+
+		memcpy(keep, w->f[s][m].v, n * sizeof(*keep));
+		w->f[s][m].n = 0;
+		for (size_t i = 0; i < n; i++) {
+			struct mmsg x = keep[i];
+			unsigned op = rnd(r, 12);
+
+			if (op == 0) {
+				h->deleted[x.msg] = true;
+				continue;
+			}
+			if (op <= 2)
+				x.flags ^= random_flag_bits[rnd(r, 7)];
+			if (op == 3 && !x.ph) {
+				random_move(w, s, m, x, r);
+				continue;
+			}
+			w->f[s][m].v[w->f[s][m].n++] = x;
+		}
+	}
+	for (unsigned k = rnd(r, 3); k > 0; k--) {
+		int m = (int)rnd(r, NMB);
+
+		if (w->f[s][m].exists && w->f[s][m].n < MAXM && h->next_msg < 500) {
+			struct mmsg *x = add_msg(w, s, m, h->next_msg++, random_flag_bits[rnd(r, 7)]);
+
+			x->nofp = s == R && rnd(r, 3) == 0;
+		}
+	}
+}
+
+static void random_accident(struct world *w, struct rng *r)
+{
+	switch (rnd(r, 16)) {
+	case 0: forget_state(w); break;
+	case 1: renumber_remote(w, (int)rnd(r, NMB)); break;
+	case 2: {
+		int m = (int)rnd(r, NMB);
+
+		w->f[L][m].exists = false;     /* a lost local folder */
+		w->f[L][m].n = 0;
+		break;
+	}
+	default: break;
+	}
+}
+
+static bool present_anywhere(struct world *w, int msg)
+{
+	return find_ident(w, L, msg, NULL) || find_ident(w, R, msg, NULL);
+}
+
+static void check_round(const struct world *before, struct world *w, const struct summary *sum,
+			const struct history *h, const char *what)
+{
+	assert_no_duplicates(w);
+	for (int s = 0; s < 2; s++)
+		for (int m = 0; m < NMB; m++)
+			for (size_t i = 0; i < before->f[s][m].n; i++) {
+				int msg = before->f[s][m].v[i].msg;
+
+				if (h->deleted[msg])
+					continue;
+				cr_assert(present_anywhere(w, msg), "%s: message %d lost", what, msg);
+				if (w->pol.direction == SYNC_BOTH && sum->nverdicts == 0 && w->pol.expunge)
+					cr_assert(find_ident(w, L, msg, NULL) && find_ident(w, R, msg, NULL),
+						  "%s: message %d not on both sides", what, msg);
+			}
+	if (w->pol.direction == SYNC_BOTH && sum->nverdicts == 0 && w->pol.expunge)
+		assert_same_content(w, L, w, R, what);
+	if (w->pol.direction == SYNC_PULL)
+		assert_same_content(w, R, before, R, what);
+	if (w->pol.direction == SYNC_PUSH)
+		assert_same_content(w, L, before, L, what);
+}
+
+static void random_history(struct rng *r, unsigned index)
+{
+	struct world w = world_empty();
+	struct history h = { .next_msg = 1 };
+	char what[96];
+
+	/* Expunge off leaves one-sided records for good: chosen per history. */
+	w.pol.expunge = rnd(r, 5) != 0;
+	for (int i = (int)rnd(r, 14); i > 0; i--)
+		add_synced(&w, (int)rnd(r, NMB), h.next_msg++, random_flag_bits[rnd(r, 7)]);
+	for (int round = 0; round < 3; round++) {
+		struct world before, start, again;
+		struct summary sum;
+
+		memset(h.deleted, 0, sizeof(h.deleted));
+		w.pol.direction = (enum sync_direction)(rnd(r, 5) < 3 ? SYNC_BOTH : 1 + rnd(r, 2));
+		w.pol.force = rnd(r, 2) == 0;
+		random_accident(&w, r);        /* first: a move into a lost folder is a deletion */
+		random_side(&w, L, r, &h);
+		random_side(&w, R, r, &h);
+		snprintf(what, sizeof(what), "history %u round %d", index, round);
+		before = w;
+		sync_world(&w, SIZE_MAX, &sum);
+		start = before;
+		for (int s = 0; s < 2; s++)     /* fingerprints served are part of the start */
+			for (int m = 0; m < NMB; m++)
+				for (size_t i = 0; i < start.f[s][m].n; i++)
+					start.f[s][m].v[i].nofp = false;
+		check_round(&before, &w, &sum, &h, what);
+		again = w;
+		assert_idempotent(&again, what);
+		if (sum.nactions) {
+			struct world cut = start;
+
+			sync_world(&cut, rnd(r, (unsigned)sum.nactions), NULL);
+			sync_world(&cut, SIZE_MAX, NULL);
+			assert_same_content(&cut, L, &w, L, what);
+			assert_same_content(&cut, R, &w, R, what);
+		}
+		/* Leave the next round a world where this round is complete. */
+		w.pol.direction = SYNC_BOTH;
+		w.pol.force = true;
+		sync_world(&w, SIZE_MAX, NULL);
+	}
+}
+
+Test(plan_random, random_histories_keep_every_message_once_and_converge)
+{
+	const char *env = getenv("FERRY_TEST_SEED");
+	uint64_t seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
+	struct rng r = { seed ? seed : 1 };
+
+	fprintf(stderr, "plan_random: FERRY_TEST_SEED=%" PRIu64 "\n", seed);
+	for (unsigned i = 0; i < 3000; i++)
+		random_history(&r, i);
 }

@@ -56,6 +56,7 @@ struct rec_work {
 	size_t mbox;
 	enum status st[2];
 	struct item *it[2];
+	bool written;                   /* the plan writes or forgets this record */
 };
 
 struct mbx_work {
@@ -293,10 +294,12 @@ static struct sync_action *emit(struct planner *pl, enum phase ph,
 }
 
 static void attach_rec(struct sync_action *act, enum sync_rec_op op,
-		       const struct rec_work *w, const struct sync_record *rec)
+		       struct rec_work *w, const struct sync_record *rec)
 {
 	act->rec_op = op;
 	act->base = w ? w->base : -1;
+	if (w)
+		w->written = true;
 	if (rec)
 		act->rec = *rec;
 }
@@ -771,6 +774,27 @@ static void decide_folders(struct planner *pl, size_t mi)
 	}
 }
 
+/*
+ * After a UIDVALIDITY change the new value may only be recorded once every
+ * record of the mailbox carries a UID of the new numbering; a record the
+ * plan leaves alone (pending, safety stop) keeps the old value in force.
+ */
+static bool stale_uids(const struct planner *pl, size_t mi)
+{
+	if (!pl->mb[mi].reset)
+		return false;
+	for (size_t i = 0; i < pl->nrecs; i++) {
+		const struct rec_work *w = &pl->recs[i];
+
+		if (w->mbox != mi || !w->r || !w->r->uid || w->written)
+			continue;
+		if (w->st[SYNC_REMOTE] != ST_PRESENT || w->it[SYNC_REMOTE]->mbox != mi ||
+		    w->it[SYNC_REMOTE]->uid != w->r->uid)
+			return true;
+	}
+	return false;
+}
+
 static void mailbox_state(struct planner *pl, size_t mi)
 {
 	const struct mbx_work *m = &pl->mb[mi];
@@ -792,7 +816,7 @@ static void mailbox_state(struct planner *pl, size_t mi)
 		uv = 0;                 /* the executor reads it from the new folder */
 	else if (!now[SYNC_REMOTE])
 		uv = 0;
-	else if (m->m->remote_exists && m->m->uidvalidity_now)
+	else if (m->m->remote_exists && m->m->uidvalidity_now && !stale_uids(pl, mi))
 		uv = m->m->uidvalidity_now;
 	if (now[0] == m->m->local_existed && now[1] == m->m->remote_existed &&
 	    uv == m->m->uidvalidity_base && !m->create[SYNC_REMOTE] && !m->create[SYNC_LOCAL])
@@ -810,7 +834,7 @@ static bool over_max(const struct planner *pl, uint64_t size)
 	return pl->pol->max_size && size > pl->pol->max_size;
 }
 
-static void download(struct planner *pl, const struct item *ri, const struct rec_work *w)
+static void download(struct planner *pl, const struct item *ri, struct rec_work *w)
 {
 	struct sync_action *act = emit(pl, PH_TRANSFER, SYNC_ACT_DOWNLOAD, ri->mbox);
 	struct sync_record rec = { 0 };
@@ -828,7 +852,7 @@ static void download(struct planner *pl, const struct item *ri, const struct rec
 	attach_rec(act, SYNC_REC_PUT, w, &rec);
 }
 
-static void upload(struct planner *pl, const struct item *li, const struct rec_work *w)
+static void upload(struct planner *pl, const struct item *li, struct rec_work *w)
 {
 	struct sync_action *act = emit(pl, PH_TRANSFER, SYNC_ACT_UPLOAD, li->mbox);
 	struct sync_record rec = { 0 };
@@ -845,7 +869,7 @@ static void upload(struct planner *pl, const struct item *li, const struct rec_w
 }
 
 /* The record of `w` after it went one-sided or followed its message. */
-static void record_put(struct planner *pl, const struct rec_work *w, const struct sync_record *nr)
+static void record_put(struct planner *pl, struct rec_work *w, const struct sync_record *nr)
 {
 	const struct sync_record *r = w->r;
 	bool same = r && r->mailbox == nr->mailbox && r->uid == nr->uid &&
@@ -857,7 +881,7 @@ static void record_put(struct planner *pl, const struct rec_work *w, const struc
 		attach_rec(emit(pl, PH_RECORD, SYNC_ACT_RECORD, w->mbox), SYNC_REC_PUT, w, nr);
 }
 
-static void record_forget(struct planner *pl, const struct rec_work *w)
+static void record_forget(struct planner *pl, struct rec_work *w)
 {
 	attach_rec(emit(pl, PH_RECORD, SYNC_ACT_RECORD, w->mbox), SYNC_REC_DEL, w, NULL);
 }

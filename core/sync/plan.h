@@ -232,7 +232,8 @@ struct sync_action {
 	 * Record effect, written after the side effect.  base: index into
 	 * sync_input.records, or -1 for a new record.  In `rec`, uid 0 after an
 	 * upload or a remote move, and name NULL after a download, mean "fill in
-	 * what the side effect produced" (APPENDUID/COPYUID, the file's name).
+	 * what the side effect produced" (APPENDUID/COPYUID, the file's name);
+	 * so does an unknown fp after a download (the fetched message's).
 	 * SYNC_ACT_MAILBOX_STATE: local_existed, remote_existed, uidvalidity
 	 * (0: read it from the folder, which this plan created).
 	 */
