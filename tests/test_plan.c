@@ -385,7 +385,7 @@ static void apply_state(struct world *w, const struct sync_action *act, int m)
 		w->uv[m] = w->f[R][m].uidvalidity;
 }
 
-static void apply_action(struct world *w, const struct sync_action *act)
+static void apply_action(struct world *w, const struct sync_action *act, bool with_record)
 {
 	int m = (int)act->mailbox - 1;
 	uint32_t uid = 0, name = 0;
@@ -411,7 +411,7 @@ static void apply_action(struct world *w, const struct sync_action *act)
 	case SYNC_ACT_RECORD: break;
 	default: cr_assert_fail("unknown action kind %d", act->kind);
 	}
-	if (act->kind != SYNC_ACT_MAILBOX_STATE)
+	if (act->kind != SYNC_ACT_MAILBOX_STATE && with_record)
 		apply_record(w, act, uid, name);
 }
 
@@ -509,7 +509,7 @@ static void debug_dump(const struct world *w, const struct sync_plan *p)
  * Plan the world (serving fingerprint requests), apply the first `limit`
  * actions (SIZE_MAX: all), and summarise the plan.
  */
-static void sync_world(struct world *w, size_t limit, struct summary *sum)
+static void sync_world_cut(struct world *w, size_t limit, bool torn, struct summary *sum)
 {
 	struct sync_plan p;
 	struct built b;
@@ -529,10 +529,17 @@ static void sync_world(struct world *w, size_t limit, struct summary *sum)
 		summarize(&p, sum);
 	debug_dump(w, &p);
 	for (size_t i = 0; i < p.nactions && i < limit; i++)
-		apply_action(w, &p.actions[i]);
+		apply_action(w, &p.actions[i], true);
+	if (torn && limit < p.nactions)
+		apply_action(w, &p.actions[limit], false);
 	compact_records(w);
 	sync_plan_release(&p);
 	arena_release(&b.a);
+}
+
+static void sync_world(struct world *w, size_t limit, struct summary *sum)
+{
+	sync_world_cut(w, limit, false, sum);
 }
 
 /* ---------------------------------------------------------------- comparisons */
@@ -600,23 +607,26 @@ static void assert_idempotent(struct world *w, const char *what)
 	cr_assert_eq(sum.nactions, 0, "%s: second plan not empty: %s", what, sum.kinds);
 }
 
-/* Apply the first k actions, then re-plan and finish: same end, every k. */
+/*
+ * Apply the first k actions, then re-plan and finish: same end, every k.
+ * Torn: action k's side effect also happened, but not its record (a crash
+ * between the two).
+ */
 static void assert_resumable(const struct world *start, const struct world *done, size_t n,
 			     const char *what)
 {
-	for (size_t k = 0; k < n; k++) {
+	for (size_t k = 0; k < 2 * n; k++) {
 		struct world w = *start;
-
 		char step[160];
 
-		snprintf(step, sizeof(step), "%s, resumed after %zu of %zu", what, k, n);
-		sync_world(&w, k, NULL);
+		snprintf(step, sizeof(step), "%s, resumed after %zu of %zu%s", what, k / 2, n,
+			 k % 2 ? " (torn)" : "");
+		sync_world_cut(&w, k / 2, k % 2, NULL);
 		sync_world(&w, SIZE_MAX, NULL);
-		what = step;
-		assert_same_content(&w, L, done, L, what);
-		assert_same_content(&w, R, done, R, what);
+		assert_same_content(&w, L, done, L, step);
+		assert_same_content(&w, R, done, R, step);
 		assert_no_duplicates(&w);
-		assert_idempotent(&w, what);
+		assert_idempotent(&w, step);
 	}
 }
 
@@ -1786,7 +1796,7 @@ static void random_history(struct rng *r, unsigned index)
 		if (sum.nactions) {
 			struct world cut = start;
 
-			sync_world(&cut, rnd(r, (unsigned)sum.nactions), NULL);
+			sync_world_cut(&cut, rnd(r, (unsigned)sum.nactions), rnd(r, 2), NULL);
 			sync_world(&cut, SIZE_MAX, NULL);
 			assert_same_content(&cut, L, &w, L, what);
 			assert_same_content(&cut, R, &w, R, what);
