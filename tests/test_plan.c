@@ -65,6 +65,7 @@ struct world {
 	size_t nrec;
 	uint32_t next_key;
 	struct sync_policy pol;
+	bool delta;                     /* list the remote side as a delta when possible */
 };
 
 static uint64_t msg_size(int msg)
@@ -229,7 +230,8 @@ static void build_mailbox(struct built *b, const struct world *w, int m)
 	for (size_t i = 0; i < lf->n; i++)
 		lv[i] = (struct sync_local_msg){ name_of(&b->a, lf->v[i].key),
 						 to_flags(&b->a, lf->v[i].flags),
-						 to_fp(lf->v[i].msg, false), msg_size(lf->v[i].msg) };
+						 to_fp(lf->v[i].msg, false), msg_size(lf->v[i].msg),
+						 lf->v[i].ph };
 	for (size_t i = 0; i < rf->n; i++)
 		rv[i] = (struct sync_remote_msg){ rf->v[i].key, to_flags(&b->a, rf->v[i].flags),
 						  to_fp(rf->v[i].msg, rf->v[i].nofp),
@@ -509,6 +511,8 @@ static void debug_dump(const struct world *w, const struct sync_plan *p)
  * Plan the world (serving fingerprint requests), apply the first `limit`
  * actions (SIZE_MAX: all), and summarise the plan.
  */
+static void make_delta(struct built *b, const struct world *w);
+
 static void sync_world_cut(struct world *w, size_t limit, bool torn, struct summary *sum)
 {
 	struct sync_plan p;
@@ -519,6 +523,8 @@ static void sync_world_cut(struct world *w, size_t limit, bool torn, struct summ
 	sync_plan_init(&p);
 	for (;;) {
 		build(&b, w);
+		if (w->delta)
+			make_delta(&b, w);
 		cr_assert_eq(sync_plan_build(&p, &b.in, &e), 0, "plan failed: %s", e.msg);
 		if (!serve_fp_requests(w, &p))
 			break;
@@ -554,7 +560,7 @@ static int cmp_mmsg(const void *a, const void *b)
 }
 
 /* Content of one side: per folder, sorted (message, flags); keys ignored. */
-static void side_content(const struct world *w, int s, char *out, size_t cap)
+static void side_content(const struct world *w, int s, char *out, size_t cap, bool with_ph)
 {
 	size_t len = 0;
 
@@ -569,7 +575,7 @@ static void side_content(const struct world *w, int s, char *out, size_t cap)
 					w->f[s][m].exists ? mb_names[m] : "(none)");
 		for (size_t i = 0; i < n && len < cap; i++)
 			len += (size_t)snprintf(out + len, cap - len, "%s%d/%x%s", i ? "," : "",
-						v[i].msg, v[i].flags, v[i].ph ? "p" : "");
+						v[i].msg, v[i].flags, v[i].ph && with_ph ? "p" : "");
 		cr_assert(len < cap);
 	}
 }
@@ -579,8 +585,8 @@ static void assert_same_content(const struct world *a, int sa, const struct worl
 {
 	char x[4096], y[4096];
 
-	side_content(a, sa, x, sizeof(x));
-	side_content(b, sb, y, sizeof(y));
+	side_content(a, sa, x, sizeof(x), sa == sb);
+	side_content(b, sb, y, sizeof(y), sa == sb);
 	cr_assert_str_eq(x, y, "%s: [%s] != [%s]", what, x, y);
 }
 
@@ -1383,7 +1389,7 @@ Test(plan_direction, pull_never_changes_the_server)
 	w.pol.direction = SYNC_PULL;
 	check_scenario(&w, true, &sum, "pull");
 	assert_same_content(&w, R, &before, R, "pull changed the server");
-	side_content(&w, L, x, sizeof(x));
+	side_content(&w, L, x, sizeof(x), true);
 	cr_assert(find_ident(&w, L, 21, NULL), "new remote mail pulled");
 	cr_assert_eq(find_ident(&w, L, 2, NULL)->flags, SYNC_F_FLAGGED);
 	cr_assert_null(find_ident(&w, L, 4, NULL), "server expunge pulled");
@@ -1548,7 +1554,10 @@ Test(plan_inputs, unknown_fingerprints_with_nothing_to_match_are_not_requested)
 	assert_kinds(&sum, "D", "no request");
 }
 
-/* Turn the remote listing of every mailbox into a delta against the base. */
+/*
+ * Turn the remote listing of every mailbox into a delta against the base,
+ * as QRESYNC would give it (not after a UIDVALIDITY change).
+ */
 static void make_delta(struct built *b, const struct world *w)
 {
 	for (int m = 0; m < NMB; m++) {
@@ -1556,6 +1565,9 @@ static void make_delta(struct built *b, const struct world *w)
 		struct sync_remote_msg *keep = (struct sync_remote_msg *)mb->remote;
 		uint32_t *vanished = ARENA_NEW_ARRAY(&b->a, uint32_t, w->nrec + 1);
 		size_t n = 0;
+
+		if (!mb->remote_exists || mb->uidvalidity_base != mb->uidvalidity_now)
+			continue;
 
 		for (size_t i = 0; i < mb->nremote; i++) {
 			const struct mrec *r = NULL;
@@ -1699,7 +1711,7 @@ static void random_side(struct world *w, int s, struct rng *r, struct history *h
 			}
 			if (op <= 2)
 				x.flags ^= random_flag_bits[rnd(r, 7)];
-			if (op == 3 && !x.ph) {
+			if (op == 3 && !(s == L && x.ph)) {     /* see plan.h, placeholders */
 				random_move(w, s, m, x, r);
 				continue;
 			}
@@ -1719,16 +1731,25 @@ static void random_side(struct world *w, int s, struct rng *r, struct history *h
 
 static void random_accident(struct world *w, struct rng *r)
 {
-	switch (rnd(r, 16)) {
-	case 0: forget_state(w); break;
-	case 1: renumber_remote(w, (int)rnd(r, NMB)); break;
-	case 2: {
-		int m = (int)rnd(r, NMB);
+	int m = (int)rnd(r, NMB), s = (int)rnd(r, 2);
 
-		w->f[L][m].exists = false;     /* a lost local folder */
-		w->f[L][m].n = 0;
+	switch (rnd(r, 20)) {
+	case 0: forget_state(w); break;
+	case 1: renumber_remote(w, m); break;
+	case 2:                         /* a lost folder, or a server glitch */
+		w->f[s][m].exists = false;
+		w->f[s][m].n = 0;
 		break;
-	}
+	case 3:                         /* a lost Maildir */
+		for (m = 0; m < NMB; m++) {
+			w->f[L][m].exists = false;
+			w->f[L][m].n = 0;
+		}
+		break;
+	case 4:                         /* the user deletes an empty folder */
+		if (w->f[s][m].n == 0)
+			w->f[s][m].exists = false;
+		break;
 	default: break;
 	}
 }
@@ -1738,16 +1759,42 @@ static bool present_anywhere(struct world *w, int msg)
 	return find_ident(w, L, msg, NULL) || find_ident(w, R, msg, NULL);
 }
 
+/* A local placeholder whose server copy is gone: it can only stay local. */
+static bool stranded_placeholder(struct world *w, int msg)
+{
+	struct mmsg *x = find_ident(w, L, msg, NULL);
+
+	return x && x->ph && !find_ident(w, R, msg, NULL);
+}
+
+/* The world without its stranded placeholders, to compare both sides. */
+static struct world without_stranded(struct world *w)
+{
+	struct world c = *w;
+
+	for (int m = 0; m < NMB; m++) {
+		size_t k = 0;
+
+		for (size_t i = 0; i < c.f[L][m].n; i++)
+			if (!stranded_placeholder(w, c.f[L][m].v[i].msg))
+				c.f[L][m].v[k++] = c.f[L][m].v[i];
+		c.f[L][m].n = k;
+	}
+	return c;
+}
+
 static void check_round(const struct world *before, struct world *w, const struct summary *sum,
 			const struct history *h, const char *what)
 {
+	struct world cmp = without_stranded(w);
+
 	assert_no_duplicates(w);
 	for (int s = 0; s < 2; s++)
 		for (int m = 0; m < NMB; m++)
 			for (size_t i = 0; i < before->f[s][m].n; i++) {
 				int msg = before->f[s][m].v[i].msg;
 
-				if (h->deleted[msg])
+				if (h->deleted[msg] || stranded_placeholder(w, msg))
 					continue;
 				cr_assert(present_anywhere(w, msg), "%s: message %d lost", what, msg);
 				if (w->pol.direction == SYNC_BOTH && sum->nverdicts == 0 && w->pol.expunge)
@@ -1755,7 +1802,7 @@ static void check_round(const struct world *before, struct world *w, const struc
 						  "%s: message %d not on both sides", what, msg);
 			}
 	if (w->pol.direction == SYNC_BOTH && sum->nverdicts == 0 && w->pol.expunge)
-		assert_same_content(w, L, w, R, what);
+		assert_same_content(&cmp, L, &cmp, R, what);
 	if (w->pol.direction == SYNC_PULL)
 		assert_same_content(w, R, before, R, what);
 	if (w->pol.direction == SYNC_PUSH)
@@ -1770,6 +1817,9 @@ static void random_history(struct rng *r, unsigned index)
 
 	/* Expunge off leaves one-sided records for good: chosen per history. */
 	w.pol.expunge = rnd(r, 5) != 0;
+	w.pol.delete_folders = rnd(r, 2) == 0;
+	w.pol.max_size = rnd(r, 4) == 0 ? 8000 : 0;
+	w.delta = rnd(r, 2) == 0;
 	for (int i = (int)rnd(r, 14); i > 0; i--)
 		add_synced(&w, (int)rnd(r, NMB), h.next_msg++, random_flag_bits[rnd(r, 7)]);
 	for (int round = 0; round < 3; round++) {

@@ -38,6 +38,7 @@ struct item {
 	struct sync_flags flags;
 	const struct sync_fp *fp;
 	uint64_t size;
+	bool placeholder;               /* local: headers only */
 	bool claimed;
 };
 
@@ -384,6 +385,7 @@ static void collect_items(struct planner *pl, size_t mi)
 		it->flags = m->local[j].flags;
 		it->fp = &m->local[j].fp;
 		it->size = m->local[j].size;
+		it->placeholder = m->local[j].placeholder;
 	}
 	for (size_t j = 0; m->remote_exists && j < m->nremote; j++) {
 		struct item *it = item_add(&pl->items[SYNC_REMOTE], mi);
@@ -934,14 +936,21 @@ static bool placement(struct planner *pl, const struct rec_work *w, size_t *dest
 	return writable(pl, (enum sync_side)*mover);
 }
 
+/* Whether the local copy is a placeholder: the file says so; else the record. */
+static bool local_placeholder(const struct rec_work *w)
+{
+	if (w->it[SYNC_LOCAL])
+		return w->it[SYNC_LOCAL]->placeholder;
+	return w->r && w->r->placeholder;
+}
+
 /* A placeholder whose local copy is flagged, or that now fits, comes whole. */
 static bool fetch_whole(const struct planner *pl, const struct rec_work *w, int mover,
-			const struct targets *t)
+			const struct targets *t, uint64_t size)
 {
-	const struct sync_record *r = w->r;
-
-	return r && r->placeholder && mover < 0 && writable(pl, SYNC_LOCAL) &&
-	       ((t->side[SYNC_LOCAL].sys & SYNC_F_FLAGGED) || !over_max(pl, r->size));
+	/* after a remote move the UID to fetch is not known yet: next run */
+	return local_placeholder(w) && mover != SYNC_REMOTE && writable(pl, SYNC_LOCAL) &&
+	       ((t->side[SYNC_LOCAL].sys & SYNC_F_FLAGGED) || !over_max(pl, size));
 }
 
 /*
@@ -963,25 +972,17 @@ static void decide_both(struct planner *pl, struct rec_work *w)
 	if (!placement(pl, w, &dest, &mover))
 		return;
 	flag_targets(pl, r ? &r->flags : NULL, &li->flags, &ri->flags, &t);
-	whole = fetch_whole(pl, w, mover, &t);
+	whole = fetch_whole(pl, w, mover, &t, r ? r->size : ri->size);
 	nr.mailbox = pl->mb[dest].m->id;
 	nr.uid = ri->uid;
 	nr.name = li->name;
 	nr.flags = t.base;
 	nr.fp = r && fp_known(&r->fp) ? r->fp : fp_known(ri->fp) ? *ri->fp : *li->fp;
 	nr.size = r ? r->size : ri->size;
-	nr.placeholder = r && r->placeholder && !whole;
+	nr.placeholder = local_placeholder(w) && !whole;
 	flags_remote(pl, ri, &t.side[SYNC_REMOTE]);
-	if (whole) {
-		act = emit(pl, PH_MOVE, SYNC_ACT_DOWNLOAD, ri->mbox);
-		act->uid = ri->uid;
-		act->flags = t.side[SYNC_LOCAL];
-		act->size = nr.size;
-		act->replace = li->name;
-		nr.name = NULL;
-	} else {
+	if (!whole)
 		flags_local(pl, li, &t.side[SYNC_LOCAL]);
-	}
 	if (mover == SYNC_REMOTE) {
 		act = emit(pl, PH_MOVE, SYNC_ACT_MOVE_REMOTE, ri->mbox);
 		act->uid = ri->uid;
@@ -990,12 +991,20 @@ static void decide_both(struct planner *pl, struct rec_work *w)
 		act = emit(pl, PH_MOVE, SYNC_ACT_MOVE_LOCAL, li->mbox);
 		act->name = li->name;
 	}
-	if (act) {
+	if (act)
 		act->to_mailbox = nr.mailbox;
-		attach_rec(act, SYNC_REC_PUT, w, &nr);
-	} else {
-		record_put(pl, w, &nr);
+	if (whole) {    /* after a local move: the placeholder is in dest by then */
+		act = emit(pl, PH_MOVE, SYNC_ACT_DOWNLOAD, ri->mbox);
+		act->uid = ri->uid;
+		act->flags = t.side[SYNC_LOCAL];
+		act->size = nr.size;
+		act->replace = li->name;
+		nr.name = NULL;
 	}
+	if (act)
+		attach_rec(act, SYNC_REC_PUT, w, &nr);
+	else
+		record_put(pl, w, &nr);
 }
 
 static void delete_candidate(struct planner *pl, struct rec_work *w, enum sync_side s)
@@ -1017,7 +1026,7 @@ static void transfer(struct planner *pl, struct rec_work *w, enum sync_side s, s
 
 	if (s == SYNC_REMOTE) {
 		download(pl, it, w);
-	} else if (w->r->placeholder) {
+	} else if (local_placeholder(w)) {
 		nr->uid = 0;    /* a placeholder is not the message: keep it local-only */
 		record_put(pl, w, nr);
 	} else {
@@ -1082,7 +1091,8 @@ static void decide_new(struct planner *pl)
 		for (size_t i = 0; i < pl->items[s].n; i++) {
 			const struct item *it = &pl->items[s].v[i];
 
-			if (it->claimed || !folder_ready(&pl->mb[it->mbox], o))
+			/* a placeholder without a record stays where it is */
+			if (it->claimed || it->placeholder || !folder_ready(&pl->mb[it->mbox], o))
 				continue;
 			if (s == SYNC_LOCAL)
 				upload(pl, it, NULL);

@@ -71,7 +71,10 @@
  *     (non-zero) that is not \Flagged is a placeholder.  A placeholder whose
  *     local copy is \Flagged, or that now fits max_size, is fetched whole.
  *     A placeholder is never uploaded: if its remote copy is gone it stays
- *     local-only.
+ *     local-only.  Whether the local copy is a placeholder is read from the
+ *     local listing when the file is there, else from the record.  A
+ *     placeholder moved locally is fetched whole only on the run after its
+ *     server move (the new UID is not known before).
  *
  * Ordering (safe to stop after any action): folder creations; transfers;
  * remote flag stores (batched) and local flag renames; moves; record-only
@@ -120,12 +123,17 @@ struct sync_fp {
 	unsigned char bytes[SYNC_FP_LEN];
 };
 
-/* A file in a local folder (cur/ and new/); `name` is the unique part. */
+/*
+ * A file in a local folder (cur/ and new/); `name` is the unique part.
+ * A placeholder file (rule 4.10) says so; its fingerprint is the one in its
+ * record (its body is not the message's), or unavailable.
+ */
 struct sync_local_msg {
 	const char *name;
 	struct sync_flags flags;
 	struct sync_fp fp;
 	uint64_t size;
+	bool placeholder;
 };
 
 /* A message in a remote folder. */
@@ -194,7 +202,8 @@ enum sync_side { SYNC_LOCAL = 0, SYNC_REMOTE = 1 };
 enum sync_action_kind {
 	SYNC_ACT_CREATE_FOLDER,         /* side, mailbox */
 	SYNC_ACT_DOWNLOAD,              /* uid in mailbox -> local mailbox; placeholder;
-	                                   replace: the local file it supersedes */
+	                                   replace: the local file in mailbox it
+	                                   supersedes (a placeholder fetched whole) */
 	SYNC_ACT_UPLOAD,                /* name in mailbox -> remote mailbox */
 	SYNC_ACT_FLAGS_REMOTE,          /* uids in mailbox: +add -remove */
 	SYNC_ACT_FLAGS_LOCAL,           /* name in mailbox: set flags (rename) */
