@@ -328,12 +328,11 @@ static struct item *item_add(struct item_list *l, size_t mbox)
 	return it;
 }
 
-static bool uid_in(const uint32_t *v, size_t n, uint32_t uid)
+static int cmp_uid(const void *a, const void *b)
 {
-	for (size_t i = 0; i < n; i++)
-		if (v[i] == uid)
-			return true;
-	return false;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 static int cmp_item_key(const struct item *a, const struct item *b)
@@ -350,21 +349,27 @@ static int cmp_item_qsort(const void *a, const void *b)
 	return cmp_item_key(a, b);
 }
 
-/* The remote listing of a delta mailbox, completed with unchanged records. */
+/*
+ * The remote listing of a delta mailbox, completed with unchanged records:
+ * every record neither listed nor vanished.
+ */
 static void add_delta_records(struct planner *pl, size_t mi)
 {
 	const struct sync_mailbox *m = pl->mb[mi].m;
+	size_t n = m->nremote + m->nvanished;
+	uint32_t *seen = xcalloc(n + 1, sizeof(*seen));
 
+	for (size_t j = 0; j < m->nremote; j++)
+		seen[j] = m->remote[j].uid;
+	if (m->nvanished)
+		memcpy(seen + m->nremote, m->vanished, m->nvanished * sizeof(*seen));
+	qsort(seen, n, sizeof(*seen), cmp_uid);
 	for (size_t i = 0; i < pl->in->nrecords; i++) {
 		const struct sync_record *r = &pl->in->records[i];
-		bool listed = false;
 		struct item *it;
 
-		if (r->mailbox != m->id || r->uid == 0 || uid_in(m->vanished, m->nvanished, r->uid))
-			continue;
-		for (size_t j = 0; j < m->nremote && !listed; j++)
-			listed = m->remote[j].uid == r->uid;
-		if (listed)
+		if (r->mailbox != m->id || r->uid == 0 ||
+		    bsearch(&r->uid, seen, n, sizeof(*seen), cmp_uid))
 			continue;
 		it = item_add(&pl->items[SYNC_REMOTE], mi);
 		it->uid = r->uid;
@@ -372,6 +377,7 @@ static void add_delta_records(struct planner *pl, size_t mi)
 		it->fp = &r->fp;
 		it->size = r->size;
 	}
+	free(seen);
 }
 
 static void collect_items(struct planner *pl, size_t mi)
