@@ -1868,3 +1868,52 @@ Test(plan_random, random_histories_keep_every_message_once_and_converge)
 	for (unsigned i = 0; i < 3000; i++)
 		random_history(&r, i);
 }
+
+/* ---------------------------------------------------------------- scale */
+
+Test(plan_scale, a_large_unchanged_mailbox_plans_nothing_full_or_delta)
+{
+	enum { N = 20000 };
+	struct sync_local_msg *lv = calloc(N, sizeof(*lv));
+	struct sync_remote_msg *rv = calloc(N, sizeof(*rv));
+	struct sync_record *recs = calloc(N, sizeof(*recs));
+	char (*names)[16] = calloc(N, sizeof(*names));
+	struct sync_mailbox mb = { .id = 1, .remote_name = "INBOX", .local_name = "INBOX",
+				   .local_exists = true, .remote_exists = true,
+				   .local_existed = true, .remote_existed = true,
+				   .uidvalidity_base = 5, .uidvalidity_now = 5 };
+	struct sync_input in = { .mailboxes = &mb, .nmailboxes = 1, .records = recs, .nrecords = N,
+				 .policy = { .direction = SYNC_BOTH, .expunge = true,
+					     .safety_max_delete = 50 } };
+	struct sync_plan p;
+	struct err e;
+
+	for (int i = 0; i < N; i++) {
+		struct sync_fp fp = to_fp(i + 1, false);
+
+		snprintf(names[i], sizeof(names[i]), "m%d", i);
+		lv[i] = (struct sync_local_msg){ .name = names[i], .flags = { SYNC_F_SEEN, 0, NULL },
+						 .fp = fp, .size = 10 };
+		rv[N - 1 - i] = (struct sync_remote_msg){ .uid = (uint32_t)i + 1,
+							  .flags = { SYNC_F_SEEN, 0, NULL },
+							  .fp = fp, .size = 10 };
+		recs[i] = (struct sync_record){ .mailbox = 1, .uid = (uint32_t)i + 1, .name = names[i],
+						.flags = { SYNC_F_SEEN, 0, NULL }, .fp = fp, .size = 10 };
+	}
+	mb.local = lv;
+	mb.nlocal = N;
+	mb.remote = rv;
+	mb.nremote = N;
+	sync_plan_init(&p);
+	cr_assert_eq(sync_plan_build(&p, &in, &e), 0, "%s", e.msg);
+	cr_assert_eq(p.nactions, 0);
+	mb.remote_delta = true;
+	mb.nremote = 0;
+	cr_assert_eq(sync_plan_build(&p, &in, &e), 0, "%s", e.msg);
+	cr_assert_eq(p.nactions, 0);
+	sync_plan_release(&p);
+	free(lv);
+	free(rv);
+	free(recs);
+	free(names);
+}
