@@ -20,9 +20,10 @@
  *     value of the side that changed it; if both changed it they changed it
  *     the same way (a flag can only be added by a side when the base lacks
  *     it, and only removed when the base has it), so a three-way merge has
- *     no conflicts.  Without a base (first run, lost state, UIDVALIDITY
- *     change) the flags are the union of both sides, except \Deleted, which
- *     is kept only when both sides have it: a deletion mark is never spread.
+ *     no conflicts.  Without a base (first run, lost state) the flags are
+ *     the union of both sides, except \Deleted, which is kept only when
+ *     both sides have it: a deletion mark is never spread.  (After a
+ *     UIDVALIDITY change a relinked record keeps its base.)
  *   - Keywords compare case-insensitively (IMAP); the executor should pass
  *     them in one canonical spelling.
  *   - Deletions [3]: a deletion beats a flag change on the other side.  With
@@ -54,19 +55,26 @@
  *     now: then it is deleted here too.  A folder renamed on one side is
  *     seen as a new folder plus moves; the old folder stays (empty).
  *   - Safety [6]: a folder that vanished whole does not delete anything on
- *     the other side: it is re-created and refilled.  A mailbox where the
+ *     the other side: it is re-created and refilled.  Before re-creating it
+ *     the plan records it as not existing, and a record whose side was in a
+ *     folder that did not exist at the last sync is refilled, never read as
+ *     a deletion, so an interrupted refill resumes.  A mailbox where the
  *     plan would delete (on either side, counting each message once) more
  *     than safety_max_delete percent of the messages the base knows there,
  *     and at least SYNC_SAFETY_FLOOR of them, gets a verdict and keeps all
  *     its messages, unless force.  An existing but empty side with many
- *     base records is stopped by this rule too (reason "... is empty").
+ *     base records is stopped by this rule too (reason "... is empty");
+ *     emptying a folder of fewer than SYNC_SAFETY_FLOOR messages propagates.
  *   - UIDVALIDITY change, lost state [7]: remote UIDs of the mailbox are
  *     forgotten and re-matched by fingerprint; unmatched messages are
- *     transferred, never deleted.
+ *     transferred, never deleted.  The new UIDVALIDITY is recorded only when
+ *     every record of the mailbox is renumbered by this plan; a record left
+ *     pending keeps the old value in force, so the next run re-matches.
  *   - Direction: pull never changes the server, push never changes the
  *     local side.  Changes on the side that may not be written stay
  *     pending (not propagated, not reverted) and the base is kept such that
- *     a later two-way run still sees them.
+ *     a later two-way run still sees them: in pull mode the new base is the
+ *     server's flags, in push mode the local flags.
  *   - Placeholders [10]: a download of a message larger than max_size
  *     (non-zero) that is not \Flagged is a placeholder.  A placeholder whose
  *     local copy is \Flagged, or that now fits max_size, is fetched whole.
@@ -76,12 +84,14 @@
  *     placeholder moved locally is fetched whole only on the run after its
  *     server move (the new UID is not known before).
  *
- * Ordering (safe to stop after any action): folder creations; transfers;
- * remote flag stores (batched) and local flag renames; moves; record-only
- * updates; deletions (a remote expunge batch is followed by the records it
- * forgets); folder deletions; mailbox state.  A record effect is attached
+ * Ordering (safe to stop after any action): lost-folder states and folder
+ * creations; transfers; remote flag stores (batched) and local flag
+ * renames; moves (and whole fetches of placeholders); record-only updates;
+ * deletions (a remote expunge batch is followed by the records it
+ * forgets); folder deletions; mailbox states.  A record effect is attached
  * to the last action that touches the record, never before its side
- * effect.  Re-planning after an interruption converges to the same result.
+ * effect.  Re-planning after an interruption, even one between a side
+ * effect and its record, converges to the same result (tested).
  */
 #ifndef FERRY_SYNC_PLAN_H
 #define FERRY_SYNC_PLAN_H
