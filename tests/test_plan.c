@@ -1917,3 +1917,53 @@ Test(plan_scale, a_large_unchanged_mailbox_plans_nothing_full_or_delta)
 	free(recs);
 	free(names);
 }
+
+Test(plan_flags, keywords_are_sets_compared_without_case)
+{
+	const char *a_kw[] = { "todo", "$Work", "TODO" };
+	const char *b_kw[] = { "$work", "Todo" };
+	const char *c_kw[] = { "$work" };
+	struct sync_flags a = { SYNC_F_SEEN, 3, a_kw }, b = { SYNC_F_SEEN, 2, b_kw };
+	struct sync_flags c = { SYNC_F_SEEN, 1, c_kw };
+
+	cr_assert(sync_flags_equal(&a, &b));
+	cr_assert(!sync_flags_equal(&a, &c));
+	b.sys |= SYNC_F_FLAGGED;
+	cr_assert(!sync_flags_equal(&a, &b));
+}
+
+Test(plan_flags, many_keywords_merge_quickly)
+{
+	enum { NKW = 5000 };
+	const char **kw = calloc(NKW, sizeof(*kw));
+	char (*store)[12] = calloc(NKW, sizeof(*store));
+	struct sync_local_msg lm = { .name = "a" };
+	struct sync_remote_msg rm = { .uid = 1 };
+	struct sync_record rec = { .mailbox = 1, .uid = 1, .name = "a" };
+	struct sync_mailbox mb = { .id = 1, .remote_name = "INBOX", .local_name = "INBOX",
+				   .local_exists = true, .remote_exists = true,
+				   .local_existed = true, .remote_existed = true,
+				   .local = &lm, .nlocal = 1, .remote = &rm, .nremote = 1 };
+	struct sync_input in = { .mailboxes = &mb, .nmailboxes = 1, .records = &rec, .nrecords = 1,
+				 .policy = { .expunge = true, .safety_max_delete = 50 } };
+	struct sync_plan p;
+	struct err e;
+
+	for (int i = 0; i < NKW; i++) {
+		snprintf(store[NKW - 1 - i], sizeof(store[0]), "k%d", i);
+		kw[i] = store[NKW - 1 - i];
+	}
+	lm.flags = (struct sync_flags){ 0, NKW, kw };            /* local added them all */
+	rm.flags = (struct sync_flags){ 0, NKW / 2, kw };
+	rec.flags = (struct sync_flags){ 0, NKW / 2, kw };
+	sync_plan_init(&p);
+	cr_assert_eq(sync_plan_build(&p, &in, &e), 0);
+	cr_assert_eq(p.nactions, 2);
+	cr_assert_eq(p.actions[0].kind, SYNC_ACT_FLAGS_REMOTE);
+	cr_assert_eq(p.actions[0].add.nkw, NKW - NKW / 2);
+	cr_assert_eq(p.actions[0].remove.nkw, 0);
+	cr_assert_eq(p.actions[1].kind, SYNC_ACT_RECORD);
+	sync_plan_release(&p);
+	free(kw);
+	free(store);
+}

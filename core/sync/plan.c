@@ -57,6 +57,7 @@ struct rec_work {
 	size_t mbox;
 	enum status st[2];
 	struct item *it[2];
+	struct sync_flags base_flags;   /* r->flags, normalised */
 	bool written;                   /* the plan writes or forgets this record */
 };
 
@@ -106,19 +107,23 @@ struct planner {
 	struct action_list ph[PH_COUNT];
 };
 
-/* ---------------------------------------------------------------- flags */
-
-static bool kw_has(const struct sync_flags *f, const char *k)
-{
-	for (size_t i = 0; i < f->nkw; i++)
-		if (strcasecmp(f->kw[i], k) == 0)
-			return true;
-	return false;
-}
+/*
+ * ---------------------------------------------------------------- flags
+ *
+ * Inside the planner every flag set is normalised (keywords sorted and
+ * de-duplicated, case-insensitively), so that set operations stay
+ * O(n log n) however many keywords a server sends.
+ */
 
 static int cmp_kw(const void *a, const void *b)
 {
 	return strcasecmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* `f` must be normalised. */
+static bool kw_has(const struct sync_flags *f, const char *k)
+{
+	return f->nkw && bsearch(&k, f->kw, f->nkw, sizeof(*f->kw), cmp_kw);
 }
 
 /* Sorted, de-duplicated keywords of up to three sets, in the arena. */
@@ -135,7 +140,8 @@ static size_t kw_union(struct arena *a, const struct sync_flags *const *sets,
 	for (size_t i = 0; i < nsets; i++)
 		for (size_t j = 0; sets[i] && j < sets[i]->nkw; j++)
 			v[k++] = sets[i]->kw[j];
-	qsort(v, k, sizeof(*v), cmp_kw);
+	if (k > 1)
+		qsort(v, k, sizeof(*v), cmp_kw);
 	n = 0;
 	for (size_t i = 0; i < k; i++)
 		if (n == 0 || strcasecmp(v[n - 1], v[i]) != 0)
@@ -144,17 +150,40 @@ static size_t kw_union(struct arena *a, const struct sync_flags *const *sets,
 	return n;
 }
 
-bool sync_flags_equal(const struct sync_flags *a, const struct sync_flags *b)
+static struct sync_flags flags_norm(struct arena *a, const struct sync_flags *f)
 {
-	if (a->sys != b->sys)
+	const struct sync_flags *sets[1] = { f };
+	struct sync_flags n = { f->sys & SYNC_F_ALL, 0, NULL };
+	const char **kw;
+
+	n.nkw = kw_union(a, sets, 1, &kw);
+	n.kw = kw;
+	return n;
+}
+
+/* Equality of two normalised sets. */
+static bool flags_same(const struct sync_flags *a, const struct sync_flags *b)
+{
+	if (a->sys != b->sys || a->nkw != b->nkw)
 		return false;
 	for (size_t i = 0; i < a->nkw; i++)
-		if (!kw_has(b, a->kw[i]))
-			return false;
-	for (size_t i = 0; i < b->nkw; i++)
-		if (!kw_has(a, b->kw[i]))
+		if (strcasecmp(a->kw[i], b->kw[i]) != 0)
 			return false;
 	return true;
+}
+
+bool sync_flags_equal(const struct sync_flags *a, const struct sync_flags *b)
+{
+	struct arena tmp;
+	struct sync_flags x, y;
+	bool same;
+
+	arena_init(&tmp, 1024);
+	x = flags_norm(&tmp, a);
+	y = flags_norm(&tmp, b);
+	same = flags_same(&x, &y);
+	arena_release(&tmp);
+	return same;
 }
 
 /* One flag, three-way: the side that changed it wins (both: same way). */
@@ -373,7 +402,7 @@ static void add_delta_records(struct planner *pl, size_t mi)
 			continue;
 		it = item_add(&pl->items[SYNC_REMOTE], mi);
 		it->uid = r->uid;
-		it->flags = r->flags;
+		it->flags = flags_norm(pl->a, &r->flags);
 		it->fp = &r->fp;
 		it->size = r->size;
 	}
@@ -388,7 +417,7 @@ static void collect_items(struct planner *pl, size_t mi)
 		struct item *it = item_add(&pl->items[SYNC_LOCAL], mi);
 
 		it->name = m->local[j].name;
-		it->flags = m->local[j].flags;
+		it->flags = flags_norm(pl->a, &m->local[j].flags);
 		it->fp = &m->local[j].fp;
 		it->size = m->local[j].size;
 		it->placeholder = m->local[j].placeholder;
@@ -397,7 +426,7 @@ static void collect_items(struct planner *pl, size_t mi)
 		struct item *it = item_add(&pl->items[SYNC_REMOTE], mi);
 
 		it->uid = m->remote[j].uid;
-		it->flags = m->remote[j].flags;
+		it->flags = flags_norm(pl->a, &m->remote[j].flags);
 		it->fp = &m->remote[j].fp;
 		it->size = m->remote[j].size;
 	}
@@ -600,6 +629,7 @@ static int claim_records(struct planner *pl, struct err *e)
 		w = rec_add(pl);
 		w->r = r;
 		w->base = (long)i;
+		w->base_flags = flags_norm(pl->a, &r->flags);
 		w->mbox = (size_t)mi;
 		pl->mb[mi].total++;
 		if (claim_side(pl, w, SYNC_LOCAL, e) < 0 || claim_side(pl, w, SYNC_REMOTE, e) < 0)
@@ -882,7 +912,7 @@ static void record_put(struct planner *pl, struct rec_work *w, const struct sync
 	const struct sync_record *r = w->r;
 	bool same = r && r->mailbox == nr->mailbox && r->uid == nr->uid &&
 		    (r->name == nr->name || (r->name && nr->name && strcmp(r->name, nr->name) == 0)) &&
-		    r->placeholder == nr->placeholder && sync_flags_equal(&r->flags, &nr->flags) &&
+		    r->placeholder == nr->placeholder && flags_same(&w->base_flags, &nr->flags) &&
 		    (fp_known(&r->fp) || !fp_known(&nr->fp));
 
 	if (!same)
@@ -900,7 +930,7 @@ static void flags_remote(struct planner *pl, const struct item *ri, const struct
 {
 	struct flag_op *op;
 
-	if (sync_flags_equal(&ri->flags, to))
+	if (flags_same(&ri->flags, to))
 		return;
 	pl->fops = xgrow(pl->fops, &pl->capfops, pl->nfops + 1, sizeof(*pl->fops));
 	op = &pl->fops[pl->nfops++];
@@ -914,7 +944,7 @@ static void flags_local(struct planner *pl, const struct item *li, const struct 
 {
 	struct sync_action *act;
 
-	if (sync_flags_equal(&li->flags, to))
+	if (flags_same(&li->flags, to))
 		return;
 	act = emit(pl, PH_FLAGS_LOCAL, SYNC_ACT_FLAGS_LOCAL, li->mbox);
 	act->name = li->name;
@@ -977,7 +1007,7 @@ static void decide_both(struct planner *pl, struct rec_work *w)
 
 	if (!placement(pl, w, &dest, &mover))
 		return;
-	flag_targets(pl, r ? &r->flags : NULL, &li->flags, &ri->flags, &t);
+	flag_targets(pl, r ? &w->base_flags : NULL, &li->flags, &ri->flags, &t);
 	whole = fetch_whole(pl, w, mover, &t, r ? r->size : ri->size);
 	nr.mailbox = pl->mb[dest].m->id;
 	nr.uid = ri->uid;
@@ -1049,6 +1079,7 @@ static void decide_one(struct planner *pl, struct rec_work *w, enum sync_side s)
 	struct sync_record nr = *r;
 	bool moved = it->mbox != w->mbox;
 
+	nr.flags = w->base_flags;
 	nr.mailbox = pl->mb[it->mbox].m->id;
 	if (s == SYNC_LOCAL)
 		nr.name = it->name;
