@@ -6,6 +6,17 @@
  * modified UTF-7 (bad base64, non-zero padding bits, a needless shift,
  * "&-" spelled wrongly, an encoded printable ASCII character, unpaired
  * surrogates) is ERR_PROTO / ERR_CONFIG, never silently mangled.
+ *
+ * Only the canonical form is accepted on the wire, so every name has one
+ * spelling: base64 shifts must be padded with fewer than six zero bits,
+ * adjacent shifts must be merged ("&AOQ-&APY-" is refused; "&AOQA9g-" is
+ * right), and U+0000 is refused both ways (it cannot live in a file name).
+ * Control characters other than NUL are encoded in base64, as RFC 3501 says.
+ *
+ * Errors: mutf7_encode() fails with ERR_CONFIG (its input comes from the
+ * config or the local store), mutf7_decode() with ERR_PROTO (its input comes
+ * from the server); both may fail with ERR_LIMIT from `out`'s cap.  On any
+ * failure `out` is truncated back to its length at the call.
  */
 #ifndef FERRY_IMAP_MUTF7_H
 #define FERRY_IMAP_MUTF7_H

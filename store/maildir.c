@@ -1,0 +1,806 @@
+/*
+ * maildir.c - opening a Maildir tree, listing and creating folders,
+ * dovecot-keywords, delivery, and per-message operations.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "maildir.h"
+#include "maildir_int.h"
+#include "xalloc.h"
+
+#define DELIVERY_BUF 65536
+#define KEYWORDS_FILE "dovecot-keywords"
+#define KEYWORDS_FILE_MAX 65536
+#define KEYWORD_NAME_MAX 255
+#define LIST_DEPTH_MAX 64
+#define LIST_NAME_MAX (4096 * 3 + 16)
+
+static int io_err(struct err *e, int errnum, const char *what, const char *path)
+{
+	char q[MAILDIR_QUOTE_MAX];
+
+	err_sys(e, ERR_IO, errnum, "cannot %s \"%s\"", what, maildir_quote(path, q));
+	e->scope = ERR_SCOPE_MAILBOX;
+	return -1;
+}
+
+/* mkdir -p; existing directories are fine. */
+static int mkdir_p(const char *path, struct err *e)
+{
+	char *p = xstrdup(path), *s;
+	int rc = 0;
+
+	for (s = p + 1;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char save = *s;
+
+		*s = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+			rc = io_err(e, errno, "create folder", p);
+			break;
+		}
+		*s = save;
+		if (save == '\0')
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+static char *strip_slashes(const char *s)
+{
+	char *p = xstrdup(s);
+	size_t n = strlen(p);
+
+	while (n > 1 && p[n - 1] == '/')
+		p[--n] = '\0';
+	return p;
+}
+
+int maildir_open(struct maildir *md, const struct maildir_config *cfg, struct err *e)
+{
+	char host[256];
+
+	memset(md, 0, sizeof(*md));
+	if (cfg->root == NULL || cfg->root[0] != '/')
+		return err_set(e, ERR_CONFIG, "maildir root must be an absolute path");
+	if (cfg->layout != MAILDIR_LAYOUT_VERBATIM && cfg->layout != MAILDIR_LAYOUT_MAILDIRPP)
+		return err_set(e, ERR_CONFIG, "unknown maildir layout %d", (int)cfg->layout);
+	if (cfg->sep != '\0' && ((unsigned char)cfg->sep < 0x21 || (unsigned char)cfg->sep > 0x7e))
+		return err_set(e, ERR_PROTO, "unusable hierarchy separator 0x%02x",
+			       (unsigned char)cfg->sep);
+	md->root = strip_slashes(cfg->root);
+	md->inbox = cfg->inbox != NULL ? strip_slashes(cfg->inbox) : xasprintf("%s/INBOX", md->root);
+	md->layout = cfg->layout;
+	md->sep = cfg->sep;
+	if (cfg->hostname != NULL) {
+		md->host = maildir_host_escape(cfg->hostname);
+	} else {
+		if (gethostname(host, sizeof(host)) < 0)
+			strcpy(host, "localhost");
+		host[sizeof(host) - 1] = '\0';
+		md->host = maildir_host_escape(host);
+	}
+	md->pid = (long)getpid();
+	if (mkdir_p(md->root, e) < 0) {
+		maildir_release(md);
+		return -1;
+	}
+	return 0;
+}
+
+void maildir_release(struct maildir *md)
+{
+	free(md->root);
+	free(md->inbox);
+	free(md->host);
+	memset(md, 0, sizeof(*md));
+}
+
+/* ---- listing ---- */
+
+struct lister {
+	struct maildir *md;
+	struct arena *a;
+	struct maildir_folder_info *items;
+	size_t count, cap;
+};
+
+static bool is_dir_at(int dirfd, const char *name, unsigned char d_type)
+{
+	struct stat st;
+
+	if (d_type == DT_DIR)
+		return true;
+	if (d_type != DT_UNKNOWN)
+		return false;
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool has_cur(int dirfd, const char *name)
+{
+	struct stat st;
+	char *p = xasprintf("%s/cur", name);
+	bool ok = fstatat(dirfd, p, &st, 0) == 0 && S_ISDIR(st.st_mode);
+
+	free(p);
+	return ok;
+}
+
+static void lister_add(struct lister *l, const char *name, const char *path)
+{
+	l->items = xgrow(l->items, &l->cap, l->count + 1, sizeof(*l->items));
+	l->items[l->count].name = arena_strdup(l->a, name);
+	l->items[l->count].path = arena_strdup(l->a, path);
+	l->count++;
+}
+
+/* Consider directory `rel` (relative to root) as a folder. Returns true if
+ * its children may be folders too. */
+static bool lister_consider(struct lister *l, const char *rel, bool is_folder)
+{
+	struct maildir *md = l->md;
+	struct buf name = BUF_INIT(LIST_NAME_MAX);
+	char *path = xasprintf("%s/%s", md->root, rel);
+	char q[MAILDIR_QUOTE_MAX];
+	struct err e;
+	bool ok = true;
+
+	if (strcmp(path, md->inbox) == 0) {
+		/* Listed as INBOX already; children keep their own names. */
+	} else if (maildir_disk_to_name(md->layout, md->sep, rel, &name, &e) != 0) {
+		if (is_folder)
+			log_warn("maildir: skipping folder \"%s\": its name is not one ferry can map",
+				 maildir_quote(path, q));
+		ok = false;
+	} else if (is_folder && strcasecmp(buf_cstr(&name), "INBOX") == 0) {
+		log_warn("maildir: skipping folder \"%s\": INBOX is \"%s\"", maildir_quote(path, q),
+			 md->inbox);
+	} else if (is_folder) {
+		lister_add(l, buf_cstr(&name), path);
+	}
+	buf_release(&name);
+	free(path);
+	return ok;
+}
+
+static int list_verbatim(struct lister *l, int rootfd, const char *rel, int depth, struct err *e)
+{
+	int fd = openat(rootfd, rel[0] != '\0' ? rel : ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct dirent *d;
+	DIR *dir;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : io_err(e, errno, "open folder", rel);
+	dir = fdopendir(fd);
+	if (dir == NULL) {
+		close(fd);
+		return io_err(e, errno, "read folder", rel);
+	}
+	while ((d = readdir(dir)) != NULL) {
+		char *child;
+		bool folder;
+
+		if (d->d_name[0] == '.' && (d->d_name[1] == '\0' ||
+					    (d->d_name[1] == '.' && d->d_name[2] == '\0')))
+			continue;
+		if (strcmp(d->d_name, "cur") == 0 || strcmp(d->d_name, "new") == 0 ||
+		    strcmp(d->d_name, "tmp") == 0)
+			continue;
+		if (!is_dir_at(dirfd(dir), d->d_name, d->d_type))
+			continue;
+		child = rel[0] != '\0' ? xasprintf("%s/%s", rel, d->d_name) : xstrdup(d->d_name);
+		folder = has_cur(rootfd, child);
+		if (lister_consider(l, child, folder) && depth < LIST_DEPTH_MAX &&
+		    list_verbatim(l, rootfd, child, depth + 1, e) < 0) {
+			free(child);
+			closedir(dir);
+			return -1;
+		}
+		free(child);
+	}
+	closedir(dir);
+	return 0;
+}
+
+static int list_maildirpp(struct lister *l, int rootfd, struct err *e)
+{
+	int fd = dup(rootfd);
+	struct dirent *d;
+	DIR *dir;
+
+	if (fd < 0)
+		return io_err(e, errno, "read folder", l->md->root);
+	dir = fdopendir(fd);
+	if (dir == NULL) {
+		close(fd);
+		return io_err(e, errno, "read folder", l->md->root);
+	}
+	rewinddir(dir);
+	while ((d = readdir(dir)) != NULL) {
+		if (d->d_name[0] != '.' || d->d_name[1] == '\0' ||
+		    (d->d_name[1] == '.' && d->d_name[2] == '\0'))
+			continue;
+		if (!is_dir_at(rootfd, d->d_name, d->d_type) || !has_cur(rootfd, d->d_name))
+			continue;
+		lister_consider(l, d->d_name, true);
+	}
+	closedir(dir);
+	return 0;
+}
+
+static int info_cmp(const void *x, const void *y)
+{
+	const struct maildir_folder_info *a = x, *b = y;
+
+	return strcmp(a->name, b->name);
+}
+
+int maildir_list(struct maildir *md, struct arena *a, struct maildir_folder_info **list_out,
+		 size_t *count_out, struct err *e)
+{
+	struct lister l = { md, a, NULL, 0, 0 };
+	struct stat st;
+	char *cur = xasprintf("%s/cur", md->inbox);
+	int rootfd, rc;
+	size_t first = 0;
+
+	if (stat(cur, &st) == 0 && S_ISDIR(st.st_mode)) {
+		lister_add(&l, "INBOX", md->inbox);
+		first = 1;
+	}
+	free(cur);
+	rootfd = open(md->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0) {
+		free(l.items);
+		return io_err(e, errno, "open maildir root", md->root);
+	}
+	if (md->layout == MAILDIR_LAYOUT_VERBATIM)
+		rc = list_verbatim(&l, rootfd, "", 0, e);
+	else
+		rc = list_maildirpp(&l, rootfd, e);
+	close(rootfd);
+	if (rc < 0) {
+		free(l.items);
+		return -1;
+	}
+	qsort(l.items + first, l.count - first, sizeof(*l.items), info_cmp);
+	*list_out = ARENA_NEW_ARRAY(a, struct maildir_folder_info, l.count ? l.count : 1);
+	if (l.count)
+		memcpy(*list_out, l.items, l.count * sizeof(*l.items));
+	*count_out = l.count;
+	free(l.items);
+	return 0;
+}
+
+/* ---- folders ---- */
+
+static int open_sub(struct maildir_folder *f, const char *sub, bool create, int *fd_out,
+		    struct err *e)
+{
+	int fd = openat(f->dir_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 && errno == ENOENT && create) {
+		if (mkdirat(f->dir_fd, sub, 0700) < 0 && errno != EEXIST)
+			return io_err(e, errno, "create folder", f->path);
+		fd = openat(f->dir_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return errno == ENOENT ? 1 : io_err(e, errno, "open folder", f->path);
+	*fd_out = fd;
+	return 0;
+}
+
+int maildir_folder_open(struct maildir *md, const char *name, bool create,
+			struct maildir_folder *f, struct err *e)
+{
+	int rc;
+
+	memset(f, 0, sizeof(*f));
+	f->dir_fd = f->cur_fd = f->new_fd = f->tmp_fd = -1;
+	f->md = md;
+	if (maildir_name_to_path(md, name, &f->path, e) < 0)
+		return -1;
+	f->name = xstrdup(name);
+	if (create && mkdir_p(f->path, e) < 0)
+		goto fail;
+	f->dir_fd = open(f->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (f->dir_fd < 0) {
+		if (errno == ENOENT) {
+			maildir_folder_close(f);
+			return 1;
+		}
+		io_err(e, errno, "open folder", f->path);
+		goto fail;
+	}
+	rc = open_sub(f, "cur", create, &f->cur_fd, e);
+	if (rc == 1) {
+		maildir_folder_close(f);
+		return 1;
+	}
+	/* new/ and tmp/ are re-made if a tool dropped them (they may be empty). */
+	if (rc < 0 || open_sub(f, "new", true, &f->new_fd, e) != 0 ||
+	    open_sub(f, "tmp", true, &f->tmp_fd, e) != 0)
+		goto fail;
+	if (create && md->layout == MAILDIR_LAYOUT_MAILDIRPP && strcmp(f->path, md->inbox) != 0) {
+		int fd = openat(f->dir_fd, "maildirfolder", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+
+		if (fd < 0) {
+			io_err(e, errno, "create marker file in", f->path);
+			goto fail;
+		}
+		close(fd);
+	}
+	if (maildir_keywords_load(f->dir_fd, f->keywords, e) < 0)
+		goto fail;
+	return 0;
+fail:
+	maildir_folder_close(f);
+	return -1;
+}
+
+void maildir_folder_close(struct maildir_folder *f)
+{
+	if (f->dir_fd >= 0)
+		close(f->dir_fd);
+	if (f->cur_fd >= 0)
+		close(f->cur_fd);
+	if (f->new_fd >= 0)
+		close(f->new_fd);
+	if (f->tmp_fd >= 0)
+		close(f->tmp_fd);
+	maildir_keywords_clear(f->keywords);
+	free(f->name);
+	free(f->path);
+	memset(f, 0, sizeof(*f));
+	f->dir_fd = f->cur_fd = f->new_fd = f->tmp_fd = -1;
+}
+
+int maildir_folder_sync(struct maildir_folder *f, struct err *e)
+{
+	if (fsync(f->cur_fd) < 0 || fsync(f->new_fd) < 0 || fsync(f->dir_fd) < 0)
+		return io_err(e, errno, "sync folder", f->path);
+	return 0;
+}
+
+int maildir_folder_clean_tmp(struct maildir_folder *f, time_t age, size_t *removed_out,
+			     struct err *e)
+{
+	int fd = openat(f->tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	time_t limit = time(NULL) - age;
+	struct dirent *d;
+	size_t removed = 0;
+	DIR *dir;
+
+	if (fd < 0)
+		return io_err(e, errno, "open tmp folder of", f->path);
+	dir = fdopendir(fd);
+	if (dir == NULL) {
+		close(fd);
+		return io_err(e, errno, "read tmp folder of", f->path);
+	}
+	while ((d = readdir(dir)) != NULL) {
+		struct stat st;
+
+		if (d->d_name[0] == '.')
+			continue;
+		if (fstatat(f->tmp_fd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode) || st.st_mtime >= limit)
+			continue;
+		if (unlinkat(f->tmp_fd, d->d_name, 0) == 0)
+			removed++;
+	}
+	closedir(dir);
+	if (removed_out != NULL)
+		*removed_out = removed;
+	return 0;
+}
+
+/* ---- dovecot-keywords ---- */
+
+void maildir_keywords_clear(char *table[MAILDIR_KEYWORDS_MAX])
+{
+	for (int i = 0; i < MAILDIR_KEYWORDS_MAX; i++) {
+		free(table[i]);
+		table[i] = NULL;
+	}
+}
+
+static bool keyword_name_ok(const char *s, size_t n)
+{
+	if (n == 0 || n > KEYWORD_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c <= 0x20 || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+/* Parse "N name" lines; bad lines are ignored, the first use of a letter wins. */
+void maildir_keywords_parse(const char *data, size_t len, char *table[MAILDIR_KEYWORDS_MAX])
+{
+	const char *p = data, *end = data + len;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl != NULL ? nl : end, *q = p;
+		unsigned idx = 0;
+		size_t digits = 0;
+
+		while (q < le && *q >= '0' && *q <= '9' && digits < 3) {
+			idx = idx * 10 + (unsigned)(*q - '0');
+			q++;
+			digits++;
+		}
+		if (digits > 0 && q < le && *q == ' ' && idx < MAILDIR_KEYWORDS_MAX) {
+			const char *name = q + 1, *ne = le;
+
+			if (ne > name && ne[-1] == '\r')
+				ne--;
+			if (keyword_name_ok(name, (size_t)(ne - name)) && table[idx] == NULL)
+				table[idx] = xstrndup(name, (size_t)(ne - name));
+		}
+		p = le + (nl != NULL);
+	}
+}
+
+int maildir_keywords_load(int dir_fd, char *table[MAILDIR_KEYWORDS_MAX], struct err *e)
+{
+	int fd = openat(dir_fd, KEYWORDS_FILE, O_RDONLY | O_CLOEXEC);
+	char *data;
+	size_t len = 0;
+
+	maildir_keywords_clear(table);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : err_sys(e, ERR_IO, errno, "cannot open \"%s\"", KEYWORDS_FILE);
+	data = xmalloc(KEYWORDS_FILE_MAX);
+	while (len < KEYWORDS_FILE_MAX) {
+		ssize_t r = read(fd, data + len, KEYWORDS_FILE_MAX - len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int err = errno;
+
+			free(data);
+			close(fd);
+			return err_sys(e, ERR_IO, err, "cannot read \"%s\"", KEYWORDS_FILE);
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	maildir_keywords_parse(data, len, table);
+	free(data);
+	return 0;
+}
+
+int maildir_keywords_reload(struct maildir_folder *f, struct err *e)
+{
+	if (maildir_keywords_load(f->dir_fd, f->keywords, e) < 0)
+		return err_prefix(e, "folder \"%s\"", f->path);
+	return 0;
+}
+
+static int write_all(int fd, const void *data, size_t n)
+{
+	const char *p = data;
+
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Write the table atomically: a temporary file, fsync, rename, fsync dir. */
+static int keywords_save(struct maildir_folder *f, struct err *e)
+{
+	char tmp[64];
+	struct buf b = BUF_INIT(KEYWORDS_FILE_MAX);
+	int fd, rc = -1;
+
+	snprintf(tmp, sizeof(tmp), ".%s.ferry-%ld", KEYWORDS_FILE, f->md->pid);
+	for (int i = 0; i < MAILDIR_KEYWORDS_MAX; i++)
+		if (f->keywords[i] != NULL && buf_addf(&b, e, "%d %s\n", i, f->keywords[i]) < 0)
+			goto out;
+	fd = openat(f->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		io_err(e, errno, "write keywords in", f->path);
+		goto out;
+	}
+	if (write_all(fd, b.data, b.len) < 0 || fsync(fd) < 0) {
+		io_err(e, errno, "write keywords in", f->path);
+		close(fd);
+		unlinkat(f->dir_fd, tmp, 0);
+		goto out;
+	}
+	close(fd);
+	if (renameat(f->dir_fd, tmp, f->dir_fd, KEYWORDS_FILE) < 0 || fsync(f->dir_fd) < 0) {
+		io_err(e, errno, "write keywords in", f->path);
+		unlinkat(f->dir_fd, tmp, 0);
+		goto out;
+	}
+	rc = 0;
+out:
+	buf_release(&b);
+	return rc;
+}
+
+static int keyword_find(char *const table[MAILDIR_KEYWORDS_MAX], const char *name)
+{
+	for (int i = 0; i < MAILDIR_KEYWORDS_MAX; i++)
+		if (table[i] != NULL && strcmp(table[i], name) == 0)
+			return i;
+	return -1;
+}
+
+int maildir_keywords_assign(struct maildir_folder *f, const char *const *names, size_t n,
+			    uint32_t *mask_out, bool *stored_out, struct err *e)
+{
+	bool added = false;
+	uint32_t mask = 0;
+	size_t i;
+
+	/* Before adding letters, re-read the file: another program (Dovecot,
+	 * a mail client) may have added some since the folder was read. */
+	for (i = 0; i < n; i++)
+		if (keyword_find(f->keywords, names[i]) < 0 &&
+		    keyword_name_ok(names[i], strlen(names[i])))
+			break;
+	if (i < n && maildir_keywords_reload(f, e) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		int idx = keyword_find(f->keywords, names[i]);
+
+		if (idx < 0 && keyword_name_ok(names[i], strlen(names[i]))) {
+			for (int k = 0; k < MAILDIR_KEYWORDS_MAX; k++) {
+				if (f->keywords[k] == NULL) {
+					f->keywords[k] = xstrdup(names[i]);
+					idx = k;
+					added = true;
+					break;
+				}
+			}
+		}
+		if (idx >= 0)
+			mask |= 1u << idx;
+		if (stored_out != NULL)
+			stored_out[i] = idx >= 0;
+	}
+	if (added && keywords_save(f, e) < 0)
+		return -1;
+	*mask_out = mask;
+	return 0;
+}
+
+/* ---- delivery ---- */
+
+/* rename that never replaces an existing file (where the FS supports it). */
+static int rename_noreplace(int fromfd, const char *from, int tofd, const char *to)
+{
+	if (renameat2(fromfd, from, tofd, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	if (faccessat(tofd, to, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		errno = EEXIST;
+		return -1;
+	}
+	return renameat(fromfd, from, tofd, to);
+}
+
+int maildir_deliver_begin(struct maildir_folder *f, struct maildir_delivery *d, struct err *e)
+{
+	memset(d, 0, sizeof(*d));
+	d->f = f;
+	for (int tries = 0; tries < 5; tries++) {
+		d->uniq = maildir_uniq_new(f->md);
+		d->fd = openat(f->tmp_fd, d->uniq, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (d->fd >= 0) {
+			d->buf = xmalloc(DELIVERY_BUF);
+			return 0;
+		}
+		if (errno != EEXIST)
+			break;
+		free(d->uniq);
+		d->uniq = NULL;
+	}
+	io_err(e, errno, "create a message file in", f->path);
+	free(d->uniq);
+	d->uniq = NULL;
+	d->fd = -1;
+	return -1;
+}
+
+static int deliver_flush(struct maildir_delivery *d, struct err *e)
+{
+	if (d->buf_len > 0 && write_all(d->fd, d->buf, d->buf_len) < 0)
+		return io_err(e, errno, "write a message file in", d->f->path);
+	d->buf_len = 0;
+	return 0;
+}
+
+int maildir_deliver_write(struct maildir_delivery *d, const void *data, size_t n,
+			  struct err *e)
+{
+	if (n == 0)
+		return 0;
+	d->size += n;
+	if (d->buf_len + n <= DELIVERY_BUF) {
+		memcpy(d->buf + d->buf_len, data, n);
+		d->buf_len += n;
+		return 0;
+	}
+	if (deliver_flush(d, e) < 0)
+		return -1;
+	if (n >= DELIVERY_BUF) {
+		if (write_all(d->fd, data, n) < 0)
+			return io_err(e, errno, "write a message file in", d->f->path);
+		return 0;
+	}
+	memcpy(d->buf, data, n);
+	d->buf_len = n;
+	return 0;
+}
+
+static void delivery_release(struct maildir_delivery *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	free(d->uniq);
+	free(d->buf);
+	memset(d, 0, sizeof(*d));
+	d->fd = -1;
+}
+
+void maildir_deliver_abort(struct maildir_delivery *d)
+{
+	if (d->uniq != NULL && d->f != NULL)
+		unlinkat(d->f->tmp_fd, d->uniq, 0);
+	delivery_release(d);
+}
+
+int maildir_deliver_commit(struct maildir_delivery *d, uint32_t flags, uint32_t keywords,
+			   time_t internaldate, bool to_new, char **name_out, struct err *e)
+{
+	struct maildir_folder *f = d->f;
+	struct buf name = BUF_INIT(PATH_MAX);
+	char *uniq = NULL;
+	bool into_new = to_new && flags == 0 && keywords == 0;
+
+	if (deliver_flush(d, e) < 0)
+		goto fail;
+	if (internaldate != 0) {
+		struct timespec ts[2] = { { internaldate, 0 }, { internaldate, 0 } };
+
+		if (futimens(d->fd, ts) < 0) {
+			io_err(e, errno, "set the date of a message in", f->path);
+			goto fail;
+		}
+	}
+	if (fsync(d->fd) < 0) {
+		io_err(e, errno, "sync a message file in", f->path);
+		goto fail;
+	}
+	uniq = xasprintf("%s,S=%llu", d->uniq, (unsigned long long)d->size);
+	if (into_new ? buf_adds(&name, uniq, e) < 0
+		     : maildir_info_format(uniq, flags & MAILDIR_FLAGS_ALL, keywords, NULL, &name, e) < 0)
+		goto fail;
+	if (rename_noreplace(f->tmp_fd, d->uniq, into_new ? f->new_fd : f->cur_fd, buf_cstr(&name)) < 0) {
+		io_err(e, errno, "move a message into", f->path);
+		goto fail;
+	}
+	if (name_out != NULL)
+		*name_out = buf_detach(&name, NULL);
+	buf_release(&name);
+	free(uniq);
+	delivery_release(d);
+	return 0;
+fail:
+	buf_release(&name);
+	free(uniq);
+	maildir_deliver_abort(d);
+	return -1;
+}
+
+/* ---- operations on entries ---- */
+
+static int sub_fd(const struct maildir_folder *f, const struct maildir_entry *ent)
+{
+	return ent->sub == MAILDIR_SUB_NEW ? f->new_fd : f->cur_fd;
+}
+
+static int entry_err(struct maildir_folder *f, const struct maildir_entry *ent, const char *what,
+		     struct err *e)
+{
+	char q[MAILDIR_QUOTE_MAX];
+
+	err_sys(e, ERR_IO, errno, "cannot %s message \"%s\" in \"%s\"", what,
+		maildir_quote(ent->name, q), f->path);
+	e->scope = ERR_SCOPE_MESSAGE;
+	return -1;
+}
+
+int maildir_entry_set_flags(struct maildir_folder *f, const struct maildir_entry *ent,
+			    uint32_t flags, uint32_t keywords, char **name_out, struct err *e)
+{
+	struct maildir_info info;
+	struct buf name = BUF_INIT(PATH_MAX);
+	char *uniq;
+	int rc = 0;
+
+	maildir_info_parse(ent->name, (const char *const *)f->keywords, &info);
+	uniq = xstrndup(ent->name, info.uniq_len);
+	if (maildir_info_format(uniq, flags & MAILDIR_FLAGS_ALL, keywords,
+				(info.odd & MAILDIR_ODD_OTHER_INFO) ? NULL : info.extra, &name, e) < 0) {
+		rc = -1;
+		goto out;
+	}
+	if (ent->sub == MAILDIR_SUB_CUR && strcmp(buf_cstr(&name), ent->name) == 0)
+		goto done;
+	if (rename_noreplace(sub_fd(f, ent), ent->name, f->cur_fd, buf_cstr(&name)) < 0) {
+		rc = errno == ENOENT ? 1 : entry_err(f, ent, "rename", e);
+		goto out;
+	}
+done:
+	if (name_out != NULL)
+		*name_out = buf_detach(&name, NULL);
+out:
+	buf_release(&name);
+	free(uniq);
+	return rc;
+}
+
+int maildir_entry_remove(struct maildir_folder *f, const struct maildir_entry *ent,
+			 struct err *e)
+{
+	if (unlinkat(sub_fd(f, ent), ent->name, 0) < 0)
+		return errno == ENOENT ? 1 : entry_err(f, ent, "remove", e);
+	return 0;
+}
+
+int maildir_entry_move(struct maildir_folder *from, const struct maildir_entry *ent,
+		       struct maildir_folder *to, struct err *e)
+{
+	if (rename_noreplace(sub_fd(from, ent), ent->name, sub_fd(to, ent), ent->name) < 0) {
+		if (errno == ENOENT)
+			return 1;
+		entry_err(from, ent, "move", e);
+		return err_prefix(e, "to \"%s\"", to->path);
+	}
+	return 0;
+}
+
+int maildir_entry_open(struct maildir_folder *f, const struct maildir_entry *ent,
+		       int *fd_out, struct err *e)
+{
+	int fd = openat(sub_fd(f, ent), ent->name, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return errno == ENOENT ? 1 : entry_err(f, ent, "open", e);
+	*fd_out = fd;
+	return 0;
+}
