@@ -1967,3 +1967,38 @@ Test(plan_flags, many_keywords_merge_quickly)
 	free(kw);
 	free(store);
 }
+
+Test(plan_safety, deletions_on_both_sides_add_up)
+{
+	struct world w = world_empty();
+	struct summary sum;
+
+	for (int i = 1; i <= 20; i++)
+		add_synced(&w, INBOX, i, 0);
+	for (int i = 1; i <= 6; i++) {
+		remove_msg(&w, L, INBOX, find_ident(&w, L, i, NULL)->key);
+		remove_msg(&w, R, INBOX, find_ident(&w, R, 20 - i, NULL)->key);
+	}
+	sync_world(&w, SIZE_MAX, &sum);
+	cr_assert_eq(sum.nverdicts, 1);
+	cr_assert_eq(sum.would_delete, 12);
+	cr_assert_eq(w.f[L][INBOX].n + w.f[R][INBOX].n, 28, "nothing deleted");
+}
+
+Test(plan_folders, a_folder_deletion_waits_while_its_side_may_not_be_written)
+{
+	struct world w = world_empty();
+	struct summary sum;
+
+	w.pol.delete_folders = true;
+	w.pol.direction = SYNC_PULL;
+	w.f[L][ARCH].exists = false;
+	check_scenario(&w, true, &sum, "pending folder deletion");
+	assert_kinds(&sum, "", "pending folder deletion");
+	cr_assert(w.f[R][ARCH].exists, "pull never deletes a server folder");
+	cr_assert(!w.f[L][ARCH].exists, "and does not undo the local deletion");
+	w.pol.direction = SYNC_BOTH;
+	check_scenario(&w, true, &sum, "folder deletion sent");
+	assert_kinds(&sum, "FS", "folder deletion sent");
+	cr_assert(!w.f[R][ARCH].exists);
+}
