@@ -5,8 +5,10 @@
  *   1. items: every message now present on each side, as one list per side
  *      (a remote delta is completed with the unchanged records);
  *   2. claim: each base record finds its messages by key (name, UID) in
- *      its mailbox, giving a per-side status PRESENT, GONE, LOST (folder
- *      missing or UIDVALIDITY changed) or NONE (one-sided record);
+ *      its mailbox, giving a per-side status PRESENT, GONE (deleted by the
+ *      user), LOST (folder missing or not there at the last sync,
+ *      UIDVALIDITY changed: to refill, never to delete) or NONE (one-sided
+ *      record); if an unknown fingerprint could matter, stop here and ask;
  *   3. match: records that lost a side look for it elsewhere (moves) by
  *      name and fingerprint; unclaimed messages on both sides are linked by
  *      fingerprint (first run, lost state, interrupted transfer);
