@@ -487,7 +487,8 @@ static void debug_dump(const struct world *w, const struct sync_plan *p)
 	for (int s = 0; s < 2; s++) {
 		fprintf(stderr, "%s:", s == L ? "local " : "remote");
 		for (int m = 0; m < NMB; m++) {
-			fprintf(stderr, " %s%s[", mb_names[m], w->f[s][m].exists ? "" : "(missing)");
+			fprintf(stderr, " %s%s%s[", mb_names[m], w->f[s][m].exists ? "" : "(missing)",
+				w->existed[s][m] ? "" : "(new)");
 			for (size_t i = 0; i < w->f[s][m].n; i++)
 				fprintf(stderr, " %u=%d/%x", w->f[s][m].v[i].key, w->f[s][m].v[i].msg,
 					w->f[s][m].v[i].flags);
@@ -646,6 +647,9 @@ static struct world mirror(const struct world *w)
 		m.f[R][i] = w->f[L][i];
 		m.existed[L][i] = w->existed[R][i];
 		m.existed[R][i] = w->existed[L][i];
+		/* UIDVALIDITY is the server's alone: the mirror keeps the base's */
+		if (w->uv[i])
+			m.f[R][i].uidvalidity = w->uv[i];
 		for (size_t j = 0; j < m.f[L][i].n; j++)
 			m.f[L][i].v[j].nofp = false;
 	}
@@ -2001,4 +2005,77 @@ Test(plan_folders, a_folder_deletion_waits_while_its_side_may_not_be_written)
 	check_scenario(&w, true, &sum, "folder deletion sent");
 	assert_kinds(&sum, "FS", "folder deletion sent");
 	cr_assert(!w.f[R][ARCH].exists);
+}
+
+/*
+ * Random histories restricted to rules that are symmetric (no moves, so no
+ * "server wins"; no UIDVALIDITY, placeholders or unknown fingerprints): the
+ * mirrored world must plan the mirrored actions and end mirrored.
+ */
+static void random_side_in_place(struct world *w, int s, struct rng *r, struct history *h)
+{
+	for (int m = 0; m < NMB; m++) {
+		size_t k = 0;
+
+		for (size_t i = 0; i < w->f[s][m].n; i++) {
+			struct mmsg x = w->f[s][m].v[i];
+			unsigned op = rnd(r, 8);
+
+			if (op == 0)
+				continue;
+			if (op <= 2)
+				x.flags ^= random_flag_bits[rnd(r, 7)];
+			w->f[s][m].v[k++] = x;
+		}
+		w->f[s][m].n = k;
+	}
+	for (unsigned k = rnd(r, 3); k > 0; k--) {
+		int m = (int)rnd(r, NMB);
+
+		if (w->f[s][m].exists && w->f[s][m].n < MAXM && h->next_msg < 500)
+			add_msg(w, s, m, h->next_msg++, random_flag_bits[rnd(r, 7)]);
+	}
+}
+
+static void random_symmetric_history(struct rng *r, unsigned index)
+{
+	struct world w = world_empty();
+	struct history h = { .next_msg = 1 };
+	char what[96];
+
+	w.pol.expunge = rnd(r, 4) != 0;
+	w.pol.delete_folders = rnd(r, 2) == 0;
+	w.pol.force = rnd(r, 2) == 0;
+	for (int i = (int)rnd(r, 25); i > 0; i--)
+		add_synced(&w, (int)rnd(r, NMB), h.next_msg++, random_flag_bits[rnd(r, 7)]);
+	for (int round = 0; round < 2; round++) {
+		struct world start;
+		struct summary sum;
+		int m = (int)rnd(r, NMB), s = (int)rnd(r, 2);
+
+		w.pol.direction = (enum sync_direction)rnd(r, 3);
+		random_side_in_place(&w, L, r, &h);
+		random_side_in_place(&w, R, r, &h);
+		if (rnd(r, 8) == 0) {
+			w.f[s][m].exists = false;
+			w.f[s][m].n = 0;
+		}
+		if (rnd(r, 8) == 0)
+			forget_state(&w);
+		snprintf(what, sizeof(what), "symmetric history %u round %d", index, round);
+		start = w;
+		sync_world(&w, SIZE_MAX, &sum);
+		assert_symmetric(&start, &sum, &w, what);
+	}
+}
+
+Test(plan_random, random_histories_are_symmetric)
+{
+	const char *env = getenv("FERRY_TEST_SEED");
+	uint64_t seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
+	struct rng r = { seed ? seed : 1 };
+
+	fprintf(stderr, "plan_random symmetric: FERRY_TEST_SEED=%" PRIu64 "\n", seed);
+	for (unsigned i = 0; i < 2000; i++)
+		random_symmetric_history(&r, i);
 }
