@@ -48,6 +48,7 @@ int buf_reserve(struct buf *b, size_t n, struct err *e)
 	if (n > b->max || b->len > b->max - n)
 		return err_set(e, ERR_LIMIT, "data exceeds the limit of %zu bytes", b->max);
 	b->data = xgrow(b->data, &b->cap, b->len + n + 1, 1);
+	b->data[b->len] = '\0';
 	return 0;
 }
 

@@ -17,7 +17,11 @@
  *
  * Driving: imap_conn_fd(), imap_conn_events() and imap_conn_process() let
  * one poll() loop drive many connections; imap_conn_wait() is a blocking
- * helper that polls this one connection until a command completes.
+ * helper that polls this one connection until a command completes.  A loop
+ * calls imap_conn_process() (revents 0 is fine: it moves what it can),
+ * looks at what completed and submits follow-ups, and only then polls with
+ * the smallest imap_conn_poll_timeout(): a process step may already have
+ * read the answer it would otherwise wait for.
  *
  * Timeouts: opts.timeout_ms bounds TCP connect, the TLS handshake, and the
  * silence of a server while something is expected of it (inactivity, reset
