@@ -657,7 +657,8 @@ Test(conn, trace_redacts_credentials_and_elides_literals)
 	cr_assert_null(strstr(out, "ServerBodyBytes"), "%s", out);
 	cr_assert_not_null(strstr(out, "C: F1 LOGIN [redacted]"), "%s", out);
 	cr_assert_not_null(strstr(out, "C: F2 AUTHENTICATE PLAIN [redacted]"), "%s", out);
-	cr_assert_not_null(strstr(out, "C: [redacted, 24 bytes]"), "%s", out);
+	cr_assert_not_null(strstr(out, "C: [redacted]\n"), "%s", out);
+	cr_assert_null(strstr(out, "24 bytes"), "%s", out);
 	cr_assert_not_null(strstr(out, "C: F3 APPEND INBOX {16}"), "%s", out);
 	cr_assert_not_null(strstr(out, "C: [literal, 16 bytes]"), "%s", out);
 	cr_assert_not_null(strstr(out, "S: * 1 FETCH (BODY[] {16}"), "%s", out);
@@ -667,6 +668,36 @@ Test(conn, trace_redacts_credentials_and_elides_literals)
 	imap_cmd_free(a);
 	imap_cmd_free(b);
 	imap_cmd_free(d);
+	imap_conn_free(c);
+	cr_assert_eq(fake_finish(&f, true), 0);
+}
+
+Test(conn, trace_hides_even_the_length_of_a_secret_literal)
+{
+	struct step script[] = {
+		{ SEND, GREETING, 0, 0 }, { EXPECT, "F1 LOGIN alice {9}", 0, 0 },
+		{ SEND, "+ go\r\n", 0, 0 }, { READ, "pa\"ss wd!\r\n", 0, 0 },
+		{ SEND, "F1 OK\r\n", 0, 0 }, { END, NULL, 0, 0 },
+	};
+	struct fake f = fake_start(script);
+	struct imap_conn *c = conn_over(&f, 5000);
+	struct imap_cmd *a;
+	struct capture cap;
+	struct err e;
+	char *out;
+
+	log_set_level(LOG_DEBUG);
+	cap = capture_start();
+	a = submit(c, "LOGIN alice {9}\r\npa\"ss wd!");
+	cr_assert_eq(imap_conn_wait(c, a, &e), 0, "%s", e.msg);
+	out = capture_end(&cap);
+	log_set_level(LOG_NOTICE);
+	cr_assert_null(strstr(out, "pa\"ss"), "%s", out);
+	cr_assert_null(strstr(out, "{9}"), "%s", out);
+	cr_assert_null(strstr(out, "9 bytes"), "%s", out);
+	cr_assert_not_null(strstr(out, "C: F1 LOGIN [redacted]"), "%s", out);
+	free(out);
+	imap_cmd_free(a);
 	imap_conn_free(c);
 	cr_assert_eq(fake_finish(&f, true), 0);
 }

@@ -493,7 +493,9 @@ static int pump_commands(struct imap_conn *c, struct buf *dst, struct err *e)
 		}
 		s = &cmd->segs[cmd->seg_i];
 		if (cmd->seg_off == 0) {
-			if (s->literal)
+			if (s->literal && (cmd->flags & IMAP_CMD_SECRET))
+				log_debug(LOG_CAT_NET, "C: [redacted]");      /* not even its length */
+			else if (s->literal)
 				log_debug(LOG_CAT_NET, "C: [literal, %zu bytes]", s->len);
 			else
 				trace_out_text(c, cmd, cmd->text + s->off, s->len, cmd->seg_i == 0);
@@ -570,7 +572,7 @@ static int queue_answer(struct imap_conn *c, struct buf *answer, struct err *e)
 {
 	struct buf *dst = c->zactive ? &c->zstage : &c->out;
 
-	log_debug(LOG_CAT_NET, "C: [redacted, %zu bytes]", answer->len);
+	log_debug(LOG_CAT_NET, "C: [redacted]");    /* its length would hint at the secret's */
 	if (buf_add(dst, answer->data ? answer->data : "", answer->len, e) < 0 ||
 	    buf_add(dst, "\r\n", 2, e) < 0)
 		return -1;
