@@ -384,8 +384,8 @@ struct imap_cmd *imap_conn_submit(struct imap_conn *c, const struct imap_cmd_req
 	*tail = cmd;
 	if (c->send_cmd == NULL)
 		c->send_cmd = cmd;
-	c->npending++;
-	c->last_activity = conn_now_ms();
+	if (c->npending++ == 0)
+		c->last_activity = conn_now_ms();   /* the silence clock starts now */
 	return cmd;
 }
 
