@@ -1204,3 +1204,111 @@ Test(conn, client_cancels_authenticate_on_a_bad_challenge)
 	imap_client_free(cl);
 	cr_assert_eq(fake_finish(&f, true), 0);
 }
+
+/* ---- streamed literals (uploads not held in memory) ---------------------------- */
+
+struct pattern_source {
+	uint64_t left;      /* bytes still to give */
+	uint64_t pos;
+	uint64_t stop_at;   /* give up (return 0) here; UINT64_MAX: never */
+	size_t max_read;    /* largest single read seen */
+};
+
+static ssize_t pattern_read(void *ctx, char *buf, size_t n, struct err *e)
+{
+	struct pattern_source *ps = ctx;
+	size_t i;
+
+	if (ps->pos >= ps->stop_at)
+		return 0;
+	if (n > ps->left)
+		n = (size_t)ps->left;
+	if (n > ps->stop_at - ps->pos)
+		n = (size_t)(ps->stop_at - ps->pos);
+	for (i = 0; i < n; i++)
+		buf[i] = (char)('A' + (ps->pos + i) % 23);
+	ps->pos += n;
+	ps->left -= n;
+	if (n > ps->max_read)
+		ps->max_read = n;
+	return (ssize_t)n;
+}
+
+static char *pattern_bytes(size_t n)
+{
+	char *p = xmalloc(n + 3);
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (char)('A' + i % 23);
+	memcpy(p + n, "\r\n", 3);
+	return p;
+}
+
+static void streamed_append(enum imap_literal_mode mode, const char *announce)
+{
+	size_t n = 2u * 1024 * 1024 + 3;
+	char *want = pattern_bytes(n);
+	struct step script[] = {
+		{ SEND, GREETING, 0, 0 }, { EXPECT, announce, 0, 0 }, { QUIET, NULL, 100, 0 },
+		{ SEND, "+ ok\r\n", 0, 0 }, { READ, want, 0, n + 2 },
+		{ SEND, "F1 OK [APPENDUID 5 6] done\r\n", 0, 0 }, { END, NULL, 0, 0 },
+	};
+	struct pattern_source ps = { n, 0, UINT64_MAX, 0 };
+	struct imap_literal_source src = { n, pattern_read, &ps };
+	struct imap_cmd_req req = { .text = "APPEND INBOX (\\Seen) ", .len = 21, .source = &src };
+	struct fake f;
+	struct imap_conn *c;
+	struct imap_cmd *cmd;
+	struct err e;
+
+	if (mode == IMAP_LITERAL_PLUS)
+		script[2] = script[3] = (struct step){ SLEEP, NULL, 0, 0 };   /* no "+" */
+	f = fake_start(script);
+	c = conn_over(&f, 5000);
+	imap_conn_set_literal_mode(c, mode);
+	cmd = imap_conn_submit(c, &req, &e);
+	cr_assert_not_null(cmd, "%s", e.msg);
+	cr_assert_eq(imap_conn_wait(c, cmd, &e), 0, "%s", e.msg);
+	cr_assert_eq(ps.left, 0);
+	cr_assert_leq(ps.max_read, 256u * 1024, "read %zu bytes at once", ps.max_read);
+	imap_cmd_free(cmd);
+	imap_conn_free(c);
+	cr_assert_eq(fake_finish(&f, true), 0);
+	free(want);
+}
+
+Test(conn, streamed_literal_waits_for_continuation_and_is_read_in_pieces)
+{
+	streamed_append(IMAP_LITERAL_SYNC, "F1 APPEND INBOX (\\Seen) {2097155}\r\n");
+}
+
+Test(conn, streamed_literal_with_literal_plus_goes_at_once)
+{
+	streamed_append(IMAP_LITERAL_PLUS, "F1 APPEND INBOX (\\Seen) {2097155+}\r\n");
+}
+
+Test(conn, streamed_literal_that_ends_early_fails_the_connection)
+{
+	struct step script[] = {
+		{ SEND, GREETING, 0, 0 }, { EXPECT, "F1 APPEND INBOX {1000+}", 0, 0 },
+		{ END, NULL, 0, 0 },
+	};
+	struct fake f = fake_start(script);
+	struct imap_conn *c = conn_over(&f, 5000);
+	struct pattern_source ps = { 1000, 0, 500, 0 };
+	struct imap_literal_source src = { 1000, pattern_read, &ps };
+	struct imap_cmd_req req = { .text = "APPEND INBOX ", .len = 13, .source = &src };
+	struct imap_cmd *cmd;
+	struct err e;
+
+	imap_conn_set_literal_mode(c, IMAP_LITERAL_PLUS);
+	cmd = imap_conn_submit(c, &req, &e);
+	cr_assert_eq(imap_conn_wait(c, cmd, &e), -1);
+	cr_assert_eq(e.code, ERR_IO, "%s", e.msg);
+	cr_assert_not_null(strstr(e.msg, "500 bytes early"), "%s", e.msg);
+	cr_assert_eq(imap_conn_state(c), IMAP_CONN_FAILED);
+	imap_cmd_free(cmd);
+	imap_conn_free(c);
+	fake_finish(&f, true);
+}
