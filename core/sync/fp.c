@@ -76,8 +76,9 @@ void sync_fp_update(struct sync_fp_ctx *c, const void *data, size_t n)
 
 		c->pending_cr = false;
 		c->size++;
-		if (ch == '\n' && !had_cr)
+		if (ch == '\n' && !c->last_cr)
 			c->size++;      /* a bare LF becomes CR LF */
+		c->last_cr = (ch == '\r');
 		if (c->header_done)
 			continue;
 		if (had_cr && ch != '\n')

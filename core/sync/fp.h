@@ -41,7 +41,8 @@ struct sync_fp_value {
 
 struct sync_fp_ctx {
 	void *hash;                     /* gnutls_hash_hd_t */
-	bool pending_cr;                /* a CR waits for the next byte */
+	bool pending_cr;                /* a header CR waits for the next byte */
+	bool last_cr;                   /* the last byte fed was CR */
 	bool header_done;               /* the empty line went by */
 	size_t line_len;                /* content bytes of the current line */
 	uint64_t size;                  /* CRLF size so far */
