@@ -35,6 +35,7 @@ struct scan_ctx {
 	bool *gone;                     /* [known->nuids]: vanished */
 	bool *present;                  /* [known->nuids]: seen by the expunge check */
 	bool size_pass;                 /* only sizes are taken from FETCH */
+	uint32_t uid_min;               /* FETCH of UIDs below this is ignored */
 };
 
 static struct scan_entry *entry_for(struct scan_ctx *sc, uint32_t uid)
@@ -61,8 +62,8 @@ static int scan_fetch(struct scan_ctx *sc, const struct imap_resp *resp, struct 
 	struct scan_entry *x;
 	uint64_t sz;
 
-	if (uid == 0)
-		return 1;           /* an unsolicited update without UID: not ours */
+	if (uid == 0 || uid < sc->uid_min)
+		return 1;           /* without UID, or "n:*" answered with a lower UID */
 	if (sc->n >= SCAN_MAX_MSGS)
 		return err_set(e, ERR_LIMIT, "mailbox listing longer than %u messages", SCAN_MAX_MSGS);
 	if (sc->size_pass) {
@@ -252,6 +253,25 @@ static int fetch_sizes(struct scan_ctx *sc, struct err *e)
 	return rc;
 }
 
+/*
+ * QRESYNC with known-uids reports changes among those UIDs only (RFC 7162
+ * 3.2.5.2); messages that arrived since are fetched by UID range.
+ */
+static int new_messages(struct scan_ctx *sc, struct err *e)
+{
+	uint32_t from = sc->known->uidnext ? sc->known->uidnext : 1;
+	char text[96];
+	int rc;
+
+	if (sc->r->sel.exists == 0 || sc->r->sel.uidnext <= from)
+		return 0;
+	snprintf(text, sizeof(text), "UID FETCH %u:* (UID FLAGS RFC822.SIZE)", from);
+	sc->uid_min = from;
+	rc = run_text(sc->r, text, scan_untagged, sc, e);
+	sc->uid_min = 0;
+	return rc;
+}
+
 static int cmp_entry(const void *a, const void *b)
 {
 	const struct scan_entry *x = a, *y = b;
@@ -267,7 +287,8 @@ static int finish_listing(struct scan_ctx *sc, struct sync_remote_listing *out, 
 
 	for (i = 0; i < sc->n; i++)
 		sc->ents[i].m.fp.state = SYNC_FP_UNKNOWN;
-	qsort(sc->ents, sc->n, sizeof(*sc->ents), cmp_entry);
+	if (sc->n > 1)
+		qsort(sc->ents, sc->n, sizeof(*sc->ents), cmp_entry);
 	out->msgs = sc->n ? arena_alloc(sc->a, sc->n * sizeof(*out->msgs)) : NULL;
 	for (i = 0, j = 0; i < sc->n; i++) {
 		struct scan_entry *x = &sc->ents[i];
@@ -396,7 +417,7 @@ int sync_remote_scan(struct sync_remote *r, const char *name, const struct sync_
 		if ((sel->exists > 0 && run_text(r, text, scan_untagged, &sc, e) < 0) ||
 		    expunge_check(&sc, e) < 0)
 			goto done;
-	} else if (fetch_sizes(&sc, e) < 0) {       /* QRESYNC */
+	} else if (new_messages(&sc, e) < 0 || fetch_sizes(&sc, e) < 0) {       /* QRESYNC */
 		goto done;
 	}
 	rc = finish_listing(&sc, out, e);

@@ -447,7 +447,9 @@ int sync_remote_append(struct sync_remote *r, const char *name, int fd, uint64_t
 	if (rc == 0)
 		rc = remote_run(r, &b, NULL, NULL, &cmd, e);
 	buf_release(&b);
-	if (rc == 0 && !appenduid(imap_cmd_response(cmd), uid_out) && uidnext > 0)
+	/* APPENDUID only when UIDPLUS is offered (a cut-down server may still send it). */
+	if (rc == 0 && !(r->caps.uidplus && appenduid(imap_cmd_response(cmd), uid_out)) &&
+	    uidnext > 0)
 		rc = sync_remote_find_fp(r, name, uidnext, fp, uid_out, e);
 	imap_cmd_free(cmd);
 	if (rc < 0)
