@@ -655,6 +655,26 @@ Test(remote, five_megabyte_download_streams_in_pieces)
 	cr_assert_lt(after - before, 3 * 1024, "peak RSS grew by %ld KiB", after - before);
 	cr_assert_eq(s.aborted, 0u);
 	cr_assert_eq(s.gone, 0u);
+
+	/* The same file uploaded (LF -> CRLF on the way) is not held in memory either. */
+	{
+		int fd = open(path, O_RDONLY);
+		uint32_t uid = 0;
+		struct err e;
+
+		cr_assert(fd >= 0);
+		before = peak_rss_kb();
+		cr_assert_eq(sync_remote_append(r, "Archive", fd, size, NULL, 0, NULL, &uid, &e), 0,
+			     "%s", e.msg);
+		after = peak_rss_kb();
+		close(fd);
+		cr_assert_gt(uid, 0u);
+		cr_assert_lt(after - before, 3 * 1024, "peak RSS grew by %ld KiB on upload",
+			     after - before);
+		scan(r, "Archive", NULL, &a, &l);
+		cr_assert_eq(l.nmsgs, 1);
+		cr_assert_eq(l.msgs[0].size, size);
+	}
 	dl_release(&s);
 	arena_release(&a);
 	remote_close(r);

@@ -142,7 +142,6 @@ struct sync_remote *sync_remote_new(const struct imap_client_opts *opts)
 	r->sink.abort = sink_abort;
 	o.conn.sink = &r->sink;
 	r->cl = imap_client_new(&o);
-	r->max_command = opts->conn.max_command ? opts->conn.max_command : 64u * 1024u * 1024u;
 	return r;
 }
 
