@@ -969,6 +969,19 @@ static void check_folder_round_trip(struct sync_remote *r)
 	}
 	cr_assert_eq(sync_remote_status_all(r, names, 1, &st, &e), 0, "%s", e.msg);
 	cr_assert(st.have & IMAP_STATUS_HAVE_UIDNEXT);
+	{
+		/* Decoded back to the same UTF-8 by the client's LIST. */
+		struct imap_mailbox_list boxes;
+		bool found = false;
+
+		imap_mailbox_list_init(&boxes);
+		cr_assert_eq(imap_client_list(sync_remote_client(r), &boxes, &e), 0, "%s", e.msg);
+		for (size_t i = 0; i < boxes.n; i++)
+			if (strcmp(boxes.items[i].name, name) == 0)
+				found = true;
+		imap_mailbox_list_release(&boxes);
+		cr_assert(found, "the UTF-8 name did not come back from LIST");
+	}
 	uid = append_text(r, name, msg_lf, NULL, 0, NULL);
 	arena_init(&a, 4096);
 	scan(r, name, NULL, &a, &l);
@@ -1095,5 +1108,44 @@ Test(remote_rev1, create_and_delete_non_ascii_mailbox)
 	struct sync_remote *r = remote_open();
 
 	check_folder_round_trip(r);
+	remote_close(r);
+}
+
+Test(remote_rev1, expunge_without_uidplus_spares_user_deleted_message)
+{
+	struct sync_remote_listing l1, l2;
+	struct sync_remote *r;
+	struct arena a;
+	uint32_t uids[2], other;
+	bool left = false;
+	struct err e;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 20, NULL), 0);
+	r = remote_open();
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l1);
+	uids[0] = l1.msgs[0].uid;
+	uids[1] = l1.msgs[2].uid;
+	other = l1.msgs[1].uid;
+
+	/* Nobody else has \Deleted: a plain EXPUNGE removes exactly ours. */
+	cr_assert_eq(sync_remote_expunge(r, "INBOX", uids, 1, &left, &e), 0, "%s", e.msg);
+	cr_assert(!left);
+	{
+		char *c = xasprintf("B UID STORE %u +FLAGS (\\Deleted)", other);
+		const char *cmds[] = { "A SELECT INBOX", c, NULL };
+
+		free(raw(cmds));
+		free(c);
+	}
+	/* Now the user's \Deleted message is there: ours stay marked, nothing is expunged. */
+	cr_assert_eq(sync_remote_expunge(r, "INBOX", uids + 1, 1, &left, &e), 0, "%s", e.msg);
+	cr_assert(left);
+	scan(r, "INBOX", NULL, &a, &l2);
+	cr_assert_eq(l2.nmsgs, l1.nmsgs - 1);
+	cr_assert_null(find_msg(&l2, uids[0]));
+	cr_assert_not_null(find_msg(&l2, other));
+	cr_assert(find_msg(&l2, uids[1])->flags.sys & SYNC_F_DELETED);
+	arena_release(&a);
 	remote_close(r);
 }
