@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "log.h"
 #include "sync/fp.h"
 #include "sync/remote.h"
 #include "xalloc.h"
@@ -498,14 +499,37 @@ Test(remote, unchanged_mailbox_is_not_selected)
 	uids = known_from(&l1, &k);
 	raw1("A NOOP");     /* another session: the server's state does not move */
 
-	cr_assert_eq(sync_remote_status_all(r, names, 3, st, &e), 0, "%s", e.msg);
+	/* The protocol trace (debug log on stderr) of the pre-check and the scan. */
+	{
+		char *trace_path = xasprintf("%s/trace.log", dc.tmp);
+		enum log_level level = log_get_level();
+		int saved = dup(2), fd = open(trace_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		char *trace;
+
+		cr_assert(saved >= 0 && fd >= 0);
+		fflush(stderr);
+		cr_assert(dup2(fd, 2) >= 0);
+		log_set_level(LOG_DEBUG);
+		cr_assert_eq(sync_remote_status_all(r, names, 3, st, &e), 0, "%s", e.msg);
+		k.status = &st[0];
+		selects = sync_remote_selects(r);
+		scan(r, "INBOX", &k, &a, &l2);
+		fflush(stderr);
+		log_set_level(level);
+		dup2(saved, 2);
+		close(saved);
+		close(fd);
+		trace = harness_read_file(trace_path, 1u << 20);
+		cr_assert_not_null(trace);
+		cr_assert(strstr(trace, "STATUS INBOX") != NULL, "no trace captured: %s", trace);
+		cr_assert_null(strstr(trace, "SELECT"), "the unchanged mailbox was selected: %s", trace);
+		free(trace);
+		free(trace_path);
+	}
 	cr_assert(st[0].have & IMAP_STATUS_HAVE_HIGHESTMODSEQ);
 	cr_assert(st[1].have & IMAP_STATUS_HAVE_UIDNEXT);
 	cr_assert_eq(st[2].have, 0u);
 	cr_assert(sync_remote_unchanged(&st[0], &k));
-	k.status = &st[0];
-	selects = sync_remote_selects(r);
-	scan(r, "INBOX", &k, &a, &l2);
 	cr_assert_eq(l2.method, SYNC_REMOTE_UNCHANGED);
 	cr_assert_eq(l2.nmsgs, 0);
 	cr_assert_eq(sync_remote_selects(r), selects, "the unchanged mailbox was selected");
