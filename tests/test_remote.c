@@ -258,7 +258,7 @@ struct dl_msg {
 
 struct dl_sink {
 	bool keep;
-	struct dl_msg msgs[16];
+	struct dl_msg msgs[256];
 	size_t n, aborted, gone;
 };
 
@@ -267,7 +267,7 @@ static int dl_begin(void *ctx, uint64_t size, void **handle_out, struct err *e)
 	struct dl_sink *s = ctx;
 	struct dl_msg *m;
 
-	if (s->n == 16)
+	if (s->n == 256)
 		return err_set(e, ERR_LIMIT, "too many messages for the test sink");
 	m = &s->msgs[s->n++];
 	memset(m, 0, sizeof(*m));
@@ -739,6 +739,70 @@ Test(remote, download_reports_flags_date_and_gone_uids)
 	dl_release(&s);
 	arena_release(&a);
 	free(crlf);
+	remote_close(r);
+}
+
+struct fp_count {
+	const struct sync_remote_listing *l;
+	size_t calls, size_ok;
+};
+
+static int fp_count_cb(void *ctx, uint32_t uid, const struct sync_fp *fp, const char *message_id,
+		       uint64_t size, struct err *e)
+{
+	struct fp_count *c = ctx;
+	const struct sync_remote_msg *m = find_msg(c->l, uid);
+
+	(void)fp;
+	(void)message_id;
+	(void)e;
+	c->calls++;
+	if (m && m->size == size)
+		c->size_ok++;
+	return 0;
+}
+
+Test(remote, many_messages_download_and_fingerprint_in_pipelined_batches)
+{
+	struct sync_remote_listing l;
+	struct dl_sink s = { 0 };
+	struct fp_count fc = { 0 };
+	struct sync_remote *r;
+	struct arena a;
+	uint32_t *uids;
+	struct err e;
+	size_t i;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 160, NULL), 0);
+	r = remote_open();
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l);
+	cr_assert_gt(l.nmsgs, 64u, "need more than two download batches");
+	uids = xcalloc(l.nmsgs, sizeof(*uids));
+	for (i = 0; i < l.nmsgs; i++)
+		uids[i] = l.msgs[i].uid;
+	download(r, "INBOX", uids, l.nmsgs, &s);
+	cr_assert_eq(s.n, l.nmsgs);
+	for (i = 0; i < s.n; i++) {
+		const struct sync_remote_msg *m = find_msg(&l, s.msgs[i].uid);
+
+		cr_assert(s.msgs[i].finished);
+		cr_assert_not_null(m);
+		cr_assert_eq(s.msgs[i].got, m->size, "UID %u: %llu of %llu bytes", m->uid,
+			     (unsigned long long)s.msgs[i].got, (unsigned long long)m->size);
+		cr_assert_eq(s.msgs[i].sys, m->flags.sys & ~(unsigned)SYNC_F_DELETED);
+		cr_assert_eq(s.msgs[i].date % 86400, 43200, "INTERNALDATE is 12:00 UTC in the seed");
+	}
+	cr_assert_eq(s.aborted, 0u);
+	cr_assert_eq(s.gone, 0u);
+	fc.l = &l;
+	cr_assert_eq(sync_remote_fetch_fps(r, "INBOX", uids, l.nmsgs, fp_count_cb, &fc, &e), 0,
+		     "%s", e.msg);
+	cr_assert_eq(fc.calls, l.nmsgs);
+	cr_assert_eq(fc.size_ok, l.nmsgs);
+	dl_release(&s);
+	free(uids);
+	arena_release(&a);
 	remote_close(r);
 }
 
