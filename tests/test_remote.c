@@ -840,6 +840,30 @@ Test(remote, append_returns_uid_and_keeps_flags_and_date)
 	remote_close(r);
 }
 
+Test(remote, append_waits_for_continuation_without_literal_plus)
+{
+	struct sync_remote *r = remote_open();
+	struct sync_remote_listing l;
+	struct dl_sink s = { .keep = true };
+	char *crlf = crlf_of(msg_lf);
+	struct arena a;
+	uint32_t uid;
+
+	/* As if the server had no LITERAL+: every literal waits for "+". */
+	imap_conn_set_literal_mode(imap_client_conn(sync_remote_client(r)), IMAP_LITERAL_SYNC);
+	uid = append_text(r, "Drafts", msg_lf, NULL, 0, NULL);
+	cr_assert_gt(uid, 0u);
+	arena_init(&a, 4096);
+	scan(r, "Drafts", NULL, &a, &l);
+	cr_assert_eq(l.nmsgs, 1);
+	download(r, "Drafts", &uid, 1, &s);
+	cr_assert_str_eq(s.msgs[0].data, crlf);
+	dl_release(&s);
+	arena_release(&a);
+	free(crlf);
+	remote_close(r);
+}
+
 Test(remote, append_refuses_a_file_whose_size_changed)
 {
 	struct sync_remote *r = remote_open();
