@@ -1261,3 +1261,67 @@ Test(remote_rev1, expunge_without_uidplus_spares_user_deleted_message)
 	arena_release(&a);
 	remote_close(r);
 }
+
+/* ---- fallbacks on the full server, with capabilities turned off ----------------------------------- */
+
+Test(remote, move_by_copy_with_uidplus_reports_new_uids_and_spares_user_deleted)
+{
+	const struct sync_remote_caps off = { .move = true };
+	struct sync_remote_listing l1, l2, l3;
+	struct sync_remote *r;
+	struct arena a;
+	uint32_t uids[2], nu[2] = { 0, 0 }, other;
+	bool left = true;
+	struct err e;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 20, NULL), 0);
+	r = remote_open();
+	sync_remote_disable(r, &off);
+	cr_assert(!sync_remote_caps(r)->move && sync_remote_caps(r)->uidplus);
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l1);
+	uids[0] = l1.msgs[1].uid;
+	uids[1] = l1.msgs[3].uid;
+	other = l1.msgs[4].uid;
+	{
+		char *c = xasprintf("B UID STORE %u +FLAGS (\\Deleted)", other);
+		const char *cmds[] = { "A SELECT INBOX", c, NULL };
+
+		free(raw(cmds));
+		free(c);
+	}
+	/* COPY (COPYUID), STORE \Deleted, UID EXPUNGE of exactly ours. */
+	cr_assert_eq(sync_remote_move(r, "INBOX", uids, 2, "Archive", nu, &left, &e), 0, "%s", e.msg);
+	cr_assert(!left);
+	scan(r, "INBOX", NULL, &a, &l2);
+	scan(r, "Archive", NULL, &a, &l3);
+	cr_assert_null(find_msg(&l2, uids[0]));
+	cr_assert_null(find_msg(&l2, uids[1]));
+	cr_assert_not_null(find_msg(&l2, other), "UID EXPUNGE removed the user's message");
+	cr_assert_eq(l3.nmsgs, 2);
+	cr_assert_not_null(find_msg(&l3, nu[0]));
+	cr_assert_not_null(find_msg(&l3, nu[1]));
+	cr_assert_eq(find_msg(&l3, nu[1])->size, l1.msgs[3].size);
+	cr_assert_eq(find_msg(&l3, nu[0])->flags.sys & SYNC_F_DELETED, 0u);
+	arena_release(&a);
+	remote_close(r);
+}
+
+Test(remote, condstore_without_esearch_or_list_status)
+{
+	const struct sync_remote_caps off = { .qresync = true, .esearch = true, .list_status = true };
+	const char *names[] = { "INBOX" };
+	struct imap_status_data st;
+	struct sync_remote *r;
+	struct err e;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 20, NULL), 0);
+	r = remote_open_with(true);
+	sync_remote_disable(r, &off);
+	check_delta(r, SYNC_REMOTE_CONDSTORE);     /* expunge check by plain UID SEARCH */
+	/* Pipelined STATUS still carries HIGHESTMODSEQ. */
+	cr_assert_eq(sync_remote_status_all(r, names, 1, &st, &e), 0, "%s", e.msg);
+	cr_assert(st.have & IMAP_STATUS_HAVE_HIGHESTMODSEQ);
+	cr_assert(st.have & IMAP_STATUS_HAVE_MESSAGES);
+	remote_close(r);
+}

@@ -201,6 +201,20 @@ const struct sync_remote_caps *sync_remote_caps(const struct sync_remote *r)
 	return &r->caps;
 }
 
+void sync_remote_disable(struct sync_remote *r, const struct sync_remote_caps *off)
+{
+	struct sync_remote_caps *k = &r->caps;
+
+	k->qresync &= !off->qresync;
+	k->condstore &= !off->condstore;
+	k->uidplus &= !off->uidplus;
+	k->move &= !off->move;
+	k->multiappend &= !off->multiappend;
+	k->list_status &= !off->list_status;
+	k->esearch &= !off->esearch;
+	k->unselect &= !off->unselect;
+}
+
 unsigned long sync_remote_selects(const struct sync_remote *r)
 {
 	return r->selects;

@@ -125,6 +125,14 @@ int sync_remote_logout(struct sync_remote *r, struct err *e);
 struct imap_client *sync_remote_client(struct sync_remote *r);
 /* Valid after sync_remote_open(). */
 const struct sync_remote_caps *sync_remote_caps(const struct sync_remote *r);
+/*
+ * Stop using the capabilities set in `off` (for servers whose extension is
+ * broken, and for tests of the fallbacks).  Turning off qresync after login
+ * only changes the method: the server keeps QRESYNC enabled.  utf8 and
+ * literal_plus are the session's state and are not changed.  Call after
+ * sync_remote_open().
+ */
+void sync_remote_disable(struct sync_remote *r, const struct sync_remote_caps *off);
 /* SELECT / EXAMINE commands sent so far (statistics; tests of the pre-check). */
 unsigned long sync_remote_selects(const struct sync_remote *r);
 
