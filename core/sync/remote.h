@@ -227,7 +227,8 @@ struct sync_remote_fetched {
  * parse error, or it lacked a UID).  gone (optional) is called for each
  * requested UID the server did not return (expunged meanwhile).  A -1
  * return fails the download (and, from begin/data, the connection: a
- * literal cannot be skipped).
+ * literal cannot be skipped).  Every call happens before
+ * sync_remote_download() returns, so the sink may live on its stack.
  */
 struct sync_remote_sink {
 	void *ctx;
