@@ -529,6 +529,7 @@ Test(remote, unchanged_mailbox_is_not_selected)
 		trace = harness_read_file(trace_path, 1u << 20);
 		cr_assert_not_null(trace);
 		cr_assert(strstr(trace, "STATUS INBOX") != NULL, "no trace captured: %s", trace);
+		cr_assert(strstr(trace, "RETURN (STATUS") != NULL, "LIST-STATUS not used: %s", trace);
 		cr_assert_null(strstr(trace, "SELECT"), "the unchanged mailbox was selected: %s", trace);
 		free(trace);
 		free(trace_path);

@@ -138,7 +138,8 @@ unsigned long sync_remote_selects(const struct sync_remote *r);
 
 /*
  * STATUS (MESSAGES UIDNEXT UIDVALIDITY [HIGHESTMODSEQ]) of n mailboxes:
- * one LIST-STATUS when offered, else pipelined STATUS commands.  out[i]
+ * one LIST-STATUS of every mailbox when offered and n > 1, else pipelined
+ * STATUS commands.  out[i]
  * belongs to names[i]; a mailbox the server did not report (it does not
  * exist) has out[i].have == 0.
  */
