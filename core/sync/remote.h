@@ -75,10 +75,10 @@
 #include <time.h>
 
 #include "arena.h"
-#include "client.h"
+#include "imap/client.h"
 #include "err.h"
 #include "plan.h"
-#include "resp.h"
+#include "imap/resp.h"
 
 struct sync_remote;
 
@@ -93,6 +93,7 @@ struct sync_remote_caps {
 	bool list_status;
 	bool esearch;
 	bool utf8;              /* UTF8=ACCEPT enabled: names go as UTF-8 */
+	bool unselect;
 };
 
 /*
@@ -111,6 +112,8 @@ int sync_remote_logout(struct sync_remote *r, struct err *e);
 struct imap_client *sync_remote_client(struct sync_remote *r);
 /* Valid after sync_remote_open(). */
 const struct sync_remote_caps *sync_remote_caps(const struct sync_remote *r);
+/* SELECT / EXAMINE commands sent so far (statistics; tests of the pre-check). */
+unsigned long sync_remote_selects(const struct sync_remote *r);
 
 /*
  * STATUS (MESSAGES UIDNEXT UIDVALIDITY [HIGHESTMODSEQ]) of n mailboxes:
