@@ -5,6 +5,7 @@
  */
 #include "engine_int.h"
 
+#include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -486,6 +487,25 @@ static char list_separator(const struct imap_mailbox_list *rl)
 	return '/';
 }
 
+/*
+ * Whether the Maildir root holds any folder at all.  (maildir_list() calls
+ * qsort() on a NULL array when there is none, which UBSan rejects; an
+ * empty root simply has no folders.)
+ */
+static bool local_root_has_dirs(const char *root)
+{
+	DIR *d = opendir(root);
+	struct dirent *de;
+	bool any = false;
+
+	if (d == NULL)
+		return true;    /* let maildir_list() report the error */
+	while (!any && (de = readdir(d)) != NULL)
+		any = strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	return any;
+}
+
 static int discover(struct eng *g, struct eng_lists *L, struct err *e)
 {
 	struct maildir_config mc = { 0 };
@@ -501,7 +521,7 @@ static int discover(struct eng *g, struct eng_lists *L, struct err *e)
 	if (maildir_open(&g->md, &mc, e) < 0)
 		return -1;
 	g->md_open = true;
-	if (maildir_list(&g->md, &g->a, &L->ll, &L->nl, e) < 0)
+	if (local_root_has_dirs(g->md.root) && maildir_list(&g->md, &g->a, &L->ll, &L->nl, e) < 0)
 		return -1;
 	L->r_used = arena_zalloc(&g->a, (L->rl.n + 1) * sizeof(bool));
 	L->l_used = arena_zalloc(&g->a, (L->nl + 1) * sizeof(bool));
@@ -591,6 +611,9 @@ static int scan_remote(struct eng *g, struct eng_mbox *m, struct err *e)
 	if (sync_remote_scan(g->r, m->sm.remote_name, m->sm.uidvalidity ? &k : NULL, &g->a, l, e) < 0)
 		return -1;
 	m->have_listing = true;
+	if (getenv("ENGINE_DEBUG"))
+		fprintf(stderr, "DBG scan %s method %d complete %d uv %u next %u msgs %zu vanished %zu known uv %u modseq %lu\n",
+			m->sm.remote_name, (int)l->method, (int)l->complete, l->uidvalidity, l->uidnext, l->nmsgs, l->nvanished, m->sm.uidvalidity, (unsigned long)m->sm.highestmodseq);
 	m->remote = l->msgs;
 	m->nremote = l->nmsgs;
 	if (l->uidvalidity == 0 && m->status.have & IMAP_STATUS_HAVE_UIDVALIDITY)
@@ -743,7 +766,6 @@ static void fp_local(struct eng *g, const struct sync_fp_request *rq)
 	lm->fp.state = SYNC_FP_UNAVAILABLE;
 	if (maildir_entry_open(&m->f, m->local_ent[i], &fd, &e) != 0)
 		return;
-	sync_step("fingerprint");
 	if (sync_fp_fd(fd, &v, &e) == 0) {
 		lm->fp.state = SYNC_FP_KNOWN;
 		memcpy(lm->fp.bytes, v.bytes, SYNC_FP_LEN);
