@@ -142,7 +142,6 @@ struct sync_remote *sync_remote_new(const struct imap_client_opts *opts)
 	r->sink.abort = sink_abort;
 	o.conn.sink = &r->sink;
 	r->cl = imap_client_new(&o);
-	r->max_command = opts->conn.max_command ? opts->conn.max_command : 64u * 1024u * 1024u;
 	return r;
 }
 
@@ -556,6 +555,19 @@ int sync_remote_status_all(struct sync_remote *r, const char *const *names, size
 		return 0;
 	if (remote_conn(r, &c, e) < 0)
 		return -1;
+	/*
+	 * STATUS of the selected mailbox reports this session's view, which
+	 * lags behind changes made by other sessions until the next command
+	 * that lets the server catch up: a NOOP first.
+	 */
+	if (r->selected) {
+		rc = buf_adds(&b, "NOOP", e) < 0 ? -1 : remote_run(r, &b, NULL, NULL, NULL, e);
+		buf_reset(&b);
+		if (rc < 0) {
+			buf_release(&b);
+			return -1;
+		}
+	}
 	sc.wire = xcalloc(n, sizeof(*sc.wire));
 	for (i = 0; i < n && rc == 0; i++)
 		rc = wire_name(r, names[i], &sc.wire[i], e);

@@ -49,11 +49,10 @@
  * section with CRLF line ends, "\n" and the decimal RFC822.SIZE; fetched as
  * UID FETCH uids (UID RFC822.SIZE BODY.PEEK[HEADER]).
  *
- * Memory: bodies are never held in memory on download (the parser's
- * literal sink hands them to the caller's sink in pieces).  Uploads: the
- * connection layer (conn.h) takes a command as one buffer, so an APPEND is
- * built in memory (message size, bounded by the connection's max_command,
- * 64 MiB by default); it is converted LF -> CRLF while it is read.
+ * Memory: bodies are never held in memory.  Downloads: the parser's
+ * literal sink hands them to the caller's sink in pieces.  Uploads: the
+ * connection's literal source reads the file as the socket takes it,
+ * converting LF -> CRLF on the way.
  *
  * Errors: the client's (ERR_NET, ERR_TLS, ERR_TIMEOUT, ERR_PROTO,
  * ERR_LIMIT, ERR_SERVER with the server's text for NO/BAD), ERR_IO for the

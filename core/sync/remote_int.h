@@ -36,7 +36,6 @@ struct sync_remote {
 	struct sync_remote_caps caps;
 	char *selected;                 /* UTF-8 name of the selected mailbox, or NULL */
 	struct imap_select_info sel;    /* what the SELECT said */
-	size_t max_command;             /* the connection's command cap */
 	unsigned long selects;          /* SELECT commands sent (tests, stats) */
 	enum remote_sink_mode sink_mode;
 	const struct sync_remote_sink *user_sink;   /* REMOTE_SINK_BODY */

@@ -23,6 +23,7 @@
 
 struct scan_entry {
 	struct sync_remote_msg m;
+	size_t seq;                     /* arrival order: the later response wins */
 	bool have_flags, have_size;
 };
 
@@ -35,6 +36,7 @@ struct scan_ctx {
 	bool *gone;                     /* [known->nuids]: vanished */
 	bool *present;                  /* [known->nuids]: seen by the expunge check */
 	bool size_pass;                 /* only sizes are taken from FETCH */
+	uint32_t uid_min;               /* FETCH of UIDs below this is ignored */
 };
 
 static struct scan_entry *entry_for(struct scan_ctx *sc, uint32_t uid)
@@ -49,6 +51,7 @@ static struct scan_entry *entry_for(struct scan_ctx *sc, uint32_t uid)
 		sc->ents = xgrow(sc->ents, &sc->cap, sc->n + 1, sizeof(*sc->ents));
 	memset(&sc->ents[sc->n], 0, sizeof(sc->ents[0]));
 	sc->ents[sc->n].m.uid = uid;
+	sc->ents[sc->n].seq = sc->n;
 	return &sc->ents[sc->n++];
 }
 
@@ -61,19 +64,29 @@ static int scan_fetch(struct scan_ctx *sc, const struct imap_resp *resp, struct 
 	struct scan_entry *x;
 	uint64_t sz;
 
-	if (uid == 0)
-		return 1;           /* an unsolicited update without UID: not ours */
+	if (uid == 0 || uid < sc->uid_min)
+		return 1;           /* without UID, or "n:*" answered with a lower UID */
 	if (sc->n >= SCAN_MAX_MSGS)
 		return err_set(e, ERR_LIMIT, "mailbox listing longer than %u messages", SCAN_MAX_MSGS);
 	if (sc->size_pass) {
-		size_t i;
+		/* The entries are sorted by UID now (fetch_sizes); size every copy of uid. */
+		size_t lo = 0, hi = sc->n;
 
-		for (i = 0; i < sc->n; i++)
-			if (sc->ents[i].m.uid == uid)
-				break;
-		if (i == sc->n || size == NULL)
-			return 1;
-		x = &sc->ents[i];
+		if (size == NULL || !imap_arg_u64(size, &sz))
+			return size ? err_set(e, ERR_PROTO, "server sent a malformed RFC822.SIZE") : 1;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (sc->ents[mid].m.uid < uid)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < sc->n && sc->ents[lo].m.uid == uid; lo++) {
+			sc->ents[lo].m.size = sz;
+			sc->ents[lo].have_size = true;
+		}
+		return 1;
 	} else {
 		x = entry_for(sc, uid);
 	}
@@ -228,6 +241,16 @@ static int expunge_check(struct scan_ctx *sc, struct err *e)
 	return 0;
 }
 
+/* By UID, then arrival (duplicates stay in the order they came). */
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct scan_entry *x = a, *y = b;
+
+	if (x->m.uid != y->m.uid)
+		return x->m.uid < y->m.uid ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
 /* UID FETCH of RFC822.SIZE for the entries that lack it (QRESYNC gives none). */
 static int fetch_sizes(struct scan_ctx *sc, struct err *e)
 {
@@ -240,9 +263,11 @@ static int fetch_sizes(struct scan_ctx *sc, struct err *e)
 			n++;
 	if (n == 0)
 		return 0;
+	if (sc->n > 1)
+		qsort(sc->ents, sc->n, sizeof(*sc->ents), cmp_entry);
 	uids = xmalloc(n * sizeof(*uids));
 	for (i = 0, n = 0; i < sc->n; i++)
-		if (!sc->ents[i].have_size)
+		if (!sc->ents[i].have_size && (n == 0 || uids[n - 1] != sc->ents[i].m.uid))
 			uids[n++] = sc->ents[i].m.uid;
 	sc->size_pass = true;
 	rc = remote_run_uid_sets(sc->r, "UID FETCH ", " (UID RFC822.SIZE)", uids, n, 0,
@@ -252,22 +277,35 @@ static int fetch_sizes(struct scan_ctx *sc, struct err *e)
 	return rc;
 }
 
-static int cmp_entry(const void *a, const void *b)
+/*
+ * QRESYNC with known-uids reports changes among those UIDs only (RFC 7162
+ * 3.2.5.2); messages that arrived since are fetched by UID range.
+ */
+static int new_messages(struct scan_ctx *sc, struct err *e)
 {
-	const struct scan_entry *x = a, *y = b;
+	uint32_t from = sc->known->uidnext ? sc->known->uidnext : 1;
+	char text[96];
+	int rc;
 
-	return x->m.uid < y->m.uid ? -1 : x->m.uid > y->m.uid;
+	if (sc->r->sel.exists == 0 || sc->r->sel.uidnext <= from)
+		return 0;
+	snprintf(text, sizeof(text), "UID FETCH %u:* (UID FLAGS RFC822.SIZE)", from);
+	sc->uid_min = from;
+	rc = run_text(sc->r, text, scan_untagged, sc, e);
+	sc->uid_min = 0;
+	return rc;
 }
 
 /* Sorted, deduplicated (the later response wins), into the arena. */
-static int finish_listing(struct scan_ctx *sc, struct sync_remote_listing *out, struct err *e)
+static int finish_listing(struct scan_ctx *sc, struct sync_remote_listing *out)
 {
 	const struct sync_remote_known *k = sc->known;
 	size_t i, j, nv = 0;
 
 	for (i = 0; i < sc->n; i++)
 		sc->ents[i].m.fp.state = SYNC_FP_UNKNOWN;
-	qsort(sc->ents, sc->n, sizeof(*sc->ents), cmp_entry);
+	if (sc->n > 1)
+		qsort(sc->ents, sc->n, sizeof(*sc->ents), cmp_entry);
 	out->msgs = sc->n ? arena_alloc(sc->a, sc->n * sizeof(*out->msgs)) : NULL;
 	for (i = 0, j = 0; i < sc->n; i++) {
 		struct scan_entry *x = &sc->ents[i];
@@ -280,10 +318,13 @@ static int finish_listing(struct scan_ctx *sc, struct sync_remote_listing *out, 
 				out->msgs[j - 1].size = x->m.size;
 			continue;
 		}
-		if (!x->have_flags)
-			return err_set(e, ERR_PROTO, "server sent no FLAGS for UID %u", x->m.uid);
-		if (!x->have_size)
-			return err_set(e, ERR_PROTO, "server sent no RFC822.SIZE for UID %u", x->m.uid);
+		/*
+		 * Without its size: expunged between the SELECT and the size
+		 * FETCH; it shows as vanished next time.  Without flags: only
+		 * an unsolicited size, not a listing.
+		 */
+		if (!x->have_flags || !x->have_size)
+			continue;
 		out->msgs[j++] = x->m;
 	}
 	out->nmsgs = j;
@@ -396,10 +437,10 @@ int sync_remote_scan(struct sync_remote *r, const char *name, const struct sync_
 		if ((sel->exists > 0 && run_text(r, text, scan_untagged, &sc, e) < 0) ||
 		    expunge_check(&sc, e) < 0)
 			goto done;
-	} else if (fetch_sizes(&sc, e) < 0) {       /* QRESYNC */
+	} else if (new_messages(&sc, e) < 0 || fetch_sizes(&sc, e) < 0) {       /* QRESYNC */
 		goto done;
 	}
-	rc = finish_listing(&sc, out, e);
+	rc = finish_listing(&sc, out);
 done:
 	if (rc < 0)
 		err_prefix(e, "listing mailbox \"%s\"", name);

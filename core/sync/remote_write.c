@@ -140,6 +140,7 @@ struct move_ctx {
 	const uint32_t *uids;
 	size_t n;
 	uint32_t *new_uids;             /* may be NULL */
+	bool trust;                     /* UIDPLUS offered: COPYUID is meant */
 };
 
 /* "[COPYUID uidvalidity src-set dst-set]": pair the sets up. */
@@ -152,7 +153,7 @@ static int copyuid(struct move_ctx *mc, const struct imap_resp *resp, struct err
 	int rc = 0;
 
 	if (resp == NULL || resp->code == NULL || strcmp(resp->code, "COPYUID") != 0 ||
-	    mc->new_uids == NULL)
+	    mc->new_uids == NULL || !mc->trust)
 		return 0;
 	if (resp->ncode_args != 3 || (s = imap_arg_str(&resp->code_args[1], &slen)) == NULL ||
 	    (d = imap_arg_str(&resp->code_args[2], &dlen)) == NULL)
@@ -201,7 +202,7 @@ int sync_remote_move(struct sync_remote *r, const char *from, const uint32_t *ui
 		     const char *to, uint32_t *new_uids_out, bool *left_deleted_out,
 		     struct err *e)
 {
-	struct move_ctx mc = { uids, n, new_uids_out };
+	struct move_ctx mc = { uids, n, new_uids_out, r->caps.uidplus };
 	const struct sync_flags del = { SYNC_F_DELETED, 0, NULL };
 	struct buf suffix = BUF_INIT(REMOTE_CMD_MAX);
 	int rc;

@@ -355,44 +355,90 @@ int sync_remote_download(struct sync_remote *r, const char *name, const uint32_t
 
 /* ---- uploads ------------------------------------------------------------------------ */
 
-/* Read fd from offset 0 into b, bare LF -> CRLF; fails if the result is not `size` bytes. */
-static int read_crlf(int fd, uint64_t size, struct buf *b, struct err *e)
-{
+/*
+ * The upload literal: the file from offset 0 with bare LF -> CRLF, read as
+ * the socket takes it (never whole in memory).
+ */
+struct crlf_src {
+	int fd;
+	off_t off;
+	bool prev_cr;                   /* the last input byte was CR */
+	bool pending_lf;                /* a CR was produced for a bare LF; its LF is due */
+	uint64_t produced, size;
+	size_t in_len, in_pos;
 	char in[READ_CHUNK];
-	uint64_t start = b->len, got = 0;
-	off_t off = 0;
-	bool prev_cr = false;
+};
+
+static ssize_t crlf_fill(struct crlf_src *s, struct err *e)
+{
 	ssize_t k;
 
-	for (;;) {
-		size_t i, from = 0;
+	do
+		k = pread(s->fd, s->in, sizeof(s->in), s->off);
+	while (k < 0 && errno == EINTR);
+	if (k < 0)
+		return err_sys(e, ERR_IO, errno, "cannot read the message to upload");
+	s->off += k;
+	s->in_len = (size_t)k;
+	s->in_pos = 0;
+	return k;
+}
 
-		k = pread(fd, in, sizeof(in), off);
-		if (k < 0 && errno == EINTR)
+static ssize_t crlf_read(void *ctx, char *buf, size_t n, struct err *e)
+{
+	struct crlf_src *s = ctx;
+	size_t out = 0;
+
+	while (out < n) {
+		char c;
+
+		if (s->pending_lf) {
+			buf[out++] = '\n';
+			s->pending_lf = false;
 			continue;
-		if (k < 0)
-			return err_sys(e, ERR_IO, errno, "cannot read the message to upload");
-		if (k == 0)
-			break;
-		off += k;
-		for (i = 0; i < (size_t)k; i++) {
-			if (in[i] == '\n' && !prev_cr) {
-				if (buf_add(b, in + from, i - from, e) < 0 || buf_addc(b, '\r', e) < 0)
-					return -1;
-				from = i;
-			}
-			prev_cr = in[i] == '\r';
 		}
-		if (buf_add(b, in + from, (size_t)k - from, e) < 0)
-			return -1;
-		got = b->len - start;
-		if (got > size)
-			break;
+		if (s->in_pos == s->in_len) {
+			ssize_t k = crlf_fill(s, e);
+
+			if (k < 0)
+				return -1;
+			if (k == 0)
+				break;
+		}
+		c = s->in[s->in_pos++];
+		if (c == '\n' && !s->prev_cr) {
+			buf[out++] = '\r';
+			s->pending_lf = true;
+		} else {
+			buf[out++] = c;
+		}
+		s->prev_cr = c == '\r';
 	}
-	got = b->len - start;
-	if (got != size)
-		return err_set(e, ERR_STATE, "message changed since it was scanned (%llu bytes, "
-			       "expected %llu)", (unsigned long long)got, (unsigned long long)size);
+	s->produced += out;
+	if (out == 0 || s->produced > s->size)
+		return err_set(e, ERR_STATE, "message changed while it was uploaded");
+	return (ssize_t)out;
+}
+
+/* The size of the file in CRLF form (bytes plus bare LFs), by one streaming pass. */
+static int crlf_count(int fd, uint64_t *size_out, struct err *e)
+{
+	struct crlf_src s = { .fd = fd };
+	uint64_t size = 0;
+	ssize_t k;
+	size_t i;
+
+	while ((k = crlf_fill(&s, e)) > 0) {
+		for (i = 0; i < (size_t)k; i++) {
+			if (s.in[i] == '\n' && !s.prev_cr)
+				size++;
+			s.prev_cr = s.in[i] == '\r';
+		}
+		size += (uint64_t)k;
+	}
+	if (k < 0)
+		return -1;
+	*size_out = size;
 	return 0;
 }
 
@@ -425,31 +471,55 @@ int sync_remote_append(struct sync_remote *r, const char *name, int fd, uint64_t
 		       const struct sync_fp *fp, uint32_t *uid_out, struct err *e)
 {
 	struct sync_flags none = { 0, 0, NULL };
-	struct buf b;
+	struct buf b = BUF_INIT(REMOTE_CMD_MAX);
+	struct crlf_src *src;
+	struct imap_literal_source ls;
+	struct imap_cmd_req req;
 	struct imap_cmd *cmd = NULL;
+	struct imap_conn *c;
+	uint64_t size = 0;
 	uint32_t uidnext = 0;
 	int rc;
 
 	*uid_out = 0;
-	if (size_crlf + 8192 > r->max_command)
-		return err_set(e, ERR_LIMIT, "message of %llu bytes is too large to upload",
+	if (crlf_count(fd, &size, e) < 0)
+		return err_prefix(e, "uploading to mailbox \"%s\"", name);
+	if (size != size_crlf)
+		return err_set(e, ERR_STATE, "message changed since it was scanned (%llu bytes, "
+			       "expected %llu)", (unsigned long long)size,
 			       (unsigned long long)size_crlf);
+	if (remote_conn(r, &c, e) < 0)
+		return -1;
 	if (!r->caps.uidplus && fp && fp->state == SYNC_FP_KNOWN &&
 	    sync_remote_uidnext(r, name, &uidnext, e) < 0)
 		return err_prefix(e, "uploading to mailbox \"%s\"", name);
-	buf_init(&b, (size_t)size_crlf + 8192);
 	rc = buf_adds(&b, "APPEND ", e) < 0 || remote_add_mailbox(r, &b, name, e) < 0 ||
 	     buf_addc(&b, ' ', e) < 0 ||
 	     remote_add_flag_list(&b, flags ? flags : &none, e) < 0 ||
 	     (internaldate > 0 && add_date(&b, internaldate, e) < 0) ||
-	     buf_addf(&b, e, " {%llu}\r\n", (unsigned long long)size_crlf) < 0 ||
-	     read_crlf(fd, size_crlf, &b, e) < 0 ? -1 : 0;
-	if (rc == 0)
-		rc = remote_run(r, &b, NULL, NULL, &cmd, e);
+	     buf_addc(&b, ' ', e) < 0 ? -1 : 0;
+	src = xcalloc(1, sizeof(*src));
+	src->fd = fd;
+	src->size = size_crlf;
+	ls.size = size_crlf;
+	ls.read = crlf_read;
+	ls.ctx = src;
+	memset(&req, 0, sizeof(req));
+	req.text = buf_cstr(&b);
+	req.len = b.len;
+	req.source = &ls;
+	if (rc == 0) {
+		/* LITERAL+ (the connection's literal mode) sends it at once, else after "+". */
+		cmd = imap_conn_submit(c, &req, e);
+		rc = cmd == NULL ? -1 : imap_conn_wait(c, cmd, e);
+	}
 	buf_release(&b);
-	if (rc == 0 && !appenduid(imap_cmd_response(cmd), uid_out) && uidnext > 0)
+	/* APPENDUID only when UIDPLUS is offered (a cut-down server may still send it). */
+	if (rc == 0 && !(r->caps.uidplus && appenduid(imap_cmd_response(cmd), uid_out)) &&
+	    uidnext > 0)
 		rc = sync_remote_find_fp(r, name, uidnext, fp, uid_out, e);
 	imap_cmd_free(cmd);
+	free(src);
 	if (rc < 0)
 		return err_prefix(e, "uploading to mailbox \"%s\"", name);
 	return 0;
