@@ -611,9 +611,6 @@ static int scan_remote(struct eng *g, struct eng_mbox *m, struct err *e)
 	if (sync_remote_scan(g->r, m->sm.remote_name, m->sm.uidvalidity ? &k : NULL, &g->a, l, e) < 0)
 		return -1;
 	m->have_listing = true;
-	if (getenv("ENGINE_DEBUG"))
-		fprintf(stderr, "DBG scan %s method %d complete %d uv %u next %u msgs %zu vanished %zu known uv %u modseq %lu\n",
-			m->sm.remote_name, (int)l->method, (int)l->complete, l->uidvalidity, l->uidnext, l->nmsgs, l->nvanished, m->sm.uidvalidity, (unsigned long)m->sm.highestmodseq);
 	m->remote = l->msgs;
 	m->nremote = l->nmsgs;
 	if (l->uidvalidity == 0 && m->status.have & IMAP_STATUS_HAVE_UIDVALIDITY)
