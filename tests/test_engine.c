@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "lock.h"
 #include "sync/engine.h"
 #include "sync/fp.h"
 #include "xalloc.h"
@@ -685,6 +686,115 @@ Test(engine, new_folders_appear_on_the_other_side)
 	cr_assert_eq(count_in(&l, "Remote-New"), 1);
 	side_free(&l);
 	side_free(&r);
+}
+
+Test(engine, emptied_local_inbox_is_a_safety_stop_and_nothing_is_expunged)
+{
+	struct sync_report rep;
+	struct side l = { 0 }, r = { 0 };
+	struct err e;
+	size_t inbox, removed = 0;
+
+	seeded_and_synced(30, &rep);
+	sync_report_release(&rep);
+	read_local(&l);
+	inbox = count_in(&l, "INBOX");
+	cr_assert_geq(inbox, 10);
+	for (size_t i = 0; i < l.n; i++)
+		if (strcmp(l.m[i].folder, "INBOX") == 0)
+			removed += unlink(l.m[i].path) == 0;
+	cr_assert_eq(removed, inbox);
+	side_free(&l);
+	cr_assert_eq(run_sync(NULL, false, &rep, &e), -1);
+	cr_assert_eq(e.code, ERR_SAFETY, "%s", e.msg);
+	cr_assert(rep.safety);
+	cr_assert_eq(SUM(&rep, remote, deleted), 0);
+	sync_report_release(&rep);
+	read_remote(&r);
+	cr_assert_eq(count_in(&r, "INBOX"), inbox, "the server lost messages");
+	side_free(&r);
+}
+
+Test(engine, lost_state_relinks_by_fingerprint_without_transfers)
+{
+	struct sync_report rep;
+
+	seeded_and_synced(20, &rep);
+	sync_report_release(&rep);
+	cr_assert_eq(harness_remove_tree(state_dir), 0);
+	local_write("INBOX", "after-loss", 1);
+	sync_ok(&rep);
+	cr_assert_eq(SUM(&rep, local, added), 0, "downloaded again after losing the state");
+	cr_assert_eq(SUM(&rep, remote, added), 1);
+	cr_assert_eq(SUM(&rep, local, deleted) + SUM(&rep, remote, deleted), 0);
+	sync_report_release(&rep);
+	check_equal(21);
+	sync_ok(&rep);
+	cr_assert_eq(rep.nactions, 0);
+	sync_report_release(&rep);
+}
+
+Test(engine, second_run_is_refused_while_the_account_is_locked)
+{
+	struct lock lk = LOCK_INIT;
+	struct sync_report rep;
+	struct err e;
+
+	cr_assert_eq(lock_acquire(state_dir, false, &lk, &e), 0, "%s", e.msg);
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int rc = run_sync(NULL, false, &rep, &e);
+
+		_exit(rc == -1 && e.code == ERR_LOCKED ? 0 : 1);
+	}
+	int status;
+
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	lock_release(&lk);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the locked run was not refused");
+}
+
+/* The same changes against a server cut down to IMAP4rev1 (no UIDPLUS,
+ * MOVE, CONDSTORE, QRESYNC, LIST-STATUS). */
+static void up_rev1(void)
+{
+	cr_assert_eq(harness_dovecot_start(&dc, "--caps imap4rev1"), 0, "cannot start Dovecot");
+	snprintf(mail_root, sizeof(mail_root), "%s/Mail", dc.tmp);
+	snprintf(state_dir, sizeof(state_dir), "%s/state", dc.tmp);
+}
+
+TestSuite(engine_rev1, .init = up_rev1, .fini = down, .timeout = 300);
+
+Test(engine_rev1, changes_both_ways_without_extensions)
+{
+	struct sync_report rep;
+	struct side l = { 0 }, r = { 0 };
+
+	seeded_and_synced(20, &rep);
+	sync_report_release(&rep);
+	check_equal(20);
+	read_local(&l);
+	local_write("INBOX", "rev1", 1);
+	local_move(pick(&l, "INBOX", 0), "Work");
+	local_rename_flags(pick(&l, "INBOX", 1), "FS");
+	cr_assert_eq(unlink(pick(&l, "INBOX", 2)->path), 0);
+	side_free(&l);
+	server_cmd("INBOX", "a UID STORE 5 +FLAGS (\\Answered)");
+	server_append("Work", "rev1-srv", 1);
+	sync_ok(&rep);
+	cr_assert_eq(SUM(&rep, remote, added), 1, "uploads: %zu", SUM(&rep, remote, added));
+	cr_assert_eq(SUM(&rep, remote, moved), 1);
+	cr_assert_eq(SUM(&rep, local, added), 1);
+	sync_report_release(&rep);
+	assert_equal(&l, &r);
+	cr_assert_eq(l.n, 21);
+	side_free(&l);
+	side_free(&r);
+	sync_ok(&rep);
+	cr_assert_eq(rep.nactions, 0, "a second sync planned %zu actions", rep.nactions);
+	sync_report_release(&rep);
 }
 
 /* ---------------------------------------------------------------- crash safety */

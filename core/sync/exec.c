@@ -523,6 +523,24 @@ static int cmp_pair(const void *a, const void *b)
 	return cmp_u32(&((const struct uid_pair *)a)->uid, &((const struct uid_pair *)b)->uid);
 }
 
+/*
+ * Without COPYUID (no UIDPLUS) the new UID of a moved message is looked for
+ * by fingerprint among the UIDs the target gave out since `uidnext`.  Not
+ * found: it stays 0 and the next plan relinks it.
+ */
+static int find_new_uid(struct eng *g, struct eng_mbox *to, uint32_t uidnext,
+			struct sync_action *act, struct err *e)
+{
+	uint32_t uid = 0;
+
+	if (act->rec_op != SYNC_REC_PUT || act->rec.fp.state != SYNC_FP_KNOWN || uidnext == 0)
+		return 0;
+	if (sync_remote_find_fp(g->r, to->sm.remote_name, uidnext, &act->rec.fp, &uid, e) < 0)
+		return -1;
+	act->rec.uid = uid;
+	return 0;
+}
+
 static int exec_moves_remote(struct eng *g, struct eng_mbox *m, struct sync_action **acts,
 			     size_t n, struct err *e)
 {
@@ -560,6 +578,8 @@ static int exec_moves_remote(struct eng *g, struct eng_mbox *m, struct sync_acti
 
 		if (act->rec.uid == 0)
 			act->rec.uid = nu[i];
+		if (act->rec.uid == 0 && find_new_uid(g, to, in[0].uidnext, act, e) < 0)
+			goto out;
 	}
 	rep_of(g, to)->remote.moved += n;
 	rc = finish(g, acts, NULL, n, ids, n, e);
