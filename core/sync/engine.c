@@ -557,6 +557,9 @@ static int scan_local(struct eng *g, struct eng_mbox *m, struct err *e)
 		return 0;
 	if (eng_local_folder(g, m, false, e) != 0)
 		return -1;
+	/* Left-overs of interrupted deliveries (Maildir's 36 hours). */
+	if (!g->o->dry_run && maildir_folder_clean_tmp(&m->f, 36 * 3600, NULL, e) < 0)
+		return -1;
 	if (maildir_scan(&m->f, &m->snap, e) < 0)
 		return -1;
 	m->have_snap = true;

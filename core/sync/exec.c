@@ -737,8 +737,7 @@ static int exec_batch(struct eng *g, struct sync_action **acts, size_t n, struct
 	case SYNC_ACT_MAILBOX_STATE:
 		return exec_mailbox_state(g, act, m, e);
 	case SYNC_ACT_DOWNLOAD:
-		return exec_downloads(g, eng_mbox_by_id(g, act->to_mailbox) ? eng_mbox_by_id(g, act->to_mailbox) : m,
-				      acts, n, e);
+		return exec_downloads(g, m, acts, n, e);
 	case SYNC_ACT_UPLOAD:
 		return exec_upload(g, act, m, e);
 	case SYNC_ACT_FLAGS_REMOTE:
