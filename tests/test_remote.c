@@ -258,7 +258,7 @@ struct dl_msg {
 
 struct dl_sink {
 	bool keep;
-	struct dl_msg msgs[16];
+	struct dl_msg msgs[256];
 	size_t n, aborted, gone;
 };
 
@@ -267,7 +267,7 @@ static int dl_begin(void *ctx, uint64_t size, void **handle_out, struct err *e)
 	struct dl_sink *s = ctx;
 	struct dl_msg *m;
 
-	if (s->n == 16)
+	if (s->n == 256)
 		return err_set(e, ERR_LIMIT, "too many messages for the test sink");
 	m = &s->msgs[s->n++];
 	memset(m, 0, sizeof(*m));
@@ -742,6 +742,70 @@ Test(remote, download_reports_flags_date_and_gone_uids)
 	remote_close(r);
 }
 
+struct fp_count {
+	const struct sync_remote_listing *l;
+	size_t calls, size_ok;
+};
+
+static int fp_count_cb(void *ctx, uint32_t uid, const struct sync_fp *fp, const char *message_id,
+		       uint64_t size, struct err *e)
+{
+	struct fp_count *c = ctx;
+	const struct sync_remote_msg *m = find_msg(c->l, uid);
+
+	(void)fp;
+	(void)message_id;
+	(void)e;
+	c->calls++;
+	if (m && m->size == size)
+		c->size_ok++;
+	return 0;
+}
+
+Test(remote, many_messages_download_and_fingerprint_in_pipelined_batches)
+{
+	struct sync_remote_listing l;
+	struct dl_sink s = { 0 };
+	struct fp_count fc = { 0 };
+	struct sync_remote *r;
+	struct arena a;
+	uint32_t *uids;
+	struct err e;
+	size_t i;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 160, NULL), 0);
+	r = remote_open();
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l);
+	cr_assert_gt(l.nmsgs, 64u, "need more than two download batches");
+	uids = xcalloc(l.nmsgs, sizeof(*uids));
+	for (i = 0; i < l.nmsgs; i++)
+		uids[i] = l.msgs[i].uid;
+	download(r, "INBOX", uids, l.nmsgs, &s);
+	cr_assert_eq(s.n, l.nmsgs);
+	for (i = 0; i < s.n; i++) {
+		const struct sync_remote_msg *m = find_msg(&l, s.msgs[i].uid);
+
+		cr_assert(s.msgs[i].finished);
+		cr_assert_not_null(m);
+		cr_assert_eq(s.msgs[i].got, m->size, "UID %u: %llu of %llu bytes", m->uid,
+			     (unsigned long long)s.msgs[i].got, (unsigned long long)m->size);
+		cr_assert_eq(s.msgs[i].sys, m->flags.sys & ~(unsigned)SYNC_F_DELETED);
+		cr_assert_eq(s.msgs[i].date % 86400, 43200, "INTERNALDATE is 12:00 UTC in the seed");
+	}
+	cr_assert_eq(s.aborted, 0u);
+	cr_assert_eq(s.gone, 0u);
+	fc.l = &l;
+	cr_assert_eq(sync_remote_fetch_fps(r, "INBOX", uids, l.nmsgs, fp_count_cb, &fc, &e), 0,
+		     "%s", e.msg);
+	cr_assert_eq(fc.calls, l.nmsgs);
+	cr_assert_eq(fc.size_ok, l.nmsgs);
+	dl_release(&s);
+	free(uids);
+	arena_release(&a);
+	remote_close(r);
+}
+
 /* ---- append / store / move / expunge ---------------------------------------------------------- */
 
 Test(remote, append_returns_uid_and_keeps_flags_and_date)
@@ -770,6 +834,30 @@ Test(remote, append_returns_uid_and_keeps_flags_and_date)
 	download(r, "INBOX", &uid, 1, &s);
 	cr_assert_str_eq(s.msgs[0].data, crlf, "LF was not converted to CRLF");
 	cr_assert_eq(s.msgs[0].date, (time_t)1700000000);
+	dl_release(&s);
+	arena_release(&a);
+	free(crlf);
+	remote_close(r);
+}
+
+Test(remote, append_waits_for_continuation_without_literal_plus)
+{
+	struct sync_remote *r = remote_open();
+	struct sync_remote_listing l;
+	struct dl_sink s = { .keep = true };
+	char *crlf = crlf_of(msg_lf);
+	struct arena a;
+	uint32_t uid;
+
+	/* As if the server had no LITERAL+: every literal waits for "+". */
+	imap_conn_set_literal_mode(imap_client_conn(sync_remote_client(r)), IMAP_LITERAL_SYNC);
+	uid = append_text(r, "Drafts", msg_lf, NULL, 0, NULL);
+	cr_assert_gt(uid, 0u);
+	arena_init(&a, 4096);
+	scan(r, "Drafts", NULL, &a, &l);
+	cr_assert_eq(l.nmsgs, 1);
+	download(r, "Drafts", &uid, 1, &s);
+	cr_assert_str_eq(s.msgs[0].data, crlf);
 	dl_release(&s);
 	arena_release(&a);
 	free(crlf);
@@ -1171,5 +1259,69 @@ Test(remote_rev1, expunge_without_uidplus_spares_user_deleted_message)
 	cr_assert_not_null(find_msg(&l2, other));
 	cr_assert(find_msg(&l2, uids[1])->flags.sys & SYNC_F_DELETED);
 	arena_release(&a);
+	remote_close(r);
+}
+
+/* ---- fallbacks on the full server, with capabilities turned off ----------------------------------- */
+
+Test(remote, move_by_copy_with_uidplus_reports_new_uids_and_spares_user_deleted)
+{
+	const struct sync_remote_caps off = { .move = true };
+	struct sync_remote_listing l1, l2, l3;
+	struct sync_remote *r;
+	struct arena a;
+	uint32_t uids[2], nu[2] = { 0, 0 }, other;
+	bool left = true;
+	struct err e;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 20, NULL), 0);
+	r = remote_open();
+	sync_remote_disable(r, &off);
+	cr_assert(!sync_remote_caps(r)->move && sync_remote_caps(r)->uidplus);
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l1);
+	uids[0] = l1.msgs[1].uid;
+	uids[1] = l1.msgs[3].uid;
+	other = l1.msgs[4].uid;
+	{
+		char *c = xasprintf("B UID STORE %u +FLAGS (\\Deleted)", other);
+		const char *cmds[] = { "A SELECT INBOX", c, NULL };
+
+		free(raw(cmds));
+		free(c);
+	}
+	/* COPY (COPYUID), STORE \Deleted, UID EXPUNGE of exactly ours. */
+	cr_assert_eq(sync_remote_move(r, "INBOX", uids, 2, "Archive", nu, &left, &e), 0, "%s", e.msg);
+	cr_assert(!left);
+	scan(r, "INBOX", NULL, &a, &l2);
+	scan(r, "Archive", NULL, &a, &l3);
+	cr_assert_null(find_msg(&l2, uids[0]));
+	cr_assert_null(find_msg(&l2, uids[1]));
+	cr_assert_not_null(find_msg(&l2, other), "UID EXPUNGE removed the user's message");
+	cr_assert_eq(l3.nmsgs, 2);
+	cr_assert_not_null(find_msg(&l3, nu[0]));
+	cr_assert_not_null(find_msg(&l3, nu[1]));
+	cr_assert_eq(find_msg(&l3, nu[1])->size, l1.msgs[3].size);
+	cr_assert_eq(find_msg(&l3, nu[0])->flags.sys & SYNC_F_DELETED, 0u);
+	arena_release(&a);
+	remote_close(r);
+}
+
+Test(remote, condstore_without_esearch_or_list_status)
+{
+	const struct sync_remote_caps off = { .qresync = true, .esearch = true, .list_status = true };
+	const char *names[] = { "INBOX" };
+	struct imap_status_data st;
+	struct sync_remote *r;
+	struct err e;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 20, NULL), 0);
+	r = remote_open_with(true);
+	sync_remote_disable(r, &off);
+	check_delta(r, SYNC_REMOTE_CONDSTORE);     /* expunge check by plain UID SEARCH */
+	/* Pipelined STATUS still carries HIGHESTMODSEQ. */
+	cr_assert_eq(sync_remote_status_all(r, names, 1, &st, &e), 0, "%s", e.msg);
+	cr_assert(st.have & IMAP_STATUS_HAVE_HIGHESTMODSEQ);
+	cr_assert(st.have & IMAP_STATUS_HAVE_MESSAGES);
 	remote_close(r);
 }

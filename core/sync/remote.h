@@ -5,8 +5,14 @@
  *
  * One struct sync_remote owns one client (one connection) and keeps at most
  * one mailbox selected; every call that needs a mailbox selects it when it is
- * not the selected one (read-write SELECT; with QRESYNC only when needed),
- * and it stays selected for the next call on the same mailbox.
+ * not the selected one (read-write SELECT), and it stays selected for the
+ * next call on the same mailbox (a scan always selects anew).  Do not call
+ * imap_client_select() on the adapter's client: the adapter would not know.
+ * Capabilities are taken as advertised: a server that sends APPENDUID or
+ * COPYUID without announcing UIDPLUS is not believed (the UID is then found
+ * by fingerprint, or reported as 0).  MULTIAPPEND is reported in the caps
+ * but not used: one APPEND per message (pipelining them is the caller's
+ * choice of order, not needed for correctness).
  *
  * Typical use (the engine):
  *
@@ -28,18 +34,26 @@
  *   - QRESYNC (enabled by the client at login): SELECT name (QRESYNC
  *     (uidvalidity modseq known-uids)); the delta is the FETCH responses
  *     (UID FLAGS MODSEQ) and "* VANISHED (EARLIER)" the server sends during
- *     the SELECT.  RFC822.SIZE of the new messages is fetched afterwards.
+ *     the SELECT.  With known-uids the server reports changes among those
+ *     UIDs only (RFC 7162), so messages that arrived since are fetched by
+ *     "UID FETCH known-uidnext:* (UID FLAGS RFC822.SIZE)"; RFC822.SIZE of
+ *     the changed old ones afterwards.  A known-uids list longer than 64 KiB
+ *     on the wire is left out (the server then reports every expunge since
+ *     modseq; only known UIDs are returned as vanished).
  *   - CONDSTORE only: SELECT name (CONDSTORE), UID FETCH 1:* (UID FLAGS
  *     RFC822.SIZE) (CHANGEDSINCE modseq); expunges: with ESEARCH
  *     "UID SEARCH RETURN (ALL) UID known-range", else "UID SEARCH UID
  *     known-range" (known-range = 1:max-known-uid, so only the old UIDs come
  *     back, as compact ranges with ESEARCH), compared with the known UIDs;
  *     a known UID that is not returned vanished.  No flag is listed for an
- *     unchanged message.
+ *     unchanged message.  (Without ESEARCH the "* SEARCH" line must fit the
+ *     parser's 1 MiB line limit: about 150,000 UIDs.)
  *   - plain IMAP4rev1 (or nothing known, or UIDVALIDITY changed, or
  *     NOMODSEQ): UID FETCH 1:* (UID FLAGS RFC822.SIZE), a complete listing.
  *   Pre-check: sync_remote_status_all() (LIST-STATUS when offered, else
- *   pipelined STATUS) and sync_remote_unchanged().  Given known->status,
+ *   pipelined STATUS; a NOOP first when a mailbox is selected, since STATUS
+ *   of the selected mailbox reports the session's possibly stale view) and
+ *   sync_remote_unchanged().  Given known->status,
  *   scan does not select a mailbox whose UIDVALIDITY, UIDNEXT, MESSAGES and
  *   HIGHESTMODSEQ did not move, and returns an empty delta (unchanged set).
  *   Without HIGHESTMODSEQ (no CONDSTORE) a flag change is invisible to
@@ -111,6 +125,14 @@ int sync_remote_logout(struct sync_remote *r, struct err *e);
 struct imap_client *sync_remote_client(struct sync_remote *r);
 /* Valid after sync_remote_open(). */
 const struct sync_remote_caps *sync_remote_caps(const struct sync_remote *r);
+/*
+ * Stop using the capabilities set in `off` (for servers whose extension is
+ * broken, and for tests of the fallbacks).  Turning off qresync after login
+ * only changes the method: the server keeps QRESYNC enabled.  utf8 and
+ * literal_plus are the session's state and are not changed.  Call after
+ * sync_remote_open().
+ */
+void sync_remote_disable(struct sync_remote *r, const struct sync_remote_caps *off);
 /* SELECT / EXAMINE commands sent so far (statistics; tests of the pre-check). */
 unsigned long sync_remote_selects(const struct sync_remote *r);
 
@@ -235,9 +257,11 @@ int sync_remote_uidnext(struct sync_remote *r, const char *name, uint32_t *uidne
 /*
  * APPEND the message read from fd (from offset 0; bare LF converted to
  * CRLF; size_crlf is the size after conversion and is checked before
- * anything is sent: ERR_STATE if the file changed) with flags (\Recent
- * never) and internaldate (0: none).  LITERAL+ when offered, else the
- * continuation is awaited.  *uid_out: from APPENDUID; without UIDPLUS,
+ * anything is sent: ERR_STATE if the file changed; a file that changes
+ * while it is being sent fails the connection, since the server expects
+ * exactly size_crlf bytes) with flags (\Recent never) and internaldate (0:
+ * none; sent as UTC).  The file streams (never whole in memory).  LITERAL+
+ * when offered, else the continuation is awaited.  *uid_out: from APPENDUID; without UIDPLUS,
  * when fp is given, found by fingerprint among UIDs >= the UIDNEXT seen
  * just before the APPEND (sync_remote_find_fp); 0 if not found or unknown.
  */

@@ -1,6 +1,7 @@
 /*
  * remote_int.h - private to the remote adapter (remote.c: session,
- * selection, commands, folders; remote_scan.c: change detection;
+ * selection, commands, flags; remote_mbox.c: STATUS pre-check, folders;
+ * remote_scan.c: change detection;
  * remote_xfer.c: fingerprints, downloads, uploads; remote_write.c: flags,
  * moves, expunges).  Not for other modules.
  */

@@ -341,8 +341,7 @@ static int finish_listing(struct scan_ctx *sc, struct sync_remote_listing *out)
 	return 0;
 }
 
-static int qresync_params(struct sync_remote *r, const struct sync_remote_known *k,
-			  struct buf *p, struct err *e)
+static int qresync_params(const struct sync_remote_known *k, struct buf *p, struct err *e)
 {
 	size_t used = 0;
 	size_t mark;
@@ -350,7 +349,6 @@ static int qresync_params(struct sync_remote *r, const struct sync_remote_known 
 	if (buf_addf(p, e, "(QRESYNC (%u %llu", k->uidvalidity,
 		     (unsigned long long)k->highestmodseq) < 0)
 		return -1;
-	(void)r;
 	if (k->nuids > 0) {
 		mark = p->len;
 		if (buf_addc(p, ' ', e) < 0 ||
@@ -373,7 +371,7 @@ static int select_for_scan(struct scan_ctx *sc, const char *name, struct sync_re
 
 	if (r->caps.qresync && delta) {
 		out->method = SYNC_REMOTE_QRESYNC;
-		rc = qresync_params(r, k, &p, e) < 0 ? -1
+		rc = qresync_params(k, &p, e) < 0 ? -1
 			: remote_select_with(r, name, buf_cstr(&p), scan_untagged, sc, e);
 	} else if (r->caps.condstore) {
 		out->method = delta ? SYNC_REMOTE_CONDSTORE : SYNC_REMOTE_FULL;

@@ -18,8 +18,6 @@
 #include "imap/cmd.h"
 #include "xalloc.h"
 
-#define COPYUID_MAX 10000000u   /* UIDs in one COPYUID code */
-
 int sync_remote_store(struct sync_remote *r, const char *name, const uint32_t *uids, size_t n,
 		      const struct sync_flags *add, const struct sync_flags *remove,
 		      struct err *e)
@@ -158,8 +156,9 @@ static int copyuid(struct move_ctx *mc, const struct imap_resp *resp, struct err
 	if (resp->ncode_args != 3 || (s = imap_arg_str(&resp->code_args[1], &slen)) == NULL ||
 	    (d = imap_arg_str(&resp->code_args[2], &dlen)) == NULL)
 		return err_set(e, ERR_PROTO, "server sent a malformed COPYUID code");
-	if (imap_seqset_expand(s, slen, 0, COPYUID_MAX, &src, &nsrc, e) < 0 ||
-	    imap_seqset_expand(d, dlen, 0, COPYUID_MAX, &dst, &ndst, e) < 0) {
+	/* Never more UIDs than we moved: a bound on what the server can make us allocate. */
+	if (imap_seqset_expand(s, slen, 0, mc->n, &src, &nsrc, e) < 0 ||
+	    imap_seqset_expand(d, dlen, 0, mc->n, &dst, &ndst, e) < 0) {
 		rc = -1;
 	} else if (nsrc != ndst) {
 		rc = err_set(e, ERR_PROTO, "server sent a COPYUID code with sets of different sizes");
