@@ -734,6 +734,28 @@ Test(engine, lost_state_relinks_by_fingerprint_without_transfers)
 	sync_report_release(&rep);
 }
 
+Test(engine, uidvalidity_change_relinks_without_transfers_or_deletions)
+{
+	struct sync_report rep;
+	struct harness_result res;
+	const char *args[] = { "mailbox", "update", "-u", dc.user1, "--uid-validity", "4242",
+			       "INBOX", NULL };
+
+	seeded_and_synced(15, &rep);
+	sync_report_release(&rep);
+	cr_assert_eq(harness_doveadm(&dc, args, &res), 0);
+	cr_assert_eq(res.status, 0, "%s", res.err);
+	harness_result_release(&res);
+	sync_ok(&rep);
+	cr_assert_eq(SUM(&rep, local, added) + SUM(&rep, remote, added), 0, "transfers after the change");
+	cr_assert_eq(SUM(&rep, local, deleted) + SUM(&rep, remote, deleted), 0);
+	sync_report_release(&rep);
+	check_equal(15);
+	sync_ok(&rep);
+	cr_assert_eq(rep.nactions, 0, "a third sync planned %zu actions", rep.nactions);
+	sync_report_release(&rep);
+}
+
 Test(engine, second_run_is_refused_while_the_account_is_locked)
 {
 	struct lock lk = LOCK_INIT;
