@@ -529,6 +529,39 @@ Test(engine, first_sync_pulls_seeded_mail_and_a_second_does_nothing)
 	sync_report_release(&rep);
 }
 
+static bool inbox_unchanged(const struct sync_report *rep)
+{
+	for (size_t i = 0; i < rep->nmailboxes; i++)
+		if (strcmp(rep->mailboxes[i].remote_name, "INBOX") == 0)
+			return rep->mailboxes[i].local_unchanged;
+	cr_assert_fail("no INBOX in the report");
+	return false;
+}
+
+Test(engine, unchanged_local_folder_is_not_read_and_a_change_is_still_seen)
+{
+	struct sync_report rep;
+	struct side l = { 0 };
+
+	seeded_and_synced(10, &rep);
+	sync_report_release(&rep);
+	sleep(3);               /* past the directory clock's tick (MAILDIR_MARKER_TICK_NS) */
+	sync_ok(&rep);
+	sync_report_release(&rep);
+	sync_ok(&rep);
+	cr_assert(inbox_unchanged(&rep), "INBOX was read although nothing changed");
+	cr_assert_eq(rep.nactions, 0);
+	sync_report_release(&rep);
+	read_local(&l);
+	local_rename_flags(pick(&l, "INBOX", 0), "FS");
+	side_free(&l);
+	sync_ok(&rep);
+	cr_assert(!inbox_unchanged(&rep), "a renamed file went unnoticed");
+	cr_assert_eq(SUM(&rep, remote, flags), 1);
+	sync_report_release(&rep);
+	check_equal(10);
+}
+
 Test(engine, dry_run_plans_but_changes_nothing)
 {
 	struct sync_report rep;

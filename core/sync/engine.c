@@ -103,8 +103,19 @@ int eng_local_folder(struct eng *g, struct eng_mbox *m, bool create, struct err 
 	return 0;
 }
 
-const struct maildir_entry *eng_local_entry(struct eng_mbox *m, const char *uniq)
+/*
+ * The scanned file with unique name `uniq`, or NULL.  A folder whose
+ * listing came from the records (unchanged since the last run) is scanned
+ * now, on first need; a scan that fails reads as "gone" (the next run sees
+ * the file again).
+ */
+const struct maildir_entry *eng_local_entry(struct eng *g, struct eng_mbox *m, const char *uniq)
 {
+	struct err e;
+
+	if (!m->have_snap && m->local_exists && eng_local_folder(g, m, false, &e) == 0 &&
+	    maildir_scan(&m->f, &m->snap, &e) == 0)
+		m->have_snap = true;
 	if (!m->have_snap)
 		return NULL;
 	return maildir_snapshot_find(&m->snap, uniq);
@@ -366,6 +377,8 @@ static void pair_known(struct eng *g, struct eng_lists *L)
 		if (s->marker_len == sizeof(*mk) && mk->magic == ENG_MARKER_MAGIC) {
 			m->local_existed = mk->local_existed != 0;
 			m->remote_existed = mk->remote_existed != 0;
+			m->have_prev_scan = mk->has_scan != 0;
+			m->prev_scan = mk->scan;
 		}
 		if (find_remote(L, m->sm.remote_name, &ri)) {
 			L->r_used[ri] = true;
@@ -549,14 +562,42 @@ static void report_mailboxes(struct eng *g)
 
 /* ---------------------------------------------------------------- scans */
 
+/* The local listing of an unchanged folder: its records. */
+static void local_from_records(struct eng *g, struct eng_mbox *m)
+{
+	m->local = arena_zalloc(&g->a, (g->nrecs + 1) * sizeof(*m->local));
+	for (size_t i = 0; i < g->nrecs; i++) {
+		const struct sync_record *r = &g->recs[i];
+		struct sync_local_msg *lm = &m->local[m->nlocal];
+
+		if (r->mailbox != m->sm.id || r->name == NULL)
+			continue;
+		lm->name = r->name;
+		lm->flags = r->flags;
+		lm->fp = r->fp;
+		lm->size = r->size;
+		lm->placeholder = r->placeholder;
+		m->nlocal++;
+	}
+	m->local_from_state = true;
+	g->rep->mailboxes[m->rep].local_unchanged = true;
+}
+
 static int scan_local(struct eng *g, struct eng_mbox *m, struct err *e)
 {
+	bool unchanged = false;
 	size_t n;
 
 	if (!m->local_exists)
 		return 0;
 	if (eng_local_folder(g, m, false, e) != 0)
 		return -1;
+	if (m->have_prev_scan && maildir_check_unchanged(&m->f, &m->prev_scan, &unchanged, e) < 0)
+		return -1;
+	if (unchanged) {
+		local_from_records(g, m);
+		return 0;
+	}
 	/* Left-overs of interrupted deliveries (Maildir's 36 hours). */
 	if (!g->o->dry_run && maildir_folder_clean_tmp(&m->f, 36 * 3600, NULL, e) < 0)
 		return -1;
@@ -565,7 +606,6 @@ static int scan_local(struct eng *g, struct eng_mbox *m, struct err *e)
 	m->have_snap = true;
 	n = m->snap.count;
 	m->local = arena_zalloc(&g->a, (n + 1) * sizeof(*m->local));
-	m->local_ent = arena_zalloc(&g->a, (n + 1) * sizeof(*m->local_ent));
 	for (size_t i = 0; i < n; i++) {
 		const struct maildir_entry *ent = &m->snap.entries[i];
 		struct sync_local_msg *lm = &m->local[m->nlocal];
@@ -575,7 +615,7 @@ static int scan_local(struct eng *g, struct eng_mbox *m, struct err *e)
 		lm->name = ent->uniq;
 		flags_from_maildir(&m->snap, ent, &g->a, &lm->flags);
 		lm->size = ent->size == MAILDIR_SIZE_UNKNOWN ? 0 : ent->size;
-		m->local_ent[m->nlocal++] = ent;
+		m->nlocal++;
 	}
 	return 0;
 }
@@ -756,6 +796,7 @@ static void fp_local(struct eng *g, const struct sync_fp_request *rq)
 {
 	struct eng_mbox *m = eng_mbox_by_id(g, rq->mailbox);
 	struct sync_local_msg *lm;
+	const struct maildir_entry *ent;
 	struct sync_fp_value v;
 	struct err e;
 	size_t i;
@@ -764,7 +805,8 @@ static void fp_local(struct eng *g, const struct sync_fp_request *rq)
 	if (m == NULL || (lm = local_msg(m, rq->name, &i)) == NULL)
 		return;
 	lm->fp.state = SYNC_FP_UNAVAILABLE;
-	if (maildir_entry_open(&m->f, m->local_ent[i], &fd, &e) != 0)
+	ent = eng_local_entry(g, m, rq->name);
+	if (ent == NULL || maildir_entry_open(&m->f, ent, &fd, &e) != 0)
 		return;
 	if (sync_fp_fd(fd, &v, &e) == 0) {
 		lm->fp.state = SYNC_FP_KNOWN;
@@ -945,6 +987,72 @@ struct final_ctx {
 	int64_t now;
 };
 
+/* Whether an entry carries exactly a record's flags and keywords. */
+static bool entry_matches(const struct maildir_snapshot *snap, const struct maildir_entry *ent,
+			  const struct state_msg *r, struct arena *a)
+{
+	struct sync_flags f;
+	const char **kw;
+	size_t nkw = maildir_entry_keyword_names(snap, ent, a, &kw);
+	uint32_t want = r->flags & (SYNC_F_ALL | STATE_FLAG_FORWARDED), have;
+
+	flags_from_maildir(snap, ent, a, &f);
+	have = f.sys | ((ent->flags & MAILDIR_FLAG_PASSED) ? STATE_FLAG_FORWARDED : 0);
+	if (have != want || nkw != r->nkeywords)
+		return false;
+	for (size_t i = 0; i < nkw; i++) {
+		bool found = false;
+
+		for (size_t j = 0; j < r->nkeywords && !found; j++)
+			found = strcmp(kw[i], r->keywords[j]) == 0;
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+/* The folder's scan marker if its files are exactly its records, else none. */
+static int final_marker(struct eng *g, struct state_txn *txn, struct eng_mbox *m,
+			struct eng_marker *mk, struct err *e)
+{
+	struct maildir_snapshot snap;
+	struct state_msg *list;
+	size_t n, named = 0;
+	struct arena a;
+	bool ok = true;
+
+	mk->has_scan = 0;
+	memset(&mk->scan, 0, sizeof(mk->scan));
+	if (!m->local_exists || eng_local_folder(g, m, false, e) != 0)
+		return 0;
+	arena_init(&a, 4096);
+	if (state_msg_list(txn, m->sm.id, &a, &list, &n, e) < 0) {
+		arena_release(&a);
+		return -1;
+	}
+	if (maildir_scan(&m->f, &snap, e) < 0) {
+		arena_release(&a);
+		return 0;       /* no marker: the next run reads the folder */
+	}
+	for (size_t i = 0; ok && i < n; i++) {
+		const struct maildir_entry *ent;
+
+		if (list[i].name == NULL || list[i].name[0] == '\0')
+			continue;
+		named++;
+		ent = maildir_snapshot_find(&snap, list[i].name);
+		ok = ent != NULL && !(ent->odd & MAILDIR_ODD_DUPLICATE) &&
+		     entry_matches(&snap, ent, &list[i], &a);
+	}
+	if (ok && named == snap.count) {
+		mk->has_scan = 1;
+		mk->scan = snap.marker;
+	}
+	maildir_snapshot_release(&snap);
+	arena_release(&a);
+	return 0;
+}
+
 static int write_final(struct state_txn *txn, void *ctx, struct err *e)
 {
 	struct final_ctx *fc = ctx;
@@ -955,7 +1063,7 @@ static int write_final(struct state_txn *txn, void *ctx, struct err *e)
 		const struct sync_mailbox_report *r = &g->rep->mailboxes[m->rep];
 		struct state_mailbox cur;
 		struct arena a;
-		struct eng_marker mk = { ENG_MARKER_MAGIC, 0, 0, 0 };
+		struct eng_marker mk = { .magic = ENG_MARKER_MAGIC };
 		int rc;
 
 		if (m->failed)
@@ -979,6 +1087,10 @@ static int write_final(struct state_txn *txn, void *ctx, struct err *e)
 		if (cur.marker_len == sizeof(mk))
 			memcpy(&mk, cur.marker, sizeof(mk));
 		mk.magic = ENG_MARKER_MAGIC;
+		if (final_marker(g, txn, m, &mk, e) < 0) {
+			arena_release(&a);
+			return -1;
+		}
 		cur.marker = &mk;
 		cur.marker_len = sizeof(mk);
 		cur.last_sync = fc->now;

@@ -48,9 +48,14 @@
  * carried out, its report entry says `safety`, and unless another error
  * comes first the run returns -1 with ERR_SAFETY (exit code 5).
  *
+ * Local change detection: at the end of a run each folder is scanned once
+ * more and, if its files match the records exactly, the scan marker is kept
+ * in the state; the next run then checks the folder with a few stat calls
+ * (maildir_check_unchanged) and, if nothing changed, plans from the records
+ * without reading the folder (scanned later only if an action needs a file).
+ *
  * Not supported yet: max_size placeholders (policy.max_size is ignored:
- * messages are always downloaded whole), and the local "unchanged" shortcut
- * (every local folder is scanned each run; the scan is one readdir).
+ * messages are always downloaded whole).
  *
  * Ownership: opts and everything it points to are borrowed for the call.
  * The report is the caller's: sync_report_init() before, sync_report_release()
@@ -104,6 +109,7 @@ struct sync_mailbox_report {
 	struct sync_side_counts local;  /* changes made in the Maildir */
 	struct sync_side_counts remote; /* changes made on the server */
 	size_t records;                 /* record-only updates */
+	bool local_unchanged;           /* the folder was not read: unchanged since the last run */
 	bool failed;                    /* err holds why; later actions skipped */
 	struct err err;
 	bool safety;                    /* deletions refused (verdict below) */

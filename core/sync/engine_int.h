@@ -9,11 +9,12 @@
 #include "state.h"
 
 /* The engine's bytes in state_mailbox.marker. */
-#define ENG_MARKER_MAGIC 0x46655931u    /* "FeY1" */
+#define ENG_MARKER_MAGIC 0x46655932u    /* "FeY2" */
 struct eng_marker {
 	uint32_t magic;
 	uint32_t local_existed, remote_existed;
-	uint32_t pad_;
+	uint32_t has_scan;              /* `scan` matches the records exactly */
+	struct maildir_scan_marker scan;
 };
 
 /* One mailbox pair of this run; index == its index in the plan input. */
@@ -21,6 +22,9 @@ struct eng_mbox {
 	struct state_mailbox sm;        /* strings in the run arena */
 	bool local_existed, remote_existed;
 	bool local_exists, remote_exists;
+	bool have_prev_scan;            /* prev_scan: the marker of the last run */
+	struct maildir_scan_marker prev_scan;
+	bool local_from_state;          /* folder unchanged: listing from the records */
 	struct imap_status_data status;
 	bool have_listing;
 	struct sync_remote_listing listing;     /* in the run arena */
@@ -28,8 +32,7 @@ struct eng_mbox {
 	bool f_open;
 	struct maildir_snapshot snap;
 	bool have_snap;
-	struct sync_local_msg *local;   /* parallel to snap entries used */
-	const struct maildir_entry **local_ent;
+	struct sync_local_msg *local;   /* the planner's local listing */
 	size_t nlocal;
 	struct sync_remote_msg *remote; /* copy of the listing, fps filled */
 	size_t nremote;
@@ -63,7 +66,7 @@ int eng_local_folder(struct eng *g, struct eng_mbox *m, bool create, struct err 
 void eng_flags_to_maildir(const struct sync_flags *fl, uint32_t *mflags_out);
 int eng_flags_keywords(struct maildir_folder *f, const struct sync_flags *fl,
 		       uint32_t *mask_out, struct err *e);
-const struct maildir_entry *eng_local_entry(struct eng_mbox *m, const char *uniq);
+const struct maildir_entry *eng_local_entry(struct eng *g, struct eng_mbox *m, const char *uniq);
 void eng_mbox_fail(struct eng *g, struct eng_mbox *m, const struct err *why);
 bool eng_err_fatal(const struct err *e);
 int eng_commit(struct eng *g, int (*fn)(struct state_txn *txn, void *ctx, struct err *e),

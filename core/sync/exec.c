@@ -168,7 +168,7 @@ static int mbox_state_fn(struct state_txn *txn, void *ctx, struct err *e)
 {
 	struct mbox_state_ctx *c = ctx;
 	struct state_mailbox cur;
-	struct eng_marker mk = { ENG_MARKER_MAGIC, 0, 0, 0 };
+	struct eng_marker mk = { .magic = ENG_MARKER_MAGIC };
 	struct arena a;
 	int rc;
 
@@ -424,7 +424,7 @@ out:
 
 static int exec_upload(struct eng *g, struct sync_action *act, struct eng_mbox *m, struct err *e)
 {
-	const struct maildir_entry *ent = eng_local_entry(m, act->name);
+	const struct maildir_entry *ent = eng_local_entry(g, m, act->name);
 	struct eng_mbox *to = eng_mbox_by_id(g, act->to_mailbox);
 	struct sync_fp_value v;
 	struct state_intent in;
@@ -489,7 +489,7 @@ static int exec_flags_remote(struct eng *g, struct sync_action *act, struct eng_
 static int exec_flags_local(struct eng *g, struct sync_action *act, struct eng_mbox *m,
 			    struct err *e)
 {
-	struct maildir_entry *ent = (struct maildir_entry *)eng_local_entry(m, act->name);
+	struct maildir_entry *ent = (struct maildir_entry *)eng_local_entry(g, m, act->name);
 	uint32_t mflags, kw;
 	char *name = NULL;
 	int rc;
@@ -595,7 +595,7 @@ out:
 static int exec_move_local(struct eng *g, struct sync_action *act, struct eng_mbox *m,
 			   struct err *e)
 {
-	const struct maildir_entry *ent = eng_local_entry(m, act->name);
+	const struct maildir_entry *ent = eng_local_entry(g, m, act->name);
 	struct eng_mbox *to = eng_mbox_by_id(g, act->to_mailbox);
 	struct state_intent in;
 	uint64_t id;
@@ -653,7 +653,7 @@ out:
 static int exec_delete_local(struct eng *g, struct sync_action *act, struct eng_mbox *m,
 			     struct err *e)
 {
-	const struct maildir_entry *ent = eng_local_entry(m, act->name);
+	const struct maildir_entry *ent = eng_local_entry(g, m, act->name);
 	struct state_intent in;
 	uint64_t id;
 	int rc = 1;
