@@ -573,6 +573,7 @@ Test(engine, dry_run_plans_but_changes_nothing)
 	cr_assert_geq(rep.nactions, 10);
 	cr_assert_eq(rep.nplan_lines, rep.nactions);
 	cr_assert_eq(rep.done, 0);
+	cr_assert_eq(SUM(&rep, local, added), 10, "a dry run counts the downloads it would make");
 	sync_report_release(&rep);
 	read_local(&l);
 	cr_assert_eq(l.n, 0, "a dry run wrote %zu local messages", l.n);

@@ -587,11 +587,17 @@ static int scan_local(struct eng *g, struct eng_mbox *m, struct err *e)
 {
 	bool unchanged = false;
 	size_t n;
+	int rc;
 
 	if (!m->local_exists)
 		return 0;
-	if (eng_local_folder(g, m, false, e) != 0)
+	rc = eng_local_folder(g, m, false, e);
+	if (rc < 0)
 		return -1;
+	if (rc == 1) {          /* gone since the listing */
+		m->local_exists = false;
+		return 0;
+	}
 	if (m->have_prev_scan && maildir_check_unchanged(&m->f, &m->prev_scan, &unchanged, e) < 0)
 		return -1;
 	if (unchanged) {
@@ -952,13 +958,42 @@ static char *describe(struct eng *g, const struct sync_action *a)
 	return s ? s : xstrdup("");
 }
 
+/* Dry run: the counts a run would reach. */
+static void tally(struct eng *g, const struct sync_action *a)
+{
+	struct eng_mbox *m = eng_mbox_by_id(g, a->mailbox);
+	struct eng_mbox *t = eng_mbox_by_id(g, a->to_mailbox);
+	struct sync_mailbox_report *r;
+
+	if (m == NULL)
+		return;
+	r = &g->rep->mailboxes[(t ? t : m)->rep];
+	switch (a->kind) {
+	case SYNC_ACT_CREATE_FOLDER: case SYNC_ACT_DELETE_FOLDER:
+		(a->side == SYNC_LOCAL ? &r->local : &r->remote)->folders++;
+		break;
+	case SYNC_ACT_DOWNLOAD: r->local.added++; r->local.bytes += a->size; break;
+	case SYNC_ACT_UPLOAD: r->remote.added++; r->remote.bytes += a->size; break;
+	case SYNC_ACT_FLAGS_REMOTE: r->remote.flags += a->nuids; break;
+	case SYNC_ACT_FLAGS_LOCAL: r->local.flags++; break;
+	case SYNC_ACT_MOVE_REMOTE: r->remote.moved++; break;
+	case SYNC_ACT_MOVE_LOCAL: r->local.moved++; break;
+	case SYNC_ACT_RECORD: r->records++; break;
+	case SYNC_ACT_EXPUNGE_REMOTE: r->remote.deleted += a->nuids; break;
+	case SYNC_ACT_DELETE_LOCAL: r->local.deleted++; break;
+	default: break;
+	}
+}
+
 static void dry_run_lines(struct eng *g)
 {
 	struct sync_report *rep = g->rep;
 
 	rep->plan_lines = xcalloc(g->plan.nactions + 1, sizeof(*rep->plan_lines));
-	for (size_t i = 0; i < g->plan.nactions; i++)
+	for (size_t i = 0; i < g->plan.nactions; i++) {
 		rep->plan_lines[rep->nplan_lines++] = describe(g, &g->plan.actions[i]);
+		tally(g, &g->plan.actions[i]);
+	}
 }
 
 static void report_verdicts(struct eng *g)
@@ -1224,6 +1259,7 @@ int sync_account_run(const struct sync_account_opts *opts, struct sync_report *r
 	int rc;
 
 	sync_steps_restart();
+	err_clear(e);
 	memset(&g, 0, sizeof(g));
 	g.o = opts;
 	g.rep = report_out;

@@ -57,6 +57,10 @@
  * Not supported yet: max_size placeholders (policy.max_size is ignored:
  * messages are always downloaded whole).
  *
+ * The remote: the caller opens it (sync_remote_new + sync_remote_open)
+ * and frees it after the call.  After a connection error (ERR_NET, ERR_TLS,
+ * ERR_TIMEOUT, ERR_PROTO, ERR_LIMIT) it is dead: free it, do not reuse it.
+ *
  * Ownership: opts and everything it points to are borrowed for the call.
  * The report is the caller's: sync_report_init() before, sync_report_release()
  * after; everything in it is owned by it.
@@ -103,6 +107,12 @@ struct sync_side_counts {
 	uint64_t bytes;                 /* message bytes written to this side */
 };
 
+/*
+ * One mailbox pair.  After a real run the counts are what was done; after
+ * a dry run, what would be done.  A move is counted in the destination's
+ * entry.  `records` counts record-only updates (links found by
+ * fingerprint, forgotten messages).
+ */
 struct sync_mailbox_report {
 	char *remote_name;
 	char *local_name;
@@ -122,8 +132,8 @@ struct sync_report {
 	size_t nmailboxes;
 	size_t nactions;                /* planned actions (dry run: not run) */
 	size_t done;                    /* actions carried out */
-	/* Dry run: one line per planned action, e.g.
-	 * "download INBOX uid 12", "flags-remote Archive uids 3,4 +\Seen". */
+	/* Dry run: one line per planned action, e.g. "download INBOX uid 12",
+	 * "flags-remote Archive 2 uid(s)", "move-local INBOX NAME -> Work". */
 	char **plan_lines;
 	size_t nplan_lines;
 	bool safety;                    /* some mailbox got a verdict */

@@ -394,11 +394,14 @@ static int exec_downloads(struct eng *g, struct eng_mbox *m, struct sync_action 
 
 	b.names = xcalloc(n, sizeof(*b.names));
 	b.fps = xcalloc(n, sizeof(*b.fps));
-	if (eng_local_folder(g, m, false, e) != 0) {
-		if (e->code == ERR_NONE)
+	rc = eng_local_folder(g, m, false, e);
+	if (rc != 0) {
+		if (rc == 1)
 			err_set(e, ERR_IO, "local folder \"%s\" is missing", m->sm.local_name);
+		rc = -1;
 		goto out;
 	}
+	rc = -1;
 	for (size_t i = 0; i < n; i++)
 		intent_init(&in[i], STATE_INTENT_DOWNLOAD, g, acts[i]);
 	if (add_intents(g, in, n, ids, e) < 0)
@@ -436,8 +439,12 @@ static int exec_upload(struct eng *g, struct sync_action *act, struct eng_mbox *
 
 	if (to == NULL)
 		to = m;
-	if (ent == NULL || maildir_entry_open(&m->f, ent, &fd, e) != 0)
-		return ent == NULL || e->code == ERR_NONE ? 0 : -1;     /* gone: next run */
+	if (ent == NULL)
+		return 0;       /* gone: the next run sees what became of it */
+	rc = maildir_entry_open(&m->f, ent, &fd, e);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	rc = -1;
 	if (sync_fp_fd(fd, &v, e) < 0 || fstat(fd, &stt) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
 		if (e->code == ERR_NONE)
 			err_sys(e, ERR_IO, errno, "cannot read \"%s\"", act->name);
