@@ -853,6 +853,38 @@ Test(engine_rev1, changes_both_ways_without_extensions)
 	sync_report_release(&rep);
 }
 
+Test(engine_rev1, local_delete_spares_the_users_deleted_mark_and_is_not_downloaded_again)
+{
+	struct sync_report rep;
+	struct side l = { 0 }, r = { 0 };
+	size_t k = 0, local_before;
+
+	seeded_and_synced(10, &rep);
+	sync_report_release(&rep);
+	server_cmd("INBOX", "a UID STORE 1 +FLAGS (\\Deleted)");
+	sync_ok(&rep);
+	sync_report_release(&rep);
+	assert_equal(&l, &r);
+	while (pick(&r, "INBOX", k)->uid == 1)
+		k++;
+	cr_assert_eq(unlink(pick(&l, "INBOX", k)->path), 0);
+	local_before = l.n - 1;
+	side_free(&l);
+	side_free(&r);
+	for (int run = 0; run < 2; run++) {
+		sync_ok(&rep);
+		cr_assert_eq(SUM(&rep, local, added), 0, "run %d downloaded the message again", run);
+		sync_report_release(&rep);
+	}
+	read_local(&l);
+	read_remote(&r);
+	cr_assert_eq(l.n, local_before);
+	cr_assert_eq(count_in(&r, "INBOX"), count_in(&l, "INBOX") + 1,
+		     "the user's \\Deleted message must stay; the deleted one at most marked");
+	side_free(&l);
+	side_free(&r);
+}
+
 /* ---------------------------------------------------------------- crash safety */
 
 /*

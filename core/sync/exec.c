@@ -632,6 +632,34 @@ static int exec_move_local(struct eng *g, struct sync_action *act, struct eng_mb
 
 /* ---------------------------------------------------------------- deletions */
 
+static bool uid_in(const uint32_t *uids, size_t n, uint32_t uid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (uids[i] == uid)
+			return true;
+	return false;
+}
+
+/*
+ * Without UID EXPUNGE the adapter may have left the messages marked
+ * \Deleted (another message of the user's was \Deleted too, so a bare
+ * EXPUNGE was not safe).  Their records are kept (the record-only actions
+ * that would forget them are dropped): the next run sees them still there
+ * and tries again, instead of reading them as new mail.
+ */
+static void keep_records_of_left(struct eng *g, const struct sync_action *act)
+{
+	for (size_t i = (size_t)(act - g->plan.actions) + 1; i < g->plan.nactions; i++) {
+		struct sync_action *a = &g->plan.actions[i];
+
+		if (a->kind != SYNC_ACT_RECORD || a->mailbox != act->mailbox)
+			continue;
+		if (a->rec_op == SYNC_REC_DEL && a->base >= 0 &&
+		    uid_in(act->uids, act->nuids, g->recs[a->base].uid))
+			a->rec_op = SYNC_REC_NONE;
+	}
+}
+
 static int exec_expunge(struct eng *g, struct sync_action *act, struct eng_mbox *m, struct err *e)
 {
 	struct state_intent *in = xcalloc(act->nuids + 1, sizeof(*in));
@@ -649,6 +677,8 @@ static int exec_expunge(struct eng *g, struct sync_action *act, struct eng_mbox 
 	sync_step("expunge-remote");
 	if (sync_remote_expunge(g->r, m->sm.remote_name, act->uids, act->nuids, &left, e) < 0)
 		goto out;
+	if (left)
+		keep_records_of_left(g, act);
 	rep_of(g, m)->remote.deleted += act->nuids;
 	rc = finish(g, &act, NULL, act->rec_op != SYNC_REC_NONE, ids, act->nuids, e);
 out:
