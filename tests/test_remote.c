@@ -258,6 +258,7 @@ struct dl_msg {
 
 struct dl_sink {
 	bool keep;
+	uint64_t fail_after;        /* data() fails once a message passes this many bytes (0: never) */
 	struct dl_msg msgs[256];
 	size_t n, aborted, gone;
 };
@@ -283,9 +284,12 @@ static int dl_data(void *ctx, void *handle, const char *bytes, size_t len, struc
 {
 	struct dl_msg *m = handle;
 
-	(void)ctx;
+	struct dl_sink *s = ctx;
+
 	if (m->got + len > m->size)
 		return err_set(e, ERR_PROTO, "more bytes than announced");
+	if (s->fail_after && m->got + len > s->fail_after)
+		return err_set(e, ERR_IO, "disk full (test)");
 	if (m->data)
 		memcpy(m->data + m->got, bytes, len);
 	gnutls_hash(m->hash, bytes, len);
@@ -302,6 +306,7 @@ static int dl_finish(void *ctx, void *handle, const struct sync_remote_fetched *
 
 	(void)ctx;
 	(void)e;
+	cr_assert(!m->finished, "finish after abort or finish");
 	m->uid = f->uid;
 	m->date = f->internaldate;
 	m->sys = f->flags.sys;
@@ -314,8 +319,10 @@ static int dl_finish(void *ctx, void *handle, const struct sync_remote_fetched *
 static void dl_abort(void *ctx, void *handle)
 {
 	struct dl_sink *s = ctx;
+	struct dl_msg *m = handle;
 
-	(void)handle;
+	cr_assert(!m->finished, "abort after finish");
+	m->finished = true;         /* a second abort or a finish would now be caught */
 	s->aborted++;
 }
 
@@ -522,6 +529,7 @@ Test(remote, unchanged_mailbox_is_not_selected)
 		trace = harness_read_file(trace_path, 1u << 20);
 		cr_assert_not_null(trace);
 		cr_assert(strstr(trace, "STATUS INBOX") != NULL, "no trace captured: %s", trace);
+		cr_assert(strstr(trace, "RETURN (STATUS") != NULL, "LIST-STATUS not used: %s", trace);
 		cr_assert_null(strstr(trace, "SELECT"), "the unchanged mailbox was selected: %s", trace);
 		free(trace);
 		free(trace_path);
@@ -804,6 +812,38 @@ Test(remote, many_messages_download_and_fingerprint_in_pipelined_batches)
 	free(uids);
 	arena_release(&a);
 	remote_close(r);
+}
+
+Test(remote, sink_failure_mid_body_aborts_the_handle_once)
+{
+	struct sync_remote_listing l;
+	struct dl_sink s = { .fail_after = 4000 };
+	struct sync_remote_sink k = { &s, dl_begin, dl_data, dl_finish, dl_abort, dl_gone };
+	struct sync_remote *r;
+	uint32_t *uids;
+	struct arena a;
+	struct err e;
+	size_t i;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 40, NULL), 0);
+	r = remote_open();
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l);
+	uids = xcalloc(l.nmsgs, sizeof(*uids));
+	for (i = 0; i < l.nmsgs; i++)
+		uids[i] = l.msgs[i].uid;
+	cr_assert_eq(sync_remote_download(r, "INBOX", uids, l.nmsgs, &k, &e), -1);
+	cr_assert_eq(e.code, ERR_IO, "%s", e.msg);
+	cr_assert(strstr(e.msg, "disk full") != NULL, "%s", e.msg);
+	sync_remote_free(r);        /* the connection is dead: no LOGOUT */
+	cr_assert_gt(s.n, 0u);
+	/* Every begun message was finished or aborted, exactly once (dl_abort/dl_finish check). */
+	for (i = 0; i < s.n; i++)
+		cr_assert(s.msgs[i].finished, "message %zu neither finished nor aborted", i);
+	cr_assert_eq(s.aborted, 1u);
+	dl_release(&s);
+	free(uids);
+	arena_release(&a);
 }
 
 /* ---- append / store / move / expunge ---------------------------------------------------------- */

@@ -78,8 +78,9 @@ static int sink_data(void *ctx, void *handle, const char *bytes, size_t len, str
 
 	if (l->mode == REMOTE_SINK_BODY)
 		return r->user_sink->data(r->user_sink->ctx, l->user, bytes, len, e);
-	sync_fp_update(l->fp, bytes, len);
-	return 0;
+	if (l->mode == REMOTE_SINK_HEADER)
+		sync_fp_update(l->fp, bytes, len);
+	return 0;           /* detached: the bytes have nowhere to go */
 }
 
 static int sink_end(void *ctx, void *handle, struct err *e)
@@ -97,34 +98,50 @@ void remote_lit_claim(struct sync_remote *r, struct remote_lit *l)
 	lit_unlink(r, l);
 }
 
-void remote_lit_release(struct sync_remote *r, struct remote_lit *l)
+/* Give up what the literal holds (the caller's handle is aborted); it stays allocated. */
+static void lit_detach(struct sync_remote *r, struct remote_lit *l)
 {
 	if (l->mode == REMOTE_SINK_BODY) {
 		if (l->user && r->user_sink && r->user_sink->abort)
 			r->user_sink->abort(r->user_sink->ctx, l->user);
+		l->user = NULL;
 	} else if (l->fp) {
 		sync_fp_abort(l->fp);
 		free(l->fp);
+		l->fp = NULL;
 	}
+	l->mode = REMOTE_SINK_OFF;
+}
+
+void remote_lit_release(struct sync_remote *r, struct remote_lit *l)
+{
+	lit_detach(r, l);
 	free(l);
 }
 
-/* Drop one literal: the caller's handle is aborted. */
-static void lit_drop(struct sync_remote *r, struct remote_lit *l)
+/* The parser dropped the response of this literal. */
+static void sink_abort(void *ctx, void *handle)
 {
+	struct sync_remote *r = ctx;
+	struct remote_lit *l = handle;
+
 	lit_unlink(r, l);
 	remote_lit_release(r, l);
 }
 
-static void sink_abort(void *ctx, void *handle)
-{
-	lit_drop(ctx, handle);
-}
-
+/*
+ * At the end of an operation: literals nobody claimed.  Their caller's
+ * handles are aborted now (the caller's sink may not outlive the call), but
+ * the records stay listed: one whose response is still being parsed (the
+ * connection failed mid-response) belongs to the parser, which aborts it
+ * later; the rest are freed by sync_remote_free().
+ */
 void remote_lits_abort_all(struct sync_remote *r)
 {
-	while (r->lits)
-		lit_drop(r, r->lits);
+	struct remote_lit *l;
+
+	for (l = r->lits; l; l = l->next)
+		lit_detach(r, l);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------ */
@@ -148,9 +165,14 @@ void sync_remote_free(struct sync_remote *r)
 {
 	if (r == NULL)
 		return;
-	/* The connection's parser aborts its own open handles when freed. */
+	/* The connection's parser aborts (and so frees) its open literals when freed. */
 	imap_client_free(r->cl);
-	remote_lits_abort_all(r);
+	while (r->lits) {
+		struct remote_lit *l = r->lits;
+
+		lit_unlink(r, l);
+		remote_lit_release(r, l);
+	}
 	free(r->selected);
 	free(r);
 }

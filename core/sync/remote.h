@@ -138,7 +138,8 @@ unsigned long sync_remote_selects(const struct sync_remote *r);
 
 /*
  * STATUS (MESSAGES UIDNEXT UIDVALIDITY [HIGHESTMODSEQ]) of n mailboxes:
- * one LIST-STATUS when offered, else pipelined STATUS commands.  out[i]
+ * one LIST-STATUS of every mailbox when offered and n > 1, else pipelined
+ * STATUS commands.  out[i]
  * belongs to names[i]; a mailbox the server did not report (it does not
  * exist) has out[i].have == 0.
  */
@@ -227,7 +228,8 @@ struct sync_remote_fetched {
  * parse error, or it lacked a UID).  gone (optional) is called for each
  * requested UID the server did not return (expunged meanwhile).  A -1
  * return fails the download (and, from begin/data, the connection: a
- * literal cannot be skipped).
+ * literal cannot be skipped).  Every call happens before
+ * sync_remote_download() returns, so the sink may live on its stack.
  */
 struct sync_remote_sink {
 	void *ctx;

@@ -17,7 +17,7 @@
 
 /* What the literal sink router does with the next literal. */
 enum remote_sink_mode {
-	REMOTE_SINK_OFF = 0,            /* keep literals in memory (parser default) */
+	REMOTE_SINK_OFF = 0,            /* keep literals in memory; a detached literal */
 	REMOTE_SINK_BODY,               /* BODY[] -> the caller's download sink */
 	REMOTE_SINK_HEADER,             /* BODY[HEADER] -> a fingerprint context */
 };
@@ -89,9 +89,9 @@ int remote_check_uids(const uint32_t *uids, size_t n, struct err *e);
 uint32_t remote_fetch_uid(const struct imap_resp *resp);
 /* Take a streamed literal out of r->lits (the caller frees it, or lit_release()). */
 void remote_lit_claim(struct sync_remote *r, struct remote_lit *l);
-/* Free a claimed literal, aborting what it still holds. */
+/* Free a claimed (or unlinked) literal, aborting what it still holds. */
 void remote_lit_release(struct sync_remote *r, struct remote_lit *l);
-/* Release the streamed literals left in r->lits (aborting the caller's handles). */
+/* End of an operation: abort the caller's handles of unclaimed literals (see remote.c). */
 void remote_lits_abort_all(struct sync_remote *r);
 
 #endif

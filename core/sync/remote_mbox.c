@@ -89,8 +89,11 @@ int sync_remote_status_all(struct sync_remote *r, const char *const *names, size
 	sc.wire = xcalloc(n, sizeof(*sc.wire));
 	for (i = 0; i < n && rc == 0; i++)
 		rc = wire_name(r, names[i], &sc.wire[i], e);
-	if (rc == 0 && r->caps.list_status) {
-		/* One LIST of everything; STATUS responses for the selectable ones. */
+	if (rc == 0 && r->caps.list_status && n > 1) {
+		/*
+		 * One LIST of everything; STATUS responses for the selectable
+		 * ones.  (One mailbox, as for UIDNEXT before an APPEND: STATUS.)
+		 */
 		rc = buf_addf(&b, e, "LIST \"\" \"*\" RETURN (STATUS %s)", items) < 0 ? -1
 			: remote_run(r, &b, status_untagged, &sc, NULL, e);
 	} else if (rc == 0) {

@@ -67,6 +67,10 @@ static int fp_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
 	if (hdr->type == IMAP_ARG_LITERAL_STREAMED) {
 		l = hdr->handle;
 		remote_lit_claim(fr->r, l);
+		if (l->mode != REMOTE_SINK_HEADER) {
+			remote_lit_release(fr->r, l);   /* detached: not ours any more */
+			return 1;
+		}
 	}
 	uid = remote_fetch_uid(resp);
 	size = imap_fetch_item(list, "RFC822.SIZE");
@@ -286,6 +290,10 @@ static int dl_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
 	if (body->type == IMAP_ARG_LITERAL_STREAMED) {
 		l = body->handle;
 		remote_lit_claim(dr->r, l);
+		if (l->mode != REMOTE_SINK_BODY) {
+			remote_lit_release(dr->r, l);   /* detached: not ours any more */
+			return 1;
+		}
 		handle = l->user;
 		l->user = NULL;
 		free(l);
