@@ -1,0 +1,1280 @@
+/*
+ * engine.c - one account's sync: discovery (pairing, scans), planning with
+ * fingerprint requests, the report, the final mailbox states.  The actions
+ * themselves run in exec.c.
+ */
+#include "engine_int.h"
+
+#include <dirent.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fp.h"
+#include "lock.h"
+#include "log.h"
+#include "xalloc.h"
+
+#define ENG_PLAN_ROUNDS 4
+#define ENG_FORWARDED "$Forwarded"
+
+/* ---------------------------------------------------------------- report */
+
+void sync_report_init(struct sync_report *rep)
+{
+	memset(rep, 0, sizeof(*rep));
+}
+
+void sync_report_release(struct sync_report *rep)
+{
+	for (size_t i = 0; i < rep->nmailboxes; i++) {
+		free(rep->mailboxes[i].remote_name);
+		free(rep->mailboxes[i].local_name);
+		free(rep->mailboxes[i].safety_reason);
+	}
+	free(rep->mailboxes);
+	for (size_t i = 0; i < rep->nplan_lines; i++)
+		free(rep->plan_lines[i]);
+	free(rep->plan_lines);
+	memset(rep, 0, sizeof(*rep));
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+struct eng_mbox *eng_mbox_by_id(struct eng *g, uint32_t id)
+{
+	for (size_t i = 0; i < g->nmb; i++)
+		if (g->mb[i].sm.id == id)
+			return &g->mb[i];
+	return NULL;
+}
+
+bool eng_err_fatal(const struct err *e)
+{
+	switch (e->code) {
+	case ERR_NET: case ERR_TLS: case ERR_TIMEOUT: case ERR_PROTO: case ERR_LIMIT:
+	case ERR_STATE: case ERR_INTERNAL: case ERR_AUTH:
+		return true;
+	default:
+		return false;
+	}
+}
+
+void eng_mbox_fail(struct eng *g, struct eng_mbox *m, const struct err *why)
+{
+	struct sync_mailbox_report *r = &g->rep->mailboxes[m->rep];
+
+	m->failed = true;
+	if (!r->failed) {
+		r->failed = true;
+		r->err = *why;
+		r->err.scope = ERR_SCOPE_MAILBOX;
+		err_prefix(&r->err, "mailbox \"%s\"", m->sm.remote_name);
+	}
+	log_msg(LOG_WARN, LOG_CAT_SYNC, "account \"%s\": mailbox \"%s\": %s", g->o->account,
+		 m->sm.remote_name, why->msg);
+}
+
+int eng_commit(struct eng *g, int (*fn)(struct state_txn *txn, void *ctx, struct err *e),
+	       void *ctx, struct err *e)
+{
+	if (state_write(g->st, fn, ctx, e) < 0)
+		return -1;
+	sync_step("commit");
+	return 0;
+}
+
+int eng_local_folder(struct eng *g, struct eng_mbox *m, bool create, struct err *e)
+{
+	int rc;
+
+	if (m->f_open)
+		return 0;
+	rc = maildir_folder_open(&g->md, m->sm.local_name, create, &m->f, e);
+	if (rc < 0)
+		return -1;
+	if (rc == 1)
+		return 1;
+	m->f_open = true;
+	return 0;
+}
+
+/*
+ * The scanned file with unique name `uniq`, or NULL.  A folder whose
+ * listing came from the records (unchanged since the last run) is scanned
+ * now, on first need; a scan that fails reads as "gone" (the next run sees
+ * the file again).
+ */
+const struct maildir_entry *eng_local_entry(struct eng *g, struct eng_mbox *m, const char *uniq)
+{
+	struct err e;
+
+	if (!m->have_snap && m->local_exists && eng_local_folder(g, m, false, &e) == 0 &&
+	    maildir_scan(&m->f, &m->snap, &e) == 0)
+		m->have_snap = true;
+	if (!m->have_snap)
+		return NULL;
+	return maildir_snapshot_find(&m->snap, uniq);
+}
+
+/* Maildir letters of a flag set (keywords other than $Forwarded aside). */
+void eng_flags_to_maildir(const struct sync_flags *fl, uint32_t *mflags_out)
+{
+	uint32_t m = 0;
+
+	if (fl->sys & SYNC_F_SEEN)
+		m |= MAILDIR_FLAG_SEEN;
+	if (fl->sys & SYNC_F_ANSWERED)
+		m |= MAILDIR_FLAG_REPLIED;
+	if (fl->sys & SYNC_F_FLAGGED)
+		m |= MAILDIR_FLAG_FLAGGED;
+	if (fl->sys & SYNC_F_DRAFT)
+		m |= MAILDIR_FLAG_DRAFT;
+	if (fl->sys & SYNC_F_DELETED)
+		m |= MAILDIR_FLAG_TRASHED;
+	for (size_t i = 0; i < fl->nkw; i++)
+		if (strcasecmp(fl->kw[i], ENG_FORWARDED) == 0)
+			m |= MAILDIR_FLAG_PASSED;
+	*mflags_out = m;
+}
+
+/* Keyword letters for the keywords of `fl` (assigning new ones). */
+int eng_flags_keywords(struct maildir_folder *f, const struct sync_flags *fl,
+		       uint32_t *mask_out, struct err *e)
+{
+	const char **names = xcalloc(fl->nkw + 1, sizeof(*names));
+	size_t n = 0;
+	int rc = 0;
+
+	*mask_out = 0;
+	for (size_t i = 0; i < fl->nkw; i++)
+		if (strcasecmp(fl->kw[i], ENG_FORWARDED) != 0)
+			names[n++] = fl->kw[i];
+	if (n > 0)
+		rc = maildir_keywords_assign(f, names, n, mask_out, NULL, e);
+	free(names);
+	return rc;
+}
+
+static void flags_from_maildir(const struct maildir_snapshot *snap, const struct maildir_entry *ent,
+			       struct arena *a, struct sync_flags *out)
+{
+	const char **kw = NULL;
+	size_t n = maildir_entry_keyword_names(snap, ent, a, &kw);
+	const char **all = arena_alloc(a, (n + 1) * sizeof(*all));
+
+	memset(out, 0, sizeof(*out));
+	if (ent->flags & MAILDIR_FLAG_SEEN)
+		out->sys |= SYNC_F_SEEN;
+	if (ent->flags & MAILDIR_FLAG_REPLIED)
+		out->sys |= SYNC_F_ANSWERED;
+	if (ent->flags & MAILDIR_FLAG_FLAGGED)
+		out->sys |= SYNC_F_FLAGGED;
+	if (ent->flags & MAILDIR_FLAG_DRAFT)
+		out->sys |= SYNC_F_DRAFT;
+	if (ent->flags & MAILDIR_FLAG_TRASHED)
+		out->sys |= SYNC_F_DELETED;
+	for (size_t i = 0; i < n; i++)
+		all[i] = kw[i];
+	if (ent->flags & MAILDIR_FLAG_PASSED)
+		all[n++] = ENG_FORWARDED;
+	out->kw = all;
+	out->nkw = n;
+}
+
+static void flags_from_state(const struct state_msg *sm, struct arena *a, struct sync_flags *out)
+{
+	const char **all = arena_alloc(a, (sm->nkeywords + 1) * sizeof(*all));
+	size_t n = 0;
+
+	out->sys = sm->flags & SYNC_F_ALL;
+	for (size_t i = 0; i < sm->nkeywords; i++)
+		all[n++] = sm->keywords[i];
+	if (sm->flags & STATE_FLAG_FORWARDED)
+		all[n++] = ENG_FORWARDED;
+	out->kw = all;
+	out->nkw = n;
+}
+
+/* The state form of a plan record (strings borrowed). */
+static void record_to_state(const struct sync_record *r, const char *msgid, struct arena *a,
+			    struct state_msg *out)
+{
+	const char **kw = arena_alloc(a, (r->flags.nkw + 1) * sizeof(*kw));
+	size_t n = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->mailbox = r->mailbox;
+	out->uid = r->uid;
+	out->name = r->name;
+	out->flags = r->flags.sys & SYNC_F_ALL;
+	for (size_t i = 0; i < r->flags.nkw; i++) {
+		if (strcasecmp(r->flags.kw[i], ENG_FORWARDED) == 0)
+			out->flags |= STATE_FLAG_FORWARDED;
+		else
+			kw[n++] = r->flags.kw[i];
+	}
+	out->keywords = kw;
+	out->nkeywords = n;
+	out->size = r->size;
+	out->message_id = msgid;
+	if (r->fp.state == SYNC_FP_KNOWN)
+		memcpy(out->body_hash, r->fp.bytes, STATE_HASH_LEN);
+	out->placeholder = r->placeholder;
+}
+
+/*
+ * Write an action's record effect in `txn`.  `act->rec` must already carry
+ * what the side effect produced (uid, name, fp).
+ */
+int eng_rec_effect(struct eng *g, struct state_txn *txn, const struct sync_action *act,
+		   const char *msgid, struct err *e)
+{
+	struct state_msg sm;
+	struct arena a;
+	int rc = 0;
+
+	if (act->rec_op == SYNC_REC_NONE)
+		return 0;
+	if (act->rec_op == SYNC_REC_DEL) {
+		if (act->base >= 0 && g->rec_ids[act->base] != 0)
+			rc = state_msg_del(txn, g->rec_ids[act->base], e) < 0 ? -1 : 0;
+		return rc;
+	}
+	arena_init(&a, 4096);
+	if (msgid == NULL && act->base >= 0)
+		msgid = g->rec_msgids[act->base];
+	record_to_state(&act->rec, msgid, &a, &sm);
+	if (act->base >= 0 && g->rec_ids[act->base] != 0) {
+		sm.id = g->rec_ids[act->base];
+		rc = state_msg_update(txn, &sm, e);
+	} else {
+		rc = state_msg_add(txn, &sm, e);
+	}
+	arena_release(&a);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- pairing */
+
+static enum state_role role_of(enum imap_mbox_role r)
+{
+	switch (r) {
+	case IMAP_ROLE_ALL: return STATE_ROLE_ALL;
+	case IMAP_ROLE_ARCHIVE: return STATE_ROLE_ARCHIVE;
+	case IMAP_ROLE_DRAFTS: return STATE_ROLE_DRAFTS;
+	case IMAP_ROLE_FLAGGED: return STATE_ROLE_FLAGGED;
+	case IMAP_ROLE_JUNK: return STATE_ROLE_JUNK;
+	case IMAP_ROLE_SENT: return STATE_ROLE_SENT;
+	case IMAP_ROLE_TRASH: return STATE_ROLE_TRASH;
+	default: return STATE_ROLE_NONE;
+	}
+}
+
+/* The conventional local folder name of a role, or NULL. */
+static const char *role_folder(enum imap_mbox_role r)
+{
+	switch (r) {
+	case IMAP_ROLE_ARCHIVE: return "Archive";
+	case IMAP_ROLE_DRAFTS: return "Drafts";
+	case IMAP_ROLE_JUNK: return "Junk";
+	case IMAP_ROLE_SENT: return "Sent";
+	case IMAP_ROLE_TRASH: return "Trash";
+	default: return NULL;
+	}
+}
+
+static bool is_selected(const struct eng *g, const char *name)
+{
+	return g->o->selected == NULL || g->o->selected(g->o->selected_ctx, name, g->sep);
+}
+
+static bool remote_usable(const struct imap_mailbox *b)
+{
+	return !(b->attrs & (IMAP_MBOX_NOSELECT | IMAP_MBOX_NONEXISTENT));
+}
+
+/* Discovery lists. */
+struct eng_lists {
+	struct imap_mailbox_list rl;
+	struct maildir_folder_info *ll;
+	size_t nl;
+	bool *r_used, *l_used;
+	struct state_mailbox *stm;
+	size_t nstm;
+};
+
+static const struct imap_mailbox *find_remote(const struct eng_lists *L, const char *name, size_t *idx)
+{
+	for (size_t i = 0; i < L->rl.n; i++)
+		if (remote_usable(&L->rl.items[i]) && strcmp(L->rl.items[i].name, name) == 0) {
+			if (idx)
+				*idx = i;
+			return &L->rl.items[i];
+		}
+	return NULL;
+}
+
+static bool find_local(const struct eng_lists *L, const char *name, size_t *idx)
+{
+	for (size_t i = 0; i < L->nl; i++)
+		if (strcmp(L->ll[i].name, name) == 0) {
+			if (idx)
+				*idx = i;
+			return true;
+		}
+	return false;
+}
+
+static bool state_has_local(const struct eng_lists *L, const char *name)
+{
+	for (size_t i = 0; i < L->nstm; i++)
+		if (L->stm[i].local_name && strcmp(L->stm[i].local_name, name) == 0)
+			return true;
+	return false;
+}
+
+static bool state_has_remote(const struct eng_lists *L, const char *name)
+{
+	for (size_t i = 0; i < L->nstm; i++)
+		if (L->stm[i].remote_name && strcmp(L->stm[i].remote_name, name) == 0)
+			return true;
+	return false;
+}
+
+static struct eng_mbox *add_pair(struct eng *g, const char *rname, const char *lname)
+{
+	struct eng_mbox *m;
+
+	g->mb = xrealloc(g->mb, (g->nmb + 1) * sizeof(*g->mb));
+	m = &g->mb[g->nmb++];
+	memset(m, 0, sizeof(*m));
+	m->sm.remote_name = arena_strdup(&g->a, rname);
+	m->sm.local_name = arena_strdup(&g->a, lname);
+	return m;
+}
+
+static void pair_known(struct eng *g, struct eng_lists *L)
+{
+	for (size_t i = 0; i < L->nstm; i++) {
+		const struct state_mailbox *s = &L->stm[i];
+		const char *rn = s->remote_name ? s->remote_name : "";
+		const char *ln = s->local_name ? s->local_name : "";
+		const struct eng_marker *mk = s->marker;
+		size_t ri, li;
+		struct eng_mbox *m;
+
+		if (!is_selected(g, *rn ? rn : ln))
+			continue;
+		m = add_pair(g, *rn ? rn : ln, *ln ? ln : rn);
+		m->sm = *s;
+		m->sm.remote_name = arena_strdup(&g->a, *rn ? rn : ln);
+		m->sm.local_name = arena_strdup(&g->a, *ln ? ln : rn);
+		if (s->marker_len == sizeof(*mk) && mk->magic == ENG_MARKER_MAGIC) {
+			m->local_existed = mk->local_existed != 0;
+			m->remote_existed = mk->remote_existed != 0;
+			m->have_prev_scan = mk->has_scan != 0;
+			m->prev_scan = mk->scan;
+		}
+		if (find_remote(L, m->sm.remote_name, &ri)) {
+			L->r_used[ri] = true;
+			m->remote_exists = true;
+			m->status = L->rl.items[ri].status;
+		}
+		if (find_local(L, m->sm.local_name, &li)) {
+			L->l_used[li] = true;
+			m->local_exists = true;
+		}
+	}
+}
+
+/* A new server mailbox: its local folder (by role, or its own name). */
+static const char *local_for_remote(const struct eng_lists *L, const struct imap_mailbox *b)
+{
+	const char *rf = role_folder(b->role);
+	size_t li;
+
+	if (rf != NULL && !find_local(L, b->name, NULL) && find_local(L, rf, &li) &&
+	    !L->l_used[li] && !state_has_local(L, rf) && !find_remote(L, rf, NULL))
+		return rf;
+	return b->name;
+}
+
+static void pair_new(struct eng *g, struct eng_lists *L)
+{
+	for (size_t i = 0; i < L->rl.n; i++) {
+		const struct imap_mailbox *b = &L->rl.items[i];
+		const char *ln;
+		size_t li;
+		struct eng_mbox *m;
+
+		if (L->r_used[i] || !remote_usable(b) || !is_selected(g, b->name))
+			continue;
+		ln = local_for_remote(L, b);
+		if (state_has_local(L, ln)) {
+			log_msg(LOG_WARN, LOG_CAT_SYNC, "mailbox \"%s\": local folder \"%s\" belongs to another "
+				 "mailbox; skipped", b->name, ln);
+			continue;
+		}
+		m = add_pair(g, b->name, ln);
+		m->sm.role = role_of(b->role);
+		m->remote_exists = true;
+		m->status = b->status;
+		L->r_used[i] = true;
+		if (find_local(L, ln, &li)) {
+			L->l_used[li] = true;
+			m->local_exists = true;
+		}
+	}
+	for (size_t i = 0; i < L->nl; i++) {
+		struct eng_mbox *m;
+
+		if (L->l_used[i] || !is_selected(g, L->ll[i].name) ||
+		    state_has_remote(L, L->ll[i].name))
+			continue;
+		m = add_pair(g, L->ll[i].name, L->ll[i].name);
+		m->local_exists = true;
+		L->l_used[i] = true;
+	}
+}
+
+static int add_new_mailboxes(struct state_txn *txn, void *ctx, struct err *e)
+{
+	struct eng *g = ctx;
+
+	for (size_t i = 0; i < g->nmb; i++) {
+		if (g->mb[i].sm.id != 0)
+			continue;
+		if (state_mailbox_add(txn, &g->mb[i].sm, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Ids for new pairs: real ones, or (dry run) ones above the state's. */
+static int assign_ids(struct eng *g, struct err *e)
+{
+	uint32_t max = 0;
+	bool any = false;
+
+	for (size_t i = 0; i < g->nmb; i++) {
+		if (g->mb[i].sm.id > max)
+			max = g->mb[i].sm.id;
+		any |= g->mb[i].sm.id == 0;
+	}
+	if (!any)
+		return 0;
+	if (g->o->dry_run) {
+		for (size_t i = 0; i < g->nmb; i++)
+			if (g->mb[i].sm.id == 0)
+				g->mb[i].sm.id = ++max;
+		return 0;
+	}
+	/* A failed commit leaves ids that were never stored: clear them. */
+	if (eng_commit(g, add_new_mailboxes, g, e) < 0)
+		return -1;
+	return 0;
+}
+
+static int load_state_mailboxes(struct eng *g, struct eng_lists *L, struct err *e)
+{
+	struct state_txn *txn;
+	int rc;
+
+	if (state_txn_begin(g->st, false, &txn, e) < 0)
+		return -1;
+	rc = state_mailbox_list(txn, &g->a, &L->stm, &L->nstm, e);
+	state_txn_abort(txn);
+	return rc;
+}
+
+static char list_separator(const struct imap_mailbox_list *rl)
+{
+	for (size_t i = 0; i < rl->n; i++)
+		if (rl->items[i].delim != '\0')
+			return rl->items[i].delim;
+	return '/';
+}
+
+/*
+ * Whether the Maildir root holds any folder at all.  (maildir_list() calls
+ * qsort() on a NULL array when there is none, which UBSan rejects; an
+ * empty root simply has no folders.)
+ */
+static bool local_root_has_dirs(const char *root)
+{
+	DIR *d = opendir(root);
+	struct dirent *de;
+	bool any = false;
+
+	if (d == NULL)
+		return true;    /* let maildir_list() report the error */
+	while (!any && (de = readdir(d)) != NULL)
+		any = strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	return any;
+}
+
+static int discover(struct eng *g, struct eng_lists *L, struct err *e)
+{
+	struct maildir_config mc = { 0 };
+
+	imap_mailbox_list_init(&L->rl);
+	if (imap_client_list(sync_remote_client(g->r), &L->rl, e) < 0)
+		return err_prefix(e, "cannot list the server's mailboxes");
+	g->sep = list_separator(&L->rl);
+	mc.root = g->o->maildir_root;
+	mc.inbox = g->o->maildir_inbox;
+	mc.layout = g->o->layout;
+	mc.sep = g->sep;
+	if (maildir_open(&g->md, &mc, e) < 0)
+		return -1;
+	g->md_open = true;
+	if (local_root_has_dirs(g->md.root) && maildir_list(&g->md, &g->a, &L->ll, &L->nl, e) < 0)
+		return -1;
+	L->r_used = arena_zalloc(&g->a, (L->rl.n + 1) * sizeof(bool));
+	L->l_used = arena_zalloc(&g->a, (L->nl + 1) * sizeof(bool));
+	if (load_state_mailboxes(g, L, e) < 0)
+		return -1;
+	pair_known(g, L);
+	pair_new(g, L);
+	return assign_ids(g, e);
+}
+
+/* ---------------------------------------------------------------- report entries */
+
+static void report_mailboxes(struct eng *g)
+{
+	struct sync_report *rep = g->rep;
+
+	rep->mailboxes = xcalloc(g->nmb + 1, sizeof(*rep->mailboxes));
+	rep->nmailboxes = g->nmb;
+	for (size_t i = 0; i < g->nmb; i++) {
+		rep->mailboxes[i].remote_name = xstrdup(g->mb[i].sm.remote_name);
+		rep->mailboxes[i].local_name = xstrdup(g->mb[i].sm.local_name);
+		g->mb[i].rep = i;
+	}
+}
+
+/* ---------------------------------------------------------------- scans */
+
+/* The local listing of an unchanged folder: its records. */
+static void local_from_records(struct eng *g, struct eng_mbox *m)
+{
+	m->local = arena_zalloc(&g->a, (g->nrecs + 1) * sizeof(*m->local));
+	for (size_t i = 0; i < g->nrecs; i++) {
+		const struct sync_record *r = &g->recs[i];
+		struct sync_local_msg *lm = &m->local[m->nlocal];
+
+		if (r->mailbox != m->sm.id || r->name == NULL)
+			continue;
+		lm->name = r->name;
+		lm->flags = r->flags;
+		lm->fp = r->fp;
+		lm->size = r->size;
+		lm->placeholder = r->placeholder;
+		m->nlocal++;
+	}
+	m->local_from_state = true;
+	g->rep->mailboxes[m->rep].local_unchanged = true;
+}
+
+static int scan_local(struct eng *g, struct eng_mbox *m, struct err *e)
+{
+	bool unchanged = false;
+	size_t n;
+	int rc;
+
+	if (!m->local_exists)
+		return 0;
+	rc = eng_local_folder(g, m, false, e);
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {          /* gone since the listing */
+		m->local_exists = false;
+		return 0;
+	}
+	if (m->have_prev_scan && maildir_check_unchanged(&m->f, &m->prev_scan, &unchanged, e) < 0)
+		return -1;
+	if (unchanged) {
+		local_from_records(g, m);
+		return 0;
+	}
+	/* Left-overs of interrupted deliveries (Maildir's 36 hours). */
+	if (!g->o->dry_run && maildir_folder_clean_tmp(&m->f, 36 * 3600, NULL, e) < 0)
+		return -1;
+	if (maildir_scan(&m->f, &m->snap, e) < 0)
+		return -1;
+	m->have_snap = true;
+	n = m->snap.count;
+	m->local = arena_zalloc(&g->a, (n + 1) * sizeof(*m->local));
+	for (size_t i = 0; i < n; i++) {
+		const struct maildir_entry *ent = &m->snap.entries[i];
+		struct sync_local_msg *lm = &m->local[m->nlocal];
+
+		if (ent->odd & MAILDIR_ODD_DUPLICATE)
+			continue;       /* a second file with one unique name: left alone */
+		lm->name = ent->uniq;
+		flags_from_maildir(&m->snap, ent, &g->a, &lm->flags);
+		lm->size = ent->size == MAILDIR_SIZE_UNKNOWN ? 0 : ent->size;
+		m->nlocal++;
+	}
+	return 0;
+}
+
+static int known_uids(struct eng *g, struct eng_mbox *m, uint32_t **uids_out, size_t *n_out)
+{
+	size_t n = 0;
+	uint32_t *u = arena_alloc(&g->a, (g->nrecs + 1) * sizeof(*u));
+
+	for (size_t i = 0; i < g->nrecs; i++)
+		if (g->recs[i].mailbox == m->sm.id && g->recs[i].uid != 0)
+			u[n++] = g->recs[i].uid;
+	/* state_msg_list gives UID order per mailbox, uid 0 first */
+	*uids_out = u;
+	*n_out = n;
+	return 0;
+}
+
+static int scan_remote(struct eng *g, struct eng_mbox *m, struct err *e)
+{
+	struct sync_remote_known k = { 0 };
+	uint32_t *uids;
+	size_t nuids;
+	struct sync_remote_listing *l = &m->listing;
+
+	if (!m->remote_exists)
+		return 0;
+	known_uids(g, m, &uids, &nuids);
+	k.uidvalidity = m->sm.uidvalidity;
+	k.highestmodseq = m->sm.highestmodseq;
+	k.uidnext = m->sm.uidnext;
+	k.messages = m->sm.msg_count;
+	k.uids = uids;
+	k.nuids = nuids;
+	k.status = m->status.have ? &m->status : NULL;
+	if (sync_remote_scan(g->r, m->sm.remote_name, m->sm.uidvalidity ? &k : NULL, &g->a, l, e) < 0)
+		return -1;
+	m->have_listing = true;
+	m->remote = l->msgs;
+	m->nremote = l->nmsgs;
+	if (l->uidvalidity == 0 && m->status.have & IMAP_STATUS_HAVE_UIDVALIDITY)
+		l->uidvalidity = m->status.uidvalidity;
+	if (l->uidnext == 0)
+		l->uidnext = m->status.uidnext ? m->status.uidnext : m->sm.uidnext;
+	if (l->messages == 0 && l->method == SYNC_REMOTE_UNCHANGED)
+		l->messages = m->sm.msg_count;
+	if (l->highestmodseq == 0 && l->method == SYNC_REMOTE_UNCHANGED)
+		l->highestmodseq = m->sm.highestmodseq;
+	return 0;
+}
+
+static int status_all(struct eng *g, struct err *e)
+{
+	const char **names = xcalloc(g->nmb + 1, sizeof(*names));
+	struct imap_status_data *st = xcalloc(g->nmb + 1, sizeof(*st));
+	size_t *idx = xcalloc(g->nmb + 1, sizeof(*idx));
+	size_t n = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < g->nmb; i++)
+		if (g->mb[i].remote_exists && g->mb[i].sm.uidvalidity != 0) {
+			idx[n] = i;
+			names[n++] = g->mb[i].sm.remote_name;
+		}
+	if (n > 0)
+		rc = sync_remote_status_all(g->r, names, n, st, e);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (st[i].have)
+			g->mb[idx[i]].status = st[i];
+	free(names);
+	free(st);
+	free(idx);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- records */
+
+static int load_records(struct eng *g, struct err *e)
+{
+	struct state_txn *txn;
+	size_t cap = 0;
+
+	if (state_txn_begin(g->st, false, &txn, e) < 0)
+		return -1;
+	for (size_t i = 0; i < g->nmb; i++) {
+		struct state_msg *list;
+		size_t n;
+
+		if (g->mb[i].failed)
+			continue;
+		if (state_msg_list(txn, g->mb[i].sm.id, &g->a, &list, &n, e) < 0) {
+			state_txn_abort(txn);
+			return -1;
+		}
+		for (size_t j = 0; j < n; j++) {
+			struct sync_record *r;
+			static const uint8_t zero[STATE_HASH_LEN];
+
+			if (g->nrecs == cap) {
+				cap = cap ? cap * 2 : 64;
+				g->recs = xrealloc(g->recs, cap * sizeof(*g->recs));
+				g->rec_ids = xrealloc(g->rec_ids, cap * sizeof(*g->rec_ids));
+				g->rec_msgids = xrealloc(g->rec_msgids, cap * sizeof(*g->rec_msgids));
+			}
+			r = &g->recs[g->nrecs];
+			memset(r, 0, sizeof(*r));
+			r->mailbox = list[j].mailbox;
+			r->uid = list[j].uid;
+			r->name = (list[j].name && *list[j].name) ? list[j].name : NULL;
+			flags_from_state(&list[j], &g->a, &r->flags);
+			if (memcmp(list[j].body_hash, zero, STATE_HASH_LEN) != 0) {
+				r->fp.state = SYNC_FP_KNOWN;
+				memcpy(r->fp.bytes, list[j].body_hash, SYNC_FP_LEN);
+			}
+			r->size = list[j].size;
+			r->placeholder = list[j].placeholder;
+			g->rec_ids[g->nrecs] = list[j].id;
+			g->rec_msgids[g->nrecs] = (char *)(list[j].message_id ? list[j].message_id : "");
+			g->nrecs++;
+		}
+	}
+	state_txn_abort(txn);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- planning */
+
+static void build_input(struct eng *g)
+{
+	size_t n = 0;
+
+	g->in_mb = arena_zalloc(&g->a, (g->nmb + 1) * sizeof(*g->in_mb));
+	for (size_t i = 0; i < g->nmb; i++) {
+		struct eng_mbox *m = &g->mb[i];
+		struct sync_mailbox *s = &g->in_mb[n];
+
+		if (m->failed)
+			continue;
+		s->id = m->sm.id;
+		s->remote_name = m->sm.remote_name;
+		s->local_name = m->sm.local_name;
+		s->local_exists = m->local_exists;
+		s->remote_exists = m->remote_exists;
+		s->local_existed = m->local_existed;
+		s->remote_existed = m->remote_existed;
+		s->uidvalidity_base = m->sm.uidvalidity;
+		s->uidvalidity_now = m->have_listing ? m->listing.uidvalidity : 0;
+		s->remote_delta = m->have_listing && !m->listing.complete;
+		s->local = m->local;
+		s->nlocal = m->nlocal;
+		s->remote = m->remote;
+		s->nremote = m->nremote;
+		if (m->have_listing) {
+			s->vanished = m->listing.vanished;
+			s->nvanished = m->listing.nvanished;
+		}
+		n++;
+	}
+	g->in.mailboxes = g->in_mb;
+	g->in.nmailboxes = n;
+	g->in.records = g->recs;
+	g->in.nrecords = g->nrecs;
+	g->in.policy = g->o->policy;
+	g->in.policy.max_size = 0;      /* placeholders: not supported (engine.h) */
+}
+
+static struct sync_local_msg *local_msg(struct eng_mbox *m, const char *name, size_t *idx)
+{
+	for (size_t i = 0; i < m->nlocal; i++)
+		if (strcmp(m->local[i].name, name) == 0) {
+			*idx = i;
+			return &m->local[i];
+		}
+	return NULL;
+}
+
+static void fp_local(struct eng *g, const struct sync_fp_request *rq)
+{
+	struct eng_mbox *m = eng_mbox_by_id(g, rq->mailbox);
+	struct sync_local_msg *lm;
+	const struct maildir_entry *ent;
+	struct sync_fp_value v;
+	struct err e;
+	size_t i;
+	int fd = -1;
+
+	if (m == NULL || (lm = local_msg(m, rq->name, &i)) == NULL)
+		return;
+	lm->fp.state = SYNC_FP_UNAVAILABLE;
+	ent = eng_local_entry(g, m, rq->name);
+	if (ent == NULL || maildir_entry_open(&m->f, ent, &fd, &e) != 0)
+		return;
+	if (sync_fp_fd(fd, &v, &e) == 0) {
+		lm->fp.state = SYNC_FP_KNOWN;
+		memcpy(lm->fp.bytes, v.bytes, SYNC_FP_LEN);
+	}
+	close(fd);
+}
+
+static struct sync_remote_msg *remote_msg(struct eng_mbox *m, uint32_t uid)
+{
+	size_t lo = 0, hi = m->nremote;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->remote[mid].uid == uid)
+			return &m->remote[mid];
+		if (m->remote[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int on_remote_fp(void *ctx, uint32_t uid, const struct sync_fp *fp, const char *message_id,
+			uint64_t size, struct err *e)
+{
+	struct sync_remote_msg *rm = remote_msg(ctx, uid);
+
+	if (rm != NULL) {
+		rm->fp = *fp;
+		rm->fp.state = SYNC_FP_KNOWN;
+	}
+	return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Remote fingerprints of mailbox `m` the plan asked for. */
+static int fp_remote(struct eng *g, struct eng_mbox *m, const struct sync_plan *p, struct err *e)
+{
+	uint32_t *uids = xcalloc(p->nfp_requests + 1, sizeof(*uids));
+	size_t n = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < p->nfp_requests; i++)
+		if (p->fp_requests[i].side == SYNC_REMOTE && p->fp_requests[i].mailbox == m->sm.id)
+			uids[n++] = p->fp_requests[i].uid;
+	if (n > 0) {
+		qsort(uids, n, sizeof(*uids), cmp_u32);
+		rc = sync_remote_fetch_fps(g->r, m->sm.remote_name, uids, n, on_remote_fp, m, e);
+		/* Asked and not answered (gone meanwhile): never ask again. */
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			struct sync_remote_msg *rm = remote_msg(m, uids[i]);
+
+			if (rm != NULL && rm->fp.state == SYNC_FP_UNKNOWN)
+				rm->fp.state = SYNC_FP_UNAVAILABLE;
+		}
+	}
+	free(uids);
+	return rc;
+}
+
+static int satisfy_fp_requests(struct eng *g, const struct sync_plan *p, struct err *e)
+{
+	for (size_t i = 0; i < p->nfp_requests; i++)
+		if (p->fp_requests[i].side == SYNC_LOCAL)
+			fp_local(g, &p->fp_requests[i]);
+	for (size_t i = 0; i < g->nmb; i++) {
+		if (g->mb[i].failed || !g->mb[i].have_listing)
+			continue;
+		if (fp_remote(g, &g->mb[i], p, e) < 0) {
+			if (eng_err_fatal(e))
+				return -1;
+			eng_mbox_fail(g, &g->mb[i], e);
+			err_clear(e);
+			for (size_t j = 0; j < g->mb[i].nremote; j++)
+				if (g->mb[i].remote[j].fp.state == SYNC_FP_UNKNOWN)
+					g->mb[i].remote[j].fp.state = SYNC_FP_UNAVAILABLE;
+		}
+	}
+	return 0;
+}
+
+static int make_plan(struct eng *g, struct err *e)
+{
+	for (int round = 0; round < ENG_PLAN_ROUNDS; round++) {
+		if (sync_plan_build(&g->plan, &g->in, e) < 0)
+			return -1;
+		if (g->plan.nfp_requests == 0)
+			return 0;
+		if (satisfy_fp_requests(g, &g->plan, e) < 0)
+			return -1;
+	}
+	return err_set(e, ERR_INTERNAL, "the planner still asks for fingerprints after %d rounds",
+		       ENG_PLAN_ROUNDS);
+}
+
+/* ---------------------------------------------------------------- dry run */
+
+static const char *mbox_name(struct eng *g, uint32_t id)
+{
+	struct eng_mbox *m = eng_mbox_by_id(g, id);
+
+	return m ? m->sm.remote_name : "?";
+}
+
+static char *describe(struct eng *g, const struct sync_action *a)
+{
+	struct buf b = BUF_INIT(4096);
+	char *s;
+
+	buf_addf(&b, NULL, "%s %s", sync_action_kind_name(a->kind), mbox_name(g, a->mailbox));
+	switch (a->kind) {
+	case SYNC_ACT_CREATE_FOLDER: case SYNC_ACT_DELETE_FOLDER:
+		buf_adds(&b, a->side == SYNC_LOCAL ? " (local)" : " (server)", NULL);
+		break;
+	case SYNC_ACT_DOWNLOAD:
+		buf_addf(&b, NULL, " uid %" PRIu32, a->uid);
+		break;
+	case SYNC_ACT_MOVE_REMOTE:
+		buf_addf(&b, NULL, " uid %" PRIu32 " -> %s", a->uid, mbox_name(g, a->to_mailbox));
+		break;
+	case SYNC_ACT_MOVE_LOCAL:
+		buf_addf(&b, NULL, " %s -> %s", a->name, mbox_name(g, a->to_mailbox));
+		break;
+	case SYNC_ACT_UPLOAD: case SYNC_ACT_FLAGS_LOCAL: case SYNC_ACT_DELETE_LOCAL:
+		buf_addf(&b, NULL, " %s", a->name);
+		break;
+	case SYNC_ACT_FLAGS_REMOTE: case SYNC_ACT_EXPUNGE_REMOTE:
+		buf_addf(&b, NULL, " %zu uid(s)", a->nuids);
+		break;
+	default:
+		break;
+	}
+	s = buf_detach(&b, NULL);
+	return s ? s : xstrdup("");
+}
+
+/* Dry run: the counts a run would reach. */
+static void tally(struct eng *g, const struct sync_action *a)
+{
+	struct eng_mbox *m = eng_mbox_by_id(g, a->mailbox);
+	struct eng_mbox *t = eng_mbox_by_id(g, a->to_mailbox);
+	struct sync_mailbox_report *r;
+
+	if (m == NULL)
+		return;
+	r = &g->rep->mailboxes[(t ? t : m)->rep];
+	switch (a->kind) {
+	case SYNC_ACT_CREATE_FOLDER: case SYNC_ACT_DELETE_FOLDER:
+		(a->side == SYNC_LOCAL ? &r->local : &r->remote)->folders++;
+		break;
+	case SYNC_ACT_DOWNLOAD: r->local.added++; r->local.bytes += a->size; break;
+	case SYNC_ACT_UPLOAD: r->remote.added++; r->remote.bytes += a->size; break;
+	case SYNC_ACT_FLAGS_REMOTE: r->remote.flags += a->nuids; break;
+	case SYNC_ACT_FLAGS_LOCAL: r->local.flags++; break;
+	case SYNC_ACT_MOVE_REMOTE: r->remote.moved++; break;
+	case SYNC_ACT_MOVE_LOCAL: r->local.moved++; break;
+	case SYNC_ACT_RECORD: r->records++; break;
+	case SYNC_ACT_EXPUNGE_REMOTE: r->remote.deleted += a->nuids; break;
+	case SYNC_ACT_DELETE_LOCAL: r->local.deleted++; break;
+	default: break;
+	}
+}
+
+static void dry_run_lines(struct eng *g)
+{
+	struct sync_report *rep = g->rep;
+
+	rep->plan_lines = xcalloc(g->plan.nactions + 1, sizeof(*rep->plan_lines));
+	for (size_t i = 0; i < g->plan.nactions; i++) {
+		rep->plan_lines[rep->nplan_lines++] = describe(g, &g->plan.actions[i]);
+		tally(g, &g->plan.actions[i]);
+	}
+}
+
+static void report_verdicts(struct eng *g)
+{
+	for (size_t i = 0; i < g->plan.nverdicts; i++) {
+		const struct sync_verdict *v = &g->plan.verdicts[i];
+		struct eng_mbox *m = eng_mbox_by_id(g, v->mailbox);
+		struct sync_mailbox_report *r;
+
+		if (m == NULL)
+			continue;
+		r = &g->rep->mailboxes[m->rep];
+		r->safety = true;
+		r->would_delete = v->would_delete;
+		r->total = v->total;
+		free(r->safety_reason);
+		r->safety_reason = xstrdup(v->reason ? v->reason : "too many deletions");
+		g->rep->safety = true;
+	}
+}
+
+/* ---------------------------------------------------------------- final mailbox states */
+
+struct final_ctx {
+	struct eng *g;
+	int64_t now;
+};
+
+/* Whether an entry carries exactly a record's flags and keywords. */
+static bool entry_matches(const struct maildir_snapshot *snap, const struct maildir_entry *ent,
+			  const struct state_msg *r, struct arena *a)
+{
+	struct sync_flags f;
+	const char **kw;
+	size_t nkw = maildir_entry_keyword_names(snap, ent, a, &kw);
+	uint32_t want = r->flags & (SYNC_F_ALL | STATE_FLAG_FORWARDED), have;
+
+	flags_from_maildir(snap, ent, a, &f);
+	have = f.sys | ((ent->flags & MAILDIR_FLAG_PASSED) ? STATE_FLAG_FORWARDED : 0);
+	if (have != want || nkw != r->nkeywords)
+		return false;
+	for (size_t i = 0; i < nkw; i++) {
+		bool found = false;
+
+		for (size_t j = 0; j < r->nkeywords && !found; j++)
+			found = strcmp(kw[i], r->keywords[j]) == 0;
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+/* The folder's scan marker if its files are exactly its records, else none. */
+static int final_marker(struct eng *g, struct state_txn *txn, struct eng_mbox *m,
+			struct eng_marker *mk, struct err *e)
+{
+	struct maildir_snapshot snap;
+	struct state_msg *list;
+	size_t n, named = 0;
+	struct arena a;
+	bool ok = true;
+
+	mk->has_scan = 0;
+	memset(&mk->scan, 0, sizeof(mk->scan));
+	if (!m->local_exists || eng_local_folder(g, m, false, e) != 0)
+		return 0;
+	arena_init(&a, 4096);
+	if (state_msg_list(txn, m->sm.id, &a, &list, &n, e) < 0) {
+		arena_release(&a);
+		return -1;
+	}
+	if (maildir_scan(&m->f, &snap, e) < 0) {
+		arena_release(&a);
+		return 0;       /* no marker: the next run reads the folder */
+	}
+	for (size_t i = 0; ok && i < n; i++) {
+		const struct maildir_entry *ent;
+
+		if (list[i].name == NULL || list[i].name[0] == '\0')
+			continue;
+		named++;
+		ent = maildir_snapshot_find(&snap, list[i].name);
+		ok = ent != NULL && !(ent->odd & MAILDIR_ODD_DUPLICATE) &&
+		     entry_matches(&snap, ent, &list[i], &a);
+	}
+	if (ok && named == snap.count) {
+		mk->has_scan = 1;
+		mk->scan = snap.marker;
+	}
+	maildir_snapshot_release(&snap);
+	arena_release(&a);
+	return 0;
+}
+
+static int write_final(struct state_txn *txn, void *ctx, struct err *e)
+{
+	struct final_ctx *fc = ctx;
+	struct eng *g = fc->g;
+
+	for (size_t i = 0; i < g->nmb; i++) {
+		struct eng_mbox *m = &g->mb[i];
+		const struct sync_mailbox_report *r = &g->rep->mailboxes[m->rep];
+		struct state_mailbox cur;
+		struct arena a;
+		struct eng_marker mk = { .magic = ENG_MARKER_MAGIC };
+		int rc;
+
+		if (m->failed)
+			continue;
+		arena_init(&a, 1024);
+		rc = state_mailbox_get(txn, m->sm.id, &a, &cur, e);
+		if (rc <= 0) {
+			arena_release(&a);
+			if (rc < 0)
+				return -1;
+			continue;
+		}
+		if (m->have_listing && cur.uidvalidity == m->listing.uidvalidity) {
+			cur.uidnext = m->listing.uidnext;
+			cur.msg_count = m->listing.messages;
+			cur.highestmodseq = (g->o->policy.direction == SYNC_BOTH && !r->safety)
+					    ? m->listing.highestmodseq : 0;
+		} else {
+			cur.highestmodseq = 0;
+		}
+		if (cur.marker_len == sizeof(mk))
+			memcpy(&mk, cur.marker, sizeof(mk));
+		mk.magic = ENG_MARKER_MAGIC;
+		if (final_marker(g, txn, m, &mk, e) < 0) {
+			arena_release(&a);
+			return -1;
+		}
+		cur.marker = &mk;
+		cur.marker_len = sizeof(mk);
+		cur.last_sync = fc->now;
+		rc = state_mailbox_update(txn, &cur, e);
+		arena_release(&a);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- the run */
+
+static void eng_release(struct eng *g)
+{
+	for (size_t i = 0; i < g->nmb; i++) {
+		if (g->mb[i].have_snap)
+			maildir_snapshot_release(&g->mb[i].snap);
+		if (g->mb[i].f_open)
+			maildir_folder_close(&g->mb[i].f);
+	}
+	free(g->mb);
+	free(g->recs);
+	free(g->rec_ids);
+	free(g->rec_msgids);
+	sync_plan_release(&g->plan);
+	if (g->md_open)
+		maildir_release(&g->md);
+	if (g->st)
+		state_close(g->st);
+	arena_release(&g->a);
+}
+
+static int scan_all(struct eng *g, struct err *e)
+{
+	if (status_all(g, e) < 0)
+		return -1;
+	if (load_records(g, e) < 0)
+		return -1;
+	for (size_t i = 0; i < g->nmb; i++) {
+		struct eng_mbox *m = &g->mb[i];
+
+		if (scan_local(g, m, e) < 0 || scan_remote(g, m, e) < 0) {
+			if (eng_err_fatal(e))
+				return -1;
+			eng_mbox_fail(g, m, e);
+			err_clear(e);
+		}
+	}
+	/* Records of failed mailboxes are left out of the plan. */
+	size_t k = 0;
+
+	for (size_t i = 0; i < g->nrecs; i++) {
+		struct eng_mbox *m = eng_mbox_by_id(g, g->recs[i].mailbox);
+
+		if (m == NULL || m->failed)
+			continue;
+		g->recs[k] = g->recs[i];
+		g->rec_ids[k] = g->rec_ids[i];
+		g->rec_msgids[k] = g->rec_msgids[i];
+		k++;
+	}
+	g->nrecs = k;
+	return 0;
+}
+
+static int run_locked(struct eng *g, struct err *e)
+{
+	struct eng_lists L;
+	int rc;
+
+	memset(&L, 0, sizeof(L));
+	if (state_open(g->o->state_dir, NULL, &g->st, e) < 0)
+		return -1;
+	rc = discover(g, &L, e);
+	imap_mailbox_list_release(&L.rl);
+	if (rc < 0)
+		return -1;
+	report_mailboxes(g);
+	if (!g->o->dry_run && eng_replay_intents(g, e) < 0)
+		return -1;
+	if (scan_all(g, e) < 0)
+		return -1;
+	build_input(g);
+	if (make_plan(g, e) < 0)
+		return -1;
+	g->rep->nactions = g->plan.nactions;
+	report_verdicts(g);
+	if (g->o->dry_run) {
+		dry_run_lines(g);
+		return 0;
+	}
+	if (eng_execute(g, e) < 0)
+		return -1;
+	struct final_ctx fc = { g, (int64_t)time(NULL) };
+
+	return eng_commit(g, write_final, &fc, e);
+}
+
+/* The run's result: the account error, else a mailbox error, else safety. */
+static int run_result(struct eng *g, int rc, struct err *e)
+{
+	if (rc < 0) {
+		if (e->scope < ERR_SCOPE_ACCOUNT)
+			e->scope = ERR_SCOPE_ACCOUNT;
+		return -1;
+	}
+	for (size_t i = 0; i < g->rep->nmailboxes; i++)
+		if (g->rep->mailboxes[i].failed) {
+			*e = g->rep->mailboxes[i].err;
+			return -1;
+		}
+	if (g->rep->safety) {
+		for (size_t i = 0; i < g->rep->nmailboxes; i++) {
+			const struct sync_mailbox_report *r = &g->rep->mailboxes[i];
+
+			if (r->safety)
+				return err_set(e, ERR_SAFETY, "mailbox \"%s\": %s (%zu of %zu); "
+					       "use --force to allow", r->remote_name,
+					       r->safety_reason, r->would_delete, r->total);
+		}
+	}
+	return 0;
+}
+
+int sync_account_run(const struct sync_account_opts *opts, struct sync_report *report_out,
+		     struct err *e)
+{
+	struct eng g;
+	struct lock lk = LOCK_INIT;
+	int rc;
+
+	sync_steps_restart();
+	err_clear(e);
+	memset(&g, 0, sizeof(g));
+	g.o = opts;
+	g.rep = report_out;
+	g.r = opts->remote;
+	arena_init(&g.a, 65536);
+	sync_plan_init(&g.plan);
+	rc = lock_acquire(opts->state_dir, opts->wait_lock, &lk, e);
+	if (rc == 0)
+		rc = run_locked(&g, e);
+	rc = run_result(&g, rc, e);
+	if (rc < 0 && e->code != ERR_SAFETY)
+		err_prefix(e, "account \"%s\"", opts->account ? opts->account : "");
+	eng_release(&g);
+	lock_release(&lk);
+	if (getenv("FERRY_TEST_STEPS") && strcmp(getenv("FERRY_TEST_STEPS"), "1") == 0)
+		fprintf(stderr, "ferry-test: steps=%lu\n", sync_steps_taken());
+	return rc;
+}

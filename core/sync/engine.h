@@ -1,0 +1,167 @@
+/*
+ * engine.h - `ferry sync` for one account: pairs the server's mailboxes with
+ * the local Maildir folders, detects changes on both sides, plans them
+ * (plan.h) and carries them out with crash-safe bookkeeping (state.h).
+ *
+ * A run, in order:
+ *   1. take the account lock (lock.h, STATE_DIR/lock; ERR_LOCKED if held,
+ *      unless opts->wait_lock) and open the state read-write;
+ *   2. finish or drop intents left by a killed run (see "Intents");
+ *   3. LIST the server, list the local folders, pair them: a pair the state
+ *      knows keeps its id; a new server mailbox with a special-use role pairs
+ *      with an unpaired local folder named after the role ("Sent" for \Sent,
+ *      "Trash", "Drafts", "Junk", "Archive") when the local side already has
+ *      one and no folder of the server's name; otherwise both sides use the
+ *      server's name.  Mailboxes `selected` refuses are left alone entirely;
+ *   4. STATUS pre-check of every remote mailbox (sync_remote_status_all);
+ *      change listing per mailbox (sync_remote_scan: QRESYNC, CONDSTORE or a
+ *      full listing); a scan of every local folder (maildir_scan);
+ *   5. plan (sync_plan_build), computing the fingerprints it asks for
+ *      (local: the file; remote: sync_remote_fetch_fps), and plan again;
+ *   6. dry run: describe the plan in the report and stop (nothing written,
+ *      not even the state);
+ *   7. otherwise run the actions in plan order; finally record per mailbox
+ *      UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ (from the scan: changes made by
+ *      this run show up again next time as no-ops), message count and the
+ *      time of the sync.
+ *
+ * Intents (SPEC 4.8): before a batch of downloads, an upload, a batch of
+ * remote moves or local moves, remote expunges or local deletions, one
+ * intent per message is committed; then the side effect; then the records
+ * it produced and the clearing of its intents in ONE commit.  Downloads are
+ * written to tmp/, fsynced, renamed, the folder fsynced once per batch, and
+ * only then recorded.  On start, pending intents are resolved: an upload is
+ * looked for on the server by fingerprint among UIDs >= the UIDNEXT recorded
+ * before it, and its record gets that UID; every other kind is dropped,
+ * because the planner then finds the half-done work by fingerprint (a
+ * downloaded file or a moved message with no record is linked, never
+ * transferred again; see plan.h Caveats "Moves" and "One-sided records").
+ *
+ * Error scopes: account-wide failures (lock, state, LIST, a dead
+ * connection: ERR_NET, ERR_TLS, ERR_TIMEOUT, ERR_PROTO, ERR_LIMIT) stop the
+ * run and are returned (-1, e filled, scope ERR_SCOPE_ACCOUNT).  A failure
+ * confined to one mailbox (a NO from the server, a local I/O error) is
+ * recorded in that mailbox's report entry, the mailbox's remaining actions
+ * are skipped, and the run goes on; at the end the first such error is
+ * returned (scope ERR_SCOPE_MAILBOX).  A safety verdict (plan.h rule 4.6)
+ * keeps every message of that mailbox; the mailbox's other changes are
+ * carried out, its report entry says `safety`, and unless another error
+ * comes first the run returns -1 with ERR_SAFETY (exit code 5).
+ *
+ * Local change detection: at the end of a run each folder is scanned once
+ * more and, if its files match the records exactly, the scan marker is kept
+ * in the state; the next run then checks the folder with a few stat calls
+ * (maildir_check_unchanged) and, if nothing changed, plans from the records
+ * without reading the folder (scanned later only if an action needs a file).
+ *
+ * Not supported yet: max_size placeholders (policy.max_size is ignored:
+ * messages are always downloaded whole).
+ *
+ * The remote: the caller opens it (sync_remote_new + sync_remote_open)
+ * and frees it after the call.  After a connection error (ERR_NET, ERR_TLS,
+ * ERR_TIMEOUT, ERR_PROTO, ERR_LIMIT) it is dead: free it, do not reuse it.
+ *
+ * Ownership: opts and everything it points to are borrowed for the call.
+ * The report is the caller's: sync_report_init() before, sync_report_release()
+ * after; everything in it is owned by it.
+ *
+ * Test hook: sync_step() below.
+ */
+#ifndef FERRY_SYNC_ENGINE_H
+#define FERRY_SYNC_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "maildir.h"
+#include "plan.h"
+#include "remote.h"
+
+struct sync_account_opts {
+	const char *account;            /* for messages: account "NAME": ... */
+	const char *state_dir;          /* the account's state folder (lock + LMDB) */
+	bool wait_lock;                 /* wait for another run instead of ERR_LOCKED */
+	const char *maildir_root;
+	const char *maildir_inbox;      /* NULL: ROOT/INBOX */
+	enum maildir_layout layout;
+	struct sync_policy policy;      /* direction, expunge, delete_folders, force,
+	                                   safety_max_delete (max_size: see above) */
+	/* Which mailboxes to sync (include/exclude); NULL: all.  Called with the
+	 * UTF-8 name (the server's, or the local folder's for a local-only
+	 * folder) and the hierarchy separator. */
+	bool (*selected)(void *ctx, const char *utf8_name, char sep);
+	void *selected_ctx;
+	bool dry_run;
+	struct sync_remote *remote;     /* open and logged in; borrowed */
+};
+
+/* Counts of changes made on ONE side. */
+struct sync_side_counts {
+	size_t added;                   /* downloads (local) / uploads (remote) */
+	size_t flags;                   /* messages whose flags were set */
+	size_t moved;
+	size_t deleted;
+	size_t folders;                 /* folders created or deleted */
+	uint64_t bytes;                 /* message bytes written to this side */
+};
+
+/*
+ * One mailbox pair.  After a real run the counts are what was done; after
+ * a dry run, what would be done.  A move is counted in the destination's
+ * entry.  `records` counts record-only updates (links found by
+ * fingerprint, forgotten messages).
+ */
+struct sync_mailbox_report {
+	char *remote_name;
+	char *local_name;
+	struct sync_side_counts local;  /* changes made in the Maildir */
+	struct sync_side_counts remote; /* changes made on the server */
+	size_t records;                 /* record-only updates */
+	bool local_unchanged;           /* the folder was not read: unchanged since the last run */
+	bool failed;                    /* err holds why; later actions skipped */
+	struct err err;
+	bool safety;                    /* deletions refused (verdict below) */
+	size_t would_delete, total;
+	char *safety_reason;
+};
+
+struct sync_report {
+	struct sync_mailbox_report *mailboxes;  /* one per synced pair */
+	size_t nmailboxes;
+	size_t nactions;                /* planned actions (dry run: not run) */
+	size_t done;                    /* actions carried out */
+	/* Dry run: one line per planned action, e.g. "download INBOX uid 12",
+	 * "flags-remote Archive 2 uid(s)", "move-local INBOX NAME -> Work". */
+	char **plan_lines;
+	size_t nplan_lines;
+	bool safety;                    /* some mailbox got a verdict */
+};
+
+void sync_report_init(struct sync_report *rep);
+void sync_report_release(struct sync_report *rep);
+
+/*
+ * Sync one account (see the top of this file).  Returns 0 when every
+ * selected mailbox synced, -1 otherwise (e: the account error, else the
+ * first mailbox error, else ERR_SAFETY).  The report is filled as far as
+ * the run got, also on error.
+ */
+int sync_account_run(const struct sync_account_opts *opts, struct sync_report *report_out,
+		     struct err *e);
+
+/*
+ * Test-only crash hook (SYNC-DESIGN.md).  The engine calls it just before
+ * every side effect and just after every state commit.  With
+ * FERRY_TEST_CRASH_AT=N in the environment, the N-th call of a run raises
+ * SIGKILL.  sync_account_run() restarts the count (and re-reads the
+ * environment) when it starts and, with FERRY_TEST_STEPS=1, prints
+ * "ferry-test: steps=N" to stderr when it ends.  The counter is process
+ * state (the one global of the engine), for this test hook only.
+ */
+void sync_step(const char *what);
+void sync_steps_restart(void);
+unsigned long sync_steps_taken(void);
+
+#endif

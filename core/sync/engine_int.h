@@ -1,0 +1,81 @@
+/*
+ * engine_int.h - what engine.c (discovery, planning) and exec.c (running
+ * the plan) share.  Private to core/sync.
+ */
+#ifndef FERRY_SYNC_ENGINE_INT_H
+#define FERRY_SYNC_ENGINE_INT_H
+
+#include "engine.h"
+#include "state.h"
+
+/* The engine's bytes in state_mailbox.marker. */
+#define ENG_MARKER_MAGIC 0x46655932u    /* "FeY2" */
+struct eng_marker {
+	uint32_t magic;
+	uint32_t local_existed, remote_existed;
+	uint32_t has_scan;              /* `scan` matches the records exactly */
+	struct maildir_scan_marker scan;
+};
+
+/* One mailbox pair of this run; index == its index in the plan input. */
+struct eng_mbox {
+	struct state_mailbox sm;        /* strings in the run arena */
+	bool local_existed, remote_existed;
+	bool local_exists, remote_exists;
+	bool have_prev_scan;            /* prev_scan: the marker of the last run */
+	struct maildir_scan_marker prev_scan;
+	bool local_from_state;          /* folder unchanged: listing from the records */
+	struct imap_status_data status;
+	bool have_listing;
+	struct sync_remote_listing listing;     /* in the run arena */
+	struct maildir_folder f;
+	bool f_open;
+	struct maildir_snapshot snap;
+	bool have_snap;
+	struct sync_local_msg *local;   /* the planner's local listing */
+	size_t nlocal;
+	struct sync_remote_msg *remote; /* copy of the listing, fps filled */
+	size_t nremote;
+	size_t rep;                     /* index in the report */
+	bool failed;
+};
+
+struct eng {
+	const struct sync_account_opts *o;
+	struct sync_report *rep;
+	struct state *st;
+	struct maildir md;
+	bool md_open;
+	struct sync_remote *r;
+	char sep;
+	struct arena a;                 /* run lifetime */
+	struct eng_mbox *mb;
+	size_t nmb;
+	struct sync_record *recs;       /* plan input records */
+	uint64_t *rec_ids;              /* state ids, parallel */
+	char **rec_msgids;              /* Message-IDs known, parallel */
+	size_t nrecs;
+	struct sync_mailbox *in_mb;     /* plan input mailboxes */
+	struct sync_input in;
+	struct sync_plan plan;
+};
+
+/* engine.c */
+struct eng_mbox *eng_mbox_by_id(struct eng *g, uint32_t id);
+int eng_local_folder(struct eng *g, struct eng_mbox *m, bool create, struct err *e);
+void eng_flags_to_maildir(const struct sync_flags *fl, uint32_t *mflags_out);
+int eng_flags_keywords(struct maildir_folder *f, const struct sync_flags *fl,
+		       uint32_t *mask_out, struct err *e);
+const struct maildir_entry *eng_local_entry(struct eng *g, struct eng_mbox *m, const char *uniq);
+void eng_mbox_fail(struct eng *g, struct eng_mbox *m, const struct err *why);
+bool eng_err_fatal(const struct err *e);
+int eng_commit(struct eng *g, int (*fn)(struct state_txn *txn, void *ctx, struct err *e),
+	       void *ctx, struct err *e);
+int eng_rec_effect(struct eng *g, struct state_txn *txn, const struct sync_action *act,
+		   const char *msgid, struct err *e);
+
+/* exec.c */
+int eng_execute(struct eng *g, struct err *e);
+int eng_replay_intents(struct eng *g, struct err *e);
+
+#endif

@@ -1,0 +1,906 @@
+/*
+ * exec.c - running a plan: each action's side effect, framed by intents and
+ * record commits as engine.h describes; and resolving intents a killed run
+ * left behind.
+ */
+#include "engine_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fp.h"
+#include "xalloc.h"
+
+#define EXEC_DOWNLOAD_BATCH 64
+#define EXEC_MOVE_BATCH 256
+
+/* ---------------------------------------------------------------- commits */
+
+/* A commit: intents to add (ids come back), records to write, intents to clear. */
+struct commit_batch {
+	struct eng *g;
+	struct state_intent *add;
+	size_t nadd;
+	struct sync_action **acts;
+	const char **msgids;            /* per act, or NULL */
+	size_t nacts;
+	const uint64_t *clear;
+	size_t nclear;
+};
+
+static int commit_fn(struct state_txn *txn, void *ctx, struct err *e)
+{
+	struct commit_batch *b = ctx;
+
+	for (size_t i = 0; i < b->nadd; i++) {
+		b->add[i].id = 0;
+		if (state_intent_add(txn, &b->add[i], e) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < b->nacts; i++)
+		if (eng_rec_effect(b->g, txn, b->acts[i], b->msgids ? b->msgids[i] : NULL, e) < 0)
+			return -1;
+	for (size_t i = 0; i < b->nclear; i++)
+		if (state_intent_clear(txn, b->clear[i], e) < 0)
+			return -1;
+	return 0;
+}
+
+/* Write intents; their ids go to ids_out. */
+static int add_intents(struct eng *g, struct state_intent *in, size_t n, uint64_t *ids_out,
+		       struct err *e)
+{
+	struct commit_batch b = { .g = g, .add = in, .nadd = n };
+
+	if (eng_commit(g, commit_fn, &b, e) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		ids_out[i] = in[i].id;
+	return 0;
+}
+
+static int finish(struct eng *g, struct sync_action **acts, const char **msgids, size_t n,
+		  const uint64_t *clear, size_t nclear, struct err *e)
+{
+	struct commit_batch b = { .g = g, .acts = acts, .msgids = msgids, .nacts = n,
+				  .clear = clear, .nclear = nclear };
+
+	return eng_commit(g, commit_fn, &b, e);
+}
+
+static int finish_one(struct eng *g, struct sync_action *act, const char *msgid, uint64_t intent,
+		      struct err *e)
+{
+	return finish(g, &act, &msgid, act->rec_op != SYNC_REC_NONE, &intent, intent != 0, e);
+}
+
+static void intent_init(struct state_intent *in, enum state_intent_kind kind,
+			const struct eng *g, const struct sync_action *act)
+{
+	memset(in, 0, sizeof(*in));
+	in->kind = kind;
+	in->mailbox = act->mailbox;
+	in->target = act->to_mailbox != act->mailbox ? act->to_mailbox : 0;
+	in->uid = act->uid;
+	in->msg = act->base >= 0 ? g->rec_ids[act->base] : 0;
+	in->created = (int64_t)time(NULL);
+	in->name = act->name;
+}
+
+static struct sync_mailbox_report *rep_of(struct eng *g, struct eng_mbox *m)
+{
+	return &g->rep->mailboxes[m->rep];
+}
+
+/* ---------------------------------------------------------------- folders */
+
+static int remove_local_folder(struct eng *g, struct eng_mbox *m, struct err *e)
+{
+	static const char *const subs[] = { "tmp", "new", "cur" };
+	static const char *const files[] = { "maildirfolder", "dovecot-keywords" };
+	char *path;
+
+	if (maildir_name_to_path(&g->md, m->sm.local_name, &path, e) < 0)
+		return -1;
+	if (m->f_open) {
+		maildir_folder_close(&m->f);
+		m->f_open = false;
+	}
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char *p = xasprintf("%s/%s", path, files[i]);
+
+		(void)unlink(p);
+		free(p);
+	}
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		char *p = xasprintf("%s/%s", path, subs[i]);
+
+		if (rmdir(p) < 0 && errno != ENOENT) {
+			err_sys(e, ERR_IO, errno, "cannot remove folder \"%s\"", p);
+			free(p);
+			free(path);
+			return -1;
+		}
+		free(p);
+	}
+	if (rmdir(path) < 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST) {
+		err_sys(e, ERR_IO, errno, "cannot remove folder \"%s\"", path);
+		free(path);
+		return -1;
+	}
+	free(path);
+	return 0;
+}
+
+static int exec_folder(struct eng *g, struct sync_action *act, struct eng_mbox *m, struct err *e)
+{
+	bool create = act->kind == SYNC_ACT_CREATE_FOLDER;
+
+	sync_step(create ? "create-folder" : "delete-folder");
+	if (act->side == SYNC_LOCAL) {
+		if (create ? eng_local_folder(g, m, true, e) != 0 : remove_local_folder(g, m, e) < 0)
+			return -1;
+		m->local_exists = create;
+		rep_of(g, m)->local.folders++;
+	} else {
+		if ((create ? sync_remote_create(g->r, m->sm.remote_name, e)
+			    : sync_remote_delete(g->r, m->sm.remote_name, e)) < 0)
+			return -1;
+		m->remote_exists = create;
+		rep_of(g, m)->remote.folders++;
+	}
+	return 0;
+}
+
+struct mbox_state_ctx {
+	struct eng_mbox *m;
+	const struct sync_action *act;
+	uint32_t uidvalidity;
+};
+
+static int mbox_state_fn(struct state_txn *txn, void *ctx, struct err *e)
+{
+	struct mbox_state_ctx *c = ctx;
+	struct state_mailbox cur;
+	struct eng_marker mk = { .magic = ENG_MARKER_MAGIC };
+	struct arena a;
+	int rc;
+
+	arena_init(&a, 1024);
+	rc = state_mailbox_get(txn, c->m->sm.id, &a, &cur, e);
+	if (rc <= 0) {
+		arena_release(&a);
+		return rc < 0 ? -1 : err_set(e, ERR_INTERNAL, "mailbox %u is not in the state",
+					      (unsigned)c->m->sm.id);
+	}
+	mk.local_existed = c->act->local_existed;
+	mk.remote_existed = c->act->remote_existed;
+	if (cur.uidvalidity != c->uidvalidity) {
+		cur.highestmodseq = 0;
+		cur.uidnext = 0;
+	}
+	cur.uidvalidity = c->uidvalidity;
+	cur.marker = &mk;
+	cur.marker_len = sizeof(mk);
+	rc = state_mailbox_update(txn, &cur, e);
+	arena_release(&a);
+	return rc;
+}
+
+static int exec_mailbox_state(struct eng *g, struct sync_action *act, struct eng_mbox *m,
+			      struct err *e)
+{
+	struct mbox_state_ctx c = { m, act, act->uidvalidity };
+
+	if (c.uidvalidity == 0 && act->remote_existed) {
+		struct imap_status_data st = { 0 };
+		const char *name = m->sm.remote_name;
+
+		if (sync_remote_status_all(g->r, &name, 1, &st, e) < 0)
+			return -1;
+		c.uidvalidity = st.uidvalidity;
+	}
+	if (eng_commit(g, mbox_state_fn, &c, e) < 0)
+		return -1;
+	m->sm.uidvalidity = c.uidvalidity;
+	m->local_existed = act->local_existed;
+	m->remote_existed = act->remote_existed;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- downloads */
+
+struct dl_msg {
+	struct maildir_delivery d;
+	struct sync_fp_ctx fp;
+	bool pending_cr;
+};
+
+struct dl_batch {
+	struct eng *g;
+	struct eng_mbox *m;
+	struct sync_action **acts;
+	size_t n;
+	char **names;                   /* per act: delivered unique name, or NULL */
+	struct sync_fp_value *fps;
+	struct err cb_err;
+};
+
+static int dl_begin(void *ctx, uint64_t size, void **handle_out, struct err *e)
+{
+	struct dl_batch *b = ctx;
+	struct dl_msg *h = xcalloc(1, sizeof(*h));
+
+	if (maildir_deliver_begin(&b->m->f, &h->d, e) < 0) {
+		free(h);
+		return -1;
+	}
+	if (sync_fp_init(&h->fp, e) < 0) {
+		maildir_deliver_abort(&h->d);
+		free(h);
+		return -1;
+	}
+	*handle_out = h;
+	return 0;
+}
+
+/* The server's CRLF become LF in the file (the Maildir convention). */
+static int dl_data(void *ctx, void *handle, const char *bytes, size_t len, struct err *e)
+{
+	struct dl_msg *h = handle;
+	size_t start = 0;
+
+	sync_fp_update(&h->fp, bytes, len);
+	if (len > 0 && h->pending_cr && bytes[0] != '\n' &&
+	    maildir_deliver_write(&h->d, "\r", 1, e) < 0)
+		return -1;
+	h->pending_cr = false;
+	for (size_t i = 0; i < len; i++) {
+		if (bytes[i] != '\r')
+			continue;
+		if (i + 1 == len) {
+			if (maildir_deliver_write(&h->d, bytes + start, i - start, e) < 0)
+				return -1;
+			h->pending_cr = true;
+			start = len;
+		} else if (bytes[i + 1] == '\n') {
+			if (maildir_deliver_write(&h->d, bytes + start, i - start, e) < 0)
+				return -1;
+			start = i + 1;
+		}
+	}
+	return maildir_deliver_write(&h->d, bytes + start, len - start, e);
+}
+
+static size_t dl_find(const struct dl_batch *b, uint32_t uid)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (b->acts[i]->uid == uid)
+			return i;
+	return b->n;
+}
+
+static int dl_finish(void *ctx, void *handle, const struct sync_remote_fetched *msg, struct err *e)
+{
+	struct dl_batch *b = ctx;
+	struct dl_msg *h = handle;
+	size_t i = dl_find(b, msg->uid);
+	uint32_t mflags, kw;
+	char *name = NULL;
+	int rc = -1;
+
+	if (i == b->n || b->names[i] != NULL) {
+		maildir_deliver_abort(&h->d);
+		sync_fp_abort(&h->fp);
+		free(h);
+		return 0;       /* not asked for: dropped */
+	}
+	if (h->pending_cr && maildir_deliver_write(&h->d, "\r", 1, e) < 0)
+		goto out;
+	eng_flags_to_maildir(&b->acts[i]->flags, &mflags);
+	if (eng_flags_keywords(&b->m->f, &b->acts[i]->flags, &kw, e) < 0)
+		goto out;
+	sync_fp_final(&h->fp, &b->fps[i]);
+	if (maildir_deliver_commit(&h->d, mflags, kw, msg->internaldate, false, &name, e) < 0) {
+		free(h);
+		return -1;
+	}
+	b->names[i] = arena_strndup(&b->g->a, name, strcspn(name, ":"));
+	free(name);
+	free(h);
+	return 0;
+out:
+	maildir_deliver_abort(&h->d);
+	sync_fp_abort(&h->fp);
+	free(h);
+	return rc;
+}
+
+static void dl_abort(void *ctx, void *handle)
+{
+	struct dl_msg *h = handle;
+
+	maildir_deliver_abort(&h->d);
+	sync_fp_abort(&h->fp);
+	free(h);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int dl_fetch(struct dl_batch *b, struct err *e)
+{
+	struct sync_remote_sink sink = { b, dl_begin, dl_data, dl_finish, dl_abort, NULL };
+	uint32_t *uids = xcalloc(b->n + 1, sizeof(*uids));
+	int rc;
+
+	for (size_t i = 0; i < b->n; i++)
+		uids[i] = b->acts[i]->uid;
+	qsort(uids, b->n, sizeof(*uids), cmp_u32);
+	sync_step("download");
+	rc = sync_remote_download(b->g->r, b->m->sm.remote_name, uids, b->n, &sink, e);
+	free(uids);
+	return rc;
+}
+
+/* Fill the records of the delivered messages; returns how many. */
+static size_t dl_records(struct dl_batch *b, struct sync_action **done, const char **msgids)
+{
+	size_t k = 0;
+	struct sync_mailbox_report *r = rep_of(b->g, b->m);
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct sync_action *act = b->acts[i];
+
+		if (b->names[i] == NULL)
+			continue;
+		r->local.added++;
+		r->local.bytes += b->fps[i].size;
+		if (act->rec_op == SYNC_REC_PUT) {
+			if (act->rec.name == NULL)
+				act->rec.name = b->names[i];
+			if (act->rec.fp.state != SYNC_FP_KNOWN) {
+				act->rec.fp.state = SYNC_FP_KNOWN;
+				memcpy(act->rec.fp.bytes, b->fps[i].bytes, SYNC_FP_LEN);
+			}
+			if (act->rec.size == 0)
+				act->rec.size = b->fps[i].size;
+		}
+		msgids[k] = arena_strdup(&b->g->a, b->fps[i].message_id);
+		done[k++] = act;
+	}
+	return k;
+}
+
+static int exec_downloads(struct eng *g, struct eng_mbox *m, struct sync_action **acts, size_t n,
+			  struct err *e)
+{
+	struct dl_batch b = { .g = g, .m = m, .acts = acts, .n = n };
+	struct state_intent *in = xcalloc(n, sizeof(*in));
+	uint64_t *ids = xcalloc(n, sizeof(*ids));
+	struct sync_action **done = xcalloc(n, sizeof(*done));
+	const char **msgids = xcalloc(n, sizeof(*msgids));
+	int rc = -1;
+
+	b.names = xcalloc(n, sizeof(*b.names));
+	b.fps = xcalloc(n, sizeof(*b.fps));
+	rc = eng_local_folder(g, m, false, e);
+	if (rc != 0) {
+		if (rc == 1)
+			err_set(e, ERR_IO, "local folder \"%s\" is missing", m->sm.local_name);
+		rc = -1;
+		goto out;
+	}
+	rc = -1;
+	for (size_t i = 0; i < n; i++)
+		intent_init(&in[i], STATE_INTENT_DOWNLOAD, g, acts[i]);
+	if (add_intents(g, in, n, ids, e) < 0)
+		goto out;
+	if (dl_fetch(&b, e) < 0)
+		goto out;
+	if (maildir_folder_sync(&m->f, e) < 0)
+		goto out;
+	size_t k = dl_records(&b, done, msgids);
+
+	rc = finish(g, done, msgids, k, ids, n, e);
+out:
+	free(in);
+	free(ids);
+	free(done);
+	free(msgids);
+	free(b.names);
+	free(b.fps);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- uploads */
+
+static int exec_upload(struct eng *g, struct sync_action *act, struct eng_mbox *m, struct err *e)
+{
+	const struct maildir_entry *ent = eng_local_entry(g, m, act->name);
+	struct eng_mbox *to = eng_mbox_by_id(g, act->to_mailbox);
+	struct sync_fp_value v;
+	struct state_intent in;
+	struct sync_fp fp = { SYNC_FP_KNOWN, { 0 } };
+	struct stat stt;
+	uint64_t id = 0;
+	uint32_t uid = 0, uidnext = 0;
+	int fd = -1, rc = -1;
+
+	if (to == NULL)
+		to = m;
+	if (ent == NULL)
+		return 0;       /* gone: the next run sees what became of it */
+	rc = maildir_entry_open(&m->f, ent, &fd, e);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	rc = -1;
+	if (sync_fp_fd(fd, &v, e) < 0 || fstat(fd, &stt) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+		if (e->code == ERR_NONE)
+			err_sys(e, ERR_IO, errno, "cannot read \"%s\"", act->name);
+		goto out;
+	}
+	memcpy(fp.bytes, v.bytes, SYNC_FP_LEN);
+	if (sync_remote_uidnext(g->r, to->sm.remote_name, &uidnext, e) < 0)
+		goto out;
+	intent_init(&in, STATE_INTENT_UPLOAD, g, act);
+	in.mailbox = to->sm.id;
+	in.uidnext = uidnext;
+	in.message_id = v.message_id;
+	memcpy(in.body_hash, v.bytes, STATE_HASH_LEN);
+	if (add_intents(g, &in, 1, &id, e) < 0)
+		goto out;
+	sync_step("upload");
+	if (sync_remote_append(g->r, to->sm.remote_name, fd, v.size, &act->flags, stt.st_mtime, &fp,
+			       &uid, e) < 0)
+		goto out;
+	if (act->rec.uid == 0)
+		act->rec.uid = uid;
+	if (act->rec.fp.state != SYNC_FP_KNOWN)
+		act->rec.fp = fp;
+	if (act->rec.size == 0)
+		act->rec.size = v.size;
+	rep_of(g, to)->remote.added++;
+	rep_of(g, to)->remote.bytes += v.size;
+	rc = finish_one(g, act, v.message_id, id, e);
+out:
+	close(fd);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- flags */
+
+static int exec_flags_remote(struct eng *g, struct sync_action *act, struct eng_mbox *m,
+			     struct err *e)
+{
+	sync_step("flags-remote");
+	if (sync_remote_store(g->r, m->sm.remote_name, act->uids, act->nuids, &act->add,
+			      &act->remove, e) < 0)
+		return -1;
+	rep_of(g, m)->remote.flags += act->nuids;
+	if (act->rec_op != SYNC_REC_NONE)
+		return finish_one(g, act, NULL, 0, e);
+	return 0;
+}
+
+static int exec_flags_local(struct eng *g, struct sync_action *act, struct eng_mbox *m,
+			    struct err *e)
+{
+	struct maildir_entry *ent = (struct maildir_entry *)eng_local_entry(g, m, act->name);
+	uint32_t mflags, kw;
+	char *name = NULL;
+	int rc;
+
+	if (ent == NULL)
+		return 0;
+	eng_flags_to_maildir(&act->flags, &mflags);
+	if (eng_flags_keywords(&m->f, &act->flags, &kw, e) < 0)
+		return -1;
+	sync_step("flags-local");
+	rc = maildir_entry_set_flags(&m->f, ent, mflags, kw, &name, e);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	ent->name = arena_strdup(&m->snap.arena, name);
+	ent->sub = MAILDIR_SUB_CUR;
+	ent->flags = (uint8_t)mflags;
+	free(name);
+	rep_of(g, m)->local.flags++;
+	return finish_one(g, act, NULL, 0, e);
+}
+
+/* ---------------------------------------------------------------- moves */
+
+struct uid_pair {
+	uint32_t uid;
+	size_t act;
+};
+
+static int cmp_pair(const void *a, const void *b)
+{
+	return cmp_u32(&((const struct uid_pair *)a)->uid, &((const struct uid_pair *)b)->uid);
+}
+
+/*
+ * Without COPYUID (no UIDPLUS) the new UID of a moved message is looked for
+ * by fingerprint among the UIDs the target gave out since `uidnext`.  Not
+ * found: it stays 0 and the next plan relinks it.
+ */
+static int find_new_uid(struct eng *g, struct eng_mbox *to, uint32_t uidnext,
+			struct sync_action *act, struct err *e)
+{
+	uint32_t uid = 0;
+
+	if (act->rec_op != SYNC_REC_PUT || act->rec.fp.state != SYNC_FP_KNOWN || uidnext == 0)
+		return 0;
+	if (sync_remote_find_fp(g->r, to->sm.remote_name, uidnext, &act->rec.fp, &uid, e) < 0)
+		return -1;
+	act->rec.uid = uid;
+	return 0;
+}
+
+static int exec_moves_remote(struct eng *g, struct eng_mbox *m, struct sync_action **acts,
+			     size_t n, struct err *e)
+{
+	struct eng_mbox *to = eng_mbox_by_id(g, acts[0]->to_mailbox);
+	struct state_intent *in = xcalloc(n, sizeof(*in));
+	uint64_t *ids = xcalloc(n, sizeof(*ids));
+	struct uid_pair *pr = xcalloc(n, sizeof(*pr));
+	uint32_t *uids = xcalloc(n, sizeof(*uids)), *nu = xcalloc(n, sizeof(*nu));
+	bool left = false;
+	int rc = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		intent_init(&in[i], STATE_INTENT_MOVE_REMOTE, g, acts[i]);
+		pr[i].uid = acts[i]->uid;
+		pr[i].act = i;
+	}
+	qsort(pr, n, sizeof(*pr), cmp_pair);
+	for (size_t i = 0; i < n; i++)
+		uids[i] = pr[i].uid;
+	if (to == NULL) {
+		err_set(e, ERR_INTERNAL, "move to an unknown mailbox");
+		goto out;
+	}
+	if (sync_remote_uidnext(g->r, to->sm.remote_name, &in[0].uidnext, e) < 0)
+		goto out;
+	for (size_t i = 1; i < n; i++)
+		in[i].uidnext = in[0].uidnext;
+	if (add_intents(g, in, n, ids, e) < 0)
+		goto out;
+	sync_step("move-remote");
+	if (sync_remote_move(g->r, m->sm.remote_name, uids, n, to->sm.remote_name, nu, &left, e) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct sync_action *act = acts[pr[i].act];
+
+		if (act->rec.uid == 0)
+			act->rec.uid = nu[i];
+		if (act->rec.uid == 0 && find_new_uid(g, to, in[0].uidnext, act, e) < 0)
+			goto out;
+	}
+	rep_of(g, to)->remote.moved += n;
+	rc = finish(g, acts, NULL, n, ids, n, e);
+out:
+	free(in);
+	free(ids);
+	free(pr);
+	free(uids);
+	free(nu);
+	return rc;
+}
+
+static int exec_move_local(struct eng *g, struct sync_action *act, struct eng_mbox *m,
+			   struct err *e)
+{
+	const struct maildir_entry *ent = eng_local_entry(g, m, act->name);
+	struct eng_mbox *to = eng_mbox_by_id(g, act->to_mailbox);
+	struct state_intent in;
+	uint64_t id;
+	int rc;
+
+	if (to == NULL)
+		return err_set(e, ERR_INTERNAL, "move to an unknown mailbox");
+	if (ent == NULL)
+		return 0;
+	if (eng_local_folder(g, to, true, e) != 0)
+		return -1;
+	intent_init(&in, STATE_INTENT_MOVE_LOCAL, g, act);
+	if (add_intents(g, &in, 1, &id, e) < 0)
+		return -1;
+	sync_step("move-local");
+	rc = maildir_entry_move(&m->f, ent, &to->f, e);
+	if (rc < 0)
+		return -1;
+	if (rc == 0 && maildir_folder_sync(&to->f, e) < 0)
+		return -1;
+	if (rc == 0)
+		rep_of(g, to)->local.moved++;
+	if (rc == 1)
+		return finish(g, NULL, NULL, 0, &id, 1, e);
+	return finish_one(g, act, NULL, id, e);
+}
+
+/* ---------------------------------------------------------------- deletions */
+
+static bool uid_in(const uint32_t *uids, size_t n, uint32_t uid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (uids[i] == uid)
+			return true;
+	return false;
+}
+
+/*
+ * Without UID EXPUNGE the adapter may have left the messages marked
+ * \Deleted (another message of the user's was \Deleted too, so a bare
+ * EXPUNGE was not safe).  Their records are kept (the record-only actions
+ * that would forget them are dropped): the next run sees them still there
+ * and tries again, instead of reading them as new mail.
+ */
+static void keep_records_of_left(struct eng *g, const struct sync_action *act)
+{
+	for (size_t i = (size_t)(act - g->plan.actions) + 1; i < g->plan.nactions; i++) {
+		struct sync_action *a = &g->plan.actions[i];
+
+		if (a->kind != SYNC_ACT_RECORD || a->mailbox != act->mailbox)
+			continue;
+		if (a->rec_op == SYNC_REC_DEL && a->base >= 0 &&
+		    uid_in(act->uids, act->nuids, g->recs[a->base].uid))
+			a->rec_op = SYNC_REC_NONE;
+	}
+}
+
+static int exec_expunge(struct eng *g, struct sync_action *act, struct eng_mbox *m, struct err *e)
+{
+	struct state_intent *in = xcalloc(act->nuids + 1, sizeof(*in));
+	uint64_t *ids = xcalloc(act->nuids + 1, sizeof(*ids));
+	bool left = false;
+	int rc = -1;
+
+	for (size_t i = 0; i < act->nuids; i++) {
+		intent_init(&in[i], STATE_INTENT_EXPUNGE_REMOTE, g, act);
+		in[i].uid = act->uids[i];
+		in[i].msg = 0;
+	}
+	if (add_intents(g, in, act->nuids, ids, e) < 0)
+		goto out;
+	sync_step("expunge-remote");
+	if (sync_remote_expunge(g->r, m->sm.remote_name, act->uids, act->nuids, &left, e) < 0)
+		goto out;
+	if (left)
+		keep_records_of_left(g, act);
+	rep_of(g, m)->remote.deleted += act->nuids;
+	rc = finish(g, &act, NULL, act->rec_op != SYNC_REC_NONE, ids, act->nuids, e);
+out:
+	free(in);
+	free(ids);
+	return rc;
+}
+
+static int exec_delete_local(struct eng *g, struct sync_action *act, struct eng_mbox *m,
+			     struct err *e)
+{
+	const struct maildir_entry *ent = eng_local_entry(g, m, act->name);
+	struct state_intent in;
+	uint64_t id;
+	int rc = 1;
+
+	intent_init(&in, STATE_INTENT_DELETE_LOCAL, g, act);
+	if (add_intents(g, &in, 1, &id, e) < 0)
+		return -1;
+	if (ent != NULL) {
+		sync_step("delete-local");
+		rc = maildir_entry_remove(&m->f, ent, e);
+		if (rc < 0)
+			return -1;
+		if (maildir_folder_sync(&m->f, e) < 0)
+			return -1;
+	}
+	if (rc == 0)
+		rep_of(g, m)->local.deleted++;
+	return finish_one(g, act, NULL, id, e);
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static bool action_blocked(struct eng *g, const struct sync_action *a)
+{
+	struct eng_mbox *m = eng_mbox_by_id(g, a->mailbox);
+	struct eng_mbox *t = eng_mbox_by_id(g, a->to_mailbox);
+
+	return m == NULL || m->failed || (t != NULL && t->failed);
+}
+
+/* How many actions from i on form one batch with actions[i]. */
+static size_t batch_len(struct eng *g, size_t i)
+{
+	const struct sync_action *a = &g->plan.actions[i];
+	size_t cap = a->kind == SYNC_ACT_DOWNLOAD ? EXEC_DOWNLOAD_BATCH
+		   : a->kind == SYNC_ACT_MOVE_REMOTE ? EXEC_MOVE_BATCH
+		   : a->kind == SYNC_ACT_RECORD ? SIZE_MAX : 1;
+	size_t j = i + 1;
+
+	while (j < g->plan.nactions && j - i < cap) {
+		const struct sync_action *b = &g->plan.actions[j];
+
+		if (b->kind != a->kind || action_blocked(g, b))
+			break;
+		if (a->kind != SYNC_ACT_RECORD &&
+		    (b->mailbox != a->mailbox || b->to_mailbox != a->to_mailbox))
+			break;
+		if (a->kind == SYNC_ACT_MOVE_REMOTE) {
+			bool dup = false;
+
+			for (size_t k = i; k < j; k++)
+				dup |= g->plan.actions[k].uid == b->uid;
+			if (dup)
+				break;
+		}
+		j++;
+	}
+	return j - i;
+}
+
+static int exec_records(struct eng *g, struct sync_action **acts, size_t n, struct err *e)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct eng_mbox *m = eng_mbox_by_id(g, acts[i]->mailbox);
+
+		if (m != NULL)
+			rep_of(g, m)->records++;
+	}
+	return finish(g, acts, NULL, n, NULL, 0, e);
+}
+
+static int exec_batch(struct eng *g, struct sync_action **acts, size_t n, struct err *e)
+{
+	struct sync_action *act = acts[0];
+	struct eng_mbox *m = eng_mbox_by_id(g, act->mailbox);
+
+	switch (act->kind) {
+	case SYNC_ACT_CREATE_FOLDER:
+	case SYNC_ACT_DELETE_FOLDER:
+		return exec_folder(g, act, m, e);
+	case SYNC_ACT_MAILBOX_STATE:
+		return exec_mailbox_state(g, act, m, e);
+	case SYNC_ACT_DOWNLOAD:
+		return exec_downloads(g, m, acts, n, e);
+	case SYNC_ACT_UPLOAD:
+		return exec_upload(g, act, m, e);
+	case SYNC_ACT_FLAGS_REMOTE:
+		return exec_flags_remote(g, act, m, e);
+	case SYNC_ACT_FLAGS_LOCAL:
+		return exec_flags_local(g, act, m, e);
+	case SYNC_ACT_MOVE_REMOTE:
+		return exec_moves_remote(g, m, acts, n, e);
+	case SYNC_ACT_MOVE_LOCAL:
+		return exec_move_local(g, act, m, e);
+	case SYNC_ACT_RECORD:
+		return exec_records(g, acts, n, e);
+	case SYNC_ACT_EXPUNGE_REMOTE:
+		return exec_expunge(g, act, m, e);
+	case SYNC_ACT_DELETE_LOCAL:
+		return exec_delete_local(g, act, m, e);
+	default:
+		return err_set(e, ERR_INTERNAL, "unknown action kind %d", (int)act->kind);
+	}
+}
+
+int eng_execute(struct eng *g, struct err *e)
+{
+	struct sync_action **acts = xcalloc(g->plan.nactions + 1, sizeof(*acts));
+	size_t i = 0;
+
+	while (i < g->plan.nactions) {
+		size_t n;
+
+		if (action_blocked(g, &g->plan.actions[i])) {
+			i++;
+			continue;
+		}
+		n = batch_len(g, i);
+		for (size_t k = 0; k < n; k++)
+			acts[k] = &g->plan.actions[i + k];
+		if (exec_batch(g, acts, n, e) < 0) {
+			struct eng_mbox *m = eng_mbox_by_id(g, acts[0]->mailbox);
+
+			if (eng_err_fatal(e) || m == NULL) {
+				free(acts);
+				return -1;
+			}
+			eng_mbox_fail(g, m, e);
+			err_clear(e);
+		} else {
+			g->rep->done += n;
+		}
+		i += n;
+	}
+	free(acts);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- intents left by a killed run */
+
+struct replay_ctx {
+	struct eng *g;
+	struct state_intent *list;
+	size_t n;
+	uint32_t *found;                /* per intent: the upload's UID, or 0 */
+};
+
+static int replay_fn(struct state_txn *txn, void *ctx, struct err *e)
+{
+	struct replay_ctx *c = ctx;
+	struct arena a;
+	int rc = 0;
+
+	arena_init(&a, 4096);
+	for (size_t i = 0; rc == 0 && i < c->n; i++) {
+		struct state_msg msg;
+
+		if (c->found[i] != 0 && c->list[i].msg != 0) {
+			int got = state_msg_get(txn, c->list[i].msg, &a, &msg, e);
+
+			if (got < 0)
+				rc = -1;
+			else if (got == 1 && msg.uid == 0 && msg.mailbox == c->list[i].mailbox) {
+				msg.uid = c->found[i];
+				rc = state_msg_update(txn, &msg, e);
+			}
+		}
+		if (rc == 0 && state_intent_clear(txn, c->list[i].id, e) < 0)
+			rc = -1;
+	}
+	arena_release(&a);
+	return rc;
+}
+
+/* An interrupted upload: did the message reach the server? */
+static int replay_upload(struct eng *g, const struct state_intent *in, uint32_t *uid_out,
+			 struct err *e)
+{
+	struct eng_mbox *m = eng_mbox_by_id(g, in->mailbox);
+	struct sync_fp fp = { SYNC_FP_KNOWN, { 0 } };
+
+	*uid_out = 0;
+	if (m == NULL || !m->remote_exists || in->uidnext == 0 || in->msg == 0)
+		return 0;
+	memcpy(fp.bytes, in->body_hash, SYNC_FP_LEN);
+	return sync_remote_find_fp(g->r, m->sm.remote_name, in->uidnext, &fp, uid_out, e);
+}
+
+int eng_replay_intents(struct eng *g, struct err *e)
+{
+	struct replay_ctx c = { .g = g };
+	struct state_txn *txn;
+	struct arena a;
+	int rc = -1;
+
+	arena_init(&a, 4096);
+	if (state_txn_begin(g->st, false, &txn, e) < 0)
+		goto out;
+	rc = state_intent_list(txn, &a, &c.list, &c.n, e);
+	state_txn_abort(txn);
+	if (rc < 0 || c.n == 0)
+		goto out;
+	c.found = xcalloc(c.n, sizeof(*c.found));
+	for (size_t i = 0; i < c.n; i++)
+		if (c.list[i].kind == STATE_INTENT_UPLOAD &&
+		    (rc = replay_upload(g, &c.list[i], &c.found[i], e)) < 0)
+			goto out;
+	rc = eng_commit(g, replay_fn, &c, e);
+out:
+	free(c.found);
+	arena_release(&a);
+	return rc;
+}
