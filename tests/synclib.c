@@ -404,13 +404,20 @@ int sl_imap(struct sl_ctx *c, const char *mailbox, const char *const cmds[], cha
 
 int sl_remote_append(struct sl_ctx *c, const char *mailbox, const char *text, const char *flags)
 {
+	return sl_remote_append_dated(c, mailbox, text, flags, NULL);
+}
+
+int sl_remote_append_dated(struct sl_ctx *c, const char *mailbox, const char *text, const char *flags,
+			   const char *date)
+{
 	size_t len;
 	char *crlf = to_crlf(text, &len), *q = sl_quote(mailbox), *lit;
 	char *cmd;
 	int rc;
 
 	/* The harness adds the CRLF that ends the command after the literal. */
-	cmd = xasprintf("APPEND %s (%s) {%zu+}", q, flags ? flags : "", len);
+	cmd = date ? xasprintf("APPEND %s (%s) \"%s\" {%zu+}", q, flags ? flags : "", date, len)
+		   : xasprintf("APPEND %s (%s) {%zu+}", q, flags ? flags : "", len);
 	lit = xasprintf("\x01%s", crlf);
 	{
 		const char *cmds[] = { cmd, lit, NULL };
@@ -707,6 +714,24 @@ int sl_remote_snap(struct sl_ctx *c, struct sl_snap *out)
 			return -1;
 		}
 	return 0;
+}
+
+uint32_t sl_remote_uidvalidity(struct sl_ctx *c, const char *mailbox)
+{
+	char *q = sl_quote(mailbox), *cmd = xasprintf("STATUS %s (UIDVALIDITY)", q), *reply = NULL;
+	const char *cmds[] = { cmd, NULL };
+	uint32_t v = 0;
+
+	if (sl_imap(c, NULL, cmds, &reply) == 0) {
+		const char *p = strstr(reply, "UIDVALIDITY ");
+
+		if (p)
+			v = (uint32_t)strtoul(p + 12, NULL, 10);
+	}
+	free(reply);
+	free(cmd);
+	free(q);
+	return v;
 }
 
 uint32_t sl_remote_uid(struct sl_ctx *c, const char *mailbox, const char *msgid)

@@ -92,6 +92,11 @@ int sl_imap(struct sl_ctx *c, const char *mailbox, const char *const cmds[], cha
 /* APPEND `text` (LF or CRLF line ends; sent as CRLF) with `flags` like
  * "\\Seen $label1" (NULL: none). */
 int sl_remote_append(struct sl_ctx *c, const char *mailbox, const char *text, const char *flags);
+/* As sl_remote_append() with an INTERNALDATE like "01-Jan-2020 12:00:00 +0000". */
+int sl_remote_append_dated(struct sl_ctx *c, const char *mailbox, const char *text, const char *flags,
+			   const char *date);
+/* The mailbox's UIDVALIDITY (STATUS), 0 on error. */
+uint32_t sl_remote_uidvalidity(struct sl_ctx *c, const char *mailbox);
 /* The UID of the message with this Message-ID, 0 if absent (or not unique). */
 uint32_t sl_remote_uid(struct sl_ctx *c, const char *mailbox, const char *msgid);
 /* "UID STORE uid <op> (<flags>)", op e.g. "+FLAGS.SILENT". */
