@@ -44,8 +44,11 @@ static void down(void)
 #define SYNC_FULL SYNC_CAT(SYNC_SUITE, _full)
 #define SYNC_REV1 SYNC_CAT(SYNC_SUITE, _rev1)
 
-TestSuite(SYNC_FULL, .init = up_full, .fini = down, .timeout = 150);
-TestSuite(SYNC_REV1, .init = up_rev1, .fini = down, .timeout = 150);
+#ifndef SYNC_TIMEOUT
+#define SYNC_TIMEOUT 150
+#endif
+TestSuite(SYNC_FULL, .init = up_full, .fini = down, .timeout = SYNC_TIMEOUT);
+TestSuite(SYNC_REV1, .init = up_rev1, .fini = down, .timeout = SYNC_TIMEOUT);
 
 /* Define a test body run against both server variants. */
 #define SYNC_TEST(name)                                         \
