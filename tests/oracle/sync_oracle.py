@@ -466,7 +466,14 @@ def main():
             _, rn, x = a_
             select(rn); M.uid('STORE', str(x['uid']), '+FLAGS.SILENT', '(\\Deleted)')
             if MUT == 'bare-expunge': M.expunge()
-            else: M.uid('EXPUNGE', str(x['uid']))
+            elif b'UIDPLUS' in M.capability()[1][0].upper().split(): M.uid('EXPUNGE', str(x['uid']))
+            else:
+                typ, d = M.uid('SEARCH', 'DELETED')
+                others = [u for u in d[0].split() if int(u) != x['uid']]
+                if others:
+                    x['gone'] = True; newrecs[rn].append(x)
+                else:
+                    M.expunge()
         elif k == 'ldel':
             os.unlink(a_[3]['path'])
         elif k == 'down':
