@@ -663,6 +663,8 @@ char **sl_remote_mailboxes(struct sl_ctx *c)
 		free(reply);
 		return NULL;
 	}
+	strv_push(&v, &n, &cap, NULL); /* an empty, NULL-terminated vector */
+	n = 0;
 	r.p = reply;
 	r.end = reply + strlen(reply);
 	while (r.p < r.end) {
@@ -689,8 +691,6 @@ char **sl_remote_mailboxes(struct sl_ctx *c)
 		r.p = nl ? nl + 1 : r.end;
 	}
 	free(reply);
-	if (!v)
-		strv_push(&v, &n, &cap, NULL), n = 0, v[0] = NULL;
 	qsort(v, n, sizeof(*v), cmp_str);
 	return v;
 }
