@@ -5,6 +5,7 @@
 #include <string.h>
 
 static enum log_level threshold = LOG_NOTICE;
+static unsigned debug_categories;       /* 1u << enum log_cat */
 static char ctx_account[128];
 static char ctx_mailbox[256];
 
@@ -28,9 +29,19 @@ enum log_level log_get_level(void)
 	return threshold;
 }
 
+void log_enable_category(enum log_cat cat)
+{
+	debug_categories |= 1u << cat;
+}
+
 bool log_enabled(enum log_level level)
 {
-	return level <= threshold;
+	return level <= threshold || (level == LOG_DEBUG && debug_categories != 0);
+}
+
+bool log_cat_enabled(enum log_level level, enum log_cat cat)
+{
+	return level <= threshold || (level == LOG_DEBUG && (debug_categories & (1u << cat)));
 }
 
 void log_set_context(const char *account, const char *mailbox)
@@ -45,7 +56,7 @@ void log_msg(enum log_level level, enum log_cat cat, const char *fmt, ...)
 	size_t n = 0;
 	va_list ap;
 
-	if (!log_enabled(level))
+	if (!log_cat_enabled(level, cat))
 		return;
 	n += (size_t)snprintf(line, sizeof(line), "ferry: %s", level_names[level]);
 	if (level == LOG_DEBUG && cat != LOG_CAT_GENERAL && n < sizeof(line))

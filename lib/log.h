@@ -36,7 +36,14 @@ enum log_cat {
 
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
+/*
+ * Show debug lines of one category even below LOG_DEBUG (-v shows the
+ * protocol trace, LOG_CAT_NET, without every other debug line).
+ */
+void log_enable_category(enum log_cat cat);
+/* True if a line of this level could be shown (for debug: in some category). */
 bool log_enabled(enum log_level level);
+bool log_cat_enabled(enum log_level level, enum log_cat cat);
 /* Context printed at the start of each line; NULL clears.  Strings are copied. */
 void log_set_context(const char *account, const char *mailbox);
 

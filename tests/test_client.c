@@ -484,38 +484,58 @@ static int note_size(void *ctx, const struct imap_resp *r, struct err *e)
 	return 1;
 }
 
-Test(client, large_append_over_tls_arrives_whole)
+/* A message generated as it is sent: never whole in memory. */
+struct gen_source {
+	const char *head;
+	uint64_t size, pos;
+};
+
+static ssize_t gen_read(void *ctx, char *buf, size_t n, struct err *e)
+{
+	struct gen_source *g = ctx;
+	size_t hl = strlen(g->head), i;
+
+	if (n > g->size - g->pos)
+		n = (size_t)(g->size - g->pos);
+	for (i = 0; i < n; i++) {
+		uint64_t p = g->pos + i;
+
+		if (p < hl)
+			buf[i] = g->head[p];
+		else
+			buf[i] = (p - hl) % 72 == 70 ? '\r' : (p - hl) % 72 == 71 ? '\n'
+									: (char)('a' + p % 26);
+	}
+	g->pos += n;
+	return (ssize_t)n;
+}
+
+Test(client, large_streamed_append_over_tls_arrives_whole)
 {
 	struct secrets sec = { dc.pass1, NULL, 0 };
 	enum imap_auth_mech m;
 	struct imap_client *cl = open_default(&sec, &m);
 	struct imap_conn *c = imap_client_conn(cl);
-	size_t body = 5u * 1024 * 1024, i;
-	const char *head = "Subject: big\r\n\r\n";
-	size_t total = strlen(head) + body;
-	struct buf text = BUF_INIT(total + 256);
+	struct gen_source g = { "Subject: big\r\n\r\n", 20u * 1024 * 1024, 0 };
+	struct imap_literal_source src = { g.size, gen_read, &g };
+	struct imap_cmd_req append = { .text = "APPEND INBOX ", .len = 13, .source = &src };
 	struct imap_select_info info;
 	uint64_t size = 0;
-	struct imap_cmd_req req = { .text = "FETCH 1 RFC822.SIZE", .len = 19,
-				    .untagged = note_size, .ctx = &size };
+	struct imap_cmd_req fetch = { .text = "FETCH 1 RFC822.SIZE", .len = 19,
+				      .untagged = note_size, .ctx = &size };
 	struct imap_cmd *cmd;
 	struct err e;
 
-	cr_assert_eq(buf_addf(&text, &e, "APPEND INBOX {%zu}\r\n%s", total, head), 0);
-	for (i = 0; i < body; i++)
-		buf_addc(&text, i % 72 == 70 ? '\r' : i % 72 == 71 ? '\n' : (char)('a' + i % 26), &e);
-	req.text = "FETCH 1 RFC822.SIZE";
-	cmd = imap_conn_submit(c, &(struct imap_cmd_req){ .text = buf_cstr(&text),
-							   .len = text.len }, &e);
+	cmd = imap_conn_submit(c, &append, &e);
 	cr_assert_not_null(cmd, "%s", e.msg);
 	cr_assert_eq(imap_conn_wait(c, cmd, &e), 0, "%s", e.msg);
 	imap_cmd_free(cmd);
-	buf_release(&text);
+	cr_assert_eq(g.pos, g.size);
 	cr_assert_eq(imap_client_select(cl, "INBOX", true, &info, &e), 0, "%s", e.msg);
 	cr_assert_eq(info.exists, 1);
-	cmd = imap_conn_submit(c, &req, &e);
+	cmd = imap_conn_submit(c, &fetch, &e);
 	cr_assert_eq(imap_conn_wait(c, cmd, &e), 0, "%s", e.msg);
-	cr_assert_eq(size, total);
+	cr_assert_eq(size, g.size);
 	imap_cmd_free(cmd);
 	imap_client_free(cl);
 }

@@ -225,10 +225,43 @@ static void trace_in(struct imap_conn *c, const char *p, size_t n)
 
 /* ---- commands: building ------------------------------------------------- */
 
+static bool literal_may_skip_sync(const struct imap_conn *c, uint64_t size)
+{
+	return c->literal_mode == IMAP_LITERAL_PLUS ||
+	       (c->literal_mode == IMAP_LITERAL_MINUS && size <= 4096);
+}
+
 static void cmd_add_seg(struct imap_cmd *cmd, size_t off, size_t len, bool literal, bool sync)
 {
 	cmd->segs = xgrow(cmd->segs, &cmd->segs_cap, cmd->nsegs + 1, sizeof(*cmd->segs));
-	cmd->segs[cmd->nsegs++] = (struct cmd_seg){ off, len, literal, sync };
+	cmd->segs[cmd->nsegs++] = (struct cmd_seg){ off, len, literal, false, sync };
+}
+
+/*
+ * The last text segment (b from seg_start, without its CRLF yet) is followed
+ * by a streamed literal: announce it, add the stream, then the tail.
+ */
+static int cmd_add_stream(struct imap_conn *c, struct imap_cmd *cmd, const struct imap_cmd_req *req,
+			  struct buf *b, size_t seg_start, struct err *e)
+{
+	uint64_t size = req->source->size;
+	bool sync = !literal_may_skip_sync(c, size);
+
+	if (req->tail && (memchr(req->tail, '\r', req->tail_len) ||
+			  memchr(req->tail, '\n', req->tail_len)))
+		return err_set(e, ERR_INTERNAL, "command tail contains a line break");
+	if (buf_addf(b, e, "{%llu%s}\r\n", (unsigned long long)size, sync ? "" : "+") < 0)
+		return -1;
+	cmd_add_seg(cmd, seg_start, b->len - seg_start, false, sync);
+	cmd_add_seg(cmd, 0, (size_t)size, true, false);
+	cmd->segs[cmd->nsegs - 1].stream = true;
+	cmd->source = *req->source;
+	seg_start = b->len;
+	if (buf_add(b, req->tail ? req->tail : "", req->tail_len, e) < 0 ||
+	    buf_add(b, "\r\n", 2, e) < 0)
+		return -1;
+	cmd_add_seg(cmd, seg_start, b->len - seg_start, false, false);
+	return 0;
 }
 
 /*
@@ -262,16 +295,12 @@ static int literal_marker(const char *text, size_t end, uint64_t *size_out, size
 	return 1;
 }
 
-static bool literal_may_skip_sync(const struct imap_conn *c, uint64_t size)
-{
-	return c->literal_mode == IMAP_LITERAL_PLUS ||
-	       (c->literal_mode == IMAP_LITERAL_MINUS && size <= 4096);
-}
-
 /* Copy text into cmd->text as "TAG text\r\n", splitting it into segments. */
-static int cmd_build(struct imap_conn *c, struct imap_cmd *cmd, const char *text, size_t len,
+static int cmd_build(struct imap_conn *c, struct imap_cmd *cmd, const struct imap_cmd_req *req,
 		     struct err *e)
 {
+	const char *text = req->text;
+	size_t len = req->len;
 	struct buf b = BUF_INIT(c->max_command);
 	size_t pos = 0, seg_start = 0;
 
@@ -290,7 +319,14 @@ static int cmd_build(struct imap_conn *c, struct imap_cmd *cmd, const char *text
 			goto fail;
 		}
 		if (!crlf) {
-			if (buf_add(&b, text + pos, len - pos, e) < 0 || buf_add(&b, "\r\n", 2, e) < 0)
+			if (buf_add(&b, text + pos, len - pos, e) < 0)
+				goto fail;
+			if (req->source) {
+				if (cmd_add_stream(c, cmd, req, &b, seg_start, e) < 0)
+					goto fail;
+				break;
+			}
+			if (buf_add(&b, "\r\n", 2, e) < 0)
 				goto fail;
 			cmd_add_seg(cmd, seg_start, b.len - seg_start, false, false);
 			break;
@@ -375,7 +411,7 @@ struct imap_cmd *imap_conn_submit(struct imap_conn *c, const struct imap_cmd_req
 		vl++;
 	}
 	cmd_force_secret(cmd, req->text, req->len);
-	if (cmd_build(c, cmd, req->text, req->len, e) < 0) {
+	if (cmd_build(c, cmd, req, e) < 0) {
 		imap_cmd_free(cmd);
 		return NULL;
 	}
@@ -384,8 +420,8 @@ struct imap_cmd *imap_conn_submit(struct imap_conn *c, const struct imap_cmd_req
 	*tail = cmd;
 	if (c->send_cmd == NULL)
 		c->send_cmd = cmd;
-	c->npending++;
-	c->last_activity = conn_now_ms();
+	if (c->npending++ == 0)
+		c->last_activity = conn_now_ms();   /* the silence clock starts now */
 	return cmd;
 }
 
@@ -474,6 +510,28 @@ static bool cmd_may_start(const struct imap_conn *c)
 	return c->barrier == NULL && !c->paused;
 }
 
+/* Read up to *k bytes of the command's streamed literal into dst; *k says how many came. */
+static int pump_stream(struct imap_cmd *cmd, struct buf *dst, size_t *k, struct err *e)
+{
+	ssize_t n;
+
+	if (buf_reserve(dst, *k, e) < 0)
+		return -1;
+	n = cmd->source.read(cmd->source.ctx, dst->data + dst->len, *k, e);
+	if (n <= 0 || (size_t)n > *k) {
+		if (n == 0)
+			err_set(e, ERR_IO, "the literal for %s ended %llu bytes early", cmd->tag,
+				(unsigned long long)(cmd->segs[cmd->seg_i].len - cmd->seg_off));
+		else if (n > 0)
+			err_set(e, ERR_INTERNAL, "a literal source returned more than asked");
+		return -1;
+	}
+	dst->len += (size_t)n;
+	dst->data[dst->len] = '\0';
+	*k = (size_t)n;
+	return 0;
+}
+
 /* Move bytes of queued commands into dst, stopping at sync literals and barriers. */
 static int pump_commands(struct imap_conn *c, struct buf *dst, struct err *e)
 {
@@ -493,7 +551,9 @@ static int pump_commands(struct imap_conn *c, struct buf *dst, struct err *e)
 		}
 		s = &cmd->segs[cmd->seg_i];
 		if (cmd->seg_off == 0) {
-			if (s->literal)
+			if (s->literal && (cmd->flags & IMAP_CMD_SECRET))
+				log_debug(LOG_CAT_NET, "C: [redacted]");      /* not even its length */
+			else if (s->literal)
 				log_debug(LOG_CAT_NET, "C: [literal, %zu bytes]", s->len);
 			else
 				trace_out_text(c, cmd, cmd->text + s->off, s->len, cmd->seg_i == 0);
@@ -501,8 +561,12 @@ static int pump_commands(struct imap_conn *c, struct buf *dst, struct err *e)
 		k = s->len - cmd->seg_off;
 		if (k > OUT_HIGH_WATER)
 			k = OUT_HIGH_WATER;
-		if (buf_add(dst, cmd->text + s->off + cmd->seg_off, k, e) < 0)
+		if (s->stream) {
+			if (pump_stream(cmd, dst, &k, e) < 0)
+				return -1;
+		} else if (buf_add(dst, cmd->text + s->off + cmd->seg_off, k, e) < 0) {
 			return -1;
+		}
 		cmd->seg_off += k;
 		if (cmd->seg_off == s->len) {
 			cmd->seg_i++;
@@ -570,7 +634,7 @@ static int queue_answer(struct imap_conn *c, struct buf *answer, struct err *e)
 {
 	struct buf *dst = c->zactive ? &c->zstage : &c->out;
 
-	log_debug(LOG_CAT_NET, "C: [redacted, %zu bytes]", answer->len);
+	log_debug(LOG_CAT_NET, "C: [redacted]");    /* its length would hint at the secret's */
 	if (buf_add(dst, answer->data ? answer->data : "", answer->len, e) < 0 ||
 	    buf_add(dst, "\r\n", 2, e) < 0)
 		return -1;

@@ -17,7 +17,11 @@
  *
  * Driving: imap_conn_fd(), imap_conn_events() and imap_conn_process() let
  * one poll() loop drive many connections; imap_conn_wait() is a blocking
- * helper that polls this one connection until a command completes.
+ * helper that polls this one connection until a command completes.  A loop
+ * calls imap_conn_process() (revents 0 is fine: it moves what it can),
+ * looks at what completed and submits follow-ups, and only then polls with
+ * the smallest imap_conn_poll_timeout(): a process step may already have
+ * read the answer it would otherwise wait for.
  *
  * Timeouts: opts.timeout_ms bounds TCP connect, the TLS handshake, and the
  * silence of a server while something is expected of it (inactivity, reset
@@ -55,6 +59,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "buf.h"
 #include "err.h"
@@ -122,6 +127,19 @@ typedef int (*imap_cont_fn)(void *ctx, const struct imap_resp *r, struct buf *an
 /* The command completed: tagged response or connection failure. */
 typedef void (*imap_done_fn)(void *ctx, struct imap_cmd *cmd);
 
+/*
+ * Bytes of a literal that are not in memory (APPEND of a large message):
+ * read() fills up to n bytes and returns how many (> 0), or -1 with e
+ * filled.  It is called as the socket takes data, until `size` bytes were
+ * given; ctx must stay valid until the command completes.  A source that
+ * fails or ends early fails the connection (the server expects the bytes).
+ */
+struct imap_literal_source {
+	uint64_t size;
+	ssize_t (*read)(void *ctx, char *buf, size_t n, struct err *e);
+	void *ctx;
+};
+
 struct imap_cmd_req {
 	/*
 	 * The command after the tag, without the final CRLF.  A literal is
@@ -131,6 +149,14 @@ struct imap_cmd_req {
 	 */
 	const char *text;
 	size_t len;
+	/*
+	 * Optional streamed literal: the command is text, then "{size}\r\n"
+	 * (or "{size+}"), the source's bytes, then tail (no literals in it).
+	 * The source struct is copied.
+	 */
+	const struct imap_literal_source *source;
+	const char *tail;
+	size_t tail_len;
 	unsigned flags;             /* enum imap_cmd_flags */
 	size_t public_len;          /* with IMAP_CMD_SECRET: bytes the trace may show */
 	imap_untagged_fn untagged;  /* optional */

@@ -15,6 +15,7 @@
 struct cmd_seg {
 	size_t off, len;
 	bool literal;
+	bool stream;            /* literal bytes from the command's source */
 	bool sync;              /* text ending in {N}: wait for "+" after it */
 };
 
@@ -29,6 +30,7 @@ struct imap_cmd {
 	struct cmd_seg *segs;
 	size_t nsegs, segs_cap;
 	size_t seg_i, seg_off;      /* send progress */
+	struct imap_literal_source source;  /* for the stream segment */
 	bool blocked;               /* waiting for "+" before the next segment */
 	unsigned flags;
 	size_t public_len;

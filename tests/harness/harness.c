@@ -802,7 +802,7 @@ int harness_write_config(struct dovecot *d, const char *path, const struct harne
 {
 	static const struct harness_account defaults;
 	const char *name, *tls, *user, *password;
-	char *pwfile, *local, *state, *yaml;
+	char *pwfile, *local, *state, *yaml, *ca;
 	int port, rc;
 
 	if (!a)
@@ -815,6 +815,9 @@ int harness_write_config(struct dovecot *d, const char *path, const struct harne
 	pwfile = xasprintf("%s/password-%s", d->tmp, name);
 	local = a->local_path ? xstrdup(a->local_path) : xasprintf("%s/Mail", d->tmp);
 	state = a->state_path ? xstrdup(a->state_path) : xasprintf("%s/state", d->tmp);
+	/* tls_ca_file has no meaning (and is refused) without TLS. */
+	ca = strcmp(tls, "none") == 0 ? xstrdup("")
+				       : xasprintf("      tls_ca_file: \"%s\"\n", d->ca_file);
 	yaml = xasprintf(
 		"# ferry test configuration for the harness server in %s\n"
 		"accounts:\n"
@@ -823,7 +826,7 @@ int harness_write_config(struct dovecot *d, const char *path, const struct harne
 		"      host: 127.0.0.1\n"
 		"      port: %d\n"
 		"      tls: %s\n"
-		"      tls_ca_file: \"%s\"\n"
+		"%s"
 		"      user: \"%s\"\n"
 		"      password_cmd: \"cat %s\"\n"
 		"%s"
@@ -831,12 +834,13 @@ int harness_write_config(struct dovecot *d, const char *path, const struct harne
 		"      path: \"%s\"\n"
 		"    state: \"%s\"\n"
 		"%s",
-		d->dir, name, port, tls, d->ca_file, user, pwfile,
+		d->dir, name, port, tls, ca, user, pwfile,
 		a->remote_extra ? a->remote_extra : "", local, state, a->extra ? a->extra : "");
 	rc = harness_write_file(pwfile, password);
 	if (rc == 0)
 		rc = harness_write_file(path, yaml);
 	free(yaml);
+	free(ca);
 	free(state);
 	free(local);
 	free(pwfile);

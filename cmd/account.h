@@ -1,0 +1,52 @@
+/*
+ * account.h - what every command needs before it works on an account:
+ * the configuration loaded, the accounts the user named picked out, and an
+ * IMAP client set up from an account's `remote:` section.
+ *
+ * Ownership: struct run_ctx owns the loaded config until run_ctx_release();
+ * the account pointers in it point into that config.
+ */
+#ifndef FERRY_ACCOUNT_H
+#define FERRY_ACCOUNT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "cli.h"
+#include "client.h"
+#include "config.h"
+#include "err.h"
+
+struct run_ctx {
+	const struct cli *cli;
+	struct cfg *cfg;
+	const struct cfg_account **accounts;    /* the ones this run works on */
+	size_t naccounts;
+	/* For account-qualified targets ("work/INBOX"): the mailbox part, per account. */
+	const char ***mailboxes;
+	size_t *nmailboxes;
+};
+
+/*
+ * Load the config (-c FILE or the default path) and select accounts: the
+ * names in cli->targets (ACCOUNT or ACCOUNT/MAILBOX for sync), or all.
+ * Prints the config's warnings.  ERR_CONFIG (exit 2) for a bad file or an
+ * unknown account name.
+ */
+int run_ctx_init(struct run_ctx *rc, const struct cli *cli, struct err *e);
+void run_ctx_release(struct run_ctx *rc);
+
+/* The password or token for the client, fetched only when it asks. */
+int account_secret(void *ctx, enum imap_secret_kind kind, struct buf *out, struct err *e);
+
+/*
+ * Fill client options from the account (strings point into the account,
+ * fp_text must outlive the options).  mechs_buf holds the mapped auth list.
+ */
+void account_client_opts(const struct cfg_account *a, struct imap_client_opts *opts,
+			 enum imap_auth_mech mechs_buf[CFG_AUTH_COUNT], char fp_text[110]);
+
+/* "account \"work\": " prefix, then the error, on stderr; with a hint for the user. */
+void account_report_error(const struct cfg_account *a, const struct err *e);
+
+#endif

@@ -1,0 +1,192 @@
+#include "json.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mutf7.h"
+
+void json_init(struct json *j, size_t max)
+{
+	memset(j, 0, sizeof(*j));
+	buf_init(&j->out, max);
+}
+
+void json_release(struct json *j)
+{
+	buf_release(&j->out);
+}
+
+const char *json_cstr(const struct json *j)
+{
+	return buf_cstr(&j->out);
+}
+
+static void put(struct json *j, const char *s, size_t n)
+{
+	if (!j->failed && buf_add(&j->out, s, n, NULL) < 0)
+		j->failed = true;
+}
+
+static void puts_(struct json *j, const char *s)
+{
+	put(j, s, strlen(s));
+}
+
+/* Before any value: a comma if a sibling came before (not after a key). */
+static void value_prefix(struct json *j)
+{
+	if (j->after_key) {
+		j->after_key = false;
+		return;
+	}
+	if (j->need_comma[j->depth])
+		put(j, ",", 1);
+	j->need_comma[j->depth] = true;
+}
+
+static void open_(struct json *j, char c)
+{
+	value_prefix(j);
+	put(j, &c, 1);
+	if (j->depth + 1 < JSON_MAX_DEPTH)
+		j->depth++;
+	j->need_comma[j->depth] = false;
+}
+
+static void close_(struct json *j, char c)
+{
+	if (j->depth > 0)
+		j->depth--;
+	put(j, &c, 1);
+}
+
+void json_object_begin(struct json *j)
+{
+	open_(j, '{');
+}
+
+void json_object_end(struct json *j)
+{
+	close_(j, '}');
+}
+
+void json_array_begin(struct json *j)
+{
+	open_(j, '[');
+}
+
+void json_array_end(struct json *j)
+{
+	close_(j, ']');
+}
+
+void json_key(struct json *j, const char *key)
+{
+	json_string(j, key);
+	put(j, ":", 1);
+	j->after_key = true;
+}
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (len > n || !utf8_valid((const char *)s, len))
+		return 0;
+	return len;
+}
+
+void json_stringn(struct json *j, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	value_prefix(j);
+	put(j, "\"", 1);
+	while (i < len) {
+		unsigned char c = p[i];
+		char esc[8];
+		size_t n;
+
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			put(j, esc, 2);
+			i++;
+		} else if (c < 0x20 || c == 0x7f) {
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+			put(j, esc, 6);
+			i++;
+		} else if ((n = utf8_seq(p + i, len - i)) > 0) {
+			put(j, (const char *)p + i, n);
+			i += n;
+		} else {
+			puts_(j, "\\ufffd");
+			i++;
+		}
+	}
+	put(j, "\"", 1);
+}
+
+void json_string(struct json *j, const char *s)
+{
+	if (s == NULL) {
+		json_null(j);
+		return;
+	}
+	json_stringn(j, s, strlen(s));
+}
+
+void json_uint(struct json *j, uint64_t v)
+{
+	char num[32];
+
+	value_prefix(j);
+	snprintf(num, sizeof(num), "%" PRIu64, v);
+	puts_(j, num);
+}
+
+void json_int(struct json *j, int64_t v)
+{
+	char num[32];
+
+	value_prefix(j);
+	snprintf(num, sizeof(num), "%" PRId64, v);
+	puts_(j, num);
+}
+
+void json_double(struct json *j, double v)
+{
+	char num[64];
+
+	value_prefix(j);
+	if (!isfinite(v))
+		v = 0;
+	snprintf(num, sizeof(num), "%.3f", v);
+	puts_(j, num);
+}
+
+void json_bool(struct json *j, bool v)
+{
+	value_prefix(j);
+	puts_(j, v ? "true" : "false");
+}
+
+void json_null(struct json *j)
+{
+	value_prefix(j);
+	puts_(j, "null");
+}

@@ -1,0 +1,47 @@
+/*
+ * json.h - a small streaming JSON writer for --json output.
+ *
+ * Builds the document in a capped buffer; strings are escaped per RFC 8259
+ * (control characters as \u00XX; bytes that are not valid UTF-8 become
+ * U+FFFD so the output is always valid JSON).  Commas are placed for the
+ * caller: call json_key() before each value inside an object.
+ *
+ * Ownership: the writer owns its buffer until json_release(); json_cstr()
+ * is valid until the next call.
+ */
+#ifndef FERRY_JSON_H
+#define FERRY_JSON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define JSON_MAX_DEPTH 32
+
+struct json {
+	struct buf out;
+	unsigned depth;
+	bool need_comma[JSON_MAX_DEPTH];
+	bool after_key;
+	bool failed;        /* the cap was reached: output is truncated */
+};
+
+void json_init(struct json *j, size_t max);
+void json_release(struct json *j);
+const char *json_cstr(const struct json *j);
+
+void json_object_begin(struct json *j);
+void json_object_end(struct json *j);
+void json_array_begin(struct json *j);
+void json_array_end(struct json *j);
+void json_key(struct json *j, const char *key);
+void json_string(struct json *j, const char *s);
+void json_stringn(struct json *j, const char *s, size_t len);
+void json_uint(struct json *j, uint64_t v);
+void json_int(struct json *j, int64_t v);
+void json_double(struct json *j, double v);
+void json_bool(struct json *j, bool v);
+void json_null(struct json *j);
+
+#endif

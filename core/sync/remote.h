@@ -1,0 +1,318 @@
+/*
+ * remote.h - the IMAP side of a sync: change detection, fingerprints,
+ * streamed downloads, uploads, flag stores, moves, expunges and mailbox
+ * creation / deletion over one imap_client (core/imap/client.h).
+ *
+ * One struct sync_remote owns one client (one connection) and keeps at most
+ * one mailbox selected; every call that needs a mailbox selects it when it is
+ * not the selected one (read-write SELECT), and it stays selected for the
+ * next call on the same mailbox (a scan always selects anew).  Do not call
+ * imap_client_select() on the adapter's client: the adapter would not know.
+ * Capabilities are taken as advertised: a server that sends APPENDUID or
+ * COPYUID without announcing UIDPLUS is not believed (the UID is then found
+ * by fingerprint, or reported as 0).  MULTIAPPEND is reported in the caps
+ * but not used: one APPEND per message (pipelining them is the caller's
+ * choice of order, not needed for correctness).
+ *
+ * Typical use (the engine):
+ *
+ *     struct sync_remote *r = sync_remote_new(&client_opts);
+ *     if (sync_remote_open(r, &e) < 0) ...        // connect, login, caps
+ *     sync_remote_status_all(r, names, n, st, &e); // cheap pre-check
+ *     for each mailbox:
+ *             known = { uidvalidity, highestmodseq, uidnext, messages,
+ *                       known uids, &st[i] };
+ *             sync_remote_scan(r, name, &known, arena, &listing, &e);
+ *             ... plan ... then download / append / store / move / expunge
+ *     sync_remote_logout(r, &e);
+ *     sync_remote_free(r);
+ *
+ * Names: every mailbox name in this API is UTF-8 ("INBOX" for the inbox);
+ * the adapter encodes it to modified UTF-7 unless UTF8=ACCEPT is enabled.
+ *
+ * Change detection (sync_remote_scan), chosen by capability:
+ *   - QRESYNC (enabled by the client at login): SELECT name (QRESYNC
+ *     (uidvalidity modseq known-uids)); the delta is the FETCH responses
+ *     (UID FLAGS MODSEQ) and "* VANISHED (EARLIER)" the server sends during
+ *     the SELECT.  With known-uids the server reports changes among those
+ *     UIDs only (RFC 7162), so messages that arrived since are fetched by
+ *     "UID FETCH known-uidnext:* (UID FLAGS RFC822.SIZE)"; RFC822.SIZE of
+ *     the changed old ones afterwards.  A known-uids list longer than 64 KiB
+ *     on the wire is left out (the server then reports every expunge since
+ *     modseq; only known UIDs are returned as vanished).
+ *   - CONDSTORE only: SELECT name (CONDSTORE), UID FETCH 1:* (UID FLAGS
+ *     RFC822.SIZE) (CHANGEDSINCE modseq); expunges: with ESEARCH
+ *     "UID SEARCH RETURN (ALL) UID known-range", else "UID SEARCH UID
+ *     known-range" (known-range = 1:max-known-uid, so only the old UIDs come
+ *     back, as compact ranges with ESEARCH), compared with the known UIDs;
+ *     a known UID that is not returned vanished.  No flag is listed for an
+ *     unchanged message.  (Without ESEARCH the "* SEARCH" line must fit the
+ *     parser's 1 MiB line limit: about 150,000 UIDs.)
+ *   - plain IMAP4rev1 (or nothing known, or UIDVALIDITY changed, or
+ *     NOMODSEQ): UID FETCH 1:* (UID FLAGS RFC822.SIZE), a complete listing.
+ *   Pre-check: sync_remote_status_all() (LIST-STATUS when offered, else
+ *   pipelined STATUS; a NOOP first when a mailbox is selected, since STATUS
+ *   of the selected mailbox reports the session's possibly stale view) and
+ *   sync_remote_unchanged().  Given known->status,
+ *   scan does not select a mailbox whose UIDVALIDITY, UIDNEXT, MESSAGES and
+ *   HIGHESTMODSEQ did not move, and returns an empty delta (unchanged set).
+ *   Without HIGHESTMODSEQ (no CONDSTORE) a flag change is invisible to
+ *   STATUS, so the pre-check never says "unchanged" then.
+ *
+ * Fingerprints (SYNC-DESIGN.md): SHA-256 over "ferry-fp1\n", the header
+ * section with CRLF line ends, "\n" and the decimal RFC822.SIZE; fetched as
+ * UID FETCH uids (UID RFC822.SIZE BODY.PEEK[HEADER]).
+ *
+ * Memory: bodies are never held in memory.  Downloads: the parser's
+ * literal sink hands them to the caller's sink in pieces.  Uploads: the
+ * connection's literal source reads the file as the socket takes it,
+ * converting LF -> CRLF on the way.
+ *
+ * Errors: the client's (ERR_NET, ERR_TLS, ERR_TIMEOUT, ERR_PROTO,
+ * ERR_LIMIT, ERR_SERVER with the server's text for NO/BAD), ERR_IO for the
+ * caller's file, ERR_STATE when a file is not the size promised, and
+ * whatever a caller's callback returns.  After ERR_NET / ERR_TLS /
+ * ERR_TIMEOUT / ERR_PROTO / ERR_LIMIT the connection is dead: free the
+ * adapter and open a new one.
+ *
+ * Ownership: the adapter owns its client; it copies opts (as the client
+ * does).  Everything a scan returns lives in the caller's arena.  Pointers
+ * passed to callbacks live only for the duration of the call.
+ */
+#ifndef FERRY_SYNC_REMOTE_H
+#define FERRY_SYNC_REMOTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "arena.h"
+#include "imap/client.h"
+#include "err.h"
+#include "plan.h"
+#include "imap/resp.h"
+
+struct sync_remote;
+
+/* What the session offers (after login), as the adapter uses it. */
+struct sync_remote_caps {
+	bool qresync;           /* QRESYNC offered and enabled */
+	bool condstore;         /* CONDSTORE offered (or implied by QRESYNC) */
+	bool uidplus;
+	bool move;
+	bool literal_plus;
+	bool multiappend;
+	bool list_status;
+	bool esearch;
+	bool utf8;              /* UTF8=ACCEPT enabled: names go as UTF-8 */
+	bool unselect;
+};
+
+/*
+ * Create the client (imap_client_new(opts) with the adapter's literal sink
+ * added to opts->conn.sink, which must be NULL) and the adapter.  Not
+ * connected yet.
+ */
+struct sync_remote *sync_remote_new(const struct imap_client_opts *opts);
+/* Closes without LOGOUT if still connected; NULL is fine. */
+void sync_remote_free(struct sync_remote *r);
+/* imap_client_open() (connect, TLS, login, ENABLE) and learn the capabilities. */
+int sync_remote_open(struct sync_remote *r, struct err *e);
+/* LOGOUT and close. */
+int sync_remote_logout(struct sync_remote *r, struct err *e);
+/* The client, e.g. for imap_client_list(); owned by the adapter. */
+struct imap_client *sync_remote_client(struct sync_remote *r);
+/* Valid after sync_remote_open(). */
+const struct sync_remote_caps *sync_remote_caps(const struct sync_remote *r);
+/*
+ * Stop using the capabilities set in `off` (for servers whose extension is
+ * broken, and for tests of the fallbacks).  Turning off qresync after login
+ * only changes the method: the server keeps QRESYNC enabled.  utf8 and
+ * literal_plus are the session's state and are not changed.  Call after
+ * sync_remote_open().
+ */
+void sync_remote_disable(struct sync_remote *r, const struct sync_remote_caps *off);
+/* SELECT / EXAMINE commands sent so far (statistics; tests of the pre-check). */
+unsigned long sync_remote_selects(const struct sync_remote *r);
+
+/*
+ * STATUS (MESSAGES UIDNEXT UIDVALIDITY [HIGHESTMODSEQ]) of n mailboxes:
+ * one LIST-STATUS of every mailbox when offered and n > 1, else pipelined
+ * STATUS commands.  out[i]
+ * belongs to names[i]; a mailbox the server did not report (it does not
+ * exist) has out[i].have == 0.
+ */
+int sync_remote_status_all(struct sync_remote *r, const char *const *names, size_t n,
+			   struct imap_status_data *out, struct err *e);
+
+/* What the caller knew after the last sync of a mailbox. */
+struct sync_remote_known {
+	uint32_t uidvalidity;           /* 0: nothing known: complete listing */
+	uint64_t highestmodseq;         /* 0: unknown (no delta by modseq) */
+	uint32_t uidnext;
+	uint32_t messages;
+	const uint32_t *uids;           /* the known UIDs, ascending (expunge check) */
+	size_t nuids;
+	const struct imap_status_data *status;  /* optional: from sync_remote_status_all() */
+};
+
+/*
+ * True if `st` shows that nothing changed since `known`: same UIDVALIDITY,
+ * UIDNEXT and MESSAGES, and a HIGHESTMODSEQ (required) equal to the known
+ * one.
+ */
+bool sync_remote_unchanged(const struct imap_status_data *st, const struct sync_remote_known *known);
+
+enum sync_remote_method {
+	SYNC_REMOTE_UNCHANGED = 0,      /* pre-check: not selected */
+	SYNC_REMOTE_QRESYNC,
+	SYNC_REMOTE_CONDSTORE,
+	SYNC_REMOTE_FULL,
+};
+
+struct sync_remote_listing {
+	enum sync_remote_method method;
+	/*
+	 * complete: `msgs` lists every message of the mailbox (method FULL).
+	 * Otherwise a delta: new or changed messages, and `vanished`.
+	 */
+	bool complete;
+	bool uidvalidity_changed;       /* known->uidvalidity != 0 and different */
+	uint32_t uidvalidity, uidnext, messages;
+	uint64_t highestmodseq;         /* 0 without CONDSTORE or with NOMODSEQ */
+	/* Ascending by UID; fp.state SYNC_FP_UNKNOWN; keywords in the arena. */
+	struct sync_remote_msg *msgs;
+	size_t nmsgs;
+	uint32_t *vanished;             /* ascending; only known UIDs */
+	size_t nvanished;
+};
+
+/*
+ * Select `name` and list its changes since `known` (NULL: nothing known).
+ * Everything in *out lives in arena `a`.  ERR_SERVER if the mailbox does
+ * not exist.
+ */
+int sync_remote_scan(struct sync_remote *r, const char *name, const struct sync_remote_known *known,
+		     struct arena *a, struct sync_remote_listing *out, struct err *e);
+
+/*
+ * A fingerprint: uid, the fingerprint (state SYNC_FP_KNOWN), the
+ * Message-ID header's value (unfolded, trimmed; NULL if none) and the
+ * RFC822.SIZE.  Non-zero return stops (the value is returned, e passed on).
+ */
+typedef int (*sync_remote_fp_fn)(void *ctx, uint32_t uid, const struct sync_fp *fp,
+				 const char *message_id, uint64_t size, struct err *e);
+
+/*
+ * Fingerprints of the given UIDs (ascending), in pipelined batches.  A UID
+ * the server no longer has gets no call.
+ */
+int sync_remote_fetch_fps(struct sync_remote *r, const char *name, const uint32_t *uids, size_t n,
+			  sync_remote_fp_fn fn, void *ctx, struct err *e);
+
+/* What a downloaded message came with (known only once its FETCH is complete). */
+struct sync_remote_fetched {
+	uint32_t uid;
+	struct sync_flags flags;        /* strings live for the call only */
+	time_t internaldate;            /* 0 if the server sent none */
+	uint64_t size;                  /* the body's size in bytes (CRLF, as sent) */
+};
+
+/*
+ * The caller's side of a download.  For each message: begin (size of the
+ * body literal; the UID is not known yet: FETCH items may come in any
+ * order), data (pieces, in order; the bytes are the server's, CRLF line
+ * ends), then exactly one of finish (the whole FETCH response arrived:
+ * uid, flags, date) or abort (the response was lost: connection failure,
+ * parse error, or it lacked a UID).  gone (optional) is called for each
+ * requested UID the server did not return (expunged meanwhile).  A -1
+ * return fails the download (and, from begin/data, the connection: a
+ * literal cannot be skipped).  Every call happens before
+ * sync_remote_download() returns, so the sink may live on its stack.
+ */
+struct sync_remote_sink {
+	void *ctx;
+	int (*begin)(void *ctx, uint64_t size, void **handle_out, struct err *e);
+	int (*data)(void *ctx, void *handle, const char *bytes, size_t len, struct err *e);
+	int (*finish)(void *ctx, void *handle, const struct sync_remote_fetched *msg,
+		      struct err *e);
+	void (*abort)(void *ctx, void *handle);
+	int (*gone)(void *ctx, uint32_t uid, struct err *e);
+};
+
+/*
+ * Download the messages (UIDs ascending) with UID FETCH uids (UID FLAGS
+ * INTERNALDATE RFC822.SIZE BODY.PEEK[]), pipelined in batches.  Memory is
+ * bounded whatever the message sizes.
+ */
+int sync_remote_download(struct sync_remote *r, const char *name, const uint32_t *uids, size_t n,
+			 const struct sync_remote_sink *sink, struct err *e);
+
+/*
+ * The mailbox's UIDNEXT now (selects it; or STATUS when another mailbox is
+ * selected and stays so).  For the upload intent recorded before an APPEND.
+ */
+int sync_remote_uidnext(struct sync_remote *r, const char *name, uint32_t *uidnext_out,
+			struct err *e);
+
+/*
+ * APPEND the message read from fd (from offset 0; bare LF converted to
+ * CRLF; size_crlf is the size after conversion and is checked before
+ * anything is sent: ERR_STATE if the file changed; a file that changes
+ * while it is being sent fails the connection, since the server expects
+ * exactly size_crlf bytes) with flags (\Recent never) and internaldate (0:
+ * none; sent as UTC).  The file streams (never whole in memory).  LITERAL+
+ * when offered, else the continuation is awaited.  *uid_out: from APPENDUID; without UIDPLUS,
+ * when fp is given, found by fingerprint among UIDs >= the UIDNEXT seen
+ * just before the APPEND (sync_remote_find_fp); 0 if not found or unknown.
+ */
+int sync_remote_append(struct sync_remote *r, const char *name, int fd, uint64_t size_crlf,
+		       const struct sync_flags *flags, time_t internaldate,
+		       const struct sync_fp *fp, uint32_t *uid_out, struct err *e);
+
+/*
+ * The lowest UID >= uid_min whose fingerprint is fp (UID FETCH
+ * uid_min:* (UID RFC822.SIZE BODY.PEEK[HEADER])), 0 if none.  Also for
+ * resolving an interrupted upload's intent.
+ */
+int sync_remote_find_fp(struct sync_remote *r, const char *name, uint32_t uid_min,
+			const struct sync_fp *fp, uint32_t *uid_out, struct err *e);
+
+/*
+ * Set flags: UID STORE uids +FLAGS.SILENT (add) and -FLAGS.SILENT
+ * (remove), over UID ranges (several commands when the set is long,
+ * pipelined).  Either may be NULL or empty.  The engine batches UIDs that
+ * share the same (add, remove) pair into one call.
+ */
+int sync_remote_store(struct sync_remote *r, const char *name, const uint32_t *uids, size_t n,
+		      const struct sync_flags *add, const struct sync_flags *remove,
+		      struct err *e);
+
+/*
+ * Move the messages (UIDs ascending) from `from` to `to`.  UID MOVE when
+ * offered; else UID COPY, UID STORE +FLAGS.SILENT (\Deleted), and UID
+ * EXPUNGE with UIDPLUS.  Without UIDPLUS there is no UID EXPUNGE: a bare
+ * EXPUNGE runs only when no other message of `from` has \Deleted (checked
+ * with UID SEARCH DELETED); otherwise the originals stay marked \Deleted
+ * and *left_deleted_out (may be NULL) is set.  new_uids_out[i] (may be
+ * NULL) is the new UID of uids[i] from COPYUID (MOVE/COPY), 0 where unknown.
+ */
+int sync_remote_move(struct sync_remote *r, const char *from, const uint32_t *uids, size_t n,
+		     const char *to, uint32_t *new_uids_out, bool *left_deleted_out,
+		     struct err *e);
+
+/*
+ * Remove the messages: STORE +FLAGS.SILENT (\Deleted) then UID EXPUNGE
+ * (UIDPLUS); without UIDPLUS as in sync_remote_move() (bare EXPUNGE only
+ * when no other message is \Deleted; else *left_deleted_out is set).
+ */
+int sync_remote_expunge(struct sync_remote *r, const char *name, const uint32_t *uids, size_t n,
+			bool *left_deleted_out, struct err *e);
+
+/* CREATE then SUBSCRIBE (an existing mailbox is fine: ALREADYEXISTS). */
+int sync_remote_create(struct sync_remote *r, const char *name, struct err *e);
+/* UNSUBSCRIBE then DELETE (unselecting it first if needed). */
+int sync_remote_delete(struct sync_remote *r, const char *name, struct err *e);
+
+#endif

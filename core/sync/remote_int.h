@@ -1,0 +1,97 @@
+/*
+ * remote_int.h - private to the remote adapter (remote.c: session,
+ * selection, commands, flags; remote_mbox.c: STATUS pre-check, folders;
+ * remote_scan.c: change detection;
+ * remote_xfer.c: fingerprints, downloads, uploads; remote_write.c: flags,
+ * moves, expunges).  Not for other modules.
+ */
+#ifndef FERRY_SYNC_REMOTE_INT_H
+#define FERRY_SYNC_REMOTE_INT_H
+
+#include "imap/conn.h"
+#include "remote.h"
+
+#define REMOTE_CMD_MAX (1024u * 1024u)      /* a command without literal data */
+#define REMOTE_SET_MAX 16384u               /* one UID set in a command */
+#define REMOTE_NAME_MAX 4096u               /* a mailbox name on the wire */
+
+/* What the literal sink router does with the next literal. */
+enum remote_sink_mode {
+	REMOTE_SINK_OFF = 0,            /* keep literals in memory; a detached literal */
+	REMOTE_SINK_BODY,               /* BODY[] -> the caller's download sink */
+	REMOTE_SINK_HEADER,             /* BODY[HEADER] -> a fingerprint context */
+};
+
+/* A streamed literal in flight or waiting for the rest of its FETCH response. */
+struct remote_lit {
+	struct remote_lit *next, *prev;  /* r->lits */
+	enum remote_sink_mode mode;
+	void *user;                     /* BODY: the caller's handle */
+	void *fp;                       /* HEADER: struct sync_fp_ctx * */
+	bool ended;
+};
+
+struct sync_remote {
+	struct imap_client *cl;
+	struct imap_literal_sink sink;  /* given to the client's connection */
+	struct sync_remote_caps caps;
+	char *selected;                 /* UTF-8 name of the selected mailbox, or NULL */
+	struct imap_select_info sel;    /* what the SELECT said */
+	unsigned long selects;          /* SELECT commands sent (tests, stats) */
+	enum remote_sink_mode sink_mode;
+	const struct sync_remote_sink *user_sink;   /* REMOTE_SINK_BODY */
+	struct remote_lit *lits;        /* streamed literals not yet claimed */
+};
+
+/* The connection (ERR_NET if not connected). */
+int remote_conn(struct sync_remote *r, struct imap_conn **c_out, struct err *e);
+/* Append `name` (UTF-8) as a mailbox astring, encoded for this session. */
+int remote_add_mailbox(struct sync_remote *r, struct buf *b, const char *name, struct err *e);
+/* Flags for imap_cmd_add_string() on this session. */
+unsigned remote_str_flags(const struct sync_remote *r);
+/* Submit b and wait for the tagged response; handler optional; *cmd_out (may be NULL) to free. */
+int remote_run(struct sync_remote *r, const struct buf *b, imap_untagged_fn fn, void *ctx,
+	       struct imap_cmd **cmd_out, struct err *e);
+/* Submit without waiting. */
+struct imap_cmd *remote_submit(struct sync_remote *r, const struct buf *b, imap_untagged_fn fn,
+			       void *ctx, struct err *e);
+/* Make `name` the selected mailbox (plain SELECT) unless it already is. */
+int remote_select(struct sync_remote *r, const char *name, struct err *e);
+/*
+ * SELECT `name` (always sent), with optional parameters ("(CONDSTORE)"); fn
+ * gets the untagged responses that are not SELECT data (FETCH, VANISHED).
+ */
+int remote_select_with(struct sync_remote *r, const char *name, const char *params,
+		       imap_untagged_fn fn, void *ctx, struct err *e);
+/* Forget the selection (after a failed SELECT, DELETE ...). */
+void remote_unselected(struct sync_remote *r);
+
+/* "(\Seen kw ...)" from flags (never \Recent); ERR_USAGE for a keyword that is not an atom. */
+int remote_add_flag_list(struct buf *b, const struct sync_flags *f, struct err *e);
+/* Read a FLAGS list into f; keywords are copied into a (which must not be NULL when any exist). */
+int remote_parse_flags(const struct imap_arg *list, struct arena *a, struct sync_flags *f,
+		       struct err *e);
+/*
+ * Run "prefix SET suffix" for UID sets covering uids[0..n) (ascending), at
+ * most max_uids per set (0: as many as fit), all pipelined; waits for all.
+ */
+int remote_run_uid_sets(struct sync_remote *r, const char *prefix, const char *suffix,
+			const uint32_t *uids, size_t n, size_t max_uids, imap_untagged_fn fn,
+			void *ctx, struct err *e);
+/* A command's tagged OK response (for codes such as COPYUID); -1 fails. */
+typedef int (*remote_tagged_fn)(void *ctx, const struct imap_resp *resp, struct err *e);
+int remote_run_uid_sets_ex(struct sync_remote *r, const char *prefix, const char *suffix,
+			   const uint32_t *uids, size_t n, size_t max_uids, imap_untagged_fn fn,
+			   remote_tagged_fn tagged, void *ctx, struct err *e);
+/* Ascending, no duplicates, no 0 (ERR_INTERNAL otherwise). */
+int remote_check_uids(const uint32_t *uids, size_t n, struct err *e);
+/* UID of a "* N FETCH" response (0 if none / malformed). */
+uint32_t remote_fetch_uid(const struct imap_resp *resp);
+/* Take a streamed literal out of r->lits (the caller frees it, or lit_release()). */
+void remote_lit_claim(struct sync_remote *r, struct remote_lit *l);
+/* Free a claimed (or unlinked) literal, aborting what it still holds. */
+void remote_lit_release(struct sync_remote *r, struct remote_lit *l);
+/* End of an operation: abort the caller's handles of unclaimed literals (see remote.c). */
+void remote_lits_abort_all(struct sync_remote *r);
+
+#endif

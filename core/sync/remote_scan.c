@@ -1,0 +1,449 @@
+/*
+ * remote_scan.c - change detection (sync_remote_scan): QRESYNC, CONDSTORE
+ * with an expunge check by UID SEARCH, or a complete listing.
+ *
+ * Expunge check without QRESYNC (the choice documented in remote.h):
+ * "UID SEARCH UID 1:maxknown" (with ESEARCH: RETURN (ALL), answered as
+ * compact ranges) lists the UIDs up to the highest known one that still
+ * exist; every known UID not among them vanished.  No flags are listed.
+ */
+#include "remote_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imap/cmd.h"
+#include "xalloc.h"
+
+#define SCAN_MAX_RANGES 4000000u        /* ranges in one VANISHED / ESEARCH answer */
+#define SCAN_MAX_MSGS 10000000u         /* messages in one listing */
+#define KNOWN_UIDS_MAX 65536u           /* QRESYNC known-uids parameter, bytes */
+
+struct scan_entry {
+	struct sync_remote_msg m;
+	size_t seq;                     /* arrival order: the later response wins */
+	bool have_flags, have_size;
+};
+
+struct scan_ctx {
+	struct sync_remote *r;
+	struct arena *a;
+	const struct sync_remote_known *known;
+	struct scan_entry *ents;
+	size_t n, cap;
+	bool *gone;                     /* [known->nuids]: vanished */
+	bool *present;                  /* [known->nuids]: seen by the expunge check */
+	bool size_pass;                 /* only sizes are taken from FETCH */
+	uint32_t uid_min;               /* FETCH of UIDs below this is ignored */
+};
+
+static struct scan_entry *entry_for(struct scan_ctx *sc, uint32_t uid)
+{
+	/* Entries arrive mostly ascending; look from the end first. */
+	size_t i;
+
+	for (i = sc->n; i > 0 && i + 8 > sc->n; i--)
+		if (sc->ents[i - 1].m.uid == uid)
+			return &sc->ents[i - 1];
+	if (sc->n == sc->cap)
+		sc->ents = xgrow(sc->ents, &sc->cap, sc->n + 1, sizeof(*sc->ents));
+	memset(&sc->ents[sc->n], 0, sizeof(sc->ents[0]));
+	sc->ents[sc->n].m.uid = uid;
+	sc->ents[sc->n].seq = sc->n;
+	return &sc->ents[sc->n++];
+}
+
+static int scan_fetch(struct scan_ctx *sc, const struct imap_resp *resp, struct err *e)
+{
+	const struct imap_arg *list = &resp->args[0];
+	const struct imap_arg *flags = imap_fetch_item(list, "FLAGS");
+	const struct imap_arg *size = imap_fetch_item(list, "RFC822.SIZE");
+	uint32_t uid = remote_fetch_uid(resp);
+	struct scan_entry *x;
+	uint64_t sz;
+
+	if (uid == 0 || uid < sc->uid_min)
+		return 1;           /* without UID, or "n:*" answered with a lower UID */
+	if (sc->n >= SCAN_MAX_MSGS)
+		return err_set(e, ERR_LIMIT, "mailbox listing longer than %u messages", SCAN_MAX_MSGS);
+	if (sc->size_pass) {
+		/* The entries are sorted by UID now (fetch_sizes); size every copy of uid. */
+		size_t lo = 0, hi = sc->n;
+
+		if (size == NULL || !imap_arg_u64(size, &sz))
+			return size ? err_set(e, ERR_PROTO, "server sent a malformed RFC822.SIZE") : 1;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (sc->ents[mid].m.uid < uid)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < sc->n && sc->ents[lo].m.uid == uid; lo++) {
+			sc->ents[lo].m.size = sz;
+			sc->ents[lo].have_size = true;
+		}
+		return 1;
+	} else {
+		x = entry_for(sc, uid);
+	}
+	if (flags) {
+		if (remote_parse_flags(flags, sc->a, &x->m.flags, e) < 0)
+			return -1;
+		x->have_flags = true;
+	}
+	if (size) {
+		if (!imap_arg_u64(size, &sz))
+			return err_set(e, ERR_PROTO, "server sent a malformed RFC822.SIZE");
+		x->m.size = sz;
+		x->have_size = true;
+	}
+	return 1;
+}
+
+/* Index of uid among the known UIDs, or SIZE_MAX. */
+static size_t known_index(const struct sync_remote_known *k, uint32_t uid)
+{
+	size_t lo = 0, hi = k->nuids;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (k->uids[mid] == uid)
+			return mid;
+		if (k->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return SIZE_MAX;
+}
+
+/* Mark the known UIDs inside a UID set string in mark[]. */
+static int mark_set(struct scan_ctx *sc, const char *s, size_t len, bool *mark, struct err *e)
+{
+	const struct sync_remote_known *k = sc->known;
+	struct imap_seq_range *rg = NULL;
+	size_t nrg, i;
+
+	if (k == NULL || k->nuids == 0)
+		return 0;
+	if (imap_seqset_parse(s, len, k->uids[k->nuids - 1], SCAN_MAX_RANGES, &rg, &nrg, e) < 0)
+		return -1;
+	for (i = 0; i < nrg; i++) {
+		/* First known UID >= first, then walk while <= last. */
+		size_t lo = 0, hi = k->nuids;
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (k->uids[mid] < rg[i].first)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < k->nuids && k->uids[lo] <= rg[i].last; lo++)
+			mark[lo] = true;
+	}
+	free(rg);
+	return 0;
+}
+
+static int scan_vanished(struct scan_ctx *sc, const struct imap_resp *resp, struct err *e)
+{
+	const struct imap_arg *set = &resp->args[resp->nargs - 1];
+	const char *s;
+	size_t len;
+
+	if (resp->nargs < 1 || resp->nargs > 2 || (s = imap_arg_str(set, &len)) == NULL)
+		return err_set(e, ERR_PROTO, "server sent a malformed VANISHED response");
+	return mark_set(sc, s, len, sc->gone, e) < 0 ? -1 : 1;
+}
+
+static int scan_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
+{
+	struct scan_ctx *sc = ctx;
+
+	if (resp->kind != IMAP_RESP_UNTAGGED || resp->name == NULL)
+		return 0;
+	if (strcmp(resp->name, "FETCH") == 0 && resp->nargs == 1 &&
+	    resp->args[0].type == IMAP_ARG_LIST)
+		return scan_fetch(sc, resp, e);
+	if (strcmp(resp->name, "VANISHED") == 0 && resp->nargs >= 1)
+		return scan_vanished(sc, resp, e);
+	return 0;
+}
+
+/* "* SEARCH n n ..." or "* ESEARCH (TAG "x") UID ALL set": the known UIDs still there. */
+static int search_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
+{
+	struct scan_ctx *sc = ctx;
+	size_t i, idx;
+	uint32_t uid;
+
+	if (resp->kind != IMAP_RESP_UNTAGGED || resp->name == NULL)
+		return 0;
+	if (strcmp(resp->name, "SEARCH") == 0) {
+		for (i = 0; i < resp->nargs; i++) {
+			if (!imap_arg_u32(&resp->args[i], &uid))
+				return err_set(e, ERR_PROTO, "server sent a malformed SEARCH response");
+			if ((idx = known_index(sc->known, uid)) != SIZE_MAX)
+				sc->present[idx] = true;
+		}
+		return 1;
+	}
+	if (strcmp(resp->name, "ESEARCH") == 0) {
+		for (i = 0; i + 1 < resp->nargs; i++) {
+			const char *s;
+			size_t len;
+
+			if (!imap_arg_is_atom(&resp->args[i], "ALL"))
+				continue;
+			if ((s = imap_arg_str(&resp->args[i + 1], &len)) == NULL)
+				return err_set(e, ERR_PROTO, "server sent a malformed ESEARCH response");
+			return mark_set(sc, s, len, sc->present, e) < 0 ? -1 : 1;
+		}
+		return 1;       /* no ALL: nothing matched */
+	}
+	return 0;
+}
+
+static int run_text(struct sync_remote *r, const char *text, imap_untagged_fn fn, void *ctx,
+		    struct err *e)
+{
+	struct buf b = BUF_INIT(REMOTE_CMD_MAX);
+	int rc = buf_adds(&b, text, e) < 0 ? -1 : remote_run(r, &b, fn, ctx, NULL, e);
+
+	buf_release(&b);
+	return rc;
+}
+
+/* The expunge check of the CONDSTORE method (see the top of the file). */
+static int expunge_check(struct scan_ctx *sc, struct err *e)
+{
+	const struct sync_remote_known *k = sc->known;
+	char text[96];
+	size_t i;
+
+	if (k->nuids == 0)
+		return 0;
+	sc->present = xcalloc(k->nuids, sizeof(bool));
+	snprintf(text, sizeof(text), "UID SEARCH %sUID 1:%u",
+		 sc->r->caps.esearch ? "RETURN (ALL) " : "", k->uids[k->nuids - 1]);
+	if (run_text(sc->r, text, search_untagged, sc, e) < 0)
+		return -1;
+	for (i = 0; i < k->nuids; i++)
+		if (!sc->present[i])
+			sc->gone[i] = true;
+	return 0;
+}
+
+/* By UID, then arrival (duplicates stay in the order they came). */
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct scan_entry *x = a, *y = b;
+
+	if (x->m.uid != y->m.uid)
+		return x->m.uid < y->m.uid ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* UID FETCH of RFC822.SIZE for the entries that lack it (QRESYNC gives none). */
+static int fetch_sizes(struct scan_ctx *sc, struct err *e)
+{
+	uint32_t *uids = NULL;
+	size_t i, n = 0;
+	int rc;
+
+	for (i = 0; i < sc->n; i++)
+		if (!sc->ents[i].have_size)
+			n++;
+	if (n == 0)
+		return 0;
+	if (sc->n > 1)
+		qsort(sc->ents, sc->n, sizeof(*sc->ents), cmp_entry);
+	uids = xmalloc(n * sizeof(*uids));
+	for (i = 0, n = 0; i < sc->n; i++)
+		if (!sc->ents[i].have_size && (n == 0 || uids[n - 1] != sc->ents[i].m.uid))
+			uids[n++] = sc->ents[i].m.uid;
+	sc->size_pass = true;
+	rc = remote_run_uid_sets(sc->r, "UID FETCH ", " (UID RFC822.SIZE)", uids, n, 0,
+				 scan_untagged, sc, e);
+	sc->size_pass = false;
+	free(uids);
+	return rc;
+}
+
+/*
+ * QRESYNC with known-uids reports changes among those UIDs only (RFC 7162
+ * 3.2.5.2); messages that arrived since are fetched by UID range.
+ */
+static int new_messages(struct scan_ctx *sc, struct err *e)
+{
+	uint32_t from = sc->known->uidnext ? sc->known->uidnext : 1;
+	char text[96];
+	int rc;
+
+	if (sc->r->sel.exists == 0 || sc->r->sel.uidnext <= from)
+		return 0;
+	snprintf(text, sizeof(text), "UID FETCH %u:* (UID FLAGS RFC822.SIZE)", from);
+	sc->uid_min = from;
+	rc = run_text(sc->r, text, scan_untagged, sc, e);
+	sc->uid_min = 0;
+	return rc;
+}
+
+/* Sorted, deduplicated (the later response wins), into the arena. */
+static int finish_listing(struct scan_ctx *sc, struct sync_remote_listing *out)
+{
+	const struct sync_remote_known *k = sc->known;
+	size_t i, j, nv = 0;
+
+	for (i = 0; i < sc->n; i++)
+		sc->ents[i].m.fp.state = SYNC_FP_UNKNOWN;
+	if (sc->n > 1)
+		qsort(sc->ents, sc->n, sizeof(*sc->ents), cmp_entry);
+	out->msgs = sc->n ? arena_alloc(sc->a, sc->n * sizeof(*out->msgs)) : NULL;
+	for (i = 0, j = 0; i < sc->n; i++) {
+		struct scan_entry *x = &sc->ents[i];
+
+		if (j > 0 && out->msgs[j - 1].uid == x->m.uid) {
+			/* Merge: a size-less later entry keeps the earlier size. */
+			if (x->have_flags)
+				out->msgs[j - 1].flags = x->m.flags;
+			if (x->have_size)
+				out->msgs[j - 1].size = x->m.size;
+			continue;
+		}
+		/*
+		 * Without its size: expunged between the SELECT and the size
+		 * FETCH; it shows as vanished next time.  Without flags: only
+		 * an unsolicited size, not a listing.
+		 */
+		if (!x->have_flags || !x->have_size)
+			continue;
+		out->msgs[j++] = x->m;
+	}
+	out->nmsgs = j;
+	if (out->complete || k == NULL || sc->gone == NULL)
+		return 0;
+	for (i = 0; i < k->nuids; i++)
+		if (sc->gone[i])
+			nv++;
+	out->vanished = nv ? arena_alloc(sc->a, nv * sizeof(uint32_t)) : NULL;
+	for (i = 0, nv = 0; i < k->nuids; i++)
+		if (sc->gone[i])
+			out->vanished[nv++] = k->uids[i];
+	out->nvanished = nv;
+	return 0;
+}
+
+static int qresync_params(const struct sync_remote_known *k, struct buf *p, struct err *e)
+{
+	size_t used = 0;
+	size_t mark;
+
+	if (buf_addf(p, e, "(QRESYNC (%u %llu", k->uidvalidity,
+		     (unsigned long long)k->highestmodseq) < 0)
+		return -1;
+	if (k->nuids > 0) {
+		mark = p->len;
+		if (buf_addc(p, ' ', e) < 0 ||
+		    imap_seqset_format(k->uids, k->nuids, KNOWN_UIDS_MAX, p, &used, e) < 0)
+			return -1;
+		if (used < k->nuids)
+			buf_truncate(p, mark);  /* too long: the server reports all vanished */
+	}
+	return buf_adds(p, "))", e);
+}
+
+static int select_for_scan(struct scan_ctx *sc, const char *name, struct sync_remote_listing *out,
+			   struct err *e)
+{
+	struct sync_remote *r = sc->r;
+	const struct sync_remote_known *k = sc->known;
+	bool delta = k && k->uidvalidity != 0 && k->highestmodseq != 0;
+	struct buf p = BUF_INIT(KNOWN_UIDS_MAX + 128);
+	int rc;
+
+	if (r->caps.qresync && delta) {
+		out->method = SYNC_REMOTE_QRESYNC;
+		rc = qresync_params(k, &p, e) < 0 ? -1
+			: remote_select_with(r, name, buf_cstr(&p), scan_untagged, sc, e);
+	} else if (r->caps.condstore) {
+		out->method = delta ? SYNC_REMOTE_CONDSTORE : SYNC_REMOTE_FULL;
+		rc = remote_select_with(r, name, "(CONDSTORE)", scan_untagged, sc, e);
+	} else {
+		out->method = SYNC_REMOTE_FULL;
+		rc = remote_select_with(r, name, NULL, scan_untagged, sc, e);
+	}
+	buf_release(&p);
+	return rc;
+}
+
+static void reset_entries(struct scan_ctx *sc)
+{
+	sc->n = 0;
+	if (sc->gone && sc->known)
+		memset(sc->gone, 0, sc->known->nuids * sizeof(bool));
+}
+
+int sync_remote_scan(struct sync_remote *r, const char *name, const struct sync_remote_known *known,
+		     struct arena *a, struct sync_remote_listing *out, struct err *e)
+{
+	struct scan_ctx sc = { .r = r, .a = a, .known = known };
+	const struct imap_select_info *sel = &r->sel;
+	char text[96];
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (known && known->nuids && remote_check_uids(known->uids, known->nuids, e) < 0)
+		return -1;
+	if (known && known->status && sync_remote_unchanged(known->status, known)) {
+		out->method = SYNC_REMOTE_UNCHANGED;
+		out->uidvalidity = known->status->uidvalidity;
+		out->uidnext = known->status->uidnext;
+		out->messages = known->status->messages;
+		out->highestmodseq = known->status->highestmodseq;
+		return 0;
+	}
+	if (known && known->nuids)
+		sc.gone = xcalloc(known->nuids, sizeof(bool));
+	if (select_for_scan(&sc, name, out, e) < 0)
+		goto done;
+	out->uidvalidity = sel->uidvalidity;
+	out->uidnext = sel->uidnext;
+	out->messages = sel->exists;
+	out->highestmodseq = sel->nomodseq ? 0 : sel->highestmodseq;
+	out->uidvalidity_changed = known && known->uidvalidity != 0 &&
+				   known->uidvalidity != sel->uidvalidity;
+	if (out->uidvalidity_changed || out->highestmodseq == 0 ||
+	    (out->method != SYNC_REMOTE_FULL && known->highestmodseq > out->highestmodseq))
+		out->method = SYNC_REMOTE_FULL;     /* no delta can be trusted */
+	if (out->method == SYNC_REMOTE_FULL) {
+		reset_entries(&sc);
+		out->complete = true;
+		if (sel->exists > 0 &&
+		    run_text(r, "UID FETCH 1:* (UID FLAGS RFC822.SIZE)", scan_untagged, &sc, e) < 0)
+			goto done;
+	} else if (out->method == SYNC_REMOTE_CONDSTORE) {
+		snprintf(text, sizeof(text), "UID FETCH 1:* (UID FLAGS RFC822.SIZE) (CHANGEDSINCE %llu)",
+			 (unsigned long long)known->highestmodseq);
+		if ((sel->exists > 0 && run_text(r, text, scan_untagged, &sc, e) < 0) ||
+		    expunge_check(&sc, e) < 0)
+			goto done;
+	} else if (new_messages(&sc, e) < 0 || fetch_sizes(&sc, e) < 0) {       /* QRESYNC */
+		goto done;
+	}
+	rc = finish_listing(&sc, out);
+done:
+	if (rc < 0)
+		err_prefix(e, "listing mailbox \"%s\"", name);
+	free(sc.ents);
+	free(sc.gone);
+	free(sc.present);
+	return rc;
+}

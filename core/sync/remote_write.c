@@ -1,0 +1,230 @@
+/*
+ * remote_write.c - changes to messages on the server: flag stores, moves
+ * (MOVE, or COPY + \Deleted + expunge) and expunges.
+ *
+ * Expunging only our messages: with UIDPLUS, UID EXPUNGE of exactly our
+ * UIDs.  Without it, a bare EXPUNGE would also remove every other message
+ * the user marked \Deleted, so it runs only when UID SEARCH DELETED finds no
+ * \Deleted message besides ours; otherwise ours keep their \Deleted mark
+ * (the caller is told, and the next run tries again).  A message marked
+ * \Deleted by someone else between the SEARCH and the EXPUNGE would still be
+ * removed: IMAP4rev1 without UIDPLUS offers no way to close that window.
+ */
+#include "remote_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "imap/cmd.h"
+#include "xalloc.h"
+
+int sync_remote_store(struct sync_remote *r, const char *name, const uint32_t *uids, size_t n,
+		      const struct sync_flags *add, const struct sync_flags *remove,
+		      struct err *e)
+{
+	struct buf suffix = BUF_INIT(REMOTE_CMD_MAX);
+	int rc = 0;
+	int pass;
+
+	if (n == 0)
+		return 0;
+	if (remote_select(r, name, e) < 0)
+		return -1;
+	for (pass = 0; pass < 2 && rc == 0; pass++) {
+		const struct sync_flags *f = pass == 0 ? add : remove;
+
+		if (f == NULL || (f->sys == 0 && f->nkw == 0))
+			continue;
+		buf_reset(&suffix);
+		rc = buf_adds(&suffix, pass == 0 ? " +FLAGS.SILENT " : " -FLAGS.SILENT ", e) < 0 ||
+		     remote_add_flag_list(&suffix, f, e) < 0 ? -1
+			: remote_run_uid_sets(r, "UID STORE ", buf_cstr(&suffix), uids, n, 0,
+					      NULL, NULL, e);
+	}
+	buf_release(&suffix);
+	if (rc < 0)
+		return err_prefix(e, "setting flags in mailbox \"%s\"", name);
+	return 0;
+}
+
+/* ---- expunging our messages only -------------------------------------------------- */
+
+struct deleted_ctx {
+	const uint32_t *uids;
+	size_t n;
+	bool others;                    /* a \Deleted message that is not ours */
+};
+
+static bool uid_in(const uint32_t *uids, size_t n, uint32_t uid)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (uids[mid] == uid)
+			return true;
+		if (uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static int deleted_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
+{
+	struct deleted_ctx *dc = ctx;
+	uint32_t uid;
+	size_t i;
+
+	if (resp->kind != IMAP_RESP_UNTAGGED || resp->name == NULL || strcmp(resp->name, "SEARCH") != 0)
+		return 0;
+	for (i = 0; i < resp->nargs; i++) {
+		if (!imap_arg_u32(&resp->args[i], &uid))
+			return err_set(e, ERR_PROTO, "server sent a malformed SEARCH response");
+		if (!uid_in(dc->uids, dc->n, uid))
+			dc->others = true;
+	}
+	return 1;
+}
+
+static int run_text(struct sync_remote *r, const char *text, imap_untagged_fn fn, void *ctx,
+		    struct err *e)
+{
+	struct buf b = BUF_INIT(256);
+	int rc = buf_adds(&b, text, e) < 0 ? -1 : remote_run(r, &b, fn, ctx, NULL, e);
+
+	buf_release(&b);
+	return rc;
+}
+
+/* Expunge the (already \Deleted) uids of the selected mailbox, and only those. */
+static int expunge_marked(struct sync_remote *r, const uint32_t *uids, size_t n,
+			  bool *left_deleted_out, struct err *e)
+{
+	struct deleted_ctx dc = { uids, n, false };
+
+	if (r->caps.uidplus)
+		return remote_run_uid_sets(r, "UID EXPUNGE ", "", uids, n, 0, NULL, NULL, e);
+	if (run_text(r, "UID SEARCH DELETED", deleted_untagged, &dc, e) < 0)
+		return -1;
+	if (dc.others) {
+		if (left_deleted_out)
+			*left_deleted_out = true;
+		return 0;
+	}
+	return run_text(r, "EXPUNGE", NULL, NULL, e);
+}
+
+int sync_remote_expunge(struct sync_remote *r, const char *name, const uint32_t *uids, size_t n,
+			bool *left_deleted_out, struct err *e)
+{
+	const struct sync_flags del = { SYNC_F_DELETED, 0, NULL };
+
+	if (left_deleted_out)
+		*left_deleted_out = false;
+	if (n == 0)
+		return 0;
+	if (sync_remote_store(r, name, uids, n, &del, NULL, e) < 0 ||
+	    expunge_marked(r, uids, n, left_deleted_out, e) < 0)
+		return err_prefix(e, "expunging in mailbox \"%s\"", name);
+	return 0;
+}
+
+/* ---- moves ------------------------------------------------------------------------------ */
+
+struct move_ctx {
+	const uint32_t *uids;
+	size_t n;
+	uint32_t *new_uids;             /* may be NULL */
+	bool trust;                     /* UIDPLUS offered: COPYUID is meant */
+};
+
+/* "[COPYUID uidvalidity src-set dst-set]": pair the sets up. */
+static int copyuid(struct move_ctx *mc, const struct imap_resp *resp, struct err *e)
+{
+	uint32_t *src = NULL, *dst = NULL;
+	size_t nsrc = 0, ndst = 0, i, lo, hi;
+	const char *s, *d;
+	size_t slen, dlen;
+	int rc = 0;
+
+	if (resp == NULL || resp->code == NULL || strcmp(resp->code, "COPYUID") != 0 ||
+	    mc->new_uids == NULL || !mc->trust)
+		return 0;
+	if (resp->ncode_args != 3 || (s = imap_arg_str(&resp->code_args[1], &slen)) == NULL ||
+	    (d = imap_arg_str(&resp->code_args[2], &dlen)) == NULL)
+		return err_set(e, ERR_PROTO, "server sent a malformed COPYUID code");
+	/* Never more UIDs than we moved: a bound on what the server can make us allocate. */
+	if (imap_seqset_expand(s, slen, 0, mc->n, &src, &nsrc, e) < 0 ||
+	    imap_seqset_expand(d, dlen, 0, mc->n, &dst, &ndst, e) < 0) {
+		rc = -1;
+	} else if (nsrc != ndst) {
+		rc = err_set(e, ERR_PROTO, "server sent a COPYUID code with sets of different sizes");
+	} else {
+		for (i = 0; i < nsrc; i++) {
+			lo = 0;
+			hi = mc->n;
+			while (lo < hi) {
+				size_t mid = lo + (hi - lo) / 2;
+
+				if (mc->uids[mid] < src[i])
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			if (lo < mc->n && mc->uids[lo] == src[i])
+				mc->new_uids[lo] = dst[i];
+		}
+	}
+	free(src);
+	free(dst);
+	return rc;
+}
+
+static int move_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
+{
+	/* MOVE reports COPYUID in an untagged OK before the expunges. */
+	if (resp->kind == IMAP_RESP_UNTAGGED && resp->status == IMAP_STATUS_OK && resp->code &&
+	    strcmp(resp->code, "COPYUID") == 0)
+		return copyuid(ctx, resp, e) < 0 ? -1 : 1;
+	return 0;
+}
+
+static int move_tagged(void *ctx, const struct imap_resp *resp, struct err *e)
+{
+	return copyuid(ctx, resp, e);
+}
+
+int sync_remote_move(struct sync_remote *r, const char *from, const uint32_t *uids, size_t n,
+		     const char *to, uint32_t *new_uids_out, bool *left_deleted_out,
+		     struct err *e)
+{
+	struct move_ctx mc = { uids, n, new_uids_out, r->caps.uidplus };
+	const struct sync_flags del = { SYNC_F_DELETED, 0, NULL };
+	struct buf suffix = BUF_INIT(REMOTE_CMD_MAX);
+	int rc;
+
+	if (left_deleted_out)
+		*left_deleted_out = false;
+	if (new_uids_out && n)
+		memset(new_uids_out, 0, n * sizeof(*new_uids_out));
+	if (n == 0)
+		return 0;
+	if (remote_check_uids(uids, n, e) < 0 || remote_select(r, from, e) < 0)
+		return -1;
+	rc = buf_addc(&suffix, ' ', e) < 0 || remote_add_mailbox(r, &suffix, to, e) < 0 ? -1 : 0;
+	if (rc == 0 && r->caps.move)
+		rc = remote_run_uid_sets_ex(r, "UID MOVE ", buf_cstr(&suffix), uids, n, 0,
+					    move_untagged, move_tagged, &mc, e);
+	else if (rc == 0)
+		rc = remote_run_uid_sets_ex(r, "UID COPY ", buf_cstr(&suffix), uids, n, 0,
+					    NULL, move_tagged, &mc, e) < 0 ||
+		     sync_remote_store(r, from, uids, n, &del, NULL, e) < 0 ||
+		     expunge_marked(r, uids, n, left_deleted_out, e) < 0 ? -1 : 0;
+	buf_release(&suffix);
+	if (rc < 0)
+		return err_prefix(e, "moving from \"%s\" to \"%s\"", from, to);
+	return 0;
+}

@@ -1,0 +1,534 @@
+/*
+ * remote_xfer.c - fingerprints (BODY.PEEK[HEADER] streamed into the
+ * fingerprint context), streamed downloads (BODY.PEEK[] into the caller's
+ * sink) and uploads (APPEND, the UID from APPENDUID or by fingerprint).
+ */
+#include "remote_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "imap/cmd.h"
+#include "fp.h"
+#include "xalloc.h"
+
+#define DOWNLOAD_BATCH 32u      /* UIDs per UID FETCH of bodies */
+#define FP_BATCH 256u           /* UIDs per UID FETCH of headers */
+#define READ_CHUNK 65536u
+
+/* ---- fingerprints -------------------------------------------------------------- */
+
+struct fp_run {
+	struct sync_remote *r;
+	sync_remote_fp_fn fn;
+	void *ctx;
+	uint32_t uid_min;               /* lower bound (find_fp); 0: any */
+	int failed;                     /* the callback's return, once non-zero */
+	struct err err;
+};
+
+/* The fingerprint of a header that came as a string (not streamed). */
+static int fp_of_string(const char *s, size_t len, uint64_t size, struct sync_fp_value *v,
+			struct err *e)
+{
+	struct sync_fp_ctx c;
+
+	if (sync_fp_init(&c, e) < 0)
+		return -1;
+	sync_fp_update(&c, s, len);
+	sync_fp_final_size(&c, size, v);
+	return 0;
+}
+
+static int fp_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
+{
+	struct fp_run *fr = ctx;
+	const struct imap_arg *list, *hdr, *size;
+	struct remote_lit *l = NULL;
+	struct sync_fp_value v;
+	struct sync_fp fp;
+	uint64_t sz = 0;
+	uint32_t uid;
+	const char *s;
+	size_t len;
+	int rc;
+
+	if (resp->kind != IMAP_RESP_UNTAGGED || resp->name == NULL ||
+	    strcmp(resp->name, "FETCH") != 0 || resp->nargs != 1 || resp->args[0].type != IMAP_ARG_LIST)
+		return 0;
+	list = &resp->args[0];
+	hdr = imap_fetch_item(list, "BODY[HEADER]");
+	if (hdr == NULL)
+		return 1;           /* a flag update: not for us */
+	if (hdr->type == IMAP_ARG_LITERAL_STREAMED) {
+		l = hdr->handle;
+		remote_lit_claim(fr->r, l);
+		if (l->mode != REMOTE_SINK_HEADER) {
+			remote_lit_release(fr->r, l);   /* detached: not ours any more */
+			return 1;
+		}
+	}
+	uid = remote_fetch_uid(resp);
+	size = imap_fetch_item(list, "RFC822.SIZE");
+	if (uid == 0 || size == NULL || !imap_arg_u64(size, &sz)) {
+		if (l)
+			remote_lit_release(fr->r, l);
+		return err_set(e, ERR_PROTO, "server sent a FETCH without UID or RFC822.SIZE");
+	}
+	if (l) {
+		sync_fp_final_size(l->fp, sz, &v);
+		free(l->fp);
+		l->fp = NULL;
+		remote_lit_release(fr->r, l);
+	} else {
+		s = imap_arg_str(hdr, &len);
+		if (fp_of_string(s ? s : "", s ? len : 0, sz, &v, e) < 0)
+			return -1;
+	}
+	if (fr->failed || uid < fr->uid_min)
+		return 1;
+	memset(&fp, 0, sizeof(fp));
+	fp.state = SYNC_FP_KNOWN;
+	memcpy(fp.bytes, v.bytes, SYNC_FP_LEN);
+	err_clear(&fr->err);
+	rc = fr->fn(fr->ctx, uid, &fp, v.message_id[0] ? v.message_id : NULL, sz, &fr->err);
+	if (rc != 0)
+		fr->failed = rc;
+	return 1;
+}
+
+static int fps_run(struct sync_remote *r, const char *name, const uint32_t *uids, size_t n,
+		   const char *range, struct fp_run *fr, struct err *e)
+{
+	struct buf b = BUF_INIT(REMOTE_CMD_MAX);
+	int rc;
+
+	if (remote_select(r, name, e) < 0)
+		return -1;
+	r->sink_mode = REMOTE_SINK_HEADER;
+	if (range)
+		rc = buf_addf(&b, e, "UID FETCH %s (UID RFC822.SIZE BODY.PEEK[HEADER])", range) < 0
+			? -1 : remote_run(r, &b, fp_untagged, fr, NULL, e);
+	else
+		rc = remote_run_uid_sets(r, "UID FETCH ", " (UID RFC822.SIZE BODY.PEEK[HEADER])",
+					 uids, n, FP_BATCH, fp_untagged, fr, e);
+	r->sink_mode = REMOTE_SINK_OFF;
+	remote_lits_abort_all(r);
+	buf_release(&b);
+	if (rc == 0 && fr->failed) {
+		*e = fr->err;
+		return fr->failed;
+	}
+	return rc < 0 ? err_prefix(e, "fingerprints in mailbox \"%s\"", name) : 0;
+}
+
+int sync_remote_fetch_fps(struct sync_remote *r, const char *name, const uint32_t *uids, size_t n,
+			  sync_remote_fp_fn fn, void *ctx, struct err *e)
+{
+	struct fp_run fr = { .r = r, .fn = fn, .ctx = ctx };
+
+	if (n == 0)
+		return 0;
+	return fps_run(r, name, uids, n, NULL, &fr, e);
+}
+
+struct find_ctx {
+	const struct sync_fp *want;
+	uint32_t found;
+};
+
+static int find_cb(void *ctx, uint32_t uid, const struct sync_fp *fp, const char *message_id,
+		   uint64_t size, struct err *e)
+{
+	struct find_ctx *fc = ctx;
+
+	(void)message_id;
+	(void)size;
+	(void)e;
+	if (memcmp(fp->bytes, fc->want->bytes, SYNC_FP_LEN) == 0 && (fc->found == 0 || uid < fc->found))
+		fc->found = uid;
+	return 0;
+}
+
+int sync_remote_find_fp(struct sync_remote *r, const char *name, uint32_t uid_min,
+			const struct sync_fp *fp, uint32_t *uid_out, struct err *e)
+{
+	struct find_ctx fc = { fp, 0 };
+	struct fp_run fr = { .r = r, .fn = find_cb, .ctx = &fc, .uid_min = uid_min ? uid_min : 1 };
+	char range[32];
+
+	*uid_out = 0;
+	/* Re-select: the selected state's view may predate the message. */
+	if (r->selected && strcmp(r->selected, name) == 0) {
+		struct buf b = BUF_INIT(16);
+		int rc = buf_adds(&b, "NOOP", e) < 0 ? -1 : remote_run(r, &b, NULL, NULL, NULL, e);
+
+		buf_release(&b);
+		if (rc < 0)
+			return -1;
+	}
+	/* "n:*" also returns the highest message when every UID is below n: filtered. */
+	snprintf(range, sizeof(range), "%u:*", fr.uid_min);
+	if (fps_run(r, name, NULL, 0, range, &fr, e) != 0)
+		return -1;
+	*uid_out = fc.found;
+	return 0;
+}
+
+/* ---- downloads -------------------------------------------------------------------- */
+
+struct dl_run {
+	struct sync_remote *r;
+	const struct sync_remote_sink *sink;
+	const uint32_t *uids;
+	size_t n;
+	bool *got;                      /* [n] */
+	bool failed;
+	struct err err;
+	struct arena a;                 /* flags of one response, reset after each */
+};
+
+static int month_index(const char *m)
+{
+	static const char *const names[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	int i;
+
+	for (i = 0; i < 12; i++)
+		if (strncasecmp(m, names[i], 3) == 0)
+			return i;
+	return -1;
+}
+
+/* "dd-Mon-yyyy hh:mm:ss +zzzz" (day may be space-padded) -> time_t; 0 if malformed. */
+static time_t parse_internaldate(const char *s)
+{
+	struct tm tm;
+	int day, year, hh, mm, ss, zone, mon, n = 0;
+	char mname[4] = { 0 }, sign;
+	time_t t;
+
+	if (s == NULL)
+		return 0;
+	while (*s == ' ')
+		s++;
+	if (sscanf(s, "%2d-%3c-%4d %2d:%2d:%2d %c%4d%n", &day, mname, &year, &hh, &mm, &ss, &sign,
+		   &zone, &n) != 8 || n == 0 || (sign != '+' && sign != '-'))
+		return 0;
+	mon = month_index(mname);
+	if (mon < 0 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 || year < 1970)
+		return 0;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_mday = day;
+	tm.tm_mon = mon;
+	tm.tm_year = year - 1900;
+	tm.tm_hour = hh;
+	tm.tm_min = mm;
+	tm.tm_sec = ss;
+	t = timegm(&tm);
+	zone = (zone / 100) * 3600 + (zone % 100) * 60;
+	return sign == '+' ? t - zone : t + zone;
+}
+
+static size_t uid_pos(const uint32_t *uids, size_t n, uint32_t uid)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (uids[mid] == uid)
+			return mid;
+		if (uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return SIZE_MAX;
+}
+
+/* A body that came as a string (tiny messages): through the sink all the same. */
+static int dl_body_string(struct dl_run *dr, const struct imap_arg *body, void **handle_out,
+			  struct err *e)
+{
+	const struct sync_remote_sink *k = dr->sink;
+	size_t len = 0;
+	const char *s = imap_arg_str(body, &len);
+
+	if (k->begin(k->ctx, len, handle_out, e) < 0)
+		return -1;
+	if (len && k->data(k->ctx, *handle_out, s, len, e) < 0) {
+		if (k->abort)
+			k->abort(k->ctx, *handle_out);
+		return -1;
+	}
+	return 0;
+}
+
+static int dl_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
+{
+	struct dl_run *dr = ctx;
+	const struct sync_remote_sink *k = dr->sink;
+	const struct imap_arg *list, *body, *flags, *date, *size;
+	struct sync_remote_fetched m;
+	struct remote_lit *l = NULL;
+	void *handle = NULL;
+	size_t pos;
+	const char *ds;
+
+	if (resp->kind != IMAP_RESP_UNTAGGED || resp->name == NULL ||
+	    strcmp(resp->name, "FETCH") != 0 || resp->nargs != 1 || resp->args[0].type != IMAP_ARG_LIST)
+		return 0;
+	list = &resp->args[0];
+	body = imap_fetch_item(list, "BODY[]");
+	if (body == NULL)
+		return 1;
+	if (body->type == IMAP_ARG_LITERAL_STREAMED) {
+		l = body->handle;
+		remote_lit_claim(dr->r, l);
+		if (l->mode != REMOTE_SINK_BODY) {
+			remote_lit_release(dr->r, l);   /* detached: not ours any more */
+			return 1;
+		}
+		handle = l->user;
+		l->user = NULL;
+		free(l);
+	} else if (dl_body_string(dr, body, &handle, e) < 0) {
+		return -1;
+	}
+	memset(&m, 0, sizeof(m));
+	m.uid = remote_fetch_uid(resp);
+	pos = m.uid ? uid_pos(dr->uids, dr->n, m.uid) : SIZE_MAX;
+	flags = imap_fetch_item(list, "FLAGS");
+	date = imap_fetch_item(list, "INTERNALDATE");
+	size = imap_fetch_item(list, "RFC822.SIZE");
+	arena_reset(&dr->a);
+	if (pos == SIZE_MAX || dr->got[pos] || dr->failed || flags == NULL ||
+	    remote_parse_flags(flags, &dr->a, &m.flags, e) < 0) {
+		if (k->abort)
+			k->abort(k->ctx, handle);
+		if (dr->failed || pos == SIZE_MAX || dr->got[pos])
+			return 1;       /* not asked for (or after a failure): dropped */
+		return flags ? -1 : err_set(e, ERR_PROTO, "server sent no FLAGS for UID %u", m.uid);
+	}
+	ds = imap_arg_str(date, NULL);
+	m.internaldate = parse_internaldate(ds);
+	m.size = body->type == IMAP_ARG_LITERAL_STREAMED ? body->size : body->len;
+	if (size && !imap_arg_u64(size, &m.size))
+		m.size = body->size;
+	dr->got[pos] = true;
+	err_clear(&dr->err);
+	if (k->finish(k->ctx, handle, &m, &dr->err) < 0)
+		dr->failed = true;
+	return 1;
+}
+
+int sync_remote_download(struct sync_remote *r, const char *name, const uint32_t *uids, size_t n,
+			 const struct sync_remote_sink *sink, struct err *e)
+{
+	struct dl_run dr = { .r = r, .sink = sink, .uids = uids, .n = n };
+	size_t i;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if (remote_check_uids(uids, n, e) < 0 || remote_select(r, name, e) < 0)
+		return -1;
+	dr.got = xcalloc(n, sizeof(bool));
+	arena_init(&dr.a, 4096);
+	r->user_sink = sink;
+	r->sink_mode = REMOTE_SINK_BODY;
+	rc = remote_run_uid_sets(r, "UID FETCH ", " (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])",
+				 uids, n, DOWNLOAD_BATCH, dl_untagged, &dr, e);
+	r->sink_mode = REMOTE_SINK_OFF;
+	remote_lits_abort_all(r);
+	r->user_sink = NULL;
+	if (rc == 0 && dr.failed) {
+		*e = dr.err;
+		rc = -1;
+	}
+	for (i = 0; rc == 0 && i < n; i++)
+		if (!dr.got[i] && sink->gone && sink->gone(sink->ctx, uids[i], e) < 0)
+			rc = -1;
+	arena_release(&dr.a);
+	free(dr.got);
+	if (rc < 0)
+		err_prefix(e, "downloading from mailbox \"%s\"", name);
+	return rc;
+}
+
+/* ---- uploads ------------------------------------------------------------------------ */
+
+/*
+ * The upload literal: the file from offset 0 with bare LF -> CRLF, read as
+ * the socket takes it (never whole in memory).
+ */
+struct crlf_src {
+	int fd;
+	off_t off;
+	bool prev_cr;                   /* the last input byte was CR */
+	bool pending_lf;                /* a CR was produced for a bare LF; its LF is due */
+	uint64_t produced, size;
+	size_t in_len, in_pos;
+	char in[READ_CHUNK];
+};
+
+static ssize_t crlf_fill(struct crlf_src *s, struct err *e)
+{
+	ssize_t k;
+
+	do
+		k = pread(s->fd, s->in, sizeof(s->in), s->off);
+	while (k < 0 && errno == EINTR);
+	if (k < 0)
+		return err_sys(e, ERR_IO, errno, "cannot read the message to upload");
+	s->off += k;
+	s->in_len = (size_t)k;
+	s->in_pos = 0;
+	return k;
+}
+
+static ssize_t crlf_read(void *ctx, char *buf, size_t n, struct err *e)
+{
+	struct crlf_src *s = ctx;
+	size_t out = 0;
+
+	while (out < n) {
+		char c;
+
+		if (s->pending_lf) {
+			buf[out++] = '\n';
+			s->pending_lf = false;
+			continue;
+		}
+		if (s->in_pos == s->in_len) {
+			ssize_t k = crlf_fill(s, e);
+
+			if (k < 0)
+				return -1;
+			if (k == 0)
+				break;
+		}
+		c = s->in[s->in_pos++];
+		if (c == '\n' && !s->prev_cr) {
+			buf[out++] = '\r';
+			s->pending_lf = true;
+		} else {
+			buf[out++] = c;
+		}
+		s->prev_cr = c == '\r';
+	}
+	s->produced += out;
+	if (out == 0 || s->produced > s->size)
+		return err_set(e, ERR_STATE, "message changed while it was uploaded");
+	return (ssize_t)out;
+}
+
+/* The size of the file in CRLF form (bytes plus bare LFs), by one streaming pass. */
+static int crlf_count(int fd, uint64_t *size_out, struct err *e)
+{
+	struct crlf_src s = { .fd = fd };
+	uint64_t size = 0;
+	ssize_t k;
+	size_t i;
+
+	while ((k = crlf_fill(&s, e)) > 0) {
+		for (i = 0; i < (size_t)k; i++) {
+			if (s.in[i] == '\n' && !s.prev_cr)
+				size++;
+			s.prev_cr = s.in[i] == '\r';
+		}
+		size += (uint64_t)k;
+	}
+	if (k < 0)
+		return -1;
+	*size_out = size;
+	return 0;
+}
+
+static int add_date(struct buf *b, time_t t, struct err *e)
+{
+	static const char *const mon[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 1970)
+		return 0;       /* out of IMAP's range: the server picks the date */
+	return buf_addf(b, e, " \"%02d-%s-%04d %02d:%02d:%02d +0000\"", tm.tm_mday, mon[tm.tm_mon],
+			tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+static int appenduid(const struct imap_resp *resp, uint32_t *uid_out)
+{
+	uint32_t uv, uid;
+
+	if (resp == NULL || resp->code == NULL || strcmp(resp->code, "APPENDUID") != 0 ||
+	    resp->ncode_args != 2 || !imap_arg_u32(&resp->code_args[0], &uv) ||
+	    !imap_arg_u32(&resp->code_args[1], &uid) || uid == 0)
+		return 0;
+	*uid_out = uid;
+	return 1;
+}
+
+int sync_remote_append(struct sync_remote *r, const char *name, int fd, uint64_t size_crlf,
+		       const struct sync_flags *flags, time_t internaldate,
+		       const struct sync_fp *fp, uint32_t *uid_out, struct err *e)
+{
+	struct sync_flags none = { 0, 0, NULL };
+	struct buf b = BUF_INIT(REMOTE_CMD_MAX);
+	struct crlf_src *src;
+	struct imap_literal_source ls;
+	struct imap_cmd_req req;
+	struct imap_cmd *cmd = NULL;
+	struct imap_conn *c;
+	uint64_t size = 0;
+	uint32_t uidnext = 0;
+	int rc;
+
+	*uid_out = 0;
+	if (crlf_count(fd, &size, e) < 0)
+		return err_prefix(e, "uploading to mailbox \"%s\"", name);
+	if (size != size_crlf)
+		return err_set(e, ERR_STATE, "message changed since it was scanned (%llu bytes, "
+			       "expected %llu)", (unsigned long long)size,
+			       (unsigned long long)size_crlf);
+	if (remote_conn(r, &c, e) < 0)
+		return -1;
+	if (!r->caps.uidplus && fp && fp->state == SYNC_FP_KNOWN &&
+	    sync_remote_uidnext(r, name, &uidnext, e) < 0)
+		return err_prefix(e, "uploading to mailbox \"%s\"", name);
+	rc = buf_adds(&b, "APPEND ", e) < 0 || remote_add_mailbox(r, &b, name, e) < 0 ||
+	     buf_addc(&b, ' ', e) < 0 ||
+	     remote_add_flag_list(&b, flags ? flags : &none, e) < 0 ||
+	     (internaldate > 0 && add_date(&b, internaldate, e) < 0) ||
+	     buf_addc(&b, ' ', e) < 0 ? -1 : 0;
+	src = xcalloc(1, sizeof(*src));
+	src->fd = fd;
+	src->size = size_crlf;
+	ls.size = size_crlf;
+	ls.read = crlf_read;
+	ls.ctx = src;
+	memset(&req, 0, sizeof(req));
+	req.text = buf_cstr(&b);
+	req.len = b.len;
+	req.source = &ls;
+	if (rc == 0) {
+		/* LITERAL+ (the connection's literal mode) sends it at once, else after "+". */
+		cmd = imap_conn_submit(c, &req, e);
+		rc = cmd == NULL ? -1 : imap_conn_wait(c, cmd, e);
+	}
+	buf_release(&b);
+	/* APPENDUID only when UIDPLUS is offered (a cut-down server may still send it). */
+	if (rc == 0 && !(r->caps.uidplus && appenduid(imap_cmd_response(cmd), uid_out)) &&
+	    uidnext > 0)
+		rc = sync_remote_find_fp(r, name, uidnext, fp, uid_out, e);
+	imap_cmd_free(cmd);
+	free(src);
+	if (rc < 0)
+		return err_prefix(e, "uploading to mailbox \"%s\"", name);
+	return 0;
+}

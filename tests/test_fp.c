@@ -1,0 +1,83 @@
+/*
+ * Tests of the sync fingerprint (core/sync/fp.h).
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sync/fp.h"
+
+static void fp_of(const char *msg, size_t chunk, struct sync_fp_value *out)
+{
+	struct sync_fp_ctx c;
+	struct err e;
+	size_t n = strlen(msg);
+
+	cr_assert_eq(sync_fp_init(&c, &e), 0);
+	for (size_t i = 0; i < n; i += chunk)
+		sync_fp_update(&c, msg + i, n - i < chunk ? n - i : chunk);
+	sync_fp_final(&c, out);
+}
+
+Test(sync_fp, lf_and_crlf_files_give_the_same_fingerprint_and_crlf_size)
+{
+	struct sync_fp_value a, b;
+
+	fp_of("Subject: x\nMessage-ID: <a@b>\n\nbody\nline\n", 1, &a);
+	fp_of("Subject: x\r\nMessage-ID: <a@b>\r\n\r\nbody\r\nline\r\n", 4096, &b);
+	cr_assert_eq(memcmp(a.bytes, b.bytes, SYNC_FP_BYTES), 0);
+	cr_assert_eq(a.size, strlen("Subject: x\r\nMessage-ID: <a@b>\r\n\r\nbody\r\nline\r\n"));
+	cr_assert_eq(a.size, b.size);
+	cr_assert_str_eq(a.message_id, "<a@b>");
+}
+
+Test(sync_fp, header_with_known_size_equals_whole_message)
+{
+	const char *whole = "From: a\r\nMessage-ID:\r\n <x@y> \r\n\r\nhello\r\n";
+	const char *hdr = "From: a\r\nMessage-ID:\r\n <x@y> \r\n\r\n";
+	struct sync_fp_value a, b;
+	struct sync_fp_ctx c;
+	struct err e;
+
+	fp_of(whole, 3, &a);
+	cr_assert_eq(sync_fp_init(&c, &e), 0);
+	sync_fp_update(&c, hdr, strlen(hdr));
+	sync_fp_final_size(&c, strlen(whole), &b);
+	cr_assert_eq(memcmp(a.bytes, b.bytes, SYNC_FP_BYTES), 0);
+	cr_assert_str_eq(b.message_id, "<x@y>");
+}
+
+Test(sync_fp, body_change_keeps_header_hash_but_size_differs)
+{
+	struct sync_fp_value a, b, c;
+
+	fp_of("Subject: x\n\nbody one\n", 7, &a);
+	fp_of("Subject: x\n\nbody two\n", 7, &b);
+	fp_of("Subject: x\n\nbody three\n", 7, &c);
+	cr_assert_eq(memcmp(a.bytes, b.bytes, SYNC_FP_BYTES), 0, "same header and size");
+	cr_assert_neq(memcmp(a.bytes, c.bytes, SYNC_FP_BYTES), 0, "size differs");
+	cr_assert_str_eq(a.message_id, "");
+}
+
+Test(sync_fp, bare_cr_is_content_and_fd_reads_the_file)
+{
+	char path[] = "/tmp/ferry-fp-XXXXXX";
+	int fd = mkstemp(path);
+	struct sync_fp_value a, b;
+	struct err e;
+	const char *msg = "A: 1\rB\n\nx\n";
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, msg, strlen(msg)), (ssize_t)strlen(msg));
+	cr_assert_eq(lseek(fd, 0, SEEK_SET), 0);
+	cr_assert_eq(sync_fp_fd(fd, &a, &e), 0);
+	close(fd);
+	unlink(path);
+	fp_of(msg, 1, &b);
+	cr_assert_eq(memcmp(a.bytes, b.bytes, SYNC_FP_BYTES), 0);
+	cr_assert_eq(a.size, strlen(msg) + 3);
+	fp_of("A: 1\nB\n\nx\n", 1, &b);
+	cr_assert_neq(memcmp(a.bytes, b.bytes, SYNC_FP_BYTES), 0);
+}

@@ -1,0 +1,1367 @@
+/*
+ * Integration tests of the sync remote adapter (core/sync/remote.h) against
+ * a real Dovecot on loopback (tests/harness): change detection (QRESYNC,
+ * CONDSTORE, full listing, the STATUS pre-check), fingerprints, streamed
+ * downloads, APPEND, STORE, MOVE, expunge and mailbox creation/deletion,
+ * once with every capability and once cut down to IMAP4rev1 (no UIDPLUS,
+ * MOVE, CONDSTORE, ESEARCH, LIST-STATUS).
+ *
+ * Each test starts its own throwaway server in .init and stops it in .fini.
+ * Server-side changes behind the adapter's back go through harness_imap_raw().
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <gnutls/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "log.h"
+#include "sync/fp.h"
+#include "sync/remote.h"
+#include "xalloc.h"
+
+static struct dovecot dc;
+
+static void start_full(void)
+{
+	cr_assert_eq(harness_dovecot_start(&dc, NULL), 0, "cannot start Dovecot");
+}
+
+static void start_rev1(void)
+{
+	cr_assert_eq(harness_dovecot_start(&dc, "--caps imap4rev1"), 0, "cannot start Dovecot");
+}
+
+static void stop_server(void)
+{
+	harness_dovecot_stop(&dc);
+}
+
+TestSuite(remote, .init = start_full, .fini = stop_server, .timeout = 120);
+TestSuite(remote_rev1, .init = start_rev1, .fini = stop_server, .timeout = 120);
+
+/* ---- helpers ---------------------------------------------------------------------- */
+
+static int give_password(void *ctx, enum imap_secret_kind kind, struct buf *out, struct err *e)
+{
+	(void)ctx;
+	(void)kind;
+	return buf_adds(out, dc.pass1, e);
+}
+
+static struct sync_remote *remote_open_with(bool no_enable)
+{
+	static const enum imap_auth_mech plain = IMAP_AUTH_PLAIN;
+	struct imap_client_opts o;
+	struct sync_remote *r;
+	struct err e;
+
+	memset(&o, 0, sizeof(o));
+	o.conn.host = "127.0.0.1";
+	o.conn.port = (unsigned)dc.imap_port;
+	o.conn.tls = IMAP_TLS_NONE;
+	o.conn.timeout_ms = 20000;
+	o.user = dc.user1;
+	o.have_password = true;
+	o.get_secret = give_password;
+	o.mechs = &plain;
+	o.nmechs = 1;
+	o.no_enable = no_enable;
+	r = sync_remote_new(&o);
+	cr_assert_eq(sync_remote_open(r, &e), 0, "open: %s", e.msg);
+	return r;
+}
+
+static struct sync_remote *remote_open(void)
+{
+	return remote_open_with(false);
+}
+
+static void remote_close(struct sync_remote *r)
+{
+	struct err e;
+
+	cr_assert_eq(sync_remote_logout(r, &e), 0, "logout: %s", e.msg);
+	sync_remote_free(r);
+}
+
+/* Run raw IMAP commands as user1 (after LOGIN, before LOGOUT); returns the reply. */
+static char *raw(const char *const cmds[])
+{
+	const char *lines[32];
+	char *login = xasprintf("L LOGIN %s %s", dc.user1, dc.pass1);
+	char *reply = NULL;
+	size_t i, n = 0;
+
+	lines[n++] = login;
+	for (i = 0; cmds[i] && n < 30; i++)
+		lines[n++] = cmds[i];
+	lines[n++] = "Z LOGOUT";
+	lines[n] = NULL;
+	cr_assert_eq(harness_imap_raw(dc.imap_port, lines, &reply), 0, "raw IMAP failed: %s",
+		     reply ? reply : "");
+	free(login);
+	return reply;
+}
+
+static void raw1(const char *cmd)
+{
+	const char *cmds[] = { cmd, NULL };
+
+	free(raw(cmds));
+}
+
+/* Put a message into `box` over raw IMAP (APPEND with a synchronising literal). */
+static void raw_append(const char *box, const char *flags, const char *msg)
+{
+	char *cmd = xasprintf("A APPEND \"%s\" (%s) {%zu}", box, flags, strlen(msg));
+	const char *cmds[] = { cmd, msg, NULL };
+	char *reply = raw(cmds);
+
+	cr_assert(strstr(reply, "A OK") != NULL, "APPEND failed: %s", reply);
+	free(reply);
+	free(cmd);
+}
+
+static void scan(struct sync_remote *r, const char *box, const struct sync_remote_known *k,
+		 struct arena *a, struct sync_remote_listing *l)
+{
+	struct err e;
+
+	cr_assert_eq(sync_remote_scan(r, box, k, a, l, &e), 0, "scan %s: %s", box, e.msg);
+}
+
+static const struct sync_remote_msg *find_msg(const struct sync_remote_listing *l, uint32_t uid)
+{
+	size_t i;
+
+	for (i = 0; i < l->nmsgs; i++)
+		if (l->msgs[i].uid == uid)
+			return &l->msgs[i];
+	return NULL;
+}
+
+static bool has_kw(const struct sync_flags *f, const char *kw)
+{
+	size_t i;
+
+	for (i = 0; i < f->nkw; i++)
+		if (strcmp(f->kw[i], kw) == 0)
+			return true;
+	return false;
+}
+
+/* known = what a complete listing said. */
+static uint32_t *known_from(const struct sync_remote_listing *l, struct sync_remote_known *k)
+{
+	uint32_t *uids = xcalloc(l->nmsgs + 1, sizeof(*uids));
+	size_t i;
+
+	for (i = 0; i < l->nmsgs; i++)
+		uids[i] = l->msgs[i].uid;
+	memset(k, 0, sizeof(*k));
+	k->uidvalidity = l->uidvalidity;
+	k->highestmodseq = l->highestmodseq;
+	k->uidnext = l->uidnext;
+	k->messages = l->messages;
+	k->uids = uids;
+	k->nuids = l->nmsgs;
+	return uids;
+}
+
+static const char *const msg_lf =
+	"From: Alice <alice@example.org>\n"
+	"To: Bob <bob@example.org>\n"
+	"Subject: fingerprint test\n"
+	"Message-ID: <fp-test-1@example.org>\n"
+	"\n"
+	"Hello Bob,\n"
+	"this is the body.\n";
+
+static char *crlf_of(const char *lf)
+{
+	size_t n = strlen(lf), i, j = 0;
+	char *out = xmalloc(2 * n + 1);
+
+	for (i = 0; i < n; i++) {
+		if (lf[i] == '\n')
+			out[j++] = '\r';
+		out[j++] = lf[i];
+	}
+	out[j] = '\0';
+	return out;
+}
+
+static void fp_of_bytes(const char *s, size_t n, struct sync_fp_value *v)
+{
+	struct sync_fp_ctx c;
+	struct err e;
+
+	cr_assert_eq(sync_fp_init(&c, &e), 0, "%s", e.msg);
+	sync_fp_update(&c, s, n);
+	sync_fp_final(&c, v);
+}
+
+/* A temporary file with `text`; returns an fd open for reading. */
+static int temp_file(const char *name, const char *text, size_t len)
+{
+	char *path = xasprintf("%s/%s", dc.tmp, name);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, text, len), (ssize_t)len);
+	free(path);
+	return fd;
+}
+
+static uint64_t crlf_size(const char *s, size_t n)
+{
+	uint64_t size = n;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r'))
+			size++;
+	return size;
+}
+
+static uint32_t append_text(struct sync_remote *r, const char *box, const char *text,
+			    const struct sync_flags *flags, time_t date, const struct sync_fp *fp)
+{
+	int fd = temp_file("append.eml", text, strlen(text));
+	uint32_t uid = 0;
+	struct err e;
+
+	cr_assert_eq(sync_remote_append(r, box, fd, crlf_size(text, strlen(text)), flags, date, fp,
+					&uid, &e), 0, "append: %s", e.msg);
+	close(fd);
+	return uid;
+}
+
+/* ---- a download sink that keeps what it got ---------------------------------------- */
+
+struct dl_msg {
+	uint32_t uid;
+	uint64_t size, got;
+	size_t pieces, max_piece;
+	time_t date;
+	unsigned sys;
+	bool finished;
+	char *data;                 /* NULL when not keeping */
+	gnutls_hash_hd_t hash;
+};
+
+struct dl_sink {
+	bool keep;
+	uint64_t fail_after;        /* data() fails once a message passes this many bytes (0: never) */
+	struct dl_msg msgs[256];
+	size_t n, aborted, gone;
+};
+
+static int dl_begin(void *ctx, uint64_t size, void **handle_out, struct err *e)
+{
+	struct dl_sink *s = ctx;
+	struct dl_msg *m;
+
+	if (s->n == 256)
+		return err_set(e, ERR_LIMIT, "too many messages for the test sink");
+	m = &s->msgs[s->n++];
+	memset(m, 0, sizeof(*m));
+	m->size = size;
+	if (s->keep)
+		m->data = xmalloc(size + 1);
+	cr_assert_eq(gnutls_hash_init(&m->hash, GNUTLS_DIG_SHA256), 0);
+	*handle_out = m;
+	return 0;
+}
+
+static int dl_data(void *ctx, void *handle, const char *bytes, size_t len, struct err *e)
+{
+	struct dl_msg *m = handle;
+
+	struct dl_sink *s = ctx;
+
+	if (m->got + len > m->size)
+		return err_set(e, ERR_PROTO, "more bytes than announced");
+	if (s->fail_after && m->got + len > s->fail_after)
+		return err_set(e, ERR_IO, "disk full (test)");
+	if (m->data)
+		memcpy(m->data + m->got, bytes, len);
+	gnutls_hash(m->hash, bytes, len);
+	m->got += len;
+	m->pieces++;
+	if (len > m->max_piece)
+		m->max_piece = len;
+	return 0;
+}
+
+static int dl_finish(void *ctx, void *handle, const struct sync_remote_fetched *f, struct err *e)
+{
+	struct dl_msg *m = handle;
+
+	(void)ctx;
+	(void)e;
+	cr_assert(!m->finished, "finish after abort or finish");
+	m->uid = f->uid;
+	m->date = f->internaldate;
+	m->sys = f->flags.sys;
+	m->finished = true;
+	if (m->data)
+		m->data[m->got] = '\0';
+	return 0;
+}
+
+static void dl_abort(void *ctx, void *handle)
+{
+	struct dl_sink *s = ctx;
+	struct dl_msg *m = handle;
+
+	cr_assert(!m->finished, "abort after finish");
+	m->finished = true;         /* a second abort or a finish would now be caught */
+	s->aborted++;
+}
+
+static int dl_gone(void *ctx, uint32_t uid, struct err *e)
+{
+	struct dl_sink *s = ctx;
+
+	(void)uid;
+	(void)e;
+	s->gone++;
+	return 0;
+}
+
+static void dl_release(struct dl_sink *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		free(s->msgs[i].data);
+		gnutls_hash_deinit(s->msgs[i].hash, NULL);
+	}
+}
+
+static void download(struct sync_remote *r, const char *box, const uint32_t *uids, size_t n,
+		     struct dl_sink *s)
+{
+	struct sync_remote_sink k = { s, dl_begin, dl_data, dl_finish, dl_abort, dl_gone };
+	struct err e;
+
+	cr_assert_eq(sync_remote_download(r, box, uids, n, &k, &e), 0, "download: %s", e.msg);
+}
+
+/* ---- change detection -------------------------------------------------------------------- */
+
+static void flag_and_expunge_behind_the_back(uint32_t flag_uid, uint32_t gone_uid)
+{
+	char *c1 = xasprintf("B UID STORE %u +FLAGS (\\Flagged $Work)", flag_uid);
+	char *c2 = xasprintf("C UID STORE %u +FLAGS (\\Deleted)", gone_uid);
+	const char *cmds[] = { "A SELECT INBOX", c1, c2, "D EXPUNGE", NULL };
+
+	free(raw(cmds));
+	free(c1);
+	free(c2);
+}
+
+/* A complete scan, a change on the server, and the delta by `method`. */
+static void check_delta(struct sync_remote *r, enum sync_remote_method method)
+{
+	struct sync_remote_listing l1, l2;
+	struct sync_remote_known k;
+	const struct sync_remote_msg *m;
+	struct arena a;
+	uint32_t *uids;
+
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l1);
+	cr_assert(l1.complete);
+	cr_assert_eq(l1.method, SYNC_REMOTE_FULL);
+	cr_assert_eq(l1.nmsgs, l1.messages);
+	cr_assert_gt(l1.nmsgs, 8);
+	cr_assert_neq(l1.uidvalidity, 0);
+	cr_assert_neq(l1.highestmodseq, 0);
+	for (size_t i = 0; i < l1.nmsgs; i++)
+		cr_assert_gt(l1.msgs[i].size, 0);
+	uids = known_from(&l1, &k);
+	cr_assert_eq(find_msg(&l1, uids[2])->flags.sys & SYNC_F_FLAGGED, 0u,
+		     "seed pattern changed: message 3 is flagged");
+
+	flag_and_expunge_behind_the_back(uids[2], uids[5]);
+
+	scan(r, "INBOX", &k, &a, &l2);
+	cr_assert_eq(l2.method, method);
+	cr_assert(!l2.complete);
+	cr_assert(!l2.uidvalidity_changed);
+	cr_assert_eq(l2.nvanished, 1);
+	cr_assert_eq(l2.vanished[0], uids[5]);
+	cr_assert_eq(l2.nmsgs, 1, "only the changed message is listed, got %zu", l2.nmsgs);
+	m = find_msg(&l2, uids[2]);
+	cr_assert_not_null(m);
+	cr_assert(m->flags.sys & SYNC_F_FLAGGED);
+	cr_assert(has_kw(&m->flags, "$Work"));
+	cr_assert_eq(m->size, find_msg(&l1, uids[2])->size);
+	cr_assert_gt(l2.highestmodseq, l1.highestmodseq);
+	cr_assert_eq(l2.messages, l1.messages - 1);
+	free(uids);
+	arena_release(&a);
+}
+
+Test(remote, qresync_delta_shows_server_flag_change_and_expunge)
+{
+	struct sync_remote *r;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 20, NULL), 0);
+	r = remote_open();
+	cr_assert(sync_remote_caps(r)->qresync);
+	check_delta(r, SYNC_REMOTE_QRESYNC);
+	remote_close(r);
+}
+
+Test(remote, condstore_delta_finds_expunge_by_uid_search)
+{
+	struct sync_remote *r;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 20, NULL), 0);
+	r = remote_open_with(true);         /* no ENABLE: CONDSTORE without QRESYNC */
+	cr_assert(!sync_remote_caps(r)->qresync);
+	cr_assert(sync_remote_caps(r)->condstore);
+	check_delta(r, SYNC_REMOTE_CONDSTORE);
+	remote_close(r);
+}
+
+Test(remote, new_message_shows_in_delta_with_its_size)
+{
+	struct sync_remote_listing l1, l2;
+	struct sync_remote_known k;
+	struct sync_remote *r;
+	struct arena a;
+	uint32_t *uids;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 10, NULL), 0);
+	r = remote_open();
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l1);
+	uids = known_from(&l1, &k);
+	raw_append("INBOX", "\\Seen", "Subject: new\r\n\r\nnew body\r\n");
+	scan(r, "INBOX", &k, &a, &l2);
+	cr_assert_eq(l2.method, SYNC_REMOTE_QRESYNC);
+	cr_assert_eq(l2.nmsgs, 1);
+	cr_assert_eq(l2.msgs[0].uid, l1.uidnext);
+	cr_assert_eq(l2.msgs[0].size, strlen("Subject: new\r\n\r\nnew body\r\n"));
+	cr_assert_eq(l2.msgs[0].flags.sys, SYNC_F_SEEN);
+	cr_assert_eq(l2.nvanished, 0);
+	cr_assert_eq(l2.uidnext, l1.uidnext + 1);
+	free(uids);
+	arena_release(&a);
+	remote_close(r);
+}
+
+Test(remote, uidvalidity_change_gives_complete_listing)
+{
+	struct sync_remote_listing l1, l2;
+	struct sync_remote_known k;
+	struct sync_remote *r;
+	struct arena a;
+	uint32_t *uids;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 10, NULL), 0);
+	r = remote_open();
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l1);
+	uids = known_from(&l1, &k);
+	k.uidvalidity = l1.uidvalidity - 1;     /* as if the server had renumbered */
+	scan(r, "INBOX", &k, &a, &l2);
+	cr_assert(l2.uidvalidity_changed);
+	cr_assert(l2.complete);
+	cr_assert_eq(l2.method, SYNC_REMOTE_FULL);
+	cr_assert_eq(l2.nmsgs, l1.nmsgs);
+	cr_assert_eq(l2.nvanished, 0);
+	free(uids);
+	arena_release(&a);
+	remote_close(r);
+}
+
+Test(remote, unchanged_mailbox_is_not_selected)
+{
+	const char *names[] = { "INBOX", "Drafts", "No Such Box" };
+	struct imap_status_data st[3];
+	struct sync_remote_listing l1, l2;
+	struct sync_remote_known k;
+	struct sync_remote *r;
+	unsigned long selects;
+	struct arena a;
+	uint32_t *uids;
+	struct err e;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 10, NULL), 0);
+	r = remote_open();
+	cr_assert(sync_remote_caps(r)->list_status);
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l1);
+	uids = known_from(&l1, &k);
+	raw1("A NOOP");     /* another session: the server's state does not move */
+
+	/* The protocol trace (debug log on stderr) of the pre-check and the scan. */
+	{
+		char *trace_path = xasprintf("%s/trace.log", dc.tmp);
+		enum log_level level = log_get_level();
+		int saved = dup(2), fd = open(trace_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		char *trace;
+
+		cr_assert(saved >= 0 && fd >= 0);
+		fflush(stderr);
+		cr_assert(dup2(fd, 2) >= 0);
+		log_set_level(LOG_DEBUG);
+		cr_assert_eq(sync_remote_status_all(r, names, 3, st, &e), 0, "%s", e.msg);
+		k.status = &st[0];
+		selects = sync_remote_selects(r);
+		scan(r, "INBOX", &k, &a, &l2);
+		fflush(stderr);
+		log_set_level(level);
+		dup2(saved, 2);
+		close(saved);
+		close(fd);
+		trace = harness_read_file(trace_path, 1u << 20);
+		cr_assert_not_null(trace);
+		cr_assert(strstr(trace, "STATUS INBOX") != NULL, "no trace captured: %s", trace);
+		cr_assert(strstr(trace, "RETURN (STATUS") != NULL, "LIST-STATUS not used: %s", trace);
+		cr_assert_null(strstr(trace, "SELECT"), "the unchanged mailbox was selected: %s", trace);
+		free(trace);
+		free(trace_path);
+	}
+	cr_assert(st[0].have & IMAP_STATUS_HAVE_HIGHESTMODSEQ);
+	cr_assert(st[1].have & IMAP_STATUS_HAVE_UIDNEXT);
+	cr_assert_eq(st[2].have, 0u);
+	cr_assert(sync_remote_unchanged(&st[0], &k));
+	cr_assert_eq(l2.method, SYNC_REMOTE_UNCHANGED);
+	cr_assert_eq(l2.nmsgs, 0);
+	cr_assert_eq(sync_remote_selects(r), selects, "the unchanged mailbox was selected");
+
+	/* A flag change moves HIGHESTMODSEQ: no longer "unchanged". */
+	{
+		char *c = xasprintf("B UID STORE %u +FLAGS (\\Answered)", uids[0]);
+		const char *cmds[] = { "A SELECT INBOX", c, NULL };
+
+		free(raw(cmds));
+		free(c);
+	}
+	cr_assert_eq(sync_remote_status_all(r, names, 3, st, &e), 0, "%s", e.msg);
+	cr_assert(!sync_remote_unchanged(&st[0], &k));
+	free(uids);
+	arena_release(&a);
+	remote_close(r);
+}
+
+/* ---- fingerprints -------------------------------------------------------------------------- */
+
+struct fp_got {
+	uint32_t uid;
+	struct sync_fp fp;
+	char msgid[128];
+	uint64_t size;
+	int calls;
+};
+
+static int fp_cb(void *ctx, uint32_t uid, const struct sync_fp *fp, const char *message_id,
+		 uint64_t size, struct err *e)
+{
+	struct fp_got *g = ctx;
+
+	(void)e;
+	g->uid = uid;
+	g->fp = *fp;
+	snprintf(g->msgid, sizeof(g->msgid), "%s", message_id ? message_id : "");
+	g->size = size;
+	g->calls++;
+	return 0;
+}
+
+Test(remote, server_fingerprint_equals_fingerprint_of_lf_bytes)
+{
+	char *crlf = crlf_of(msg_lf);
+	struct sync_remote_listing l;
+	struct sync_fp_value local;
+	struct fp_got got = { 0 };
+	struct sync_remote *r;
+	struct arena a;
+	struct err e;
+
+	raw_append("INBOX", "", crlf);
+	r = remote_open();
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l);
+	cr_assert_eq(l.nmsgs, 1);
+	cr_assert_eq(sync_remote_fetch_fps(r, "INBOX", &l.msgs[0].uid, 1, fp_cb, &got, &e), 0,
+		     "%s", e.msg);
+	cr_assert_eq(got.calls, 1);
+	cr_assert_eq(got.uid, l.msgs[0].uid);
+	cr_assert_eq(got.fp.state, SYNC_FP_KNOWN);
+	cr_assert_eq(got.size, strlen(crlf));
+	cr_assert_str_eq(got.msgid, "<fp-test-1@example.org>");
+	fp_of_bytes(msg_lf, strlen(msg_lf), &local);
+	cr_assert_eq(memcmp(local.bytes, got.fp.bytes, SYNC_FP_LEN), 0,
+		     "remote and local fingerprints differ");
+	/* A different message has a different fingerprint. */
+	fp_of_bytes("Subject: other\n\nx\n", 18, &local);
+	cr_assert_neq(memcmp(local.bytes, got.fp.bytes, SYNC_FP_LEN), 0);
+	free(crlf);
+	arena_release(&a);
+	remote_close(r);
+}
+
+/* ---- downloads ------------------------------------------------------------------------------ */
+
+static long peak_rss_kb(void)
+{
+	struct rusage ru;
+
+	cr_assert_eq(getrusage(RUSAGE_SELF, &ru), 0);
+	return ru.ru_maxrss;
+}
+
+Test(remote, five_megabyte_download_streams_in_pieces)
+{
+	const uint64_t target = 5u * 1024u * 1024u;
+	char *path = xasprintf("%s/big.eml", dc.tmp);
+	char *cmd = xasprintf("doveadm -c '%s' save -u '%s' -m INBOX < '%s'", dc.conf, dc.user1, path);
+	const char *argv[] = { "sh", "-c", cmd, NULL };
+	unsigned char want[32], got[32];
+	gnutls_hash_hd_t h;
+	struct sync_remote_listing l;
+	struct harness_result res;
+	struct dl_sink s = { 0 };
+	struct sync_remote *r;
+	struct arena a;
+	uint64_t size = 0;
+	long before, after;
+	FILE *f;
+
+	/* Written line by line (LF), hashed in CRLF form; the test never holds it whole. */
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	cr_assert_eq(gnutls_hash_init(&h, GNUTLS_DIG_SHA256), 0);
+	fputs("From: a@example.org\nSubject: big\nMessage-ID: <big@example.org>\n\n", f);
+	{
+		const char *hdr = "From: a@example.org\r\nSubject: big\r\n"
+				  "Message-ID: <big@example.org>\r\n\r\n";
+
+		gnutls_hash(h, hdr, strlen(hdr));
+		size = strlen(hdr);
+	}
+	for (unsigned i = 0; size < target; i++) {
+		char line[96];
+		int n = snprintf(line, sizeof(line), "line %08u of a large body, padded to some length ....\r\n", i);
+
+		fwrite(line, 1, (size_t)n - 2, f);
+		fputc('\n', f);
+		gnutls_hash(h, line, (size_t)n);
+		size += (uint64_t)n;
+	}
+	gnutls_hash_deinit(h, want);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(harness_run(argv, NULL, &res), 0);
+	cr_assert_eq(res.status, 0, "doveadm save: %s", res.err);
+	harness_result_release(&res);
+
+	r = remote_open();
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l);
+	cr_assert_eq(l.nmsgs, 1);
+	cr_assert_eq(l.msgs[0].size, size);
+	before = peak_rss_kb();
+	download(r, "INBOX", &l.msgs[0].uid, 1, &s);
+	after = peak_rss_kb();
+	cr_assert_eq(s.n, 1);
+	cr_assert(s.msgs[0].finished);
+	cr_assert_eq(s.msgs[0].uid, l.msgs[0].uid);
+	cr_assert_eq(s.msgs[0].got, size);
+	cr_assert_gt(s.msgs[0].pieces, 20u, "only %zu pieces", s.msgs[0].pieces);
+	cr_assert_leq(s.msgs[0].max_piece, 1024u * 1024u);
+	gnutls_hash_output(s.msgs[0].hash, got);
+	cr_assert_eq(memcmp(want, got, 32), 0, "downloaded bytes differ");
+	cr_assert_lt(after - before, 3 * 1024, "peak RSS grew by %ld KiB", after - before);
+	cr_assert_eq(s.aborted, 0u);
+	cr_assert_eq(s.gone, 0u);
+
+	/* The same file uploaded (LF -> CRLF on the way) is not held in memory either. */
+	{
+		int fd = open(path, O_RDONLY);
+		uint32_t uid = 0;
+		struct err e;
+
+		cr_assert(fd >= 0);
+		before = peak_rss_kb();
+		cr_assert_eq(sync_remote_append(r, "Archive", fd, size, NULL, 0, NULL, &uid, &e), 0,
+			     "%s", e.msg);
+		after = peak_rss_kb();
+		close(fd);
+		cr_assert_gt(uid, 0u);
+		cr_assert_lt(after - before, 3 * 1024, "peak RSS grew by %ld KiB on upload",
+			     after - before);
+		scan(r, "Archive", NULL, &a, &l);
+		cr_assert_eq(l.nmsgs, 1);
+		cr_assert_eq(l.msgs[0].size, size);
+	}
+	dl_release(&s);
+	arena_release(&a);
+	remote_close(r);
+	free(cmd);
+	free(path);
+}
+
+Test(remote, download_reports_flags_date_and_gone_uids)
+{
+	char *crlf = crlf_of(msg_lf);
+	struct sync_remote_listing l;
+	struct dl_sink s = { .keep = true };
+	struct sync_remote *r;
+	uint32_t uids[2];
+	struct arena a;
+
+	{
+		char *cmd = xasprintf("A APPEND INBOX (\\Seen \\Flagged) \"05-Mar-2024 10:20:30 +0100\" {%zu}",
+				      strlen(crlf));
+		const char *cmds[] = { cmd, crlf, NULL };
+
+		free(raw(cmds));
+		free(cmd);
+	}
+	r = remote_open();
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l);
+	cr_assert_eq(l.nmsgs, 1);
+	uids[0] = l.msgs[0].uid;
+	uids[1] = l.msgs[0].uid + 50;       /* never existed */
+	download(r, "INBOX", uids, 2, &s);
+	cr_assert_eq(s.n, 1);
+	cr_assert(s.msgs[0].finished);
+	cr_assert_str_eq(s.msgs[0].data, crlf);
+	cr_assert_eq(s.msgs[0].sys, SYNC_F_SEEN | SYNC_F_FLAGGED);
+	cr_assert_eq(s.msgs[0].date, (time_t)1709630430);  /* 2024-03-05 09:20:30 UTC */
+	cr_assert_eq(s.gone, 1u);
+	dl_release(&s);
+	arena_release(&a);
+	free(crlf);
+	remote_close(r);
+}
+
+struct fp_count {
+	const struct sync_remote_listing *l;
+	size_t calls, size_ok;
+};
+
+static int fp_count_cb(void *ctx, uint32_t uid, const struct sync_fp *fp, const char *message_id,
+		       uint64_t size, struct err *e)
+{
+	struct fp_count *c = ctx;
+	const struct sync_remote_msg *m = find_msg(c->l, uid);
+
+	(void)fp;
+	(void)message_id;
+	(void)e;
+	c->calls++;
+	if (m && m->size == size)
+		c->size_ok++;
+	return 0;
+}
+
+Test(remote, many_messages_download_and_fingerprint_in_pipelined_batches)
+{
+	struct sync_remote_listing l;
+	struct dl_sink s = { 0 };
+	struct fp_count fc = { 0 };
+	struct sync_remote *r;
+	struct arena a;
+	uint32_t *uids;
+	struct err e;
+	size_t i;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 160, NULL), 0);
+	r = remote_open();
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l);
+	cr_assert_gt(l.nmsgs, 64u, "need more than two download batches");
+	uids = xcalloc(l.nmsgs, sizeof(*uids));
+	for (i = 0; i < l.nmsgs; i++)
+		uids[i] = l.msgs[i].uid;
+	download(r, "INBOX", uids, l.nmsgs, &s);
+	cr_assert_eq(s.n, l.nmsgs);
+	for (i = 0; i < s.n; i++) {
+		const struct sync_remote_msg *m = find_msg(&l, s.msgs[i].uid);
+
+		cr_assert(s.msgs[i].finished);
+		cr_assert_not_null(m);
+		cr_assert_eq(s.msgs[i].got, m->size, "UID %u: %llu of %llu bytes", m->uid,
+			     (unsigned long long)s.msgs[i].got, (unsigned long long)m->size);
+		cr_assert_eq(s.msgs[i].sys, m->flags.sys & ~(unsigned)SYNC_F_DELETED);
+		cr_assert_eq(s.msgs[i].date % 86400, 43200, "INTERNALDATE is 12:00 UTC in the seed");
+	}
+	cr_assert_eq(s.aborted, 0u);
+	cr_assert_eq(s.gone, 0u);
+	fc.l = &l;
+	cr_assert_eq(sync_remote_fetch_fps(r, "INBOX", uids, l.nmsgs, fp_count_cb, &fc, &e), 0,
+		     "%s", e.msg);
+	cr_assert_eq(fc.calls, l.nmsgs);
+	cr_assert_eq(fc.size_ok, l.nmsgs);
+	dl_release(&s);
+	free(uids);
+	arena_release(&a);
+	remote_close(r);
+}
+
+Test(remote, sink_failure_mid_body_aborts_the_handle_once)
+{
+	struct sync_remote_listing l;
+	struct dl_sink s = { .fail_after = 4000 };
+	struct sync_remote_sink k = { &s, dl_begin, dl_data, dl_finish, dl_abort, dl_gone };
+	struct sync_remote *r;
+	uint32_t *uids;
+	struct arena a;
+	struct err e;
+	size_t i;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 40, NULL), 0);
+	r = remote_open();
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l);
+	uids = xcalloc(l.nmsgs, sizeof(*uids));
+	for (i = 0; i < l.nmsgs; i++)
+		uids[i] = l.msgs[i].uid;
+	cr_assert_eq(sync_remote_download(r, "INBOX", uids, l.nmsgs, &k, &e), -1);
+	cr_assert_eq(e.code, ERR_IO, "%s", e.msg);
+	cr_assert(strstr(e.msg, "disk full") != NULL, "%s", e.msg);
+	sync_remote_free(r);        /* the connection is dead: no LOGOUT */
+	cr_assert_gt(s.n, 0u);
+	/* Every begun message was finished or aborted, exactly once (dl_abort/dl_finish check). */
+	for (i = 0; i < s.n; i++)
+		cr_assert(s.msgs[i].finished, "message %zu neither finished nor aborted", i);
+	cr_assert_eq(s.aborted, 1u);
+	dl_release(&s);
+	free(uids);
+	arena_release(&a);
+}
+
+/* ---- append / store / move / expunge ---------------------------------------------------------- */
+
+Test(remote, append_returns_uid_and_keeps_flags_and_date)
+{
+	const char *kw[] = { "$Label1" };
+	struct sync_flags fl = { SYNC_F_SEEN | SYNC_F_ANSWERED, 1, kw };
+	struct sync_remote_listing l;
+	struct dl_sink s = { .keep = true };
+	struct sync_remote *r;
+	const struct sync_remote_msg *m;
+	char *crlf = crlf_of(msg_lf);
+	struct arena a;
+	uint32_t uid;
+
+	r = remote_open();
+	cr_assert(sync_remote_caps(r)->uidplus);
+	uid = append_text(r, "INBOX", msg_lf, &fl, (time_t)1700000000, NULL);
+	cr_assert_gt(uid, 0u);
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l);
+	m = find_msg(&l, uid);
+	cr_assert_not_null(m);
+	cr_assert_eq(m->flags.sys, SYNC_F_SEEN | SYNC_F_ANSWERED);
+	cr_assert(has_kw(&m->flags, "$Label1"));
+	cr_assert_eq(m->size, strlen(crlf));
+	download(r, "INBOX", &uid, 1, &s);
+	cr_assert_str_eq(s.msgs[0].data, crlf, "LF was not converted to CRLF");
+	cr_assert_eq(s.msgs[0].date, (time_t)1700000000);
+	dl_release(&s);
+	arena_release(&a);
+	free(crlf);
+	remote_close(r);
+}
+
+Test(remote, append_waits_for_continuation_without_literal_plus)
+{
+	struct sync_remote *r = remote_open();
+	struct sync_remote_listing l;
+	struct dl_sink s = { .keep = true };
+	char *crlf = crlf_of(msg_lf);
+	struct arena a;
+	uint32_t uid;
+
+	/* As if the server had no LITERAL+: every literal waits for "+". */
+	imap_conn_set_literal_mode(imap_client_conn(sync_remote_client(r)), IMAP_LITERAL_SYNC);
+	uid = append_text(r, "Drafts", msg_lf, NULL, 0, NULL);
+	cr_assert_gt(uid, 0u);
+	arena_init(&a, 4096);
+	scan(r, "Drafts", NULL, &a, &l);
+	cr_assert_eq(l.nmsgs, 1);
+	download(r, "Drafts", &uid, 1, &s);
+	cr_assert_str_eq(s.msgs[0].data, crlf);
+	dl_release(&s);
+	arena_release(&a);
+	free(crlf);
+	remote_close(r);
+}
+
+Test(remote, append_refuses_a_file_whose_size_changed)
+{
+	struct sync_remote *r = remote_open();
+	int fd = temp_file("short.eml", msg_lf, strlen(msg_lf));
+	uint32_t uid = 7;
+	struct err e;
+
+	cr_assert_eq(sync_remote_append(r, "INBOX", fd, crlf_size(msg_lf, strlen(msg_lf)) + 3, NULL,
+					0, NULL, &uid, &e), -1);
+	cr_assert_eq(e.code, ERR_STATE);
+	cr_assert_eq(uid, 0u);
+	close(fd);
+	remote_close(r);        /* the connection is still usable */
+}
+
+static void check_store(struct sync_remote *r)
+{
+	const char *kw[] = { "$Important", "Work" };
+	struct sync_flags add = { SYNC_F_FLAGGED | SYNC_F_SEEN, 2, kw };
+	struct sync_flags rm = { SYNC_F_SEEN, 0, NULL };
+	struct sync_remote_listing l1, l2;
+	struct arena a;
+	uint32_t uids[3];
+	struct err e;
+	size_t i;
+
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l1);
+	cr_assert_gt(l1.nmsgs, 6);
+	uids[0] = l1.msgs[1].uid;
+	uids[1] = l1.msgs[2].uid;
+	uids[2] = l1.msgs[5].uid;
+	cr_assert_eq(sync_remote_store(r, "INBOX", uids, 3, &add, NULL, &e), 0, "%s", e.msg);
+	cr_assert_eq(sync_remote_store(r, "INBOX", uids, 2, NULL, &rm, &e), 0, "%s", e.msg);
+	scan(r, "INBOX", NULL, &a, &l2);
+	for (i = 0; i < 3; i++) {
+		const struct sync_remote_msg *m = find_msg(&l2, uids[i]);
+
+		cr_assert_not_null(m);
+		cr_assert(m->flags.sys & SYNC_F_FLAGGED);
+		cr_assert_eq(!!(m->flags.sys & SYNC_F_SEEN), i == 2);
+		cr_assert(has_kw(&m->flags, "$Important") && has_kw(&m->flags, "Work"));
+	}
+	/* Others untouched. */
+	cr_assert_eq(find_msg(&l2, l1.msgs[3].uid)->flags.sys, l1.msgs[3].flags.sys);
+	arena_release(&a);
+}
+
+Test(remote, store_adds_and_removes_flags)
+{
+	struct sync_remote *r;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 20, NULL), 0);
+	r = remote_open();
+	check_store(r);
+	remote_close(r);
+}
+
+/* Move uids[1], uids[3] of INBOX to Archive; `other` (another INBOX message) is \Deleted by the user. */
+static void check_move(struct sync_remote *r, bool expect_new_uids, bool user_deleted_other)
+{
+	struct sync_remote_listing l1, l2, l3;
+	struct arena a;
+	uint32_t uids[2], nu[2] = { 0, 0 }, other;
+	bool left = false;
+	struct err e;
+
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l1);
+	cr_assert_gt(l1.nmsgs, 5);
+	uids[0] = l1.msgs[1].uid;
+	uids[1] = l1.msgs[3].uid;
+	other = l1.msgs[4].uid;
+	if (user_deleted_other) {
+		char *c = xasprintf("B UID STORE %u +FLAGS (\\Deleted)", other);
+		const char *cmds[] = { "A SELECT INBOX", c, NULL };
+
+		free(raw(cmds));
+		free(c);
+	}
+	cr_assert_eq(sync_remote_move(r, "INBOX", uids, 2, "Archive", nu, &left, &e), 0, "%s", e.msg);
+	scan(r, "INBOX", NULL, &a, &l2);
+	scan(r, "Archive", NULL, &a, &l3);
+	cr_assert_eq(l3.nmsgs, 2);
+	if (expect_new_uids) {
+		cr_assert_not_null(find_msg(&l3, nu[0]));
+		cr_assert_not_null(find_msg(&l3, nu[1]));
+		cr_assert_eq(find_msg(&l3, nu[0])->size, l1.msgs[1].size);
+		cr_assert_eq(find_msg(&l3, nu[1])->size, l1.msgs[3].size);
+	} else {
+		cr_assert_eq(nu[0], 0u);
+		cr_assert_eq(nu[1], 0u);
+	}
+	/* The moved copies do not carry \Deleted. */
+	cr_assert_eq(l3.msgs[0].flags.sys & SYNC_F_DELETED, 0u);
+	cr_assert_eq(l3.msgs[1].flags.sys & SYNC_F_DELETED, 0u);
+	if (user_deleted_other) {
+		/* The user's \Deleted message survives; ours wait, still marked. */
+		cr_assert(left);
+		cr_assert_not_null(find_msg(&l2, other));
+		cr_assert(find_msg(&l2, other)->flags.sys & SYNC_F_DELETED);
+		cr_assert(find_msg(&l2, uids[0])->flags.sys & SYNC_F_DELETED);
+		cr_assert_eq(l2.nmsgs, l1.nmsgs);
+	} else {
+		cr_assert(!left);
+		cr_assert_null(find_msg(&l2, uids[0]));
+		cr_assert_null(find_msg(&l2, uids[1]));
+		cr_assert_eq(l2.nmsgs, l1.nmsgs - 2);
+	}
+	arena_release(&a);
+}
+
+Test(remote, move_uses_move_and_reports_new_uids)
+{
+	struct sync_remote *r;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 20, NULL), 0);
+	r = remote_open();
+	cr_assert(sync_remote_caps(r)->move);
+	check_move(r, true, false);
+	remote_close(r);
+}
+
+Test(remote, move_leaves_user_deleted_message_alone)
+{
+	struct sync_remote_listing l;
+	struct sync_remote *r;
+	struct arena a;
+	uint32_t other;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 20, NULL), 0);
+	r = remote_open();
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l);
+	other = l.msgs[4].uid;
+	{
+		char *c = xasprintf("B UID STORE %u +FLAGS (\\Deleted)", other);
+		const char *cmds[] = { "A SELECT INBOX", c, NULL };
+		struct sync_remote_listing l2;
+		uint32_t uids[2] = { l.msgs[1].uid, l.msgs[3].uid }, nu[2];
+		bool left = true;
+		struct err e;
+
+		free(raw(cmds));
+		free(c);
+		cr_assert_eq(sync_remote_move(r, "INBOX", uids, 2, "Archive", nu, &left, &e), 0,
+			     "%s", e.msg);
+		cr_assert(!left);
+		scan(r, "INBOX", NULL, &a, &l2);
+		cr_assert_not_null(find_msg(&l2, other), "UID MOVE removed the user's message");
+		cr_assert_null(find_msg(&l2, uids[0]));
+	}
+	arena_release(&a);
+	remote_close(r);
+}
+
+Test(remote, expunge_removes_only_the_given_uids)
+{
+	struct sync_remote_listing l1, l2;
+	struct sync_remote *r;
+	struct arena a;
+	uint32_t uids[2], other;
+	bool left = true;
+	struct err e;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 20, NULL), 0);
+	r = remote_open();
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l1);
+	uids[0] = l1.msgs[0].uid;
+	uids[1] = l1.msgs[2].uid;
+	other = l1.msgs[1].uid;
+	{
+		char *c = xasprintf("B UID STORE %u +FLAGS (\\Deleted)", other);
+		const char *cmds[] = { "A SELECT INBOX", c, NULL };
+
+		free(raw(cmds));
+		free(c);
+	}
+	cr_assert_eq(sync_remote_expunge(r, "INBOX", uids, 2, &left, &e), 0, "%s", e.msg);
+	cr_assert(!left);
+	scan(r, "INBOX", NULL, &a, &l2);
+	cr_assert_eq(l2.nmsgs, l1.nmsgs - 2);
+	cr_assert_null(find_msg(&l2, uids[0]));
+	cr_assert_null(find_msg(&l2, uids[1]));
+	cr_assert_not_null(find_msg(&l2, other));
+	arena_release(&a);
+	remote_close(r);
+}
+
+/* ---- folders -------------------------------------------------------------------------------------- */
+
+static void check_folder_round_trip(struct sync_remote *r)
+{
+	const char *name = "Projekte/Entw\xc3\xbcrfe \xe2\x9c\x93";     /* "Entwürfe ✓" */
+	const char *names[1] = { name };
+	struct imap_status_data st;
+	struct sync_remote_listing l;
+	struct arena a;
+	struct err e;
+	char *reply;
+	uint32_t uid;
+
+	cr_assert_eq(sync_remote_create(r, name, &e), 0, "%s", e.msg);
+	cr_assert_eq(sync_remote_create(r, name, &e), 0, "second create: %s", e.msg);
+	{
+		const char *cmds[] = { "A LIST \"\" \"Projekte/*\"", "B LSUB \"\" \"Projekte/*\"", NULL };
+
+		reply = raw(cmds);
+		/* U+00FC -> &APw-, U+2713 -> &JxM- (RFC 3501 modified UTF-7). */
+		cr_assert(strstr(reply, "* LIST (") && strstr(reply, "Projekte/Entw&APw-rfe &JxM-"),
+			  "%s", reply);
+		cr_assert(strstr(reply, "* LSUB (") != NULL, "not subscribed: %s", reply);
+		free(reply);
+	}
+	cr_assert_eq(sync_remote_status_all(r, names, 1, &st, &e), 0, "%s", e.msg);
+	cr_assert(st.have & IMAP_STATUS_HAVE_UIDNEXT);
+	{
+		/* Decoded back to the same UTF-8 by the client's LIST. */
+		struct imap_mailbox_list boxes;
+		bool found = false;
+
+		imap_mailbox_list_init(&boxes);
+		cr_assert_eq(imap_client_list(sync_remote_client(r), &boxes, &e), 0, "%s", e.msg);
+		for (size_t i = 0; i < boxes.n; i++)
+			if (strcmp(boxes.items[i].name, name) == 0)
+				found = true;
+		imap_mailbox_list_release(&boxes);
+		cr_assert(found, "the UTF-8 name did not come back from LIST");
+	}
+	uid = append_text(r, name, msg_lf, NULL, 0, NULL);
+	arena_init(&a, 4096);
+	scan(r, name, NULL, &a, &l);
+	cr_assert_eq(l.nmsgs, 1);
+	if (sync_remote_caps(r)->uidplus)
+		cr_assert_eq(l.msgs[0].uid, uid);
+	arena_release(&a);
+
+	cr_assert_eq(sync_remote_delete(r, name, &e), 0, "%s", e.msg);   /* selected: unselects first */
+	cr_assert_eq(sync_remote_status_all(r, names, 1, &st, &e), 0, "%s", e.msg);
+	cr_assert_eq(st.have, 0u, "mailbox still there");
+	reply = raw((const char *const[]){ "A LIST \"\" \"Projekte/*\"", NULL });
+	cr_assert_null(strstr(reply, "Entw&APw-rfe"), "%s", reply);
+	free(reply);
+}
+
+Test(remote, create_and_delete_non_ascii_mailbox)
+{
+	struct sync_remote *r = remote_open();
+
+	check_folder_round_trip(r);
+	remote_close(r);
+}
+
+/* ---- IMAP4rev1 only ---------------------------------------------------------------------------------- */
+
+Test(remote_rev1, full_listing_shows_flag_change_and_expunge)
+{
+	struct sync_remote_listing l1, l2;
+	struct sync_remote_known k;
+	const char *names[] = { "INBOX" };
+	struct imap_status_data st;
+	struct sync_remote *r;
+	struct arena a;
+	uint32_t *uids;
+	struct err e;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 20, NULL), 0);
+	r = remote_open();
+	cr_assert(!sync_remote_caps(r)->condstore && !sync_remote_caps(r)->uidplus &&
+		  !sync_remote_caps(r)->move && !sync_remote_caps(r)->list_status);
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l1);
+	cr_assert(l1.complete);
+	cr_assert_eq(l1.highestmodseq, 0u);
+	uids = known_from(&l1, &k);
+	/* Pipelined STATUS; without HIGHESTMODSEQ "unchanged" can never be claimed. */
+	cr_assert_eq(sync_remote_status_all(r, names, 1, &st, &e), 0, "%s", e.msg);
+	cr_assert_eq(st.uidnext, l1.uidnext);
+	cr_assert_eq(st.messages, l1.messages);
+	cr_assert(!sync_remote_unchanged(&st, &k));
+	flag_and_expunge_behind_the_back(uids[2], uids[5]);
+	k.status = &st;
+	scan(r, "INBOX", &k, &a, &l2);
+	cr_assert_eq(l2.method, SYNC_REMOTE_FULL);
+	cr_assert(l2.complete);
+	cr_assert_eq(l2.nmsgs, l1.nmsgs - 1);
+	cr_assert_null(find_msg(&l2, uids[5]));
+	cr_assert(find_msg(&l2, uids[2])->flags.sys & SYNC_F_FLAGGED);
+	free(uids);
+	arena_release(&a);
+	remote_close(r);
+}
+
+Test(remote_rev1, append_finds_uid_by_fingerprint)
+{
+	struct sync_fp_value v;
+	struct sync_fp fp = { .state = SYNC_FP_KNOWN };
+	struct sync_remote_listing l;
+	struct sync_remote *r;
+	struct arena a;
+	uint32_t uid, uid_plain;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 5, NULL), 0);
+	fp_of_bytes(msg_lf, strlen(msg_lf), &v);
+	memcpy(fp.bytes, v.bytes, SYNC_FP_LEN);
+	r = remote_open();
+	/* Another message after ours, so the search must pick the right one. */
+	uid = append_text(r, "INBOX", msg_lf, NULL, 0, &fp);
+	raw_append("INBOX", "", "Subject: later\r\n\r\nlater\r\n");
+	uid_plain = append_text(r, "INBOX", "Subject: no fp\n\nx\n", NULL, 0, NULL);
+	cr_assert_eq(uid_plain, 0u, "no UIDPLUS and no fingerprint: the UID is unknown");
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l);
+	cr_assert_gt(uid, 0u);
+	cr_assert_eq(l.msgs[l.nmsgs - 3].uid, uid, "found UID %u", uid);
+	cr_assert_eq(l.msgs[l.nmsgs - 3].size, crlf_size(msg_lf, strlen(msg_lf)));
+	arena_release(&a);
+	remote_close(r);
+}
+
+Test(remote_rev1, store_adds_and_removes_flags)
+{
+	struct sync_remote *r;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 20, NULL), 0);
+	r = remote_open();
+	check_store(r);
+	remote_close(r);
+}
+
+Test(remote_rev1, move_by_copy_and_expunge)
+{
+	struct sync_remote *r;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 20, NULL), 0);
+	r = remote_open();
+	check_move(r, false, false);
+	remote_close(r);
+}
+
+Test(remote_rev1, move_keeps_message_the_user_marked_deleted)
+{
+	struct sync_remote *r;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 20, NULL), 0);
+	r = remote_open();
+	check_move(r, false, true);
+	remote_close(r);
+}
+
+Test(remote_rev1, create_and_delete_non_ascii_mailbox)
+{
+	struct sync_remote *r = remote_open();
+
+	check_folder_round_trip(r);
+	remote_close(r);
+}
+
+Test(remote_rev1, expunge_without_uidplus_spares_user_deleted_message)
+{
+	struct sync_remote_listing l1, l2;
+	struct sync_remote *r;
+	struct arena a;
+	uint32_t uids[2], other;
+	bool left = false;
+	struct err e;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 20, NULL), 0);
+	r = remote_open();
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l1);
+	uids[0] = l1.msgs[0].uid;
+	uids[1] = l1.msgs[2].uid;
+	other = l1.msgs[1].uid;
+
+	/* Nobody else has \Deleted: a plain EXPUNGE removes exactly ours. */
+	cr_assert_eq(sync_remote_expunge(r, "INBOX", uids, 1, &left, &e), 0, "%s", e.msg);
+	cr_assert(!left);
+	{
+		char *c = xasprintf("B UID STORE %u +FLAGS (\\Deleted)", other);
+		const char *cmds[] = { "A SELECT INBOX", c, NULL };
+
+		free(raw(cmds));
+		free(c);
+	}
+	/* Now the user's \Deleted message is there: ours stay marked, nothing is expunged. */
+	cr_assert_eq(sync_remote_expunge(r, "INBOX", uids + 1, 1, &left, &e), 0, "%s", e.msg);
+	cr_assert(left);
+	scan(r, "INBOX", NULL, &a, &l2);
+	cr_assert_eq(l2.nmsgs, l1.nmsgs - 1);
+	cr_assert_null(find_msg(&l2, uids[0]));
+	cr_assert_not_null(find_msg(&l2, other));
+	cr_assert(find_msg(&l2, uids[1])->flags.sys & SYNC_F_DELETED);
+	arena_release(&a);
+	remote_close(r);
+}
+
+/* ---- fallbacks on the full server, with capabilities turned off ----------------------------------- */
+
+Test(remote, move_by_copy_with_uidplus_reports_new_uids_and_spares_user_deleted)
+{
+	const struct sync_remote_caps off = { .move = true };
+	struct sync_remote_listing l1, l2, l3;
+	struct sync_remote *r;
+	struct arena a;
+	uint32_t uids[2], nu[2] = { 0, 0 }, other;
+	bool left = true;
+	struct err e;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 20, NULL), 0);
+	r = remote_open();
+	sync_remote_disable(r, &off);
+	cr_assert(!sync_remote_caps(r)->move && sync_remote_caps(r)->uidplus);
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l1);
+	uids[0] = l1.msgs[1].uid;
+	uids[1] = l1.msgs[3].uid;
+	other = l1.msgs[4].uid;
+	{
+		char *c = xasprintf("B UID STORE %u +FLAGS (\\Deleted)", other);
+		const char *cmds[] = { "A SELECT INBOX", c, NULL };
+
+		free(raw(cmds));
+		free(c);
+	}
+	/* COPY (COPYUID), STORE \Deleted, UID EXPUNGE of exactly ours. */
+	cr_assert_eq(sync_remote_move(r, "INBOX", uids, 2, "Archive", nu, &left, &e), 0, "%s", e.msg);
+	cr_assert(!left);
+	scan(r, "INBOX", NULL, &a, &l2);
+	scan(r, "Archive", NULL, &a, &l3);
+	cr_assert_null(find_msg(&l2, uids[0]));
+	cr_assert_null(find_msg(&l2, uids[1]));
+	cr_assert_not_null(find_msg(&l2, other), "UID EXPUNGE removed the user's message");
+	cr_assert_eq(l3.nmsgs, 2);
+	cr_assert_not_null(find_msg(&l3, nu[0]));
+	cr_assert_not_null(find_msg(&l3, nu[1]));
+	cr_assert_eq(find_msg(&l3, nu[1])->size, l1.msgs[3].size);
+	cr_assert_eq(find_msg(&l3, nu[0])->flags.sys & SYNC_F_DELETED, 0u);
+	arena_release(&a);
+	remote_close(r);
+}
+
+Test(remote, condstore_without_esearch_or_list_status)
+{
+	const struct sync_remote_caps off = { .qresync = true, .esearch = true, .list_status = true };
+	const char *names[] = { "INBOX" };
+	struct imap_status_data st;
+	struct sync_remote *r;
+	struct err e;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 20, NULL), 0);
+	r = remote_open_with(true);
+	sync_remote_disable(r, &off);
+	check_delta(r, SYNC_REMOTE_CONDSTORE);     /* expunge check by plain UID SEARCH */
+	/* Pipelined STATUS still carries HIGHESTMODSEQ. */
+	cr_assert_eq(sync_remote_status_all(r, names, 1, &st, &e), 0, "%s", e.msg);
+	cr_assert(st.have & IMAP_STATUS_HAVE_HIGHESTMODSEQ);
+	cr_assert(st.have & IMAP_STATUS_HAVE_MESSAGES);
+	remote_close(r);
+}
