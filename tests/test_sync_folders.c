@@ -144,6 +144,8 @@ SYNC_TEST(odd_server_folder_names_stay_separate_on_disk)
  * SYNC-DESIGN.md): local "Sent" with the server's "Sent Items" (\Sent). */
 SYNC_TEST(special_use_mailbox_pairs_with_existing_local_role_folder)
 {
+	if (c->rev1)
+		cr_skip_test("the IMAP4rev1 server does not offer SPECIAL-USE (SPEC 3: used when offered)");
 	put_remote(c, "Sent Items", "sent-srv", 600, "\\Seen");
 	cr_assert_eq(sl_local_mkfolder(c, "INBOX"), 0);
 	cr_assert_eq(sl_local_mkfolder(c, "Sent"), 0);
