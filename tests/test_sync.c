@@ -1,0 +1,287 @@
+/*
+ * test_sync.c - `ferry sync` black-box tests, SPEC §4.1 (new messages),
+ * §4.2 (flags) and §4.3 (deletions), each against Dovecot with all
+ * capabilities (suite sync_full) and cut down to IMAP4rev1 (sync_rev1).
+ * Server changes are made over IMAP as another client would; local changes
+ * as a mail client would (synclib.h).  After every run the full state of
+ * both sides is asserted.
+ */
+#define SYNC_SUITE sync
+#include "sync_common.h"
+
+/* §4.1: a first run copies every server folder, message and flag. */
+SYNC_TEST(first_sync_pulls_everything_keeping_folders_and_flags)
+{
+	struct sl_snap r0, l;
+	char **folders;
+
+	cr_assert_eq(harness_seed(&c->d, c->user, 30, NULL), 0);
+	cr_assert_eq(sl_remote_store(c, "INBOX", "<seed-1-INBOX@ferry.test>", "+FLAGS", "$Forwarded project"), 0);
+	cr_assert_eq(sl_remote_snap(c, &r0), 0);
+	cr_assert_geq(sl_snap_count(&r0), 30);
+	sync_ok(c);
+	assert_remote_unchanged(c, &r0, true);
+	assert_sides_equal(c);
+	cr_assert_eq(sl_local_snap(c, &l), 0);
+	cr_assert_eq(sl_snap_count(&l), sl_snap_count(&r0));
+	folders = sl_local_folders(c);
+	{
+		const char *want[] = { "Archive", "Drafts", "INBOX", "Junk", "Sent Items", "Trash", "Work",
+				       "Work/Projects", NULL };
+
+		for (size_t i = 0; want[i]; i++) {
+			cr_assert(folders[i], "local folder %s missing", want[i]);
+			cr_assert_str_eq(folders[i], want[i]);
+		}
+		cr_assert_null(folders[8]);
+	}
+	sl_strv_free(folders);
+	sl_snap_release(&r0);
+	sl_snap_release(&l);
+}
+
+/* §4.1/§4.7: a second run with nothing new changes nothing and moves only a few KB. */
+SYNC_TEST(second_sync_changes_nothing_and_transfers_little)
+{
+	struct sl_snap r, l;
+	uint64_t in, out;
+	long mark;
+
+	cr_assert_eq(harness_seed(&c->d, c->user, 30, NULL), 0);
+	sync_ok(c);
+	snap_both(c, &r, &l);
+	mark = sl_log_mark(c);
+	sync_ok(c);
+	log_bytes(c, mark, &in, &out);
+	/* The seed holds ~150 KB messages; listing 30 UIDs and flags takes far less. */
+	cr_assert_lt(in + out, 24000, "a run with nothing to do moved %llu bytes",
+		     (unsigned long long)(in + out));
+	assert_remote_unchanged(c, &r, true);
+	assert_local_unchanged(c, &l, true);
+	assert_sides_equal(c);
+	sl_snap_release(&r);
+	sl_snap_release(&l);
+}
+
+/* §4.1: new messages on each side reach the other, with their flags. */
+SYNC_TEST(new_messages_on_each_side_reach_the_other)
+{
+	cr_assert_eq(sl_remote_create(c, "Work"), 0);
+	put_remote(c, "INBOX", "base", 500, "\\Seen");
+	sync_ok(c);
+	put_remote(c, "INBOX", "srv1", 2000, "\\Flagged");
+	put_remote(c, "Work", "srv2", 70000, NULL);
+	put_local(c, "INBOX", "loc1", 800, "S");
+	put_local(c, "Work", "loc2", 90000, NULL); /* in new/, as delivered */
+	put_local(c, "Work", "loc3", 300, "FR");
+	sync_ok(c);
+	expect_both(c, "INBOX", LIST(MID("base") " \\Seen", MID("srv1") " \\Flagged", MID("loc1") " \\Seen"));
+	expect_both(c, "Work", LIST(MID("srv2"), MID("loc2"), MID("loc3") " \\Flagged \\Answered"));
+	assert_sides_equal(c);
+	/* and nothing moves again */
+	{
+		struct sl_snap r, l;
+
+		snap_both(c, &r, &l);
+		sync_ok(c);
+		assert_remote_unchanged(c, &r, true);
+		assert_local_unchanged(c, &l, true);
+		sl_snap_release(&r);
+		sl_snap_release(&l);
+	}
+}
+
+/* §4.2: a flag changed on the server reaches the Maildir (incl. \Deleted as T). */
+SYNC_TEST(flag_change_on_server_reaches_local)
+{
+	put_remote(c, "INBOX", "f1", 400, NULL);
+	put_remote(c, "INBOX", "f2", 400, "\\Seen \\Flagged");
+	put_remote(c, "INBOX", "f3", 400, "\\Seen");
+	sync_ok(c);
+	cr_assert_eq(sl_remote_store(c, "INBOX", MID("f1"), "+FLAGS", "\\Seen \\Answered"), 0);
+	cr_assert_eq(sl_remote_store(c, "INBOX", MID("f2"), "-FLAGS", "\\Flagged"), 0);
+	cr_assert_eq(sl_remote_store(c, "INBOX", MID("f3"), "+FLAGS", "\\Deleted \\Draft"), 0);
+	sync_ok(c);
+	expect_both(c, "INBOX", LIST(MID("f1") " \\Seen \\Answered", MID("f2") " \\Seen",
+				     MID("f3") " \\Seen \\Deleted \\Draft"));
+	assert_sides_equal(c);
+}
+
+/* §4.2: a flag changed in the Maildir (a rename) reaches the server. */
+SYNC_TEST(flag_change_locally_reaches_server)
+{
+	put_remote(c, "INBOX", "g1", 400, NULL);
+	put_remote(c, "INBOX", "g2", 400, "\\Seen \\Flagged");
+	put_remote(c, "INBOX", "g3", 400, NULL);
+	sync_ok(c);
+	cr_assert_eq(sl_local_set_flags(c, "INBOX", MID("g1"), "RS"), 0);
+	cr_assert_eq(sl_local_set_flags(c, "INBOX", MID("g2"), ""), 0);
+	cr_assert_eq(sl_local_set_flags(c, "INBOX", MID("g3"), "DPT"), 0);
+	sync_ok(c);
+	expect_both(c, "INBOX", LIST(MID("g1") " \\Answered \\Seen", MID("g2"),
+				     MID("g3") " \\Draft $Forwarded \\Deleted"));
+	assert_sides_equal(c);
+}
+
+/* §4.2: independent changes of different flags on both sides combine. */
+SYNC_TEST(different_flag_changes_on_both_sides_combine)
+{
+	put_remote(c, "INBOX", "h1", 400, "\\Seen");
+	put_remote(c, "INBOX", "h2", 400, "\\Flagged");
+	sync_ok(c);
+	/* h1: server adds \Flagged, local removes \Seen and adds \Answered */
+	cr_assert_eq(sl_remote_store(c, "INBOX", MID("h1"), "+FLAGS", "\\Flagged"), 0);
+	cr_assert_eq(sl_local_set_flags(c, "INBOX", MID("h1"), "R"), 0);
+	/* h2: server adds \Seen, local removes \Flagged */
+	cr_assert_eq(sl_remote_store(c, "INBOX", MID("h2"), "+FLAGS", "\\Seen"), 0);
+	cr_assert_eq(sl_local_set_flags(c, "INBOX", MID("h2"), ""), 0);
+	sync_ok(c);
+	expect_both(c, "INBOX", LIST(MID("h1") " \\Flagged \\Answered", MID("h2") " \\Seen"));
+	assert_sides_equal(c);
+}
+
+/* §4.2: keywords travel both ways; on disk they are dovecot-keywords letters. */
+SYNC_TEST(keywords_sync_both_ways_through_dovecot_keywords)
+{
+	char letter;
+
+	put_remote(c, "INBOX", "k1", 400, "\\Seen");
+	put_remote(c, "INBOX", "k2", 400, "$label1");
+	sync_ok(c);
+	expect_local(c, "INBOX", LIST(MID("k1") " \\Seen", MID("k2") " $label1"));
+	/* server: a new keyword on k1 */
+	cr_assert_eq(sl_remote_store(c, "INBOX", MID("k1"), "+FLAGS", "project-x"), 0);
+	/* local: a keyword on k2 as Dovecot's LDA or a client would write it */
+	letter = sl_local_keyword_letter(c, "INBOX", "todo");
+	cr_assert(letter >= 'a' && letter <= 'z');
+	{
+		char *path = sl_local_find(c, "INBOX", MID("k2")), *info, letters[32];
+		char lab = sl_local_keyword_letter(c, "INBOX", "$label1");
+
+		cr_assert_not_null(path);
+		info = strstr(path, ":2,");
+		cr_assert_not_null(info, "k2 has no info suffix: %s", path);
+		cr_assert_not_null(strchr(info, lab), "$label1 is not letter %c in %s", lab, path);
+		snprintf(letters, sizeof(letters), "%c%c", lab < letter ? lab : letter, lab < letter ? letter : lab);
+		free(path);
+		cr_assert_eq(sl_local_set_flags(c, "INBOX", MID("k2"), letters), 0);
+	}
+	sync_ok(c);
+	expect_both(c, "INBOX", LIST(MID("k1") " \\Seen project-x", MID("k2") " $label1 todo"));
+	assert_sides_equal(c);
+	/* and removing a keyword on the server removes the letter */
+	cr_assert_eq(sl_remote_store(c, "INBOX", MID("k2"), "-FLAGS", "$label1"), 0);
+	sync_ok(c);
+	expect_both(c, "INBOX", LIST(MID("k1") " \\Seen project-x", MID("k2") " todo"));
+	assert_sides_equal(c);
+}
+
+/* §4.3: an expunge on the server removes the local file. */
+SYNC_TEST(server_expunge_removes_local_file)
+{
+	put_remote(c, "INBOX", "e1", 400, NULL);
+	put_remote(c, "INBOX", "e2", 400, "\\Seen");
+	put_remote(c, "INBOX", "e3", 400, NULL);
+	sync_ok(c);
+	cr_assert_eq(sl_remote_expunge(c, "INBOX", MID("e2")), 0);
+	sync_ok(c);
+	expect_both(c, "INBOX", LIST(MID("e1"), MID("e3")));
+	assert_sides_equal(c);
+}
+
+/* §4.3: a file removed locally is expunged on the server, and only it:
+ * another client's \Deleted mark on d3 is never expunged with it.  Without
+ * UIDPLUS (the IMAP4rev1 server advertises no UID EXPUNGE) the design
+ * (SYNC-DESIGN.md, executor) forbids a bare EXPUNGE while another message
+ * carries \Deleted: d2 is then left marked \Deleted on the server. */
+SYNC_TEST(local_delete_expunges_on_server)
+{
+	put_remote(c, "INBOX", "d1", 400, NULL);
+	put_remote(c, "INBOX", "d2", 400, "\\Seen");
+	put_remote(c, "INBOX", "d3", 400, NULL);
+	put_remote(c, "INBOX", "d4", 400, NULL);
+	cr_assert_eq(sl_remote_store(c, "INBOX", MID("d3"), "+FLAGS", "\\Deleted"), 0);
+	sync_ok(c);
+	cr_assert_eq(sl_local_delete(c, "INBOX", MID("d2")), 0);
+	sync_ok(c);
+	expect_local(c, "INBOX", LIST(MID("d1"), MID("d3") " \\Deleted", MID("d4")));
+	if (c->rev1) {
+		expect_remote(c, "INBOX", LIST(MID("d1"), MID("d2") " \\Seen \\Deleted", MID("d3") " \\Deleted",
+					       MID("d4")));
+	} else {
+		expect_remote(c, "INBOX", LIST(MID("d1"), MID("d3") " \\Deleted", MID("d4")));
+		assert_sides_equal(c);
+	}
+	/* with no other \Deleted message around, a deletion is expunged on every server */
+	cr_assert_eq(sl_remote_store(c, "INBOX", MID("d3"), "-FLAGS", "\\Deleted"), 0);
+	if (c->rev1)
+		cr_assert_eq(sl_remote_expunge(c, "INBOX", MID("d2")), 0);
+	sync_ok(c);
+	cr_assert_eq(sl_local_delete(c, "INBOX", MID("d4")), 0);
+	sync_ok(c);
+	expect_both(c, "INBOX", LIST(MID("d1"), MID("d3")));
+	assert_sides_equal(c);
+}
+
+/* §4.3: a deletion beats a flag change on the other side, both ways. */
+SYNC_TEST(deletion_beats_flag_change_on_other_side)
+{
+	put_remote(c, "INBOX", "x1", 400, NULL);
+	put_remote(c, "INBOX", "x2", 400, NULL);
+	put_remote(c, "INBOX", "x3", 400, NULL);
+	sync_ok(c);
+	cr_assert_eq(sl_remote_expunge(c, "INBOX", MID("x1")), 0);
+	cr_assert_eq(sl_local_set_flags(c, "INBOX", MID("x1"), "FS"), 0);
+	cr_assert_eq(sl_local_delete(c, "INBOX", MID("x2")), 0);
+	cr_assert_eq(sl_remote_store(c, "INBOX", MID("x2"), "+FLAGS", "\\Flagged \\Seen"), 0);
+	sync_ok(c);
+	expect_both(c, "INBOX", LIST(MID("x3")));
+	assert_sides_equal(c);
+}
+
+/* §4.3: with `expunge: false` nothing is deleted on either side. */
+SYNC_TEST(expunge_false_keeps_everything)
+{
+	char *path;
+	struct sl_snap r, l;
+
+	cr_assert_eq(sl_write_config(c, "    sync:\n      expunge: false\n"), 0);
+	put_remote(c, "INBOX", "p1", 400, NULL);
+	put_remote(c, "INBOX", "p2", 400, "\\Seen");
+	put_remote(c, "INBOX", "p3", 400, NULL);
+	sync_ok(c);
+	path = sl_local_find(c, "INBOX", MID("p1"));
+	cr_assert_not_null(path);
+	cr_assert_eq(sl_remote_expunge(c, "INBOX", MID("p1")), 0);
+	cr_assert_eq(sl_local_delete(c, "INBOX", MID("p2")), 0);
+	snap_both(c, &r, &l);
+	sync_ok(c);
+	/* the local copy of p1 is untouched, the server's p2 too */
+	cr_assert_eq(access(path, F_OK), 0, "local p1 was removed");
+	cr_assert_neq(sl_remote_uid(c, "INBOX", MID("p2")), 0, "p2 was expunged on the server");
+	{
+		struct sl_list rl, ll;
+
+		cr_assert_eq(sl_remote_list(c, "INBOX", &rl), 0);
+		cr_assert_eq(sl_local_list(c, "INBOX", &ll), 0);
+		cr_assert_eq(sl_list_dups(&rl), 0);
+		cr_assert_eq(sl_list_dups(&ll), 0);
+		/* p3 is on both sides, unchanged */
+		cr_assert_neq(sl_remote_uid(c, "INBOX", MID("p3")), 0);
+		{
+			char *p3 = sl_local_find(c, "INBOX", MID("p3"));
+
+			cr_assert_not_null(p3, "local p3 is gone");
+			free(p3);
+		}
+		sl_list_release(&rl);
+		sl_list_release(&ll);
+	}
+	/* a further run deletes nothing either */
+	sync_ok(c);
+	cr_assert_eq(access(path, F_OK), 0);
+	cr_assert_neq(sl_remote_uid(c, "INBOX", MID("p2")), 0);
+	sl_snap_release(&r);
+	sl_snap_release(&l);
+	free(path);
+}

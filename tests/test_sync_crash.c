@@ -1,0 +1,171 @@
+/*
+ * test_sync_crash.c - SPEC §4.8 through the command line: `ferry sync` is
+ * killed with SIGKILL at step K (FERRY_TEST_CRASH_AT=K, the engine's test
+ * hook) of a run that downloads, uploads, changes flags both ways, moves
+ * both ways, expunges, deletes and creates folders; then run again without
+ * the variable.  After each rerun both sides must be complete and
+ * identical: every expected message exactly once, in its folder, with its
+ * flags.  FERRY_TEST_STEPS=1 makes ferry print "ferry-test: steps=N".
+ *
+ * Each K starts from the same snapshot: the server's Maildir, the local
+ * Maildir and the state are copied aside once the scenario is set up and
+ * copied back before every kill (Dovecot keeps no mailbox open between
+ * sessions, so its files can be swapped under it).
+ *
+ * Points: every K when N is small, else CRASH_POINTS_FULL (full caps) /
+ * CRASH_POINTS_REV1 points spread evenly over 1..N (first and last
+ * included); FERRY_CRASH_POINTS overrides both.
+ */
+#include <sys/stat.h>
+
+#define SYNC_SUITE sync_crash
+#define SYNC_TIMEOUT 500
+#include "sync_common.h"
+
+#define CRASH_POINTS_FULL 60
+#define CRASH_POINTS_REV1 50
+
+static void sh(const char *cmd)
+{
+	const char *argv[] = { "sh", "-c", cmd, NULL };
+	struct harness_result res;
+
+	cr_assert_eq(harness_run(argv, NULL, &res), 0);
+	cr_assert_eq(res.status, 0, "%s: %s", cmd, res.err);
+	harness_result_release(&res);
+}
+
+/* Copy (save) or restore the three trees of the scenario. */
+static void trees(struct sl_ctx *c, bool save)
+{
+	char *srv = xasprintf("%s/mail/%s/Maildir", c->d.dir, c->user);
+	const char *names[] = { "server", "local", "state" };
+	const char *paths[] = { srv, c->root, c->state };
+
+	for (size_t i = 0; i < 3; i++) {
+		char *copy = xasprintf("%s/saved-%s", c->d.tmp, names[i]);
+		char *cmd = save ? xasprintf("rm -rf '%s' && cp -a '%s' '%s'", copy, paths[i], copy)
+				 : xasprintf("rm -rf '%s' && cp -a '%s' '%s'", paths[i], copy, paths[i]);
+
+		sh(cmd);
+		free(cmd);
+		free(copy);
+	}
+	free(srv);
+}
+
+/* The scenario's pending changes, after a first sync. */
+static void scenario(struct sl_ctx *c)
+{
+	cr_assert_eq(sl_remote_create(c, "Work"), 0);
+	cr_assert_eq(sl_remote_create(c, "Old"), 0);
+	put_remote(c, "INBOX", "b1", 400, NULL);
+	put_remote(c, "INBOX", "b2", 400, "\\Seen");
+	put_remote(c, "INBOX", "b3", 30000, "\\Seen");
+	put_remote(c, "INBOX", "b4", 400, "\\Seen");
+	put_remote(c, "INBOX", "b5", 400, NULL);
+	put_remote(c, "INBOX", "b6", 30000, "\\Flagged");
+	put_remote(c, "INBOX", "b7", 400, NULL);
+	put_remote(c, "Work", "w1", 400, NULL);
+	sync_ok(c);
+	/* server side */
+	put_remote(c, "INBOX", "s1", 40000, "\\Seen");
+	put_remote(c, "INBOX", "s2", 400, NULL);
+	put_remote(c, "Work", "s3", 400, "\\Flagged");
+	cr_assert_eq(sl_remote_store(c, "INBOX", MID("b1"), "+FLAGS", "\\Flagged $label1"), 0);
+	cr_assert_eq(sl_remote_expunge(c, "INBOX", MID("b2")), 0);
+	cr_assert_eq(sl_remote_move(c, "INBOX", MID("b3"), "Work"), 0);
+	cr_assert_eq(sl_remote_create(c, "NewSrv"), 0);
+	put_remote(c, "NewSrv", "s4", 400, NULL);
+	/* local side */
+	put_local(c, "INBOX", "l1", 40000, "S");
+	put_local(c, "INBOX", "l2", 400, NULL);
+	cr_assert_eq(sl_local_set_flags(c, "INBOX", MID("b4"), "RS"), 0);
+	cr_assert_eq(sl_local_set_flags(c, "INBOX", MID("b7"), "D"), 0);
+	cr_assert_eq(sl_local_delete(c, "INBOX", MID("b5")), 0);
+	cr_assert_eq(sl_local_move(c, "INBOX", MID("b6"), "Work"), 0);
+	cr_assert_eq(sl_local_mkfolder(c, "NewLoc"), 0);
+	put_local(c, "NewLoc", "l3", 400, "F");
+}
+
+static void expect_final(struct sl_ctx *c)
+{
+	expect_both(c, "INBOX", LIST(MID("b1") " \\Flagged $label1", MID("b4") " \\Answered \\Seen",
+				     MID("b7") " \\Draft", MID("s1") " \\Seen", MID("s2"), MID("l1") " \\Seen",
+				     MID("l2")));
+	expect_both(c, "Work", LIST(MID("w1"), MID("b3") " \\Seen", MID("b6") " \\Flagged", MID("s3") " \\Flagged"));
+	expect_both(c, "NewSrv", LIST(MID("s4")));
+	expect_both(c, "NewLoc", LIST(MID("l3") " \\Flagged"));
+	expect_both(c, "Old", NONE);
+	assert_sides_equal(c);
+}
+
+static unsigned steps_of(const struct harness_result *res)
+{
+	const char *p = strstr(res->err, "ferry-test: steps=");
+
+	cr_assert_not_null(p, "ferry did not report its steps with FERRY_TEST_STEPS=1:\n%s", res->err);
+	return (unsigned)strtoul(p + 18, NULL, 10);
+}
+
+static void run_env(struct sl_ctx *c, const char *const env[], struct harness_result *res)
+{
+	const char *args[] = { "sync", NULL };
+
+	cr_assert_eq(sl_ferry_argv(c, env, args, res), 0);
+	cr_assert(!res->timed_out);
+}
+
+SYNC_TEST(killed_at_any_step_then_rerun_leaves_both_sides_complete_and_identical)
+{
+	struct harness_result res;
+	const char *steps_env[] = { "FERRY_TEST_STEPS=1", NULL };
+	unsigned n, points;
+	const char *over = getenv("FERRY_CRASH_POINTS");
+
+	scenario(c);
+	trees(c, true);
+	/* an uninterrupted run: how many steps, and is the scenario right? */
+	run_env(c, steps_env, &res);
+	cr_assert_eq(res.status, 0, "exit %d\n%s\n%s", res.status, res.out, res.err);
+	n = steps_of(&res);
+	harness_result_release(&res);
+	expect_final(c);
+	/* at least one step per kind of side effect in the scenario */
+	cr_assert_geq(n, 8, "only %u steps", n);
+	points = over ? (unsigned)atoi(over) : c->rev1 ? CRASH_POINTS_REV1 : CRASH_POINTS_FULL;
+	if (points < 2 || points > n)
+		points = n;
+	fprintf(stderr, "crash test (%s): %u steps, %u kill points\n", c->rev1 ? "imap4rev1" : "full caps", n,
+		points);
+	for (unsigned i = 0; i < points; i++) {
+		unsigned k = points == n ? i + 1 : 1 + (unsigned)((unsigned long)i * (n - 1) / (points - 1));
+		char *crash = xasprintf("FERRY_TEST_CRASH_AT=%u", k);
+		const char *env[] = { crash, NULL };
+
+		sl_log_mark(c); /* the last run's server sessions have ended */
+		trees(c, false);
+		run_env(c, env, &res);
+		cr_assert_eq(res.status, 128 + 9, "K=%u/%u: ferry was not killed (exit %d)\n%s\n%s", k, n, res.status,
+			     res.out, res.err);
+		harness_result_release(&res);
+		run_env(c, NULL, &res);
+		cr_assert_eq(res.status, 0, "K=%u/%u: the rerun failed (exit %d)\n%s\n%s", k, n, res.status, res.out,
+			     res.err);
+		harness_result_release(&res);
+		fprintf(stderr, "K=%u: checking\n", k);
+		expect_final(c);
+		free(crash);
+	}
+	/* after the last rerun, one more run finds nothing to do */
+	{
+		struct sl_snap r, l;
+
+		snap_both(c, &r, &l);
+		sync_ok(c);
+		assert_remote_unchanged(c, &r, true);
+		assert_local_unchanged(c, &l, true);
+		sl_snap_release(&r);
+		sl_snap_release(&l);
+	}
+}
