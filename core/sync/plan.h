@@ -103,7 +103,7 @@
 #include "arena.h"
 #include "err.h"
 
-#define SYNC_FP_LEN 64          /* 32-byte Message-ID hash, 32-byte body hash; opaque here */
+#define SYNC_FP_LEN 32          /* SHA-256 of the header section and size (core/sync/fp.h); opaque here */
 #define SYNC_SAFETY_FLOOR 10    /* a safety stop needs at least this many deletions */
 
 enum sync_flag {
