@@ -885,6 +885,34 @@ Test(engine_rev1, local_delete_spares_the_users_deleted_mark_and_is_not_download
 	side_free(&r);
 }
 
+Test(engine_rev1, local_move_next_to_a_users_deleted_mark_is_not_downloaded_again)
+{
+	struct sync_report rep;
+	struct side l = { 0 }, r = { 0 };
+	size_t k = 0;
+
+	seeded_and_synced(10, &rep);
+	sync_report_release(&rep);
+	server_cmd("INBOX", "a UID STORE 1 +FLAGS (\\Deleted)");
+	sync_ok(&rep);
+	sync_report_release(&rep);
+	assert_equal(&l, &r);
+	while (pick(&r, "INBOX", k)->uid == 1)
+		k++;
+	local_move(pick(&l, "INBOX", k), "Work");
+	side_free(&l);
+	side_free(&r);
+	for (int run = 0; run < 2; run++) {
+		sync_ok(&rep);
+		cr_assert_eq(SUM(&rep, local, added), 0, "run %d downloaded a message", run);
+		cr_assert_eq(SUM(&rep, remote, added), 0, "run %d uploaded a message", run);
+		sync_report_release(&rep);
+	}
+	read_local(&l);
+	cr_assert_eq(l.n, 10, "local has %zu messages", l.n);
+	side_free(&l);
+}
+
 /* ---------------------------------------------------------------- crash safety */
 
 /*

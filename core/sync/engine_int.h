@@ -71,6 +71,8 @@ void eng_mbox_fail(struct eng *g, struct eng_mbox *m, const struct err *why);
 bool eng_err_fatal(const struct err *e);
 int eng_commit(struct eng *g, int (*fn)(struct state_txn *txn, void *ctx, struct err *e),
 	       void *ctx, struct err *e);
+int eng_rec_add(struct eng *g, struct state_txn *txn, const struct sync_record *r,
+		struct err *e);
 int eng_rec_effect(struct eng *g, struct state_txn *txn, const struct sync_action *act,
 		   const char *msgid, struct err *e);
 

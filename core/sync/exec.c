@@ -32,6 +32,8 @@ struct commit_batch {
 	size_t nacts;
 	const uint64_t *clear;
 	size_t nclear;
+	const struct sync_record *extra;        /* new records to add */
+	size_t nextra;
 };
 
 static int commit_fn(struct state_txn *txn, void *ctx, struct err *e)
@@ -45,6 +47,9 @@ static int commit_fn(struct state_txn *txn, void *ctx, struct err *e)
 	}
 	for (size_t i = 0; i < b->nacts; i++)
 		if (eng_rec_effect(b->g, txn, b->acts[i], b->msgids ? b->msgids[i] : NULL, e) < 0)
+			return -1;
+	for (size_t i = 0; i < b->nextra; i++)
+		if (eng_rec_add(b->g, txn, &b->extra[i], e) < 0)
 			return -1;
 	for (size_t i = 0; i < b->nclear; i++)
 		if (state_intent_clear(txn, b->clear[i], e) < 0)
@@ -548,6 +553,34 @@ static int find_new_uid(struct eng *g, struct eng_mbox *to, uint32_t uidnext,
 	return 0;
 }
 
+/*
+ * The records of a batch of remote moves.  Originals the adapter had to
+ * leave marked \Deleted in the source (no UID EXPUNGE) get a record of
+ * their own without a local copy, so the next run does not take them for
+ * new mail.
+ */
+static int finish_moves(struct eng *g, struct eng_mbox *from, struct sync_action **acts, size_t n,
+			const uint64_t *ids, bool left, struct err *e)
+{
+	struct sync_record *extra = left ? xcalloc(n, sizeof(*extra)) : NULL;
+	struct commit_batch b = { .g = g, .acts = acts, .nacts = n, .clear = ids, .nclear = n,
+				  .extra = extra };
+	int rc;
+
+	for (size_t i = 0; left && i < n; i++) {
+		if (acts[i]->rec_op != SYNC_REC_PUT)
+			continue;
+		extra[b.nextra] = acts[i]->rec;
+		extra[b.nextra].mailbox = from->sm.id;
+		extra[b.nextra].uid = acts[i]->uid;
+		extra[b.nextra].name = NULL;
+		extra[b.nextra++].flags.sys |= SYNC_F_DELETED;
+	}
+	rc = eng_commit(g, commit_fn, &b, e);
+	free(extra);
+	return rc;
+}
+
 static int exec_moves_remote(struct eng *g, struct eng_mbox *m, struct sync_action **acts,
 			     size_t n, struct err *e)
 {
@@ -589,7 +622,7 @@ static int exec_moves_remote(struct eng *g, struct eng_mbox *m, struct sync_acti
 			goto out;
 	}
 	rep_of(g, to)->remote.moved += n;
-	rc = finish(g, acts, NULL, n, ids, n, e);
+	rc = finish_moves(g, m, acts, n, ids, left, e);
 out:
 	free(in);
 	free(ids);
