@@ -90,7 +90,9 @@ struct sync_account_opts {
 	                                   safety_max_delete (max_size: see above) */
 	/* Which mailboxes to sync (include/exclude); NULL: all.  Called with the
 	 * UTF-8 name (the server's, or the local folder's for a local-only
-	 * folder) and the hierarchy separator. */
+	 * folder) and the hierarchy separator.  A refused mailbox is not
+	 * looked at: a message moved into it from a synced mailbox reads as
+	 * deleted there, one moved out of it as new mail. */
 	bool (*selected)(void *ctx, const char *utf8_name, char sep);
 	void *selected_ctx;
 	bool dry_run;

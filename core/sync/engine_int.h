@@ -76,6 +76,13 @@ int eng_rec_add(struct eng *g, struct state_txn *txn, const struct sync_record *
 int eng_rec_effect(struct eng *g, struct state_txn *txn, const struct sync_action *act,
 		   const char *msgid, struct err *e);
 
+/* One line saying what an action does (xmalloc'd). */
+char *eng_describe(struct eng *g, const struct sync_action *a);
+
+/* pair.c: list both sides, pair them (g->mb), add new pairs to the state
+ * (ids only, on a dry run). */
+int eng_discover(struct eng *g, struct err *e);
+
 /* exec.c */
 int eng_execute(struct eng *g, struct err *e);
 int eng_replay_intents(struct eng *g, struct err *e);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fp.h"
+#include "log.h"
 #include "xalloc.h"
 
 #define EXEC_DOWNLOAD_BATCH 64
@@ -829,6 +830,18 @@ static int exec_batch(struct eng *g, struct sync_action **acts, size_t n, struct
 	}
 }
 
+static void log_action(struct eng *g, const struct sync_action *a)
+{
+	char *line;
+
+	if (!log_enabled(LOG_DEBUG))
+		return;
+	line = eng_describe(g, a);
+	log_msg(LOG_DEBUG, LOG_CAT_SYNC, "account \"%s\": %s", g->o->account ? g->o->account : "",
+		line);
+	free(line);
+}
+
 int eng_execute(struct eng *g, struct err *e)
 {
 	struct sync_action **acts = xcalloc(g->plan.nactions + 1, sizeof(*acts));
@@ -842,8 +855,10 @@ int eng_execute(struct eng *g, struct err *e)
 			continue;
 		}
 		n = batch_len(g, i);
-		for (size_t k = 0; k < n; k++)
+		for (size_t k = 0; k < n; k++) {
 			acts[k] = &g->plan.actions[i + k];
+			log_action(g, acts[k]);
+		}
 		if (exec_batch(g, acts, n, e) < 0) {
 			struct eng_mbox *m = eng_mbox_by_id(g, acts[0]->mailbox);
 
