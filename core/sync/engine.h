@@ -155,7 +155,10 @@ int sync_account_run(const struct sync_account_opts *opts, struct sync_report *r
 
 /*
  * Test-only crash hook (SYNC-DESIGN.md).  The engine calls it just before
- * every side effect and just after every state commit.  With
+ * every side effect and just after every state commit, and also just after
+ * each side effect that has records to commit (transfers, moves,
+ * deletions), so that a kill can land in the window between a side effect
+ * and its record: the window the intents exist for.  With
  * FERRY_TEST_CRASH_AT=N in the environment, the N-th call of a run raises
  * SIGKILL.  sync_account_run() restarts the count (and re-reads the
  * environment) when it starts and, with FERRY_TEST_STEPS=1, prints

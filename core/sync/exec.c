@@ -416,6 +416,7 @@ static int exec_downloads(struct eng *g, struct eng_mbox *m, struct sync_action 
 		goto out;
 	if (maildir_folder_sync(&m->f, e) < 0)
 		goto out;
+	sync_step("downloaded");
 	size_t k = dl_records(&b, done, msgids);
 
 	rc = finish(g, done, msgids, k, ids, n, e);
@@ -470,6 +471,7 @@ static int exec_upload(struct eng *g, struct sync_action *act, struct eng_mbox *
 	if (sync_remote_append(g->r, to->sm.remote_name, fd, v.size, &act->flags, stt.st_mtime, &fp,
 			       &uid, e) < 0)
 		goto out;
+	sync_step("uploaded");
 	if (act->rec.uid == 0)
 		act->rec.uid = uid;
 	if (act->rec.fp.state != SYNC_FP_KNOWN)
@@ -614,6 +616,7 @@ static int exec_moves_remote(struct eng *g, struct eng_mbox *m, struct sync_acti
 	sync_step("move-remote");
 	if (sync_remote_move(g->r, m->sm.remote_name, uids, n, to->sm.remote_name, nu, &left, e) < 0)
 		goto out;
+	sync_step("moved-remote");
 	for (size_t i = 0; i < n; i++) {
 		struct sync_action *act = acts[pr[i].act];
 
@@ -657,6 +660,7 @@ static int exec_move_local(struct eng *g, struct sync_action *act, struct eng_mb
 		return -1;
 	if (rc == 0 && maildir_folder_sync(&to->f, e) < 0)
 		return -1;
+	sync_step("moved-local");
 	if (rc == 0)
 		rep_of(g, to)->local.moved++;
 	if (rc == 1)
@@ -711,6 +715,7 @@ static int exec_expunge(struct eng *g, struct sync_action *act, struct eng_mbox 
 	sync_step("expunge-remote");
 	if (sync_remote_expunge(g->r, m->sm.remote_name, act->uids, act->nuids, &left, e) < 0)
 		goto out;
+	sync_step("expunged-remote");
 	if (left)
 		keep_records_of_left(g, act);
 	rep_of(g, m)->remote.deleted += act->nuids;
@@ -739,6 +744,7 @@ static int exec_delete_local(struct eng *g, struct sync_action *act, struct eng_
 			return -1;
 		if (maildir_folder_sync(&m->f, e) < 0)
 			return -1;
+		sync_step("deleted-local");
 	}
 	if (rc == 0)
 		rep_of(g, m)->local.deleted++;
