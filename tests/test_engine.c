@@ -656,6 +656,28 @@ Test(engine, local_new_file_is_uploaded)
 	sync_report_release(&rep);
 }
 
+Test(engine, pull_leaves_local_changes_pending_until_a_two_way_run)
+{
+	struct sync_report rep;
+	struct sync_policy pull = default_policy();
+	struct err e;
+
+	seeded_and_synced(10, &rep);
+	sync_report_release(&rep);
+	local_write("INBOX", "pending", 1);
+	server_append("INBOX", "pulled", 1);
+	pull.direction = SYNC_PULL;
+	cr_assert_eq(run_sync(&pull, false, &rep, &e), 0, "%s", e.msg);
+	cr_assert_eq(SUM(&rep, remote, added), 0, "a pull uploaded");
+	cr_assert_eq(SUM(&rep, local, added), 1);
+	sync_report_release(&rep);
+	sync_ok(&rep);
+	cr_assert_eq(SUM(&rep, remote, added), 1, "the pending upload did not happen");
+	cr_assert_eq(SUM(&rep, local, added), 0);
+	sync_report_release(&rep);
+	check_equal(12);
+}
+
 Test(engine, local_flag_change_is_stored_on_the_server)
 {
 	struct sync_report rep;
