@@ -499,6 +499,65 @@ static void local_move(const struct msg *m, const char *to_folder)
 	free(to);
 }
 
+/* ---------------------------------------------------------------- Dovecot's byte counters */
+
+static size_t log_size(void)
+{
+	char *log = harness_read_file(dc.log_file, 16u << 20);
+	size_t n = log ? strlen(log) : 0;
+
+	free(log);
+	return n;
+}
+
+/*
+ * The bytes the server received (in=) and sent (out=) in the sessions that
+ * logged out after log offset `from`; waits for `sessions` such lines (the
+ * imap process writes its line as it exits).
+ */
+static void log_bytes(size_t from, int sessions, unsigned long *in, unsigned long *out)
+{
+	for (int tries = 0; tries < 200; tries++) {
+		char *log = harness_read_file(dc.log_file, 16u << 20);
+		const char *p = log && strlen(log) >= from ? log + from : "";
+		int found = 0;
+
+		*in = *out = 0;
+		while ((p = strstr(p, "Logged out in=")) != NULL) {
+			unsigned long a = 0, b = 0;
+
+			if (sscanf(p, "Logged out in=%lu out=%lu", &a, &b) == 2) {
+				*in += a;
+				*out += b;
+				found++;
+			}
+			p++;
+		}
+		free(log);
+		if (found >= sessions)
+			return;
+		usleep(25000);
+	}
+	cr_assert_fail("the server logged fewer than %d sessions", sessions);
+}
+
+/* The largest local message of a folder (a body transfer would show). */
+static const struct msg *largest(struct side *s, const char *folder, off_t *size_out)
+{
+	const struct msg *best = NULL;
+	struct stat st;
+
+	*size_out = 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->m[i].folder, folder) == 0 && stat(s->m[i].path, &st) == 0 &&
+		    st.st_size > *size_out) {
+			*size_out = st.st_size;
+			best = &s->m[i];
+		}
+	cr_assert_not_null(best);
+	return best;
+}
+
 /* ---------------------------------------------------------------- tests */
 
 TestSuite(engine, .init = up, .fini = down, .timeout = 300);
@@ -597,6 +656,28 @@ Test(engine, local_new_file_is_uploaded)
 	sync_report_release(&rep);
 }
 
+Test(engine, pull_leaves_local_changes_pending_until_a_two_way_run)
+{
+	struct sync_report rep;
+	struct sync_policy pull = default_policy();
+	struct err e;
+
+	seeded_and_synced(10, &rep);
+	sync_report_release(&rep);
+	local_write("INBOX", "pending", 1);
+	server_append("INBOX", "pulled", 1);
+	pull.direction = SYNC_PULL;
+	cr_assert_eq(run_sync(&pull, false, &rep, &e), 0, "%s", e.msg);
+	cr_assert_eq(SUM(&rep, remote, added), 0, "a pull uploaded");
+	cr_assert_eq(SUM(&rep, local, added), 1);
+	sync_report_release(&rep);
+	sync_ok(&rep);
+	cr_assert_eq(SUM(&rep, remote, added), 1, "the pending upload did not happen");
+	cr_assert_eq(SUM(&rep, local, added), 0);
+	sync_report_release(&rep);
+	check_equal(12);
+}
+
 Test(engine, local_flag_change_is_stored_on_the_server)
 {
 	struct sync_report rep;
@@ -674,11 +755,20 @@ Test(engine, local_move_between_folders_moves_on_the_server_without_append)
 
 	seeded_and_synced(20, &rep);
 	sync_report_release(&rep);
+	off_t size;
+	size_t from;
+	unsigned long in, out;
+
 	read_local(&l);
 	work_before = count_in(&l, "Work");
-	local_move(pick(&l, "INBOX", 2), "Work");
+	local_move(largest(&l, "INBOX", &size), "Work");
 	side_free(&l);
+	from = log_size();
 	sync_ok(&rep);
+	log_bytes(from, 1, &in, &out);
+	cr_log_info("session bytes in=%lu out=%lu, message %lld", in, out, (long long)size);
+	cr_assert_lt(in, (unsigned long)size, "the server received %lu bytes for a move of a "
+		     "%lld-byte message", in, (long long)size);
 	cr_assert_eq(SUM(&rep, remote, moved), 1);
 	cr_assert_eq(SUM(&rep, remote, added), 0, "a local move uploaded a message");
 	cr_assert_eq(SUM(&rep, local, added), 0);
@@ -693,10 +783,30 @@ Test(engine, server_move_moves_the_local_file_without_download)
 {
 	struct sync_report rep;
 
+	struct side l = { 0 }, r = { 0 };
+	size_t k = 0, from;
+	off_t size;
+	unsigned long in, out;
+	char *cmd;
+
 	seeded_and_synced(20, &rep);
 	sync_report_release(&rep);
-	server_cmd("INBOX", "a UID MOVE 3 Work");
+	assert_equal(&l, &r);
+	const struct msg *big = largest(&l, "INBOX", &size);
+
+	while (cmp_msg(pick(&r, "INBOX", k), big) != 0)
+		k++;
+	cmd = xasprintf("a UID MOVE %u Work", pick(&r, "INBOX", k)->uid);
+	side_free(&l);
+	side_free(&r);
+	server_cmd("INBOX", cmd);
+	free(cmd);
+	from = log_size();
 	sync_ok(&rep);
+	log_bytes(from, 1, &in, &out);
+	cr_log_info("session bytes in=%lu out=%lu, message %lld", in, out, (long long)size);
+	cr_assert_lt(out, (unsigned long)size, "the server sent %lu bytes for a move of a "
+		     "%lld-byte message", out, (long long)size);
 	cr_assert_eq(SUM(&rep, local, moved), 1);
 	cr_assert_eq(SUM(&rep, local, added), 0, "a server move downloaded a message");
 	sync_report_release(&rep);
@@ -883,6 +993,34 @@ Test(engine_rev1, local_delete_spares_the_users_deleted_mark_and_is_not_download
 		     "the user's \\Deleted message must stay; the deleted one at most marked");
 	side_free(&l);
 	side_free(&r);
+}
+
+Test(engine_rev1, local_move_next_to_a_users_deleted_mark_is_not_downloaded_again)
+{
+	struct sync_report rep;
+	struct side l = { 0 }, r = { 0 };
+	size_t k = 0;
+
+	seeded_and_synced(10, &rep);
+	sync_report_release(&rep);
+	server_cmd("INBOX", "a UID STORE 1 +FLAGS (\\Deleted)");
+	sync_ok(&rep);
+	sync_report_release(&rep);
+	assert_equal(&l, &r);
+	while (pick(&r, "INBOX", k)->uid == 1)
+		k++;
+	local_move(pick(&l, "INBOX", k), "Work");
+	side_free(&l);
+	side_free(&r);
+	for (int run = 0; run < 2; run++) {
+		sync_ok(&rep);
+		cr_assert_eq(SUM(&rep, local, added), 0, "run %d downloaded a message", run);
+		cr_assert_eq(SUM(&rep, remote, added), 0, "run %d uploaded a message", run);
+		sync_report_release(&rep);
+	}
+	read_local(&l);
+	cr_assert_eq(l.n, 10, "local has %zu messages", l.n);
+	side_free(&l);
 }
 
 /* ---------------------------------------------------------------- crash safety */

@@ -5,25 +5,32 @@
  *
  * A run, in order:
  *   1. take the account lock (lock.h, STATE_DIR/lock; ERR_LOCKED if held,
- *      unless opts->wait_lock) and open the state read-write;
- *   2. finish or drop intents left by a killed run (see "Intents");
- *   3. LIST the server, list the local folders, pair them: a pair the state
+ *      unless opts->wait_lock) and open the state read-write (the engine
+ *      does this; cmd/ must not take the lock itself);
+ *   2. LIST the server, list the local folders, pair them: a pair the state
  *      knows keeps its id; a new server mailbox with a special-use role pairs
  *      with an unpaired local folder named after the role ("Sent" for \Sent,
  *      "Trash", "Drafts", "Junk", "Archive") when the local side already has
  *      one and no folder of the server's name; otherwise both sides use the
- *      server's name.  Mailboxes `selected` refuses are left alone entirely;
+ *      server's name.  Mailboxes `selected` refuses are left alone entirely.
+ *      New pairs are added to the state (one commit);
+ *   3. finish or drop intents left by a killed run (see "Intents");
  *   4. STATUS pre-check of every remote mailbox (sync_remote_status_all);
  *      change listing per mailbox (sync_remote_scan: QRESYNC, CONDSTORE or a
  *      full listing); a scan of every local folder (maildir_scan);
  *   5. plan (sync_plan_build), computing the fingerprints it asks for
  *      (local: the file; remote: sync_remote_fetch_fps), and plan again;
- *   6. dry run: describe the plan in the report and stop (nothing written,
- *      not even the state);
- *   7. otherwise run the actions in plan order; finally record per mailbox
- *      UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ (from the scan: changes made by
- *      this run show up again next time as no-ops), message count and the
- *      time of the sync.
+ *   6. dry run: describe the plan in the report (lines and counts) and
+ *      stop: nothing is written, not even the state;
+ *   7. otherwise run the actions in plan order (the plan is account-wide:
+ *      its phases cross mailboxes); finally, in one commit, record for
+ *      every mailbox that did not fail: UIDNEXT, message count and
+ *      HIGHESTMODSEQ from its scan (changes made by this run show up again
+ *      next time as no-ops; HIGHESTMODSEQ only for a two-way run without a
+ *      safety verdict, else 0, which asks for a full listing next time), the
+ *      local scan marker (below) and the time of the sync.  UIDVALIDITY and
+ *      the folders' existence are recorded by the plan's mailbox-state
+ *      actions.  A failed mailbox keeps what the last run recorded.
  *
  * Intents (SPEC 4.8): before a batch of downloads, an upload, a batch of
  * remote moves or local moves, remote expunges or local deletions, one
@@ -38,8 +45,8 @@
  * transferred again; see plan.h Caveats "Moves" and "One-sided records").
  *
  * Error scopes: account-wide failures (lock, state, LIST, a dead
- * connection: ERR_NET, ERR_TLS, ERR_TIMEOUT, ERR_PROTO, ERR_LIMIT) stop the
- * run and are returned (-1, e filled, scope ERR_SCOPE_ACCOUNT).  A failure
+ * connection: ERR_NET, ERR_TLS, ERR_TIMEOUT, ERR_PROTO, ERR_LIMIT; also
+ * ERR_STATE, ERR_AUTH, ERR_INTERNAL from any step) stop the run and are returned (-1, e filled, scope ERR_SCOPE_ACCOUNT).  A failure
  * confined to one mailbox (a NO from the server, a local I/O error) is
  * recorded in that mailbox's report entry, the mailbox's remaining actions
  * are skipped, and the run goes on; at the end the first such error is
@@ -90,7 +97,9 @@ struct sync_account_opts {
 	                                   safety_max_delete (max_size: see above) */
 	/* Which mailboxes to sync (include/exclude); NULL: all.  Called with the
 	 * UTF-8 name (the server's, or the local folder's for a local-only
-	 * folder) and the hierarchy separator. */
+	 * folder) and the hierarchy separator.  A refused mailbox is not
+	 * looked at: a message moved into it from a synced mailbox reads as
+	 * deleted there, one moved out of it as new mail. */
 	bool (*selected)(void *ctx, const char *utf8_name, char sep);
 	void *selected_ctx;
 	bool dry_run;
@@ -153,7 +162,10 @@ int sync_account_run(const struct sync_account_opts *opts, struct sync_report *r
 
 /*
  * Test-only crash hook (SYNC-DESIGN.md).  The engine calls it just before
- * every side effect and just after every state commit.  With
+ * every side effect and just after every state commit, and also just after
+ * each side effect that has records to commit (transfers, moves,
+ * deletions), so that a kill can land in the window between a side effect
+ * and its record: the window the intents exist for.  With
  * FERRY_TEST_CRASH_AT=N in the environment, the N-th call of a run raises
  * SIGKILL.  sync_account_run() restarts the count (and re-reads the
  * environment) when it starts and, with FERRY_TEST_STEPS=1, prints

@@ -71,8 +71,17 @@ void eng_mbox_fail(struct eng *g, struct eng_mbox *m, const struct err *why);
 bool eng_err_fatal(const struct err *e);
 int eng_commit(struct eng *g, int (*fn)(struct state_txn *txn, void *ctx, struct err *e),
 	       void *ctx, struct err *e);
+int eng_rec_add(struct eng *g, struct state_txn *txn, const struct sync_record *r,
+		struct err *e);
 int eng_rec_effect(struct eng *g, struct state_txn *txn, const struct sync_action *act,
 		   const char *msgid, struct err *e);
+
+/* One line saying what an action does (xmalloc'd). */
+char *eng_describe(struct eng *g, const struct sync_action *a);
+
+/* pair.c: list both sides, pair them (g->mb), add new pairs to the state
+ * (ids only, on a dry run). */
+int eng_discover(struct eng *g, struct err *e);
 
 /* exec.c */
 int eng_execute(struct eng *g, struct err *e);

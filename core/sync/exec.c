@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fp.h"
+#include "log.h"
 #include "xalloc.h"
 
 #define EXEC_DOWNLOAD_BATCH 64
@@ -32,6 +33,8 @@ struct commit_batch {
 	size_t nacts;
 	const uint64_t *clear;
 	size_t nclear;
+	const struct sync_record *extra;        /* new records to add */
+	size_t nextra;
 };
 
 static int commit_fn(struct state_txn *txn, void *ctx, struct err *e)
@@ -45,6 +48,9 @@ static int commit_fn(struct state_txn *txn, void *ctx, struct err *e)
 	}
 	for (size_t i = 0; i < b->nacts; i++)
 		if (eng_rec_effect(b->g, txn, b->acts[i], b->msgids ? b->msgids[i] : NULL, e) < 0)
+			return -1;
+	for (size_t i = 0; i < b->nextra; i++)
+		if (eng_rec_add(b->g, txn, &b->extra[i], e) < 0)
 			return -1;
 	for (size_t i = 0; i < b->nclear; i++)
 		if (state_intent_clear(txn, b->clear[i], e) < 0)
@@ -410,6 +416,7 @@ static int exec_downloads(struct eng *g, struct eng_mbox *m, struct sync_action 
 		goto out;
 	if (maildir_folder_sync(&m->f, e) < 0)
 		goto out;
+	sync_step("downloaded");
 	size_t k = dl_records(&b, done, msgids);
 
 	rc = finish(g, done, msgids, k, ids, n, e);
@@ -464,6 +471,7 @@ static int exec_upload(struct eng *g, struct sync_action *act, struct eng_mbox *
 	if (sync_remote_append(g->r, to->sm.remote_name, fd, v.size, &act->flags, stt.st_mtime, &fp,
 			       &uid, e) < 0)
 		goto out;
+	sync_step("uploaded");
 	if (act->rec.uid == 0)
 		act->rec.uid = uid;
 	if (act->rec.fp.state != SYNC_FP_KNOWN)
@@ -548,6 +556,34 @@ static int find_new_uid(struct eng *g, struct eng_mbox *to, uint32_t uidnext,
 	return 0;
 }
 
+/*
+ * The records of a batch of remote moves.  Originals the adapter had to
+ * leave marked \Deleted in the source (no UID EXPUNGE) get a record of
+ * their own without a local copy, so the next run does not take them for
+ * new mail.
+ */
+static int finish_moves(struct eng *g, struct eng_mbox *from, struct sync_action **acts, size_t n,
+			const uint64_t *ids, bool left, struct err *e)
+{
+	struct sync_record *extra = left ? xcalloc(n, sizeof(*extra)) : NULL;
+	struct commit_batch b = { .g = g, .acts = acts, .nacts = n, .clear = ids, .nclear = n,
+				  .extra = extra };
+	int rc;
+
+	for (size_t i = 0; left && i < n; i++) {
+		if (acts[i]->rec_op != SYNC_REC_PUT)
+			continue;
+		extra[b.nextra] = acts[i]->rec;
+		extra[b.nextra].mailbox = from->sm.id;
+		extra[b.nextra].uid = acts[i]->uid;
+		extra[b.nextra].name = NULL;
+		extra[b.nextra++].flags.sys |= SYNC_F_DELETED;
+	}
+	rc = eng_commit(g, commit_fn, &b, e);
+	free(extra);
+	return rc;
+}
+
 static int exec_moves_remote(struct eng *g, struct eng_mbox *m, struct sync_action **acts,
 			     size_t n, struct err *e)
 {
@@ -580,6 +616,7 @@ static int exec_moves_remote(struct eng *g, struct eng_mbox *m, struct sync_acti
 	sync_step("move-remote");
 	if (sync_remote_move(g->r, m->sm.remote_name, uids, n, to->sm.remote_name, nu, &left, e) < 0)
 		goto out;
+	sync_step("moved-remote");
 	for (size_t i = 0; i < n; i++) {
 		struct sync_action *act = acts[pr[i].act];
 
@@ -589,7 +626,7 @@ static int exec_moves_remote(struct eng *g, struct eng_mbox *m, struct sync_acti
 			goto out;
 	}
 	rep_of(g, to)->remote.moved += n;
-	rc = finish(g, acts, NULL, n, ids, n, e);
+	rc = finish_moves(g, m, acts, n, ids, left, e);
 out:
 	free(in);
 	free(ids);
@@ -623,6 +660,7 @@ static int exec_move_local(struct eng *g, struct sync_action *act, struct eng_mb
 		return -1;
 	if (rc == 0 && maildir_folder_sync(&to->f, e) < 0)
 		return -1;
+	sync_step("moved-local");
 	if (rc == 0)
 		rep_of(g, to)->local.moved++;
 	if (rc == 1)
@@ -677,6 +715,7 @@ static int exec_expunge(struct eng *g, struct sync_action *act, struct eng_mbox 
 	sync_step("expunge-remote");
 	if (sync_remote_expunge(g->r, m->sm.remote_name, act->uids, act->nuids, &left, e) < 0)
 		goto out;
+	sync_step("expunged-remote");
 	if (left)
 		keep_records_of_left(g, act);
 	rep_of(g, m)->remote.deleted += act->nuids;
@@ -705,6 +744,7 @@ static int exec_delete_local(struct eng *g, struct sync_action *act, struct eng_
 			return -1;
 		if (maildir_folder_sync(&m->f, e) < 0)
 			return -1;
+		sync_step("deleted-local");
 	}
 	if (rc == 0)
 		rep_of(g, m)->local.deleted++;
@@ -796,6 +836,18 @@ static int exec_batch(struct eng *g, struct sync_action **acts, size_t n, struct
 	}
 }
 
+static void log_action(struct eng *g, const struct sync_action *a)
+{
+	char *line;
+
+	if (!log_enabled(LOG_DEBUG))
+		return;
+	line = eng_describe(g, a);
+	log_msg(LOG_DEBUG, LOG_CAT_SYNC, "account \"%s\": %s", g->o->account ? g->o->account : "",
+		line);
+	free(line);
+}
+
 int eng_execute(struct eng *g, struct err *e)
 {
 	struct sync_action **acts = xcalloc(g->plan.nactions + 1, sizeof(*acts));
@@ -809,8 +861,10 @@ int eng_execute(struct eng *g, struct err *e)
 			continue;
 		}
 		n = batch_len(g, i);
-		for (size_t k = 0; k < n; k++)
+		for (size_t k = 0; k < n; k++) {
 			acts[k] = &g->plan.actions[i + k];
+			log_action(g, acts[k]);
+		}
 		if (exec_batch(g, acts, n, e) < 0) {
 			struct eng_mbox *m = eng_mbox_by_id(g, acts[0]->mailbox);
 
