@@ -5,6 +5,7 @@
  */
 #include "engine_int.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "fp.h"
 #include "lock.h"
@@ -923,6 +925,131 @@ static void eng_release(struct eng *g)
 	arena_release(&g->a);
 }
 
+/* ---------------------------------------------------------------- since: */
+
+static int cmp_u32_key(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_str_key(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static bool is_old_uid(const struct eng_mbox *m, uint32_t uid)
+{
+	return uid != 0 && m->nold_uids &&
+	       bsearch(&uid, m->old_uids, m->nold_uids, sizeof(uint32_t), cmp_u32_key) != NULL;
+}
+
+static bool is_old_name(const struct eng_mbox *m, const char *name)
+{
+	return name != NULL && m->nold_names &&
+	       bsearch(&name, m->old_names, m->nold_names, sizeof(char *), cmp_str_key) != NULL;
+}
+
+/* The remote messages of m older than `since:` (m->old_uids). */
+static int since_remote(struct eng *g, struct eng_mbox *m, struct err *e)
+{
+	if (!m->have_listing || m->listing.method == SYNC_REMOTE_UNCHANGED ||
+	    (m->nremote == 0 && m->listing.nvanished == 0 && !m->listing.complete))
+		return 0;
+	if (sync_remote_search_before(g->r, m->sm.remote_name, g->o->since, &g->a, &m->old_uids,
+				      &m->nold_uids, e) < 0)
+		return -1;
+	return 0;
+}
+
+/* The local files of m whose mtime is before `since:` (m->old_names). */
+static int since_local(struct eng *g, struct eng_mbox *m, struct err *e)
+{
+	if (!m->have_snap)
+		return 0;       /* unchanged folder: its listing is the records (filtered later) */
+	m->old_names = arena_alloc(&g->a, (m->nlocal + 1) * sizeof(char *));
+	for (size_t i = 0; i < m->nlocal; i++) {
+		const struct maildir_entry *ent = maildir_snapshot_find(&m->snap, m->local[i].name);
+		struct stat sb;
+		int dfd;
+
+		if (ent == NULL)
+			continue;
+		dfd = ent->sub == MAILDIR_SUB_CUR ? m->f.cur_fd : m->f.new_fd;
+		if (fstatat(dfd, ent->name, &sb, 0) < 0) {
+			if (errno == ENOENT)
+				continue;       /* gone since the scan: the plan sees it missing next run */
+			return err_sys(e, ERR_IO, errno, "cannot stat \"%s\" in folder \"%s\"",
+				       ent->name, m->sm.local_name);
+		}
+		if (sb.st_mtime < g->o->since)
+			m->old_names[m->nold_names++] = m->local[i].name;
+	}
+	if (m->nold_names > 1)
+		qsort(m->old_names, m->nold_names, sizeof(char *), cmp_str_key);
+	return 0;
+}
+
+/*
+ * Hide what `since:` ignores from the plan: a record with an old side is
+ * left out (untouched in the state), and so are both of its sides, so that
+ * the side that is not old is neither read as new nor as deleted; then the
+ * old messages themselves leave the listings.
+ */
+static void since_apply(struct eng *g)
+{
+	bool *drop = xcalloc(g->nrecs + 1, sizeof(bool));
+	size_t *nd = xcalloc(g->nmb + 1, sizeof(size_t));
+
+	for (size_t i = 0; i < g->nrecs; i++) {
+		struct eng_mbox *m = eng_mbox_by_id(g, g->recs[i].mailbox);
+
+		if (m != NULL && (is_old_uid(m, g->recs[i].uid) || is_old_name(m, g->recs[i].name))) {
+			drop[i] = true;
+			nd[m - g->mb]++;
+		}
+	}
+	for (size_t mi = 0; mi < g->nmb; mi++) {
+		struct eng_mbox *m = &g->mb[mi];
+		uint32_t *u = arena_alloc(&g->a, (m->nold_uids + nd[mi] + 1) * sizeof(*u));
+		const char **nm = arena_alloc(&g->a, (m->nold_names + nd[mi] + 1) * sizeof(*nm));
+		size_t nu = m->nold_uids, nn = m->nold_names, k = 0;
+
+		if (nd[mi] == 0 && nu == 0 && nn == 0)
+			continue;
+		if (nu)
+			memcpy(u, m->old_uids, nu * sizeof(*u));
+		if (nn)
+			memcpy(nm, m->old_names, nn * sizeof(*nm));
+		for (size_t i = 0; i < g->nrecs; i++) {
+			if (!drop[i] || g->recs[i].mailbox != m->sm.id)
+				continue;
+			if (g->recs[i].uid != 0)
+				u[nu++] = g->recs[i].uid;
+			if (g->recs[i].name != NULL)
+				nm[nn++] = g->recs[i].name;
+		}
+		qsort(u, nu, sizeof(*u), cmp_u32_key);
+		qsort(nm, nn, sizeof(*nm), cmp_str_key);
+		m->old_uids = u;
+		m->nold_uids = nu;
+		m->old_names = nm;
+		m->nold_names = nn;
+		for (size_t i = 0; i < m->nremote; i++)
+			if (!is_old_uid(m, m->remote[i].uid))
+				m->remote[k++] = m->remote[i];
+		m->nremote = k;
+		k = 0;
+		for (size_t i = 0; i < m->nlocal; i++)
+			if (!is_old_name(m, m->local[i].name))
+				m->local[k++] = m->local[i];
+		m->nlocal = k;
+	}
+	free(drop);
+	free(nd);
+}
+
 static int scan_all(struct eng *g, struct err *e)
 {
 	if (status_all(g, e) < 0)
@@ -932,13 +1059,16 @@ static int scan_all(struct eng *g, struct err *e)
 	for (size_t i = 0; i < g->nmb; i++) {
 		struct eng_mbox *m = &g->mb[i];
 
-		if (scan_local(g, m, e) < 0 || scan_remote(g, m, e) < 0) {
+		if (scan_local(g, m, e) < 0 || scan_remote(g, m, e) < 0 ||
+		    (g->o->since != 0 && (since_local(g, m, e) < 0 || since_remote(g, m, e) < 0))) {
 			if (eng_err_fatal(e))
 				return -1;
 			eng_mbox_fail(g, m, e);
 			err_clear(e);
 		}
 	}
+	if (g->o->since != 0)
+		since_apply(g);
 	/* Records of failed mailboxes are left out of the plan. */
 	size_t k = 0;
 
@@ -946,6 +1076,9 @@ static int scan_all(struct eng *g, struct err *e)
 		struct eng_mbox *m = eng_mbox_by_id(g, g->recs[i].mailbox);
 
 		if (m == NULL || m->failed)
+			continue;
+		/* since: a record of an ignored message stays as it is */
+		if (is_old_uid(m, g->recs[i].uid) || is_old_name(m, g->recs[i].name))
 			continue;
 		g->recs[k] = g->recs[i];
 		g->rec_ids[k] = g->rec_ids[i];

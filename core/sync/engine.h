@@ -102,6 +102,15 @@ struct sync_account_opts {
 	 * deleted there, one moved out of it as new mail. */
 	bool (*selected)(void *ctx, const char *utf8_name, char sep);
 	void *selected_ctx;
+	/* `since:` (SPEC §2): 0, or a UTC midnight.  Messages older than that
+	 * day (on the server: INTERNALDATE before it, found by UID SEARCH
+	 * BEFORE; locally: a file's mtime, which is its INTERNALDATE, before
+	 * it) are ignored: not listed for the planner, so neither transferred
+	 * nor deleted, and their records are left out of the plan, untouched,
+	 * so an old message is never read as deleted on the side where it is
+	 * hidden.  Costs one UID SEARCH per remote mailbox that changed and a
+	 * stat per file of a local folder that changed. */
+	time_t since;
 	bool dry_run;
 	struct sync_remote *remote;     /* open and logged in; borrowed */
 };

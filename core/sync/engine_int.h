@@ -36,6 +36,10 @@ struct eng_mbox {
 	size_t nlocal;
 	struct sync_remote_msg *remote; /* copy of the listing, fps filled */
 	size_t nremote;
+	uint32_t *old_uids;             /* since: remote UIDs ignored (ascending) */
+	size_t nold_uids;
+	const char **old_names;         /* since: local unique names ignored (sorted) */
+	size_t nold_names;
 	size_t rep;                     /* index in the report */
 	bool failed;
 };
