@@ -349,6 +349,35 @@ static void local_from_records(struct eng *g, struct eng_mbox *m)
 	g->rep->mailboxes[m->rep].local_unchanged = true;
 }
 
+/*
+ * A local file is a placeholder when a record with its unique name (in any
+ * folder: it may have been moved) says so (engine.h, "Placeholders").  Its
+ * fingerprint and size are then the whole message's, from the record; its
+ * bytes are not the message's.
+ */
+static void mark_placeholder(struct eng *g, struct sync_local_msg *lm)
+{
+	if (!g->ph_ready) {     /* the placeholder records, once (usually none) */
+		g->ph_recs = arena_alloc(&g->a, (g->nrecs + 1) * sizeof(*g->ph_recs));
+		for (size_t i = 0; i < g->nrecs; i++)
+			if (g->recs[i].placeholder && g->recs[i].name != NULL)
+				g->ph_recs[g->nph_recs++] = i;
+		g->ph_ready = true;
+	}
+	for (size_t k = 0; k < g->nph_recs; k++) {
+		const struct sync_record *r = &g->recs[g->ph_recs[k]];
+
+		if (strcmp(r->name, lm->name) != 0)
+			continue;
+		lm->placeholder = true;
+		lm->size = r->size;
+		lm->fp = r->fp;
+		if (lm->fp.state != SYNC_FP_KNOWN)
+			lm->fp.state = SYNC_FP_UNAVAILABLE;
+		return;
+	}
+}
+
 static int scan_local(struct eng *g, struct eng_mbox *m, struct err *e)
 {
 	bool unchanged = false;
@@ -387,6 +416,7 @@ static int scan_local(struct eng *g, struct eng_mbox *m, struct err *e)
 		lm->name = ent->uniq;
 		flags_from_maildir(&m->snap, ent, &g->a, &lm->flags);
 		lm->size = ent->size == MAILDIR_SIZE_UNKNOWN ? 0 : ent->size;
+		mark_placeholder(g, lm);
 		m->nlocal++;
 	}
 	return 0;
@@ -551,7 +581,6 @@ static void build_input(struct eng *g)
 	g->in.records = g->recs;
 	g->in.nrecords = g->nrecs;
 	g->in.policy = g->o->policy;
-	g->in.policy.max_size = 0;      /* placeholders: not supported (engine.h) */
 }
 
 static struct sync_local_msg *local_msg(struct eng_mbox *m, const char *name, size_t *idx)

@@ -59,6 +59,9 @@ struct eng {
 	uint64_t *rec_ids;              /* state ids, parallel */
 	char **rec_msgids;              /* Message-IDs known, parallel */
 	size_t nrecs;
+	size_t *ph_recs;                /* indexes of placeholder records with a name */
+	size_t nph_recs;
+	bool ph_ready;                  /* ph_recs built (after load_records) */
 	struct sync_mailbox *in_mb;     /* plan input mailboxes */
 	struct sync_input in;
 	struct sync_plan plan;

@@ -259,6 +259,14 @@ int sync_remote_download(struct sync_remote *r, const char *name, const uint32_t
 			 const struct sync_remote_sink *sink, struct err *e);
 
 /*
+ * The same for the header sections only (BODY.PEEK[HEADER], for max_size
+ * placeholders): the sink gets the header bytes (up to and including the
+ * empty line), and finish's msg->size is the whole message's RFC822.SIZE.
+ */
+int sync_remote_download_headers(struct sync_remote *r, const char *name, const uint32_t *uids,
+				 size_t n, const struct sync_remote_sink *sink, struct err *e);
+
+/*
  * The mailbox's UIDNEXT now (selects it; or STATUS when another mailbox is
  * selected and stays so).  For the upload intent recorded before an APPEND.
  */
