@@ -198,8 +198,14 @@ static const char *hint_for(const struct err *e)
 void account_report_error(const struct cfg_account *a, const struct err *e)
 {
 	const char *hint = hint_for(e);
+	char prefix[300];
+	int n = snprintf(prefix, sizeof prefix, "account \"%s\": ", a->name);
 
-	fprintf(stderr, "ferry: account \"%s\": %s\n", a->name, e->msg);
+	/* The engine's messages already name the account; do not say it twice. */
+	if (n > 0 && (size_t)n < sizeof prefix && strncmp(e->msg, prefix, (size_t)n) == 0)
+		fprintf(stderr, "ferry: %s\n", e->msg);
+	else
+		fprintf(stderr, "ferry: account \"%s\": %s\n", a->name, e->msg);
 	if (hint)
 		fprintf(stderr, "ferry: hint: %s\n", hint);
 }

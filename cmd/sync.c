@@ -230,6 +230,15 @@ static int sync_one(struct run_ctx *rc, size_t idx, struct sync_report *rep, str
 	o.policy.force = cli->force;
 	o.policy.max_size = a->sync.max_size;
 	o.policy.safety_max_delete = a->sync.safety_max_delete;
+	if (a->sync.since.year != 0) {
+		struct tm tm = { .tm_year = a->sync.since.year - 1900,
+				 .tm_mon = a->sync.since.month - 1,
+				 .tm_mday = a->sync.since.day };
+
+		o.since = timegm(&tm);  /* the day's start, UTC */
+		if (o.since <= 0)       /* 1970-01-01 or before: everything is newer */
+			o.since = 0;
+	}
 	o.selected = mailbox_selected;
 	o.selected_ctx = &sel;
 	o.dry_run = cli->dry_run;

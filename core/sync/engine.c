@@ -5,6 +5,7 @@
  */
 #include "engine_int.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "fp.h"
 #include "lock.h"
@@ -227,6 +229,38 @@ static void record_to_state(const struct sync_record *r, const char *msgid, stru
 }
 
 /*
+ * After a UIDVALIDITY change the plan relinks records one by one to UIDs of
+ * the new numbering, so a relinked record's new UID may still be held by
+ * another record of the mailbox whose old UID is not renumbered yet.  That
+ * old UID means nothing any more (the planner ignores the remote UIDs of a
+ * mailbox whose UIDVALIDITY changed): take it from the other record (uid 0)
+ * in the same transaction, before `sm` is written.  Such a record is
+ * relinked later in the plan; if the run stops first, the next plan links it
+ * by fingerprint (a record with uid 0 matches a remote message of the same
+ * fingerprint in its mailbox), and the new UIDVALIDITY is not recorded
+ * until every record carries a new UID.  (Known edge: a record cleared so
+ * whose remote copy is gone by the next run is then read as local-only,
+ * not uploaded again.)  Outside a UIDVALIDITY change a collision is a real
+ * inconsistency and the state refuses it.
+ */
+static int release_stale_uid(struct eng *g, struct state_txn *txn, const struct state_msg *sm,
+			     struct arena *a, struct err *e)
+{
+	struct eng_mbox *m = eng_mbox_by_id(g, sm->mailbox);
+	struct state_msg other;
+	int rc;
+
+	if (sm->uid == 0 || m == NULL || !m->have_listing || m->sm.uidvalidity == 0 ||
+	    m->listing.uidvalidity == 0 || m->listing.uidvalidity == m->sm.uidvalidity)
+		return 0;
+	rc = state_msg_find_uid(txn, sm->mailbox, sm->uid, a, &other, e);
+	if (rc <= 0 || other.id == sm->id)
+		return rc < 0 ? -1 : 0;
+	other.uid = 0;
+	return state_msg_update(txn, &other, e);
+}
+
+/*
  * Write an action's record effect in `txn`.  `act->rec` must already carry
  * what the side effect produced (uid, name, fp).
  */
@@ -248,8 +282,13 @@ int eng_rec_effect(struct eng *g, struct state_txn *txn, const struct sync_actio
 	if (msgid == NULL && act->base >= 0)
 		msgid = g->rec_msgids[act->base];
 	record_to_state(&act->rec, msgid, &a, &sm);
-	if (act->base >= 0 && g->rec_ids[act->base] != 0) {
+	if (act->base >= 0 && g->rec_ids[act->base] != 0)
 		sm.id = g->rec_ids[act->base];
+	if (release_stale_uid(g, txn, &sm, &a, e) < 0) {
+		arena_release(&a);
+		return -1;
+	}
+	if (sm.id != 0) {
 		rc = state_msg_update(txn, &sm, e);
 	} else {
 		rc = state_msg_add(txn, &sm, e);
@@ -310,6 +349,35 @@ static void local_from_records(struct eng *g, struct eng_mbox *m)
 	g->rep->mailboxes[m->rep].local_unchanged = true;
 }
 
+/*
+ * A local file is a placeholder when a record with its unique name (in any
+ * folder: it may have been moved) says so (engine.h, "Placeholders").  Its
+ * fingerprint and size are then the whole message's, from the record; its
+ * bytes are not the message's.
+ */
+static void mark_placeholder(struct eng *g, struct sync_local_msg *lm)
+{
+	if (!g->ph_ready) {     /* the placeholder records, once (usually none) */
+		g->ph_recs = arena_alloc(&g->a, (g->nrecs + 1) * sizeof(*g->ph_recs));
+		for (size_t i = 0; i < g->nrecs; i++)
+			if (g->recs[i].placeholder && g->recs[i].name != NULL)
+				g->ph_recs[g->nph_recs++] = i;
+		g->ph_ready = true;
+	}
+	for (size_t k = 0; k < g->nph_recs; k++) {
+		const struct sync_record *r = &g->recs[g->ph_recs[k]];
+
+		if (strcmp(r->name, lm->name) != 0)
+			continue;
+		lm->placeholder = true;
+		lm->size = r->size;
+		lm->fp = r->fp;
+		if (lm->fp.state != SYNC_FP_KNOWN)
+			lm->fp.state = SYNC_FP_UNAVAILABLE;
+		return;
+	}
+}
+
 static int scan_local(struct eng *g, struct eng_mbox *m, struct err *e)
 {
 	bool unchanged = false;
@@ -348,6 +416,7 @@ static int scan_local(struct eng *g, struct eng_mbox *m, struct err *e)
 		lm->name = ent->uniq;
 		flags_from_maildir(&m->snap, ent, &g->a, &lm->flags);
 		lm->size = ent->size == MAILDIR_SIZE_UNKNOWN ? 0 : ent->size;
+		mark_placeholder(g, lm);
 		m->nlocal++;
 	}
 	return 0;
@@ -512,7 +581,6 @@ static void build_input(struct eng *g)
 	g->in.records = g->recs;
 	g->in.nrecords = g->nrecs;
 	g->in.policy = g->o->policy;
-	g->in.policy.max_size = 0;      /* placeholders: not supported (engine.h) */
 }
 
 static struct sync_local_msg *local_msg(struct eng_mbox *m, const char *name, size_t *idx)
@@ -886,6 +954,131 @@ static void eng_release(struct eng *g)
 	arena_release(&g->a);
 }
 
+/* ---------------------------------------------------------------- since: */
+
+static int cmp_u32_key(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_str_key(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static bool is_old_uid(const struct eng_mbox *m, uint32_t uid)
+{
+	return uid != 0 && m->nold_uids &&
+	       bsearch(&uid, m->old_uids, m->nold_uids, sizeof(uint32_t), cmp_u32_key) != NULL;
+}
+
+static bool is_old_name(const struct eng_mbox *m, const char *name)
+{
+	return name != NULL && m->nold_names &&
+	       bsearch(&name, m->old_names, m->nold_names, sizeof(char *), cmp_str_key) != NULL;
+}
+
+/* The remote messages of m older than `since:` (m->old_uids). */
+static int since_remote(struct eng *g, struct eng_mbox *m, struct err *e)
+{
+	if (!m->have_listing || m->listing.method == SYNC_REMOTE_UNCHANGED ||
+	    (m->nremote == 0 && m->listing.nvanished == 0 && !m->listing.complete))
+		return 0;
+	if (sync_remote_search_before(g->r, m->sm.remote_name, g->o->since, &g->a, &m->old_uids,
+				      &m->nold_uids, e) < 0)
+		return -1;
+	return 0;
+}
+
+/* The local files of m whose mtime is before `since:` (m->old_names). */
+static int since_local(struct eng *g, struct eng_mbox *m, struct err *e)
+{
+	if (!m->have_snap)
+		return 0;       /* unchanged folder: its listing is the records (filtered later) */
+	m->old_names = arena_alloc(&g->a, (m->nlocal + 1) * sizeof(char *));
+	for (size_t i = 0; i < m->nlocal; i++) {
+		const struct maildir_entry *ent = maildir_snapshot_find(&m->snap, m->local[i].name);
+		struct stat sb;
+		int dfd;
+
+		if (ent == NULL)
+			continue;
+		dfd = ent->sub == MAILDIR_SUB_CUR ? m->f.cur_fd : m->f.new_fd;
+		if (fstatat(dfd, ent->name, &sb, 0) < 0) {
+			if (errno == ENOENT)
+				continue;       /* gone since the scan: the plan sees it missing next run */
+			return err_sys(e, ERR_IO, errno, "cannot stat \"%s\" in folder \"%s\"",
+				       ent->name, m->sm.local_name);
+		}
+		if (sb.st_mtime < g->o->since)
+			m->old_names[m->nold_names++] = m->local[i].name;
+	}
+	if (m->nold_names > 1)
+		qsort(m->old_names, m->nold_names, sizeof(char *), cmp_str_key);
+	return 0;
+}
+
+/*
+ * Hide what `since:` ignores from the plan: a record with an old side is
+ * left out (untouched in the state), and so are both of its sides, so that
+ * the side that is not old is neither read as new nor as deleted; then the
+ * old messages themselves leave the listings.
+ */
+static void since_apply(struct eng *g)
+{
+	bool *drop = xcalloc(g->nrecs + 1, sizeof(bool));
+	size_t *nd = xcalloc(g->nmb + 1, sizeof(size_t));
+
+	for (size_t i = 0; i < g->nrecs; i++) {
+		struct eng_mbox *m = eng_mbox_by_id(g, g->recs[i].mailbox);
+
+		if (m != NULL && (is_old_uid(m, g->recs[i].uid) || is_old_name(m, g->recs[i].name))) {
+			drop[i] = true;
+			nd[m - g->mb]++;
+		}
+	}
+	for (size_t mi = 0; mi < g->nmb; mi++) {
+		struct eng_mbox *m = &g->mb[mi];
+		uint32_t *u = arena_alloc(&g->a, (m->nold_uids + nd[mi] + 1) * sizeof(*u));
+		const char **nm = arena_alloc(&g->a, (m->nold_names + nd[mi] + 1) * sizeof(*nm));
+		size_t nu = m->nold_uids, nn = m->nold_names, k = 0;
+
+		if (nd[mi] == 0 && nu == 0 && nn == 0)
+			continue;
+		if (nu)
+			memcpy(u, m->old_uids, nu * sizeof(*u));
+		if (nn)
+			memcpy(nm, m->old_names, nn * sizeof(*nm));
+		for (size_t i = 0; i < g->nrecs; i++) {
+			if (!drop[i] || g->recs[i].mailbox != m->sm.id)
+				continue;
+			if (g->recs[i].uid != 0)
+				u[nu++] = g->recs[i].uid;
+			if (g->recs[i].name != NULL)
+				nm[nn++] = g->recs[i].name;
+		}
+		qsort(u, nu, sizeof(*u), cmp_u32_key);
+		qsort(nm, nn, sizeof(*nm), cmp_str_key);
+		m->old_uids = u;
+		m->nold_uids = nu;
+		m->old_names = nm;
+		m->nold_names = nn;
+		for (size_t i = 0; i < m->nremote; i++)
+			if (!is_old_uid(m, m->remote[i].uid))
+				m->remote[k++] = m->remote[i];
+		m->nremote = k;
+		k = 0;
+		for (size_t i = 0; i < m->nlocal; i++)
+			if (!is_old_name(m, m->local[i].name))
+				m->local[k++] = m->local[i];
+		m->nlocal = k;
+	}
+	free(drop);
+	free(nd);
+}
+
 static int scan_all(struct eng *g, struct err *e)
 {
 	if (status_all(g, e) < 0)
@@ -895,13 +1088,16 @@ static int scan_all(struct eng *g, struct err *e)
 	for (size_t i = 0; i < g->nmb; i++) {
 		struct eng_mbox *m = &g->mb[i];
 
-		if (scan_local(g, m, e) < 0 || scan_remote(g, m, e) < 0) {
+		if (scan_local(g, m, e) < 0 || scan_remote(g, m, e) < 0 ||
+		    (g->o->since != 0 && (since_local(g, m, e) < 0 || since_remote(g, m, e) < 0))) {
 			if (eng_err_fatal(e))
 				return -1;
 			eng_mbox_fail(g, m, e);
 			err_clear(e);
 		}
 	}
+	if (g->o->since != 0)
+		since_apply(g);
 	/* Records of failed mailboxes are left out of the plan. */
 	size_t k = 0;
 
@@ -909,6 +1105,9 @@ static int scan_all(struct eng *g, struct err *e)
 		struct eng_mbox *m = eng_mbox_by_id(g, g->recs[i].mailbox);
 
 		if (m == NULL || m->failed)
+			continue;
+		/* since: a record of an ignored message stays as it is */
+		if (is_old_uid(m, g->recs[i].uid) || is_old_name(m, g->recs[i].name))
 			continue;
 		g->recs[k] = g->recs[i];
 		g->rec_ids[k] = g->rec_ids[i];

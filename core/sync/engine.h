@@ -61,8 +61,23 @@
  * (maildir_check_unchanged) and, if nothing changed, plans from the records
  * without reading the folder (scanned later only if an action needs a file).
  *
- * Not supported yet: max_size placeholders (policy.max_size is ignored:
- * messages are always downloaded whole).
+ * Placeholders (SPEC 4.10, policy.max_size; plan.h Caveats): a download
+ * the plan marks `placeholder` fetches only BODY.PEEK[HEADER]
+ * (sync_remote_download_headers) and writes the header section followed by
+ * one note line ("[ferry: this message is N bytes, over max_size; flag it
+ * to download it in full]").  Its record gets the placeholder bit, the
+ * whole message's fingerprint (header hash and RFC822.SIZE) and size.  A
+ * local file is recognised as a placeholder by that record: a file whose
+ * unique name is the name of a placeholder record (in any folder, so a
+ * placeholder moved locally stays one) is listed with the placeholder bit
+ * and the record's fingerprint and size, never its own.  A whole fetch
+ * (a download with `replace`) delivers the whole message as a new file,
+ * makes it durable, removes the placeholder file, and then moves the
+ * record to the new file in one commit.  Killed after the removal, the
+ * next plan finds the whole file by fingerprint as the record's copy;
+ * killed between the delivery and the removal, the next run fetches it
+ * whole again and the first whole copy is left as an unrecorded local file
+ * (a known weakness: it then reads as a new local message).
  *
  * The remote: the caller opens it (sync_remote_new + sync_remote_open)
  * and frees it after the call.  After a connection error (ERR_NET, ERR_TLS,
@@ -94,7 +109,7 @@ struct sync_account_opts {
 	const char *maildir_inbox;      /* NULL: ROOT/INBOX */
 	enum maildir_layout layout;
 	struct sync_policy policy;      /* direction, expunge, delete_folders, force,
-	                                   safety_max_delete (max_size: see above) */
+	                                   safety_max_delete, max_size (see above) */
 	/* Which mailboxes to sync (include/exclude); NULL: all.  Called with the
 	 * UTF-8 name (the server's, or the local folder's for a local-only
 	 * folder) and the hierarchy separator.  A refused mailbox is not
@@ -102,6 +117,15 @@ struct sync_account_opts {
 	 * deleted there, one moved out of it as new mail. */
 	bool (*selected)(void *ctx, const char *utf8_name, char sep);
 	void *selected_ctx;
+	/* `since:` (SPEC §2): 0, or a UTC midnight.  Messages older than that
+	 * day (on the server: INTERNALDATE before it, found by UID SEARCH
+	 * BEFORE; locally: a file's mtime, which is its INTERNALDATE, before
+	 * it) are ignored: not listed for the planner, so neither transferred
+	 * nor deleted, and their records are left out of the plan, untouched,
+	 * so an old message is never read as deleted on the side where it is
+	 * hidden.  Costs one UID SEARCH per remote mailbox that changed and a
+	 * stat per file of a local folder that changed. */
+	time_t since;
 	bool dry_run;
 	struct sync_remote *remote;     /* open and logged in; borrowed */
 };

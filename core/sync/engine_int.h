@@ -36,6 +36,10 @@ struct eng_mbox {
 	size_t nlocal;
 	struct sync_remote_msg *remote; /* copy of the listing, fps filled */
 	size_t nremote;
+	uint32_t *old_uids;             /* since: remote UIDs ignored (ascending) */
+	size_t nold_uids;
+	const char **old_names;         /* since: local unique names ignored (sorted) */
+	size_t nold_names;
 	size_t rep;                     /* index in the report */
 	bool failed;
 };
@@ -55,6 +59,9 @@ struct eng {
 	uint64_t *rec_ids;              /* state ids, parallel */
 	char **rec_msgids;              /* Message-IDs known, parallel */
 	size_t nrecs;
+	size_t *ph_recs;                /* indexes of placeholder records with a name */
+	size_t nph_recs;
+	bool ph_ready;                  /* ph_recs built (after load_records) */
 	struct sync_mailbox *in_mb;     /* plan input mailboxes */
 	struct sync_input in;
 	struct sync_plan plan;

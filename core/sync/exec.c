@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -235,6 +236,7 @@ struct dl_batch {
 	size_t n;
 	char **names;                   /* per act: delivered unique name, or NULL */
 	struct sync_fp_value *fps;
+	bool headers;                   /* this fetch: placeholders (headers + a note) */
 	struct err cb_err;
 };
 
@@ -312,7 +314,21 @@ static int dl_finish(void *ctx, void *handle, const struct sync_remote_fetched *
 	eng_flags_to_maildir(&b->acts[i]->flags, &mflags);
 	if (eng_flags_keywords(&b->m->f, &b->acts[i]->flags, &kw, e) < 0)
 		goto out;
-	sync_fp_final(&h->fp, &b->fps[i]);
+	if (b->headers) {
+		/* a placeholder: the header section, then a note; the fingerprint is
+		 * the whole message's (header hash and RFC822.SIZE) */
+		char note[200];
+		int len = snprintf(note, sizeof(note),
+				   "[ferry: this message is %llu bytes, over max_size; "
+				   "flag it to download it in full]\n",
+				   (unsigned long long)msg->size);
+
+		if (maildir_deliver_write(&h->d, note, (size_t)len, e) < 0)
+			goto out;
+		sync_fp_final_size(&h->fp, msg->size, &b->fps[i]);
+	} else {
+		sync_fp_final(&h->fp, &b->fps[i]);
+	}
 	if (maildir_deliver_commit(&h->d, mflags, kw, msg->internaldate, false, &name, e) < 0) {
 		free(h);
 		return -1;
@@ -344,19 +360,61 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int dl_fetch(struct dl_batch *b, struct err *e)
+/* Fetch the whole messages of the batch, or (headers) its placeholders. */
+static int dl_fetch(struct dl_batch *b, bool headers, struct err *e)
 {
 	struct sync_remote_sink sink = { b, dl_begin, dl_data, dl_finish, dl_abort, NULL };
 	uint32_t *uids = xcalloc(b->n + 1, sizeof(*uids));
+	size_t n = 0;
 	int rc;
 
 	for (size_t i = 0; i < b->n; i++)
-		uids[i] = b->acts[i]->uid;
-	qsort(uids, b->n, sizeof(*uids), cmp_u32);
+		if (b->acts[i]->placeholder == headers)
+			uids[n++] = b->acts[i]->uid;
+	if (n == 0) {
+		free(uids);
+		return 0;
+	}
+	qsort(uids, n, sizeof(*uids), cmp_u32);
+	b->headers = headers;
 	sync_step("download");
-	rc = sync_remote_download(b->g->r, b->m->sm.remote_name, uids, b->n, &sink, e);
+	if (headers)
+		rc = sync_remote_download_headers(b->g->r, b->m->sm.remote_name, uids, n, &sink, e);
+	else
+		rc = sync_remote_download(b->g->r, b->m->sm.remote_name, uids, n, &sink, e);
 	free(uids);
 	return rc;
+}
+
+/*
+ * A whole message fetched in place of a placeholder: remove the
+ * placeholder file, after the whole one is durable and before the record
+ * moves to it.  Killed before the removal, the next run finds the
+ * placeholder still recorded (and flagged) and fetches it whole again,
+ * the first whole copy then being an unrecorded local file (see engine.h,
+ * "Placeholders"); killed after it, the whole file is found again by
+ * fingerprint as the record's local copy.
+ */
+static int dl_drop_replaced(struct dl_batch *b, struct err *e)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < b->n; i++) {
+		const struct maildir_entry *ent;
+		int rc;
+
+		if (b->acts[i]->replace == NULL || b->names[i] == NULL)
+			continue;
+		ent = eng_local_entry(b->g, b->m, b->acts[i]->replace);
+		if (ent == NULL)
+			continue;       /* gone already */
+		sync_step("replace-placeholder");
+		rc = maildir_entry_remove(&b->m->f, ent, e);
+		if (rc < 0)
+			return -1;
+		any = true;
+	}
+	return any ? maildir_folder_sync(&b->m->f, e) : 0;
 }
 
 /* Fill the records of the delivered messages; returns how many. */
@@ -412,9 +470,11 @@ static int exec_downloads(struct eng *g, struct eng_mbox *m, struct sync_action 
 		intent_init(&in[i], STATE_INTENT_DOWNLOAD, g, acts[i]);
 	if (add_intents(g, in, n, ids, e) < 0)
 		goto out;
-	if (dl_fetch(&b, e) < 0)
+	if (dl_fetch(&b, false, e) < 0 || dl_fetch(&b, true, e) < 0)
 		goto out;
 	if (maildir_folder_sync(&m->f, e) < 0)
+		goto out;
+	if (dl_drop_replaced(&b, e) < 0)
 		goto out;
 	sync_step("downloaded");
 	size_t k = dl_records(&b, done, msgids);

@@ -46,7 +46,7 @@ static int sink_begin(void *ctx, const struct imap_literal_info *info,
 	if (r->sink_mode == REMOTE_SINK_OFF || info->resp_name == NULL ||
 	    strcmp(info->resp_name, "FETCH") != 0 || info->prev_atom == NULL || info->depth != 1)
 		return 0;
-	if (r->sink_mode == REMOTE_SINK_BODY && strcmp(info->prev_atom, "BODY[]") == 0) {
+	if (r->sink_mode == REMOTE_SINK_BODY && strcmp(info->prev_atom, r->body_item) == 0) {
 		l = xcalloc(1, sizeof(*l));
 		l->mode = REMOTE_SINK_BODY;
 		if (r->user_sink->begin(r->user_sink->ctx, info->size, &l->user, e) < 0) {

@@ -197,6 +197,15 @@ int sync_remote_scan(struct sync_remote *r, const char *name, const struct sync_
 		     struct arena *a, struct sync_remote_listing *out, struct err *e);
 
 /*
+ * The UIDs of `name` whose INTERNALDATE is before the day of `since` (a
+ * UTC midnight): "UID SEARCH BEFORE d-Mon-yyyy" (the server compares dates,
+ * ignoring the time of day).  *uids_out is ascending, in arena `a`; *n_out
+ * may be 0.  Used for the config's `since:`.
+ */
+int sync_remote_search_before(struct sync_remote *r, const char *name, time_t since,
+			      struct arena *a, uint32_t **uids_out, size_t *n_out, struct err *e);
+
+/*
  * A fingerprint: uid, the fingerprint (state SYNC_FP_KNOWN), the
  * Message-ID header's value (unfolded, trimmed; NULL if none) and the
  * RFC822.SIZE.  Non-zero return stops (the value is returned, e passed on).
@@ -248,6 +257,14 @@ struct sync_remote_sink {
  */
 int sync_remote_download(struct sync_remote *r, const char *name, const uint32_t *uids, size_t n,
 			 const struct sync_remote_sink *sink, struct err *e);
+
+/*
+ * The same for the header sections only (BODY.PEEK[HEADER], for max_size
+ * placeholders): the sink gets the header bytes (up to and including the
+ * empty line), and finish's msg->size is the whole message's RFC822.SIZE.
+ */
+int sync_remote_download_headers(struct sync_remote *r, const char *name, const uint32_t *uids,
+				 size_t n, const struct sync_remote_sink *sink, struct err *e);
 
 /*
  * The mailbox's UIDNEXT now (selects it; or STATUS when another mailbox is

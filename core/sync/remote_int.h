@@ -40,6 +40,7 @@ struct sync_remote {
 	unsigned long selects;          /* SELECT commands sent (tests, stats) */
 	enum remote_sink_mode sink_mode;
 	const struct sync_remote_sink *user_sink;   /* REMOTE_SINK_BODY */
+	const char *body_item;          /* REMOTE_SINK_BODY: "BODY[]" or "BODY[HEADER]" */
 	struct remote_lit *lits;        /* streamed literals not yet claimed */
 };
 

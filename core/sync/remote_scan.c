@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "imap/cmd.h"
 #include "xalloc.h"
@@ -446,4 +447,70 @@ done:
 	free(sc.gone);
 	free(sc.present);
 	return rc;
+}
+
+/* ---------------------------------------------------------------- since: */
+
+struct before_ctx {
+	uint32_t *uids;
+	size_t n, cap;
+};
+
+static int before_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
+{
+	struct before_ctx *bc = ctx;
+	uint32_t uid;
+
+	if (resp->kind != IMAP_RESP_UNTAGGED || resp->name == NULL ||
+	    strcmp(resp->name, "SEARCH") != 0)
+		return 0;
+	for (size_t i = 0; i < resp->nargs; i++) {
+		if (!imap_arg_u32(&resp->args[i], &uid) || uid == 0)
+			return err_set(e, ERR_PROTO, "server sent a malformed SEARCH response");
+		if (bc->n >= SCAN_MAX_MSGS)
+			return err_set(e, ERR_LIMIT, "server sent more than %u UIDs in a SEARCH response",
+				       SCAN_MAX_MSGS);
+		if (bc->n == bc->cap)
+			bc->uids = xgrow(bc->uids, &bc->cap, bc->n + 1, sizeof(*bc->uids));
+		bc->uids[bc->n++] = uid;
+	}
+	return 1;
+}
+
+static int cmp_uid(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int sync_remote_search_before(struct sync_remote *r, const char *name, time_t since,
+			      struct arena *a, uint32_t **uids_out, size_t *n_out, struct err *e)
+{
+	static const char *const mon[12] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	struct before_ctx bc = { 0 };
+	struct tm tm;
+	char text[64];
+	size_t k = 0;
+
+	*uids_out = NULL;
+	*n_out = 0;
+	if (gmtime_r(&since, &tm) == NULL)
+		return err_set(e, ERR_INTERNAL, "since date out of range");
+	snprintf(text, sizeof(text), "UID SEARCH BEFORE %d-%s-%04d", tm.tm_mday, mon[tm.tm_mon],
+		 tm.tm_year + 1900);
+	if (remote_select(r, name, e) < 0 || run_text(r, text, before_untagged, &bc, e) < 0) {
+		free(bc.uids);
+		return err_prefix(e, "searching mailbox \"%s\"", name);
+	}
+	if (bc.n > 1)
+		qsort(bc.uids, bc.n, sizeof(*bc.uids), cmp_uid);
+	*uids_out = arena_alloc(a, (bc.n + 1) * sizeof(uint32_t));
+	for (size_t i = 0; i < bc.n; i++)
+		if (k == 0 || (*uids_out)[k - 1] != bc.uids[i])
+			(*uids_out)[k++] = bc.uids[i];
+	*n_out = k;
+	free(bc.uids);
+	return 0;
 }

@@ -184,6 +184,7 @@ int sync_remote_find_fp(struct sync_remote *r, const char *name, uint32_t uid_mi
 struct dl_run {
 	struct sync_remote *r;
 	const struct sync_remote_sink *sink;
+	const char *item;               /* "BODY[]" or "BODY[HEADER]" */
 	const uint32_t *uids;
 	size_t n;
 	bool *got;                      /* [n] */
@@ -284,7 +285,7 @@ static int dl_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
 	    strcmp(resp->name, "FETCH") != 0 || resp->nargs != 1 || resp->args[0].type != IMAP_ARG_LIST)
 		return 0;
 	list = &resp->args[0];
-	body = imap_fetch_item(list, "BODY[]");
+	body = imap_fetch_item(list, dr->item);
 	if (body == NULL)
 		return 1;
 	if (body->type == IMAP_ARG_LITERAL_STREAMED) {
@@ -327,10 +328,12 @@ static int dl_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
 	return 1;
 }
 
-int sync_remote_download(struct sync_remote *r, const char *name, const uint32_t *uids, size_t n,
-			 const struct sync_remote_sink *sink, struct err *e)
+/* A download of `item` ("BODY[]" or "BODY[HEADER]"), asked for as `suffix`. */
+static int download_item(struct sync_remote *r, const char *name, const uint32_t *uids, size_t n,
+			 const struct sync_remote_sink *sink, const char *item, const char *suffix,
+			 struct err *e)
 {
-	struct dl_run dr = { .r = r, .sink = sink, .uids = uids, .n = n };
+	struct dl_run dr = { .r = r, .sink = sink, .item = item, .uids = uids, .n = n };
 	size_t i;
 	int rc;
 
@@ -341,10 +344,12 @@ int sync_remote_download(struct sync_remote *r, const char *name, const uint32_t
 	dr.got = xcalloc(n, sizeof(bool));
 	arena_init(&dr.a, 4096);
 	r->user_sink = sink;
+	r->body_item = item;
 	r->sink_mode = REMOTE_SINK_BODY;
-	rc = remote_run_uid_sets(r, "UID FETCH ", " (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])",
-				 uids, n, DOWNLOAD_BATCH, dl_untagged, &dr, e);
+	rc = remote_run_uid_sets(r, "UID FETCH ", suffix, uids, n, DOWNLOAD_BATCH, dl_untagged, &dr,
+				 e);
 	r->sink_mode = REMOTE_SINK_OFF;
+	r->body_item = NULL;
 	remote_lits_abort_all(r);
 	r->user_sink = NULL;
 	if (rc == 0 && dr.failed) {
@@ -359,6 +364,20 @@ int sync_remote_download(struct sync_remote *r, const char *name, const uint32_t
 	if (rc < 0)
 		err_prefix(e, "downloading from mailbox \"%s\"", name);
 	return rc;
+}
+
+int sync_remote_download(struct sync_remote *r, const char *name, const uint32_t *uids, size_t n,
+			 const struct sync_remote_sink *sink, struct err *e)
+{
+	return download_item(r, name, uids, n, sink, "BODY[]",
+			     " (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])", e);
+}
+
+int sync_remote_download_headers(struct sync_remote *r, const char *name, const uint32_t *uids,
+				 size_t n, const struct sync_remote_sink *sink, struct err *e)
+{
+	return download_item(r, name, uids, n, sink, "BODY[HEADER]",
+			     " (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER])", e);
 }
 
 /* ---- uploads ------------------------------------------------------------------------ */
