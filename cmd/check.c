@@ -142,15 +142,7 @@ static void json_account(struct json *j, const struct cfg_account *a,
 	json_key(j, "tls");
 	json_string(j, cfg_tls_name(a->remote.tls));
 	if (e->code != ERR_NONE) {
-		json_key(j, "error");
-		json_object_begin(j);
-		json_key(j, "code");
-		json_string(j, err_code_name(e->code));
-		json_key(j, "exit_code");
-		json_int(j, err_exit_code(e));
-		json_key(j, "message");
-		json_string(j, e->msg);
-		json_object_end(j);
+		json_error(j, e);
 	} else if (!offline) {
 		json_key(j, "mechanism");
 		json_string(j, res->mech);

@@ -190,3 +190,16 @@ void json_null(struct json *j)
 	value_prefix(j);
 	puts_(j, "null");
 }
+
+void json_error(struct json *j, const struct err *e)
+{
+	json_key(j, "error");
+	json_object_begin(j);
+	json_key(j, "code");
+	json_string(j, err_code_name(e->code));
+	json_key(j, "exit_code");
+	json_int(j, err_exit_code(e));
+	json_key(j, "message");
+	json_string(j, e->msg);
+	json_object_end(j);
+}

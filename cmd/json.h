@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "err.h"
 
 #define JSON_MAX_DEPTH 32
 
@@ -43,5 +44,7 @@ void json_int(struct json *j, int64_t v);
 void json_double(struct json *j, double v);
 void json_bool(struct json *j, bool v);
 void json_null(struct json *j);
+/* "error": {"code": ..., "exit_code": ..., "message": ...} inside an object. */
+void json_error(struct json *j, const struct err *e);
 
 #endif

@@ -116,15 +116,8 @@ static void print_json(struct json *j, const struct cfg_account *a, const struct
 	json_string(j, a->name);
 	json_key(j, "state");
 	json_string(j, a->state);
-	if (e->code != ERR_NONE) {
-		json_key(j, "error");
-		json_object_begin(j);
-		json_key(j, "code");
-		json_string(j, err_code_name(e->code));
-		json_key(j, "message");
-		json_string(j, e->msg);
-		json_object_end(j);
-	}
+	if (e->code != ERR_NONE)
+		json_error(j, e);
 	json_key(j, "synced");
 	json_bool(j, !never && e->code == ERR_NONE);
 	json_key(j, "mailboxes");

@@ -131,19 +131,6 @@ static void json_side(struct json *j, const char *key, const struct sync_side_co
 	json_object_end(j);
 }
 
-static void json_error(struct json *j, const struct err *e)
-{
-	json_key(j, "error");
-	json_object_begin(j);
-	json_key(j, "code");
-	json_string(j, err_code_name(e->code));
-	json_key(j, "exit_code");
-	json_int(j, err_exit_code(e));
-	json_key(j, "message");
-	json_string(j, e->msg);
-	json_object_end(j);
-}
-
 static void json_account(struct json *j, const struct cfg_account *a,
 			 const struct sync_report *rep, const struct err *e, double seconds,
 			 bool dry_run)

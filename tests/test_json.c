@@ -45,3 +45,18 @@ Test(json, output_beyond_the_cap_is_marked_failed)
 	cr_assert(j.failed);
 	json_release(&j);
 }
+
+Test(json, error_object_names_code_exit_code_and_message)
+{
+	struct json j;
+	struct err e;
+
+	err_set(&e, ERR_AUTH, "login refused: \"%s\"", "x");
+	json_init(&j, 4096);
+	json_object_begin(&j);
+	json_error(&j, &e);
+	json_object_end(&j);
+	cr_assert_str_eq(json_cstr(&j),
+			 "{\"error\":{\"code\":\"auth\",\"exit_code\":3,\"message\":\"login refused: \\\"x\\\"\"}}");
+	json_release(&j);
+}
