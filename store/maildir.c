@@ -276,7 +276,8 @@ int maildir_list(struct maildir *md, struct arena *a, struct maildir_folder_info
 		free(l.items);
 		return -1;
 	}
-	qsort(l.items + first, l.count - first, sizeof(*l.items), info_cmp);
+	if (l.count - first > 1)    /* qsort() must not see a NULL array */
+		qsort(l.items + first, l.count - first, sizeof(*l.items), info_cmp);
 	*list_out = ARENA_NEW_ARRAY(a, struct maildir_folder_info, l.count ? l.count : 1);
 	if (l.count)
 		memcpy(*list_out, l.items, l.count * sizeof(*l.items));

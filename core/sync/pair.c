@@ -5,7 +5,6 @@
  */
 #include "engine_int.h"
 
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -253,25 +252,6 @@ static char list_separator(const struct imap_mailbox_list *rl)
 	return '/';
 }
 
-/*
- * Whether the Maildir root holds any folder at all.  (maildir_list() calls
- * qsort() on a NULL array when there is none, which UBSan rejects; an
- * empty root simply has no folders.)
- */
-static bool local_root_has_dirs(const char *root)
-{
-	DIR *d = opendir(root);
-	struct dirent *de;
-	bool any = false;
-
-	if (d == NULL)
-		return true;    /* let maildir_list() report the error */
-	while (!any && (de = readdir(d)) != NULL)
-		any = strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
-	closedir(d);
-	return any;
-}
-
 static int discover(struct eng *g, struct eng_lists *L, struct err *e)
 {
 	struct maildir_config mc = { 0 };
@@ -287,7 +267,7 @@ static int discover(struct eng *g, struct eng_lists *L, struct err *e)
 	if (maildir_open(&g->md, &mc, e) < 0)
 		return -1;
 	g->md_open = true;
-	if (local_root_has_dirs(g->md.root) && maildir_list(&g->md, &g->a, &L->ll, &L->nl, e) < 0)
+	if (maildir_list(&g->md, &g->a, &L->ll, &L->nl, e) < 0)
 		return -1;
 	L->r_used = arena_zalloc(&g->a, (L->rl.n + 1) * sizeof(bool));
 	L->l_used = arena_zalloc(&g->a, (L->nl + 1) * sizeof(bool));
