@@ -28,10 +28,11 @@ static const char help_overview[] =
 	"\n"
 	"options:\n"
 	"  -c, --config FILE   configuration file (default $XDG_CONFIG_HOME/ferry/config.yaml)\n"
-	"  -v, --verbose       more output; -vv adds the protocol trace (credentials redacted)\n"
+	"  -v, --verbose       more output and the protocol trace on stderr; -vv adds every debug line\n"
 	"  -q, --quiet         print only errors\n"
 	"      --json          print one JSON object per run on stdout\n"
-	"      --version       print the version and exit\n"
+	"  -V, --version       print the version and exit\n"
+	"  -h, --help          show help for the command given, or an overview\n"
 	"\n"
 	"exit codes: 0 synced, 1 partial failure, 2 usage or configuration error,\n"
 	"3 authentication failed, 4 connection or TLS failure, 5 safety stop,\n"
@@ -55,12 +56,13 @@ static const char help_status[] =
 	"its message count and the local changes waiting to be pushed.\n";
 
 static const char help_check[] =
-	"usage: ferry check [--offline] [ACCOUNT]\n"
+	"usage: ferry check [--offline] [--list-accounts] [ACCOUNT]\n"
 	"\n"
 	"Validate the configuration, connect, verify TLS, authenticate, and list\n"
 	"the server's capabilities and mailboxes.  Changes nothing.\n"
 	"\n"
-	"  --offline   only validate the configuration\n";
+	"  --offline         only validate the configuration\n"
+	"  --list-accounts   print the names of the configured accounts, one per line\n";
 
 static const char help_help[] =
 	"usage: ferry help [COMMAND]\n"
@@ -117,6 +119,7 @@ static bool *command_flag(struct cli *c, const char *arg, enum cli_command *owne
 		{ "--force", CLI_SYNC, offsetof(struct cli, force) },
 		{ "--wait", CLI_SYNC, offsetof(struct cli, wait) },
 		{ "--offline", CLI_CHECK, offsetof(struct cli, offline) },
+		{ "--list-accounts", CLI_CHECK, offsetof(struct cli, list_accounts) },
 	};
 	size_t i;
 
@@ -197,8 +200,8 @@ static int check_combination(const struct cli *c, struct err *e)
 	if ((c->dry_run || c->pull || c->push || c->force || c->wait) && c->command != CLI_SYNC &&
 	    c->command != CLI_HELP)
 		return err_set(e, ERR_USAGE, "--dry-run, --pull, --push, --force and --wait belong to \"ferry sync\"");
-	if (c->offline && c->command != CLI_CHECK && c->command != CLI_HELP)
-		return err_set(e, ERR_USAGE, "--offline belongs to \"ferry check\"");
+	if ((c->offline || c->list_accounts) && c->command != CLI_CHECK && c->command != CLI_HELP)
+		return err_set(e, ERR_USAGE, "--offline and --list-accounts belong to \"ferry check\"");
 	if ((c->command == CLI_STATUS || c->command == CLI_CHECK || c->command == CLI_HELP) &&
 	    c->ntargets > 1)
 		return err_set(e, ERR_USAGE, "\"ferry %s\" takes at most one argument",

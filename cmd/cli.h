@@ -34,8 +34,8 @@ struct cli {
 	bool json;
 	/* sync */
 	bool dry_run, pull, push, force, wait;
-	/* check */
-	bool offline;
+	/* check; list_accounts: print the account names only (shell completion) */
+	bool offline, list_accounts;
 	/* sync: ACCOUNT[/MAILBOX]...; status, check: at most one ACCOUNT; help: COMMAND */
 	const char **targets;
 	size_t ntargets;

@@ -4,6 +4,20 @@
 
 #include "commands_int.h"
 
+/*
+ * `ferry check --list-accounts`: the selected account names, one per line,
+ * for shell completion.  The config is loaded (and so validated) already;
+ * nothing else is read and nothing is contacted.
+ */
+static int list_accounts(const struct run_ctx *rc)
+{
+	size_t i;
+
+	for (i = 0; i < rc->naccounts; i++)
+		printf("%s\n", rc->accounts[i]->name);
+	return 0;
+}
+
 int command_run(const struct cli *cli)
 {
 	struct run_ctx rc;
@@ -17,7 +31,7 @@ int command_run(const struct cli *cli)
 	}
 	switch (cli->command) {
 	case CLI_CHECK:
-		code = command_check(&rc);
+		code = cli->list_accounts ? list_accounts(&rc) : command_check(&rc);
 		break;
 	case CLI_STATUS:
 		code = command_status(&rc);

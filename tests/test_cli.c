@@ -125,3 +125,21 @@ Test(cli, help_forms)
 	cr_assert(strstr(cli_help_text(CLI_CHECK), "--offline") != NULL);
 	cr_assert(strstr(cli_help_text(CLI_NONE), "exit codes") != NULL);
 }
+
+Test(cli, list_accounts_belongs_to_check)
+{
+	struct cli c;
+	struct err e;
+
+	cr_assert_eq(parse(&c, &e, "-c x.yaml check --list-accounts"), 0, "%s", e.msg);
+	cr_assert_eq(c.command, CLI_CHECK);
+	cr_assert(c.list_accounts && !c.offline);
+	cli_release(&c);
+	err_clear(&e);
+	cr_assert_eq(parse(&c, &e, "sync --list-accounts"), -1);
+	cr_assert_eq(e.code, ERR_USAGE);
+	cr_assert(strstr(e.msg, "ferry check") != NULL, "%s", e.msg);
+	err_clear(&e);
+	cr_assert_eq(parse(&c, &e, "--list-accounts status"), -1);
+	cr_assert_eq(e.code, ERR_USAGE);
+}
