@@ -28,7 +28,7 @@ static const char help_overview[] =
 	"\n"
 	"options:\n"
 	"  -c, --config FILE   configuration file (default $XDG_CONFIG_HOME/ferry/config.yaml)\n"
-	"  -v, --verbose       more output and the protocol trace on stderr; -vv adds every debug line\n"
+	"  -v, --verbose       more output and the protocol trace; -vv: all debug lines\n"
 	"  -q, --quiet         print only errors\n"
 	"      --json          print one JSON object per run on stdout\n"
 	"  -V, --version       print the version and exit\n"
