@@ -65,6 +65,7 @@ struct eng {
 	struct sync_mailbox *in_mb;     /* plan input mailboxes */
 	struct sync_input in;
 	struct sync_plan plan;
+	struct sync_progress prog;      /* progress.c */
 };
 
 /* engine.c */
@@ -89,6 +90,14 @@ char *eng_describe(struct eng *g, const struct sync_action *a);
 /* pair.c: list both sides, pair them (g->mb), add new pairs to the state
  * (ids only, on a dry run). */
 int eng_discover(struct eng *g, struct err *e);
+
+/* progress.c: opts->progress, if set.  eng_progress_start: totals from
+ * the plan; eng_progress_bytes: `n` more bytes of a transfer into or out of
+ * m; eng_progress_msg: one message of m done (`bytes`: its bytes not yet
+ * counted by eng_progress_bytes). */
+void eng_progress_start(struct eng *g);
+void eng_progress_bytes(struct eng *g, const struct eng_mbox *m, bool upload, uint64_t n);
+void eng_progress_msg(struct eng *g, const struct eng_mbox *m, bool upload, uint64_t bytes);
 
 /* exec.c */
 int eng_execute(struct eng *g, struct err *e);
