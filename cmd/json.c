@@ -219,7 +219,7 @@ void json_error_entry(struct json *j, const struct err *e, int exit_code, const 
 	json_key(j, "exit_code");
 	json_int(j, exit_code);
 	json_key(j, "scope");
-	json_string(j, mailbox ? "mailbox" : "account");
+	json_string(j, mailbox ? "mailbox" : account ? "account" : "run");
 	json_key(j, "account");
 	json_string(j, account);
 	json_key(j, "mailbox");

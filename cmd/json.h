@@ -52,7 +52,8 @@ void json_error(struct json *j, const struct err *e);
 /*
  * One entry of the top-level "errors" array (doc/json.md): {"code",
  * "exit_code" (what this error makes of the run's exit code), "scope"
- * ("account" or "mailbox"), "account", "mailbox" (null when account-wide),
+ * ("mailbox", "account", or "run" when no account is known: a bad config),
+ * "account", "mailbox" (null unless scope is "mailbox"),
  * "message"}.  account and mailbox may be NULL.
  */
 void json_error_entry(struct json *j, const struct err *e, int exit_code, const char *account,
