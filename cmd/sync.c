@@ -396,6 +396,39 @@ static void report_partial(const struct cfg_account *a, const struct sync_report
 	}
 }
 
+/* The account's run stopped: the error, a hint, and for a connection problem a way to test it. */
+static void report_account_error(const struct cfg_account *a, const struct err *e)
+{
+	account_report_error(a, e);
+	if (e->code == ERR_AUTH || e->code == ERR_TLS || e->code == ERR_NET || e->code == ERR_TIMEOUT)
+		fprintf(stderr, "ferry: hint: \"ferry check %s\" tries the connection and the login "
+			"without syncing\n", a->name);
+}
+
+/* A safety stop (exit 5): which mailboxes, why, and the two ways on. */
+static void report_safety(const struct cfg_account *a, const struct sync_report *rep,
+			  const struct err *e)
+{
+	size_t shown = 0;
+
+	for (size_t i = 0; i < rep->nmailboxes; i++) {
+		const struct sync_mailbox_report *m = &rep->mailboxes[i];
+
+		if (!m->safety)
+			continue;
+		fprintf(stderr, "ferry: account \"%s\": safety stop in mailbox \"%s\": %s; "
+			"nothing was deleted\n", a->name, m->remote_name ? m->remote_name : "",
+			m->safety_reason ? m->safety_reason : "too many deletions");
+		if (shown++ == 0)
+			fprintf(stderr, "ferry: hint: if the deletions are wanted, run \"ferry sync --force "
+				"%s/%s\"; if not, look at the side that lost them (a Maildir moved, "
+				"emptied or not mounted?) first\n", a->name,
+				m->remote_name ? m->remote_name : "");
+	}
+	if (shown == 0)
+		account_report_error(a, e);
+}
+
 int command_sync(struct run_ctx *rc)
 {
 	const struct cli *cli = rc->cli;
@@ -448,8 +481,10 @@ int command_sync(struct run_ctx *rc)
 		}
 		if (code == 1 && !cli->json)
 			report_partial(a, &rep);
+		else if (code == 5 && !cli->json)
+			report_safety(a, &rep, &e);
 		else if (code != 0 && !cli->json)
-			account_report_error(a, &e);
+			report_account_error(a, &e);
 		else if (text)
 			printf("%s: %s %zu mailbox%s in %.1f s\n", a->name,
 			       cli->dry_run ? "planned" : "synced", rep.nmailboxes,

@@ -352,6 +352,7 @@ Test(cli_run, wrong_password_exits_3_and_never_shows_it)
 	cr_assert_eq(run(&res, NULL, "sync", NULL), 3, "%s", res.err);
 	cr_assert(strstr(res.err, "account \"test\""), "%s", res.err);
 	cr_assert(strstr(res.err, "hint:"), "no next step:\n%s", res.err);
+	cr_assert(strstr(res.err, "\"ferry check test\""), "no way to test the login:\n%s", res.err);
 	assert_no_secret(&res, wrong);
 	harness_result_release(&res);
 
@@ -414,6 +415,12 @@ Test(cli_run, safety_stop_json_exits_5_and_names_the_mailbox)
 		    "[m['name'] for m in doc['accounts'][0]['mailboxes'] if m['safety_stop']] == ['INBOX']",
 		    "any(e['code'] == 'safety' and e['exit_code'] == 5 for e in doc['errors'])",
 		    "doc['accounts'][0]['totals']['remote']['deleted'] == 0", NULL);
+	harness_result_release(&res);
+	/* in words: where, why, and the two ways on */
+	cr_assert_eq(run(&res, NULL, "sync", NULL), 5, "%s", res.err);
+	cr_assert(strstr(res.err, "safety stop in mailbox \"INBOX\""), "%s", res.err);
+	cr_assert(strstr(res.err, "nothing was deleted"), "%s", res.err);
+	cr_assert(strstr(res.err, "ferry sync --force test/INBOX"), "no next step:\n%s", res.err);
 	harness_result_release(&res);
 	sl_list_release(&l);
 	free(dir);
