@@ -8,9 +8,11 @@
  * Counts come first so that a narrow terminal cuts the name, not the
  * numbers; the line never reaches the last column (no wrap).  It is shown
  * only when progress_wanted() says so: stderr is a terminal (and TERM is not
- * "dumb"), and neither -q, --json nor -v/-vv was given (with -v the log
- * lines would push it around).  Never in a pipe.  The first draw waits one
- * interval, so a quick sync shows nothing.
+ * "dumb"), and none of -q, --json, -v/-vv (the log lines would push it
+ * around) or --dry-run (nothing is transferred) was given.  Never in a
+ * pipe.  The first draw waits one interval, so a quick sync shows nothing.
+ * It moves within a message too: the engine reports each chunk of a body
+ * downloaded or uploaded.
  *
  * Test-only knob: FERRY_PROGRESS_INTERVAL_MS=N in the environment sets the
  * interval (0: draw at every event); it does not turn the line on where

@@ -615,6 +615,46 @@ Test(cli_run, progress_line_is_drawn_on_a_terminal_and_erased)
 	pty_run_release(&pr);
 }
 
+static size_t count_of(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
+/* A big message moves the line while it is transferred, both ways. */
+Test(cli_run, progress_line_moves_during_one_big_message_each_way)
+{
+	const char *env[] = { "FERRY_PROGRESS_INTERVAL_MS=0", NULL };
+	char *big = sl_message("big-down", 3u << 20), *up = sl_message("big-up", 3u << 20);
+	struct pty_run pr;
+	char *v;
+
+	cr_assert_eq(sl_remote_append(&ctx, "INBOX", big, NULL), 0);
+	run_pty(&pr, 100, env, "sync", NULL);
+	v = visible(pr.tty);
+	cr_assert_eq(pr.status, 0, "exit %d\n%s\n%s", pr.status, pr.out, v);
+	cr_assert_gt(count_of(pr.tty, "pulling 0/1 msgs"), 3,
+		     "no movement while the message downloads:\n%.2000s", v);
+	cr_assert(strstr(pr.tty, "pulling 1/1 msgs  3.0 MB/3.0 MB"), "%.2000s", v);
+	free(v);
+	pty_run_release(&pr);
+
+	cr_assert_eq(sl_local_deliver(&ctx, "INBOX", up, NULL), 0);
+	run_pty(&pr, 100, env, "sync", NULL);
+	v = visible(pr.tty);
+	cr_assert_eq(pr.status, 0, "exit %d\n%s\n%s", pr.status, pr.out, v);
+	cr_assert_gt(count_of(pr.tty, "pushing 0/1 msgs"), 3,
+		     "no movement while the message uploads:\n%.2000s", v);
+	cr_assert(strstr(pr.tty, "pushing 1/1 msgs  3.0 MB/3.0 MB"), "%.2000s", v);
+	free(v);
+	pty_run_release(&pr);
+	free(up);
+	free(big);
+}
+
 Test(cli_run, no_progress_line_in_a_pipe)
 {
 	const char *env[] = { "FERRY_PROGRESS_INTERVAL_MS=0", NULL };

@@ -531,7 +531,7 @@ static int exec_upload(struct eng *g, struct sync_action *act, struct eng_mbox *
 	if (add_intents(g, &in, 1, &id, e) < 0)
 		goto out;
 	sync_step("upload");
-	eng_progress_bytes(g, to, true, 0);
+	eng_progress_upload(g, act, to, v.size);
 	if (sync_remote_append(g->r, to->sm.remote_name, fd, v.size, &act->flags, stt.st_mtime, &fp,
 			       &uid, e) < 0) {
 		err_prefix(e, "local message \"%s\"", act->name);
@@ -546,7 +546,7 @@ static int exec_upload(struct eng *g, struct sync_action *act, struct eng_mbox *
 		act->rec.size = v.size;
 	rep_of(g, to)->remote.added++;
 	rep_of(g, to)->remote.bytes += v.size;
-	eng_progress_msg(g, to, true, v.size);
+	eng_progress_msg(g, to, true, 0);
 	rc = finish_one(g, act, v.message_id, id, e);
 out:
 	close(fd);
@@ -937,6 +937,7 @@ int eng_execute(struct eng *g, struct err *e)
 			struct eng_mbox *m = eng_mbox_by_id(g, acts[0]->mailbox);
 
 			if (eng_err_fatal(e) || m == NULL) {
+				eng_progress_end(g);
 				free(acts);
 				return -1;
 			}
@@ -947,6 +948,7 @@ int eng_execute(struct eng *g, struct err *e)
 		}
 		i += n;
 	}
+	eng_progress_end(g);
 	free(acts);
 	return 0;
 }
