@@ -429,6 +429,58 @@ static void report_safety(const struct cfg_account *a, const struct sync_report 
 		account_report_error(a, e);
 }
 
+/*
+ * stdout, without -q or --json: the plan (dry run), one line per mailbox,
+ * and the account's total when it synced (all or part of it).
+ */
+static void print_account_text(const struct cli *cli, const struct cfg_account *a,
+			       const struct sync_report *rep, int code, double seconds)
+{
+	struct sync_side_counts local = { 0 }, remote = { 0 };
+	char pulled[256], pushed[256];
+	size_t k, failed = 0;
+
+	if (cli->dry_run)
+		for (k = 0; k < rep->nplan_lines; k++)
+			printf("%s: would %s\n", a->name, rep->plan_lines[k]);
+	for (k = 0; k < rep->nmailboxes; k++) {
+		print_mailbox_line(a->name, &rep->mailboxes[k]);
+		side_add(&local, &rep->mailboxes[k].local);
+		side_add(&remote, &rep->mailboxes[k].remote);
+		failed += rep->mailboxes[k].failed;
+	}
+	if (code == 0 || code == 1) {
+		describe_side(&local, pulled, sizeof(pulled));
+		describe_side(&remote, pushed, sizeof(pushed));
+		printf("%s: %s ", a->name, cli->dry_run ? "planned" : "synced");
+		if (failed)
+			printf("%zu of ", rep->nmailboxes - failed);
+		printf("%zu mailbox%s in %.1f s", rep->nmailboxes, rep->nmailboxes == 1 ? "" : "es",
+		       seconds);
+		if (*pulled)
+			printf("%s %s %s", ":", cli->dry_run ? "would pull" : "pulled", pulled);
+		if (*pushed)
+			printf("%s %s %s", *pulled ? ";" : ":", cli->dry_run ? "would push" : "pushed",
+			       pushed);
+		if (!*pulled && !*pushed)
+			printf(", no changes");
+		printf("\n");
+	}
+	fflush(stdout);
+}
+
+/* stderr, also with -q (not with --json): what failed, where, what next. */
+static void report_errors(const struct cfg_account *a, const struct sync_report *rep, int code,
+			  const struct err *e)
+{
+	if (code == 1)
+		report_partial(a, rep);
+	else if (code == 5)
+		report_safety(a, rep, e);
+	else if (code != 0)
+		report_account_error(a, e);
+}
+
 int command_sync(struct run_ctx *rc)
 {
 	const struct cli *cli = rc->cli;
@@ -438,7 +490,7 @@ int command_sync(struct run_ctx *rc)
 	struct json j, errs;
 	struct timespec run_t0;
 	time_t run_started = time(NULL);
-	size_t i, k;
+	size_t i;
 
 	clock_gettime(CLOCK_MONOTONIC, &run_t0);
 	progress_init(&pr, STDERR_FILENO, progress_wanted(cli, STDERR_FILENO));
@@ -471,24 +523,10 @@ int command_sync(struct run_ctx *rc)
 		progress_clear(&pr);
 		log_set_context(NULL, NULL);
 		code = account_exit_code(&e);
-		if (text) {
-			if (cli->dry_run)
-				for (k = 0; k < rep.nplan_lines; k++)
-					printf("%s: would %s\n", a->name, rep.plan_lines[k]);
-			for (k = 0; k < rep.nmailboxes; k++)
-				print_mailbox_line(a->name, &rep.mailboxes[k]);
-			fflush(stdout);
-		}
-		if (code == 1 && !cli->json)
-			report_partial(a, &rep);
-		else if (code == 5 && !cli->json)
-			report_safety(a, &rep, &e);
-		else if (code != 0 && !cli->json)
-			report_account_error(a, &e);
-		else if (text)
-			printf("%s: %s %zu mailbox%s in %.1f s\n", a->name,
-			       cli->dry_run ? "planned" : "synced", rep.nmailboxes,
-			       rep.nmailboxes == 1 ? "" : "es", elapsed(&t0));
+		if (text)
+			print_account_text(cli, a, &rep, code, elapsed(&t0));
+		if (!cli->json)
+			report_errors(a, &rep, code, &e);
 		out.a = a;
 		out.rep = &rep;
 		out.e = &e;

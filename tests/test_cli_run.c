@@ -141,6 +141,15 @@ static void seed(int count)
 	cr_assert_eq(harness_seed(&ctx.d, ctx.user, count, "Work"), 0);
 }
 
+static size_t count_of(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
 static void sync_ok(void)
 {
 	struct harness_result res;
@@ -223,6 +232,40 @@ Test(cli_run, status_json_validates_after_a_sync)
 	harness_result_release(&res);
 }
 
+Test(cli_run, text_summary_has_a_line_per_mailbox_and_a_total)
+{
+	struct harness_result res;
+	char **boxes;
+	size_t n = 0;
+
+	seed(10);
+	boxes = sl_remote_mailboxes(&ctx);
+	cr_assert_not_null(boxes);
+	cr_assert_eq(run(&res, NULL, "sync", NULL), 0, "%s", res.err);
+	for (n = 0; boxes[n]; n++) {
+		char *line = xasprintf("test/%s: ", boxes[n]);
+
+		cr_assert(strstr(res.out, line), "no line for %s:\n%s", boxes[n], res.out);
+		free(line);
+	}
+	cr_assert(strstr(res.out, "test/INBOX: pulled "), "%s", res.out);
+	{
+		char *total = xasprintf("test: synced %zu mailboxes in ", n);
+
+		cr_assert(strstr(res.out, total), "no total line \"%s\":\n%s", total, res.out);
+		cr_assert(strstr(res.out, ": pulled 10 new, "), "the total misses the count:\n%s",
+			  res.out);
+		free(total);
+	}
+	cr_assert_eq(res.err_len, 0, "stderr of a clean sync:\n%s", res.err);
+	harness_result_release(&res);
+	cr_assert_eq(run(&res, NULL, "sync", NULL), 0, "%s", res.err);
+	cr_assert_eq(count_of(res.out, ": up to date\n"), n, "%s", res.out);
+	cr_assert(strstr(res.out, "s, no changes\n"), "%s", res.out);
+	harness_result_release(&res);
+	sl_strv_free(boxes);
+}
+
 /* ---------------------------------------------------------------- check */
 
 Test(cli_run, check_json_validates_online_offline_and_with_a_wrong_password)
@@ -285,6 +328,8 @@ Test(cli_run, refused_append_in_one_mailbox_exits_1_and_syncs_the_others)
 	cr_assert(strstr(res.err, "1 of ") && strstr(res.err, "synced and recorded"),
 		  "no summary of the partial failure:\n%s", res.err);
 	cr_assert(strstr(res.err, "ferry sync test/Work"), "no next step:\n%s", res.err);
+	cr_assert(strstr(res.out, "test: synced ") && strstr(res.out, " of "),
+		  "no partial total line:\n%s", res.out);
 	harness_result_release(&res);
 	cr_assert_neq(sl_remote_uid(&ctx, "INBOX", "<pushed-inbox@ferry.test>"), 0u,
 		      "INBOX's message did not reach the server");
@@ -613,15 +658,6 @@ Test(cli_run, progress_line_is_drawn_on_a_terminal_and_erased)
 	free(want);
 	free(v);
 	pty_run_release(&pr);
-}
-
-static size_t count_of(const char *hay, const char *needle)
-{
-	size_t n = 0;
-
-	for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
-		n++;
-	return n;
 }
 
 /* A big message moves the line while it is transferred, both ways. */
