@@ -1,9 +1,11 @@
 /* The progress line's pure formatting (cmd/progress.h): units, rate, width, names. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "progress.h"
 
 static const char *bytes(uint64_t n)
@@ -149,4 +151,47 @@ Test(progress, not_wanted_with_json_quiet_verbose_or_off_a_terminal)
 	cr_assert_not(progress_wanted(&c, fds[1]));
 	close(fds[0]);
 	close(fds[1]);
+}
+
+/* What the terminal gets, in order: the line, its erasure, then the log line. */
+Test(progress, a_log_line_erases_the_progress_line_first)
+{
+	struct sync_progress sp = prog("INBOX", 1, 2, 10, 20);
+	struct progress p;
+	char got[512];
+	size_t n = 0;
+	ssize_t k;
+	int fds[2], saved;
+
+	cr_assert_eq(pipe(fds), 0);
+	saved = dup(STDERR_FILENO);
+	cr_assert_eq(dup2(fds[1], STDERR_FILENO), STDERR_FILENO);
+	setenv("FERRY_PROGRESS_INTERVAL_MS", "0", 1);
+	progress_init(&p, fds[1], true);
+	progress_begin(&p, "acct");
+	progress_event(&p, &sp);
+	log_set_context("acct", NULL);
+	log_warn("account \"acct\": names its account");
+	log_warn("does not");
+	progress_event(&p, &sp);
+	progress_release(&p);
+	log_warn("after release");
+	log_set_context(NULL, NULL);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(fds[1]);
+	while ((k = read(fds[0], got + n, sizeof(got) - 1 - n)) > 0)
+		n += (size_t)k;
+	got[n] = '\0';
+	close(fds[0]);
+	unsetenv("FERRY_PROGRESS_INTERVAL_MS");
+	cr_assert_str_eq(got,
+			 "\rpulling 1/2 msgs  10 B/20 B  acct/INBOX\033[K"
+			 "\r\033[K"
+			 "ferry: warning: account \"acct\": names its account\n"
+			 "ferry: warning: acct: does not\n"
+			 "\rpulling 1/2 msgs  10 B/20 B  acct/INBOX\033[K"
+			 "\r\033[K"
+			 "ferry: warning: acct: after release\n");
 }
