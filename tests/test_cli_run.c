@@ -626,7 +626,7 @@ static char *visible(const char *s)
 
 Test(cli_run, progress_line_is_drawn_on_a_terminal_and_erased)
 {
-	const char *env[] = { "FERRY_PROGRESS_INTERVAL_MS=0", NULL };
+	const char *env[] = { "FERRY_PROGRESS_INTERVAL_MS=0", "TERM=xterm", NULL };
 	struct pty_run pr;
 	char *v, *want;
 	size_t lines = 0;
@@ -663,7 +663,7 @@ Test(cli_run, progress_line_is_drawn_on_a_terminal_and_erased)
 /* A big message moves the line while it is transferred, both ways. */
 Test(cli_run, progress_line_moves_during_one_big_message_each_way)
 {
-	const char *env[] = { "FERRY_PROGRESS_INTERVAL_MS=0", NULL };
+	const char *env[] = { "FERRY_PROGRESS_INTERVAL_MS=0", "TERM=xterm", NULL };
 	char *big = sl_message("big-down", 3u << 20), *up = sl_message("big-up", 3u << 20);
 	struct pty_run pr;
 	char *v;
@@ -707,7 +707,7 @@ Test(cli_run, no_progress_line_in_a_pipe)
 
 Test(cli_run, quiet_on_a_terminal_shows_nothing_at_all)
 {
-	const char *env[] = { "FERRY_PROGRESS_INTERVAL_MS=0", NULL };
+	const char *env[] = { "FERRY_PROGRESS_INTERVAL_MS=0", "TERM=xterm", NULL };
 	struct pty_run pr;
 
 	seed(40);
@@ -721,7 +721,7 @@ Test(cli_run, quiet_on_a_terminal_shows_nothing_at_all)
 
 Test(cli_run, json_on_a_terminal_has_no_progress_line)
 {
-	const char *env[] = { "FERRY_PROGRESS_INTERVAL_MS=0", NULL };
+	const char *env[] = { "FERRY_PROGRESS_INTERVAL_MS=0", "TERM=xterm", NULL };
 	struct pty_run pr;
 
 	seed(20);
@@ -729,5 +729,18 @@ Test(cli_run, json_on_a_terminal_has_no_progress_line)
 	cr_assert_eq(pr.status, 0, "exit %d\n%s", pr.status, pr.tty);
 	cr_assert_eq(pr.tty_len, 0, "--json wrote to the terminal:\n%s", pr.tty);
 	cr_assert(strstr(pr.out, "\"command\":\"sync\""), "%s", pr.out);
+	pty_run_release(&pr);
+}
+
+Test(cli_run, dumb_terminal_has_no_progress_line)
+{
+	const char *env[] = { "FERRY_PROGRESS_INTERVAL_MS=0", "TERM=dumb", NULL };
+	struct pty_run pr;
+
+	seed(20);
+	run_pty(&pr, 80, env, "sync", NULL);
+	cr_assert_eq(pr.status, 0, "exit %d\n%s", pr.status, pr.tty);
+	cr_assert_eq(pr.tty_len, 0, "TERM=dumb got a progress line:\n%s", pr.tty);
+	cr_assert(strstr(pr.out, "test/INBOX: pulled"), "%s", pr.out);
 	pty_run_release(&pr);
 }
