@@ -187,7 +187,8 @@ static const char *hint_for(const struct err *e)
 	case ERR_TIMEOUT:
 		return "check host, port and tls in the config, and the network";
 	case ERR_LOCKED:
-		return "wait for the other run, or use --wait";
+		return "another ferry is syncing this account; wait for it, or add --wait "
+		       "(\"ferry status\" works meanwhile)";
 	case ERR_EXEC:
 		return "run the command by hand to see what it prints";
 	default:

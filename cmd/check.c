@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "account.h"
 #include "commands_int.h"
@@ -176,14 +177,21 @@ static void json_account(struct json *j, const struct cfg_account *a,
 int command_check(struct run_ctx *rc)
 {
 	const struct cli *cli = rc->cli;
-	struct json j;
+	struct json j, errs;
 	int exit_code = 0;
+	struct timespec t0, t1;
 	size_t i;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	json_init(&j, 16u << 20);
+	json_init(&errs, 1u << 20);
+	json_array_begin(&errs);
 	json_object_begin(&j);
-	json_key(&j, "command");
-	json_string(&j, "check");
+	json_header(&j, "check");
+	json_key(&j, "started_at");
+	json_time(&j, time(NULL));
+	json_key(&j, "offline");
+	json_bool(&j, cli->offline);
 	json_key(&j, "config");
 	json_string(&j, rc->cfg->file);
 	json_key(&j, "accounts");
@@ -202,6 +210,7 @@ int command_check(struct run_ctx *rc)
 				account_report_error(a, &e);
 			if (exit_code == 0)
 				exit_code = err_exit_code(&e);
+			json_error_entry(&errs, &e, err_exit_code(&e), a->name, NULL);
 		} else if (!cli->json && cli->verbosity >= 0) {
 			print_account_text(a, &res, cli->offline);
 		}
@@ -213,11 +222,18 @@ int command_check(struct run_ctx *rc)
 	}
 	log_set_context(NULL, NULL);
 	json_array_end(&j);
+	json_array_end(&errs);
+	json_key(&j, "errors");
+	json_raw(&j, json_cstr(&errs));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	json_key(&j, "seconds");
+	json_double(&j, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	json_key(&j, "exit_code");
 	json_int(&j, exit_code);
 	json_object_end(&j);
 	if (cli->json)
 		printf("%s\n", json_cstr(&j));
+	json_release(&errs);
 	json_release(&j);
 	return exit_code;
 }

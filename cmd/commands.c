@@ -1,8 +1,36 @@
 #include "commands.h"
 
 #include <stdio.h>
+#include <time.h>
 
 #include "commands_int.h"
+#include "json.h"
+
+/* --json and no config to work from: still one object, saying why. */
+static void print_json_failure(const struct cli *cli, const struct err *e, int code)
+{
+	struct json j;
+
+	json_init(&j, 1u << 20);
+	json_object_begin(&j);
+	json_header(&j, cli_command_name(cli->command));
+	json_key(&j, "started_at");
+	json_time(&j, time(NULL));
+	json_key(&j, "accounts");
+	json_array_begin(&j);
+	json_array_end(&j);
+	json_key(&j, "errors");
+	json_array_begin(&j);
+	json_error_entry(&j, e, code, NULL, NULL);
+	json_array_end(&j);
+	json_key(&j, "seconds");
+	json_double(&j, 0);
+	json_key(&j, "exit_code");
+	json_int(&j, code);
+	json_object_end(&j);
+	printf("%s\n", json_cstr(&j));
+	json_release(&j);
+}
 
 /*
  * `ferry check --list-accounts`: the selected account names, one per line,
@@ -27,6 +55,8 @@ int command_run(const struct cli *cli)
 	err_clear(&e);
 	if (run_ctx_init(&rc, cli, &e) < 0) {
 		fprintf(stderr, "ferry: %s\n", e.msg);
+		if (cli->json)
+			print_json_failure(cli, &e, err_exit_code(&e));
 		return err_exit_code(&e);
 	}
 	switch (cli->command) {

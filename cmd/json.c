@@ -191,6 +191,12 @@ void json_null(struct json *j)
 	puts_(j, "null");
 }
 
+void json_raw(struct json *j, const char *value)
+{
+	value_prefix(j);
+	puts_(j, value);
+}
+
 void json_error(struct json *j, const struct err *e)
 {
 	json_key(j, "error");
@@ -202,4 +208,43 @@ void json_error(struct json *j, const struct err *e)
 	json_key(j, "message");
 	json_string(j, e->msg);
 	json_object_end(j);
+}
+
+void json_error_entry(struct json *j, const struct err *e, int exit_code, const char *account,
+		      const char *mailbox)
+{
+	json_object_begin(j);
+	json_key(j, "code");
+	json_string(j, err_code_name(e->code));
+	json_key(j, "exit_code");
+	json_int(j, exit_code);
+	json_key(j, "scope");
+	json_string(j, mailbox ? "mailbox" : account ? "account" : "run");
+	json_key(j, "account");
+	json_string(j, account);
+	json_key(j, "mailbox");
+	json_string(j, mailbox);
+	json_key(j, "message");
+	json_string(j, e->msg);
+	json_object_end(j);
+}
+
+void json_time(struct json *j, time_t t)
+{
+	char text[32];
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+		json_null(j);
+		return;
+	}
+	json_string(j, text);
+}
+
+void json_header(struct json *j, const char *command)
+{
+	json_key(j, "version");
+	json_int(j, JSON_SCHEMA_VERSION);
+	json_key(j, "command");
+	json_string(j, command);
 }

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "buf.h"
 #include "err.h"
@@ -44,7 +45,24 @@ void json_int(struct json *j, int64_t v);
 void json_double(struct json *j, double v);
 void json_bool(struct json *j, bool v);
 void json_null(struct json *j);
+/* A complete JSON value made by another writer (json_cstr of it), as is. */
+void json_raw(struct json *j, const char *value);
 /* "error": {"code": ..., "exit_code": ..., "message": ...} inside an object. */
 void json_error(struct json *j, const struct err *e);
+/*
+ * One entry of the top-level "errors" array (doc/json.md): {"code",
+ * "exit_code" (what this error makes of the run's exit code), "scope"
+ * ("mailbox", "account", or "run" when no account is known: a bad config),
+ * "account", "mailbox" (null unless scope is "mailbox"),
+ * "message"}.  account and mailbox may be NULL.
+ */
+void json_error_entry(struct json *j, const struct err *e, int exit_code, const char *account,
+		      const char *mailbox);
+/* A UTC time as an RFC 3339 string, "2026-11-26T00:50:10Z". */
+void json_time(struct json *j, time_t t);
+/* The version of the --json schema (doc/ferry-json.schema.json). */
+#define JSON_SCHEMA_VERSION 1
+/* "version": JSON_SCHEMA_VERSION, "command": name: the first keys of every object. */
+void json_header(struct json *j, const char *command);
 
 #endif

@@ -130,6 +130,11 @@ static void print_json(struct json *j, const struct cfg_account *a, const struct
 		json_string(j, rows[i].mb.local_name);
 		json_key(j, "last_sync");
 		json_int(j, rows[i].mb.last_sync);
+		json_key(j, "last_sync_at");
+		if (rows[i].mb.last_sync > 0)
+			json_time(j, (time_t)rows[i].mb.last_sync);
+		else
+			json_null(j);
 		json_key(j, "messages");
 		json_uint(j, rows[i].mb.msg_count);
 		if (rows[i].pending_known) {
@@ -151,14 +156,19 @@ static void print_json(struct json *j, const struct cfg_account *a, const struct
 
 int command_status(struct run_ctx *rc)
 {
-	struct json j;
+	struct json j, errs;
 	int exit_code = 0;
+	struct timespec t0, t1;
 	size_t i;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	json_init(&j, 16u << 20);
+	json_init(&errs, 1u << 20);
+	json_array_begin(&errs);
 	json_object_begin(&j);
-	json_key(&j, "command");
-	json_string(&j, "status");
+	json_header(&j, "status");
+	json_key(&j, "started_at");
+	json_time(&j, time(NULL));
 	json_key(&j, "accounts");
 	json_array_begin(&j);
 	for (i = 0; i < rc->naccounts; i++) {
@@ -176,6 +186,7 @@ int command_status(struct run_ctx *rc)
 				account_report_error(a, &e);
 			if (exit_code == 0)
 				exit_code = err_exit_code(&e);
+			json_error_entry(&errs, &e, err_exit_code(&e), a->name, NULL);
 		} else if (!rc->cli->json && rc->cli->verbosity >= 0) {
 			print_text(a, rows, n, never);
 		}
@@ -184,11 +195,18 @@ int command_status(struct run_ctx *rc)
 		arena_release(&ar);
 	}
 	json_array_end(&j);
+	json_array_end(&errs);
+	json_key(&j, "errors");
+	json_raw(&j, json_cstr(&errs));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	json_key(&j, "seconds");
+	json_double(&j, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	json_key(&j, "exit_code");
 	json_int(&j, exit_code);
 	json_object_end(&j);
 	if (rc->cli->json)
 		printf("%s\n", json_cstr(&j));
+	json_release(&errs);
 	json_release(&j);
 	return exit_code;
 }

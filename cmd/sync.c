@@ -6,13 +6,16 @@
  * and turn the outcome into the exit code of SPEC §1.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "commands_int.h"
 #include "sync/engine.h"
 #include "json.h"
 #include "log.h"
+#include "progress.h"
 
 struct selection {
 	const struct cfg_account *account;
@@ -52,18 +55,6 @@ static int effective_direction(const struct cli *cli, const struct cfg_account *
 	return 0;
 }
 
-static void human_bytes(uint64_t n, char *out, size_t size)
-{
-	if (n >= 10u << 20)
-		snprintf(out, size, "%.0f MB", (double)n / (1 << 20));
-	else if (n >= 1u << 20)
-		snprintf(out, size, "%.1f MB", (double)n / (1 << 20));
-	else if (n >= 1u << 10)
-		snprintf(out, size, "%.0f KB", (double)n / (1 << 10));
-	else
-		snprintf(out, size, "%llu B", (unsigned long long)n);
-}
-
 /* "3 new, 2 flag changes, 1 moved, 4 deleted (1.2 MB)" or "" */
 static void describe_side(const struct sync_side_counts *c, char *out, size_t size)
 {
@@ -85,9 +76,20 @@ static void describe_side(const struct sync_side_counts *c, char *out, size_t si
 	PART(c->folders, "%zu folder%s", c->folders, c->folders == 1 ? "" : "s");
 #undef PART
 	if (c->bytes && n < size) {
-		human_bytes(c->bytes, bytes, sizeof(bytes));
+		progress_bytes(c->bytes, bytes, sizeof(bytes));
 		snprintf(out + n, size - n, " (%s)", bytes);
 	}
+}
+
+/* A mailbox's error without its leading 'mailbox "NAME": ' (the line names it). */
+static const char *mailbox_err_text(const struct sync_mailbox_report *m)
+{
+	char head[300];
+	int n = snprintf(head, sizeof(head), "mailbox \"%s\": ", m->remote_name ? m->remote_name : "");
+
+	if (n > 0 && (size_t)n < sizeof(head) && strncmp(m->err.msg, head, (size_t)n) == 0)
+		return m->err.msg + n;
+	return m->err.msg;
 }
 
 static void print_mailbox_line(const char *account, const struct sync_mailbox_report *m)
@@ -108,7 +110,7 @@ static void print_mailbox_line(const char *account, const struct sync_mailbox_re
 		printf("%s safety stop: %zu of %zu messages would be deleted, nothing deleted "
 		       "(--force to allow)", *local || *remote ? ";" : "", m->would_delete, m->total);
 	if (m->failed)
-		printf("%s failed: %s", *local || *remote ? ";" : "", m->err.msg);
+		printf("%s failed: %s", *local || *remote ? ";" : "", mailbox_err_text(m));
 	printf("\n");
 }
 
@@ -131,46 +133,86 @@ static void json_side(struct json *j, const char *key, const struct sync_side_co
 	json_object_end(j);
 }
 
-static void json_account(struct json *j, const struct cfg_account *a,
-			 const struct sync_report *rep, const struct err *e, double seconds,
-			 bool dry_run)
+static void side_add(struct sync_side_counts *sum, const struct sync_side_counts *c)
 {
+	sum->added += c->added;
+	sum->flags += c->flags;
+	sum->moved += c->moved;
+	sum->deleted += c->deleted;
+	sum->folders += c->folders;
+	sum->bytes += c->bytes;
+}
+
+/* One account's outcome, as --json shows it and the errors list needs it. */
+struct account_outcome {
+	const struct cfg_account *a;
+	const struct sync_report *rep;
+	const struct err *e;
+	int exit_code;
+	time_t started;
+	double seconds;
+};
+
+static void json_mailbox(struct json *j, const struct sync_mailbox_report *m)
+{
+	json_object_begin(j);
+	json_key(j, "name");
+	json_string(j, m->remote_name);
+	json_key(j, "local_name");
+	json_string(j, m->local_name);
+	json_key(j, "ok");
+	json_bool(j, !m->failed && !m->safety);
+	json_side(j, "local", &m->local);
+	json_side(j, "remote", &m->remote);
+	json_key(j, "records");
+	json_uint(j, m->records);
+	json_key(j, "safety_stop");
+	json_bool(j, m->safety);
+	if (m->safety) {
+		json_key(j, "would_delete");
+		json_uint(j, m->would_delete);
+		json_key(j, "total");
+		json_uint(j, m->total);
+		json_key(j, "reason");
+		json_string(j, m->safety_reason);
+	}
+	if (m->failed)
+		json_error(j, &m->err);
+	json_object_end(j);
+}
+
+static void json_account(struct json *j, const struct account_outcome *o, bool dry_run)
+{
+	struct sync_side_counts local = { 0 }, remote = { 0 };
+	const struct sync_report *rep = o->rep;
 	size_t i;
 
 	json_object_begin(j);
 	json_key(j, "account");
-	json_string(j, a->name);
+	json_string(j, o->a->name);
 	json_key(j, "ok");
-	json_bool(j, e->code == ERR_NONE);
+	json_bool(j, o->e->code == ERR_NONE);
+	json_key(j, "exit_code");
+	json_int(j, o->exit_code);
+	json_key(j, "started_at");
+	json_time(j, o->started);
 	json_key(j, "seconds");
-	json_double(j, seconds);
-	if (e->code != ERR_NONE)
-		json_error(j, e);
+	json_double(j, o->seconds);
+	if (o->e->code != ERR_NONE)
+		json_error(j, o->e);
 	json_key(j, "mailboxes");
 	json_array_begin(j);
 	for (i = 0; i < rep->nmailboxes; i++) {
-		const struct sync_mailbox_report *m = &rep->mailboxes[i];
-
-		json_object_begin(j);
-		json_key(j, "name");
-		json_string(j, m->remote_name);
-		json_key(j, "local_name");
-		json_string(j, m->local_name);
-		json_side(j, "local", &m->local);
-		json_side(j, "remote", &m->remote);
-		json_key(j, "safety_stop");
-		json_bool(j, m->safety);
-		if (m->safety) {
-			json_key(j, "would_delete");
-			json_uint(j, m->would_delete);
-			json_key(j, "total");
-			json_uint(j, m->total);
-		}
-		if (m->failed)
-			json_error(j, &m->err);
-		json_object_end(j);
+		json_mailbox(j, &rep->mailboxes[i]);
+		side_add(&local, &rep->mailboxes[i].local);
+		side_add(&remote, &rep->mailboxes[i].remote);
 	}
 	json_array_end(j);
+	json_key(j, "totals");
+	json_object_begin(j);
+	json_side(j, "local", &local);
+	json_side(j, "remote", &remote);
+	json_object_end(j);
 	if (dry_run) {
 		json_key(j, "plan");
 		json_array_begin(j);
@@ -181,6 +223,28 @@ static void json_account(struct json *j, const struct cfg_account *a,
 	json_object_end(j);
 }
 
+/*
+ * The account's entries of the top-level "errors" list, written into errs
+ * (an array being built): each failed mailbox, and the account's error
+ * when it is not just the first of those.
+ */
+static void json_account_errors(struct json *errs, const struct account_outcome *o)
+{
+	const struct sync_report *rep = o->rep;
+	bool mailbox_failed = false;
+
+	for (size_t i = 0; i < rep->nmailboxes; i++) {
+		const struct sync_mailbox_report *m = &rep->mailboxes[i];
+
+		if (!m->failed)
+			continue;
+		mailbox_failed = true;
+		json_error_entry(errs, &m->err, 1, o->a->name, m->remote_name);
+	}
+	if (o->e->code != ERR_NONE && !(mailbox_failed && o->exit_code == 1))
+		json_error_entry(errs, o->e, o->exit_code, o->a->name, NULL);
+}
+
 static double elapsed(const struct timespec *t0)
 {
 	struct timespec t1;
@@ -189,7 +253,8 @@ static double elapsed(const struct timespec *t0)
 	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-static int sync_one(struct run_ctx *rc, size_t idx, struct sync_report *rep, struct err *e)
+static int sync_one(struct run_ctx *rc, size_t idx, struct progress *pr, struct sync_report *rep,
+		    struct err *e)
 {
 	const struct cli *cli = rc->cli;
 	const struct cfg_account *a = rc->accounts[idx];
@@ -229,6 +294,10 @@ static int sync_one(struct run_ctx *rc, size_t idx, struct sync_report *rep, str
 	o.selected = mailbox_selected;
 	o.selected_ctx = &sel;
 	o.dry_run = cli->dry_run;
+	if (pr->enabled) {
+		o.progress = progress_event;
+		o.progress_ctx = pr;
+	}
 
 	account_client_opts(a, &copts, mechs, fp_text);
 	remote = sync_remote_new(&copts);
@@ -257,62 +326,234 @@ static int account_exit_code(const struct err *e)
 	return err_exit_code(e);
 }
 
+/* "Work", "Sent Items" ...: the names of the failed mailboxes, for the hint. */
+static void failed_names(const struct sync_report *rep, char *out, size_t size, size_t *n_out)
+{
+	size_t n = 0, len = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < rep->nmailboxes; i++) {
+		const struct sync_mailbox_report *m = &rep->mailboxes[i];
+
+		if (!m->failed)
+			continue;
+		if (len < size)
+			len += (size_t)snprintf(out + len, size - len, "%s\"%s\"", n ? ", " : "",
+						m->remote_name ? m->remote_name : "");
+		n++;
+	}
+	*n_out = n;
+}
+
+static const char *mailbox_hint(const struct err *e)
+{
+	switch (e->code) {
+	case ERR_SERVER:
+		return "the server refused (its message is above; its log, permissions or quota may say why)";
+	case ERR_IO:
+		return "check the local folder's permissions and the free disk space";
+	case ERR_STATE:
+		return "a message changed while ferry read it; the next run picks it up";
+	default:
+		return NULL;
+	}
+}
+
+/*
+ * Some mailboxes failed, the others synced: say which, why (each one's
+ * error), and what to do next, on stderr (also with -q).
+ */
+static void report_partial(const struct cfg_account *a, const struct sync_report *rep)
+{
+	char names[1024];
+	const char *hint = NULL;
+	size_t n, i;
+
+	for (i = 0; i < rep->nmailboxes; i++) {
+		const struct sync_mailbox_report *m = &rep->mailboxes[i];
+
+		if (!m->failed)
+			continue;
+		fprintf(stderr, "ferry: account \"%s\": mailbox \"%s\" failed: %s\n", a->name,
+			m->remote_name ? m->remote_name : "", mailbox_err_text(m));
+		if (hint == NULL)
+			hint = mailbox_hint(&m->err);
+	}
+	failed_names(rep, names, sizeof(names), &n);
+	fprintf(stderr, "ferry: account \"%s\": %zu of %zu mailbox%s failed (%s); the other%s "
+		"synced and recorded\n", a->name, n, rep->nmailboxes, rep->nmailboxes == 1 ? "" : "es",
+		names, rep->nmailboxes - n == 1 ? " was" : "s were");
+	if (hint)
+		fprintf(stderr, "ferry: hint: %s\n", hint);
+	if (n == 1) {
+		for (i = 0; i < rep->nmailboxes && !rep->mailboxes[i].failed; i++)
+			;
+		fprintf(stderr, "ferry: hint: then run \"ferry sync %s/%s\" (or a plain sync) again; "
+			"only what is left is done\n", a->name, rep->mailboxes[i].remote_name);
+	} else {
+		fprintf(stderr, "ferry: hint: then run \"ferry sync %s\" again; only what is left is "
+			"done\n", a->name);
+	}
+}
+
+/* The account's run stopped: the error, a hint, and for a connection problem a way to test it. */
+static void report_account_error(const struct cfg_account *a, const struct err *e)
+{
+	account_report_error(a, e);
+	if (e->code == ERR_AUTH || e->code == ERR_TLS || e->code == ERR_NET || e->code == ERR_TIMEOUT)
+		fprintf(stderr, "ferry: hint: \"ferry check %s\" tries the connection and the login "
+			"without syncing\n", a->name);
+}
+
+/* A safety stop (exit 5): which mailboxes, why, and the two ways on. */
+static void report_safety(const struct cfg_account *a, const struct sync_report *rep,
+			  const struct err *e)
+{
+	size_t shown = 0;
+
+	for (size_t i = 0; i < rep->nmailboxes; i++) {
+		const struct sync_mailbox_report *m = &rep->mailboxes[i];
+
+		if (!m->safety)
+			continue;
+		fprintf(stderr, "ferry: account \"%s\": safety stop in mailbox \"%s\": %s; "
+			"nothing was deleted\n", a->name, m->remote_name ? m->remote_name : "",
+			m->safety_reason ? m->safety_reason : "too many deletions");
+		if (shown++ == 0)
+			fprintf(stderr, "ferry: hint: if the deletions are wanted, run \"ferry sync --force "
+				"%s/%s\"; if not, look at the side that lost them (a Maildir moved, "
+				"emptied or not mounted?) first\n", a->name,
+				m->remote_name ? m->remote_name : "");
+	}
+	if (shown == 0)
+		account_report_error(a, e);
+}
+
+/*
+ * stdout, without -q or --json: the plan (dry run), one line per mailbox,
+ * and the account's total when it synced (all or part of it).
+ */
+static void print_account_text(const struct cli *cli, const struct cfg_account *a,
+			       const struct sync_report *rep, int code, double seconds)
+{
+	struct sync_side_counts local = { 0 }, remote = { 0 };
+	char pulled[256], pushed[256];
+	size_t k, failed = 0;
+
+	if (cli->dry_run)
+		for (k = 0; k < rep->nplan_lines; k++)
+			printf("%s: would %s\n", a->name, rep->plan_lines[k]);
+	for (k = 0; k < rep->nmailboxes; k++) {
+		print_mailbox_line(a->name, &rep->mailboxes[k]);
+		side_add(&local, &rep->mailboxes[k].local);
+		side_add(&remote, &rep->mailboxes[k].remote);
+		failed += rep->mailboxes[k].failed;
+	}
+	if (code == 0 || code == 1) {
+		describe_side(&local, pulled, sizeof(pulled));
+		describe_side(&remote, pushed, sizeof(pushed));
+		printf("%s: %s ", a->name, cli->dry_run ? "planned" : "synced");
+		if (failed)
+			printf("%zu of ", rep->nmailboxes - failed);
+		printf("%zu mailbox%s in %.1f s", rep->nmailboxes, rep->nmailboxes == 1 ? "" : "es",
+		       seconds);
+		if (*pulled)
+			printf("%s %s %s", ":", cli->dry_run ? "would pull" : "pulled", pulled);
+		if (*pushed)
+			printf("%s %s %s", *pulled ? ";" : ":", cli->dry_run ? "would push" : "pushed",
+			       pushed);
+		if (!*pulled && !*pushed)
+			printf(", no changes");
+		printf("\n");
+	}
+	fflush(stdout);
+}
+
+/* stderr, also with -q (not with --json): what failed, where, what next. */
+static void report_errors(const struct cfg_account *a, const struct sync_report *rep, int code,
+			  const struct err *e)
+{
+	if (code == 1)
+		report_partial(a, rep);
+	else if (code == 5)
+		report_safety(a, rep, e);
+	else if (code != 0)
+		report_account_error(a, e);
+}
+
 int command_sync(struct run_ctx *rc)
 {
 	const struct cli *cli = rc->cli;
 	bool text = !cli->json && cli->verbosity >= 0;
 	int exit_code = 0;
-	struct json j;
-	size_t i, k;
+	struct progress pr;
+	struct json j, errs;
+	struct timespec run_t0;
+	time_t run_started = time(NULL);
+	size_t i;
 
+	clock_gettime(CLOCK_MONOTONIC, &run_t0);
+	progress_init(&pr, STDERR_FILENO, progress_wanted(cli, STDERR_FILENO));
 	json_init(&j, 64u << 20);
+	json_init(&errs, 16u << 20);
+	json_array_begin(&errs);
 	json_object_begin(&j);
-	json_key(&j, "command");
-	json_string(&j, "sync");
+	json_header(&j, "sync");
+	json_key(&j, "started_at");
+	json_time(&j, run_started);
 	json_key(&j, "dry_run");
 	json_bool(&j, cli->dry_run);
 	json_key(&j, "accounts");
 	json_array_begin(&j);
 	for (i = 0; i < rc->naccounts; i++) {
 		const struct cfg_account *a = rc->accounts[i];
+		struct account_outcome out;
 		struct sync_report rep;
 		struct timespec t0;
 		struct err e;
 		int code;
 
 		clock_gettime(CLOCK_MONOTONIC, &t0);
+		out.started = time(NULL);
 		err_clear(&e);
 		sync_report_init(&rep);
 		log_set_context(a->name, NULL);
-		sync_one(rc, i, &rep, &e);
+		progress_begin(&pr, a->name);
+		sync_one(rc, i, &pr, &rep, &e);
+		progress_clear(&pr);
 		log_set_context(NULL, NULL);
 		code = account_exit_code(&e);
-		if (text) {
-			if (cli->dry_run)
-				for (k = 0; k < rep.nplan_lines; k++)
-					printf("%s: would %s\n", a->name, rep.plan_lines[k]);
-			for (k = 0; k < rep.nmailboxes; k++)
-				print_mailbox_line(a->name, &rep.mailboxes[k]);
+		if (text)
+			print_account_text(cli, a, &rep, code, elapsed(&t0));
+		if (!cli->json)
+			report_errors(a, &rep, code, &e);
+		out.a = a;
+		out.rep = &rep;
+		out.e = &e;
+		out.exit_code = code;
+		out.seconds = elapsed(&t0);
+		if (cli->json) {
+			json_account(&j, &out, cli->dry_run);
+			json_account_errors(&errs, &out);
 		}
-		if (code != 0 && !cli->json)
-			account_report_error(a, &e);
-		else if (text)
-			printf("%s: %s %zu mailbox%s in %.1f s\n", a->name,
-			       cli->dry_run ? "planned" : "synced", rep.nmailboxes,
-			       rep.nmailboxes == 1 ? "" : "es", elapsed(&t0));
-		if (cli->json)
-			json_account(&j, a, &rep, &e, elapsed(&t0), cli->dry_run);
 		/* The most serious outcome wins; a partial failure does not hide it. */
 		if (code != 0 && (exit_code == 0 || exit_code == 1))
 			exit_code = code;
 		sync_report_release(&rep);
 	}
+	progress_release(&pr);
 	json_array_end(&j);
+	json_array_end(&errs);
+	json_key(&j, "errors");
+	json_raw(&j, json_cstr(&errs));
+	json_key(&j, "seconds");
+	json_double(&j, elapsed(&run_t0));
 	json_key(&j, "exit_code");
 	json_int(&j, exit_code);
 	json_object_end(&j);
 	if (cli->json)
 		printf("%s\n", json_cstr(&j));
+	json_release(&errs);
 	json_release(&j);
 	return exit_code;
 }

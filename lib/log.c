@@ -8,6 +8,8 @@ static enum log_level threshold = LOG_NOTICE;
 static unsigned debug_categories;       /* 1u << enum log_cat */
 static char ctx_account[128];
 static char ctx_mailbox[256];
+static void (*before_line)(void *ctx);
+static void *before_line_ctx;
 
 static const char *const level_names[] = {
 	[LOG_ERROR] = "error", [LOG_WARN] = "warning", [LOG_NOTICE] = "notice",
@@ -50,6 +52,24 @@ void log_set_context(const char *account, const char *mailbox)
 	snprintf(ctx_mailbox, sizeof(ctx_mailbox), "%s", mailbox ? mailbox : "");
 }
 
+void log_set_before_line(void (*fn)(void *ctx), void *ctx)
+{
+	before_line = fn;
+	before_line_ctx = ctx;
+}
+
+/* Whether fmt starts with `account "CTX"` (the context's account). */
+static bool names_account(const char *fmt)
+{
+	size_t n = strlen(ctx_account);
+
+	if (strncmp(fmt, "account \"", 9) != 0)
+		return false;
+	if (strncmp(fmt + 9, "%s", 2) == 0)
+		return true;    /* the name comes as an argument: assume it is this one */
+	return strncmp(fmt + 9, ctx_account, n) == 0 && fmt[9 + n] == '"';
+}
+
 void log_msg(enum log_level level, enum log_cat cat, const char *fmt, ...)
 {
 	char line[4096];
@@ -63,7 +83,8 @@ void log_msg(enum log_level level, enum log_cat cat, const char *fmt, ...)
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "(%s)", cat_names[cat]);
 	if (n < sizeof(line))
 		n += (size_t)snprintf(line + n, sizeof(line) - n, ": ");
-	if (ctx_account[0] && n < sizeof(line))
+	/* a message that names its account itself does not get it twice */
+	if (ctx_account[0] && n < sizeof(line) && !names_account(fmt))
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s%s: ", ctx_account,
 				      ctx_mailbox[0] ? "/" : "", ctx_mailbox);
 	if (n < sizeof(line)) {
@@ -72,5 +93,7 @@ void log_msg(enum log_level level, enum log_cat cat, const char *fmt, ...)
 		va_end(ap);
 	}
 	line[sizeof(line) - 2] = '\0';
+	if (before_line)
+		before_line(before_line_ctx);
 	fprintf(stderr, "%s\n", line);
 }

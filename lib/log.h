@@ -47,6 +47,13 @@ bool log_cat_enabled(enum log_level level, enum log_cat cat);
 /* Context printed at the start of each line; NULL clears.  Strings are copied. */
 void log_set_context(const char *account, const char *mailbox);
 
+/*
+ * Called just before each line is written to stderr, e.g. to erase a live
+ * progress line so the log line does not mangle it (cmd/progress.h); the
+ * line redraws itself later.  NULL removes it.  One at a time.
+ */
+void log_set_before_line(void (*fn)(void *ctx), void *ctx);
+
 void log_msg(enum log_level level, enum log_cat cat, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

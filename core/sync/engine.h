@@ -101,6 +101,23 @@
 #include "plan.h"
 #include "remote.h"
 
+/*
+ * Where the run's message transfers (downloads and uploads, both ways
+ * together) stand.  Totals come from the plan when it starts running;
+ * bytes are message bytes as the server counts them (CRLF), placeholders
+ * counted by their headers as they arrive (their total: 0).  Given to
+ * opts->progress when a transfer starts, per chunk of a downloaded body,
+ * and when a message is done.  Valid only during the call; `mailbox`
+ * is the server's name of the mailbox being transferred (UTF-8, from the
+ * server: may hold any byte but NUL).
+ */
+struct sync_progress {
+	const char *mailbox;
+	bool upload;                    /* the current transfer goes to the server */
+	size_t msgs_done, msgs_total;
+	uint64_t bytes_done, bytes_total;
+};
+
 struct sync_account_opts {
 	const char *account;            /* for messages: account "NAME": ... */
 	const char *state_dir;          /* the account's state folder (lock + LMDB) */
@@ -128,6 +145,13 @@ struct sync_account_opts {
 	time_t since;
 	bool dry_run;
 	struct sync_remote *remote;     /* open and logged in; borrowed */
+	/* Optional: told where message transfers stand (see struct
+	 * sync_progress); NULL: nobody listens.  Called from the run's own
+	 * thread, often (per chunk of a message body), so it must be cheap and
+	 * decide itself how often to show anything.  It must not call back
+	 * into the engine. */
+	void (*progress)(void *ctx, const struct sync_progress *p);
+	void *progress_ctx;
 };
 
 /* Counts of changes made on ONE side. */

@@ -65,6 +65,7 @@ struct eng {
 	struct sync_mailbox *in_mb;     /* plan input mailboxes */
 	struct sync_input in;
 	struct sync_plan plan;
+	struct sync_progress prog;      /* progress.c */
 };
 
 /* engine.c */
@@ -89,6 +90,20 @@ char *eng_describe(struct eng *g, const struct sync_action *a);
 /* pair.c: list both sides, pair them (g->mb), add new pairs to the state
  * (ids only, on a dry run). */
 int eng_discover(struct eng *g, struct err *e);
+
+/* progress.c: opts->progress, if set.  eng_progress_start: totals from
+ * the plan, and the remote's upload hook set (APPEND data counted as it
+ * is read); eng_progress_end: the hook removed.  eng_progress_bytes: `n`
+ * more bytes of a transfer into or out of m (0: a transfer starts);
+ * eng_progress_msg: one message of m done (`bytes`: its bytes not yet
+ * counted). */
+void eng_progress_start(struct eng *g);
+void eng_progress_end(struct eng *g);
+/* An upload of act into m starts; `size`: its bytes (the plan may not have known them). */
+void eng_progress_upload(struct eng *g, const struct sync_action *act, const struct eng_mbox *m,
+			 uint64_t size);
+void eng_progress_bytes(struct eng *g, const struct eng_mbox *m, bool upload, uint64_t n);
+void eng_progress_msg(struct eng *g, const struct eng_mbox *m, bool upload, uint64_t bytes);
 
 /* exec.c */
 int eng_execute(struct eng *g, struct err *e);

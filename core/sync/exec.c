@@ -262,8 +262,10 @@ static int dl_begin(void *ctx, uint64_t size, void **handle_out, struct err *e)
 static int dl_data(void *ctx, void *handle, const char *bytes, size_t len, struct err *e)
 {
 	struct dl_msg *h = handle;
+	struct dl_batch *b = ctx;
 	size_t start = 0;
 
+	eng_progress_bytes(b->g, b->m, false, len);
 	sync_fp_update(&h->fp, bytes, len);
 	if (len > 0 && h->pending_cr && bytes[0] != '\n' &&
 	    maildir_deliver_write(&h->d, "\r", 1, e) < 0)
@@ -336,6 +338,7 @@ static int dl_finish(void *ctx, void *handle, const struct sync_remote_fetched *
 	b->names[i] = arena_strndup(&b->g->a, name, strcspn(name, ":"));
 	free(name);
 	free(h);
+	eng_progress_msg(b->g, b->m, false, 0);
 	return 0;
 out:
 	maildir_deliver_abort(&h->d);
@@ -528,9 +531,12 @@ static int exec_upload(struct eng *g, struct sync_action *act, struct eng_mbox *
 	if (add_intents(g, &in, 1, &id, e) < 0)
 		goto out;
 	sync_step("upload");
+	eng_progress_upload(g, act, to, v.size);
 	if (sync_remote_append(g->r, to->sm.remote_name, fd, v.size, &act->flags, stt.st_mtime, &fp,
-			       &uid, e) < 0)
+			       &uid, e) < 0) {
+		err_prefix(e, "local message \"%s\"", act->name);
 		goto out;
+	}
 	sync_step("uploaded");
 	if (act->rec.uid == 0)
 		act->rec.uid = uid;
@@ -540,6 +546,7 @@ static int exec_upload(struct eng *g, struct sync_action *act, struct eng_mbox *
 		act->rec.size = v.size;
 	rep_of(g, to)->remote.added++;
 	rep_of(g, to)->remote.bytes += v.size;
+	eng_progress_msg(g, to, true, 0);
 	rc = finish_one(g, act, v.message_id, id, e);
 out:
 	close(fd);
@@ -913,6 +920,7 @@ int eng_execute(struct eng *g, struct err *e)
 	struct sync_action **acts = xcalloc(g->plan.nactions + 1, sizeof(*acts));
 	size_t i = 0;
 
+	eng_progress_start(g);
 	while (i < g->plan.nactions) {
 		size_t n;
 
@@ -929,6 +937,7 @@ int eng_execute(struct eng *g, struct err *e)
 			struct eng_mbox *m = eng_mbox_by_id(g, acts[0]->mailbox);
 
 			if (eng_err_fatal(e) || m == NULL) {
+				eng_progress_end(g);
 				free(acts);
 				return -1;
 			}
@@ -939,6 +948,7 @@ int eng_execute(struct eng *g, struct err *e)
 		}
 		i += n;
 	}
+	eng_progress_end(g);
 	free(acts);
 	return 0;
 }

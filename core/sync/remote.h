@@ -287,6 +287,12 @@ int sync_remote_uidnext(struct sync_remote *r, const char *name, uint32_t *uidne
 int sync_remote_append(struct sync_remote *r, const char *name, int fd, uint64_t size_crlf,
 		       const struct sync_flags *flags, time_t internaldate,
 		       const struct sync_fp *fp, uint32_t *uid_out, struct err *e);
+/*
+ * Optional: fn(ctx, n) is called as an APPEND's message data is read to
+ * be sent, n bytes (CRLF) at a time, for a progress display.  NULL: none.
+ */
+void sync_remote_set_upload_progress(struct sync_remote *r, void (*fn)(void *ctx, uint64_t n),
+				     void *ctx);
 
 /*
  * The lowest UID >= uid_min whose fingerprint is fp (UID FETCH

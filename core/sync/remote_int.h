@@ -42,6 +42,8 @@ struct sync_remote {
 	const struct sync_remote_sink *user_sink;   /* REMOTE_SINK_BODY */
 	const char *body_item;          /* REMOTE_SINK_BODY: "BODY[]" or "BODY[HEADER]" */
 	struct remote_lit *lits;        /* streamed literals not yet claimed */
+	void (*upload_progress)(void *ctx, uint64_t n);        /* see remote.h */
+	void *upload_progress_ctx;
 };
 
 /* The connection (ERR_NET if not connected). */

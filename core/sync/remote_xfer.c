@@ -392,6 +392,7 @@ struct crlf_src {
 	bool prev_cr;                   /* the last input byte was CR */
 	bool pending_lf;                /* a CR was produced for a bare LF; its LF is due */
 	uint64_t produced, size;
+	const struct sync_remote *r;    /* for r->upload_progress */
 	size_t in_len, in_pos;
 	char in[READ_CHUNK];
 };
@@ -444,7 +445,16 @@ static ssize_t crlf_read(void *ctx, char *buf, size_t n, struct err *e)
 	s->produced += out;
 	if (out == 0 || s->produced > s->size)
 		return err_set(e, ERR_STATE, "message changed while it was uploaded");
+	if (s->r->upload_progress)
+		s->r->upload_progress(s->r->upload_progress_ctx, out);
 	return (ssize_t)out;
+}
+
+void sync_remote_set_upload_progress(struct sync_remote *r, void (*fn)(void *ctx, uint64_t n),
+				     void *ctx)
+{
+	r->upload_progress = fn;
+	r->upload_progress_ctx = ctx;
 }
 
 /* The size of the file in CRLF form (bytes plus bare LFs), by one streaming pass. */
@@ -528,6 +538,7 @@ int sync_remote_append(struct sync_remote *r, const char *name, int fd, uint64_t
 	src = xcalloc(1, sizeof(*src));
 	src->fd = fd;
 	src->size = size_crlf;
+	src->r = r;
 	ls.size = size_crlf;
 	ls.read = crlf_read;
 	ls.ctx = src;
