@@ -78,6 +78,7 @@ int err_exit_code(const struct err *e)
 	case ERR_CONFIG:
 		return 2;
 	case ERR_AUTH:
+	case ERR_EXEC:  /* the password or token command failed: no credentials */
 		return 3;
 	case ERR_NET:
 	case ERR_TLS:

@@ -417,6 +417,31 @@ Test(cli_run, wrong_password_exits_3_and_never_shows_it)
 	free(pw);
 }
 
+/*
+ * A password command that fails leaves ferry without credentials: exit 3,
+ * like a refused login, with the command's own complaint and no secret.
+ */
+Test(cli_run, failing_password_command_exits_3_and_says_which_command)
+{
+	struct harness_result res;
+	char *pw = password_file();
+	char *from = xasprintf("password_cmd: \"cat %s\"", pw);
+
+	config_replace(from, "password_cmd: \"echo 'gpg: decryption failed: No secret key' >&2; exit 2\"");
+	cr_assert_eq(run(&res, NULL, "sync", NULL), 3, "%s", res.err);
+	cr_assert(strstr(res.err, "password_cmd"), "which command failed?\n%s", res.err);
+	cr_assert(strstr(res.err, "No secret key"), "the command's stderr is missing:\n%s", res.err);
+	cr_assert(strstr(res.err, "hint:"), "no next step:\n%s", res.err);
+	harness_result_release(&res);
+
+	cr_assert_eq(run(&res, NULL, "--json", "sync", NULL), 3, "%s", res.err);
+	assert_json(&res, "doc['exit_code'] == 3 and doc['errors'][0]['code'] == 'exec'",
+		    "doc['errors'][0]['exit_code'] == 3", NULL);
+	harness_result_release(&res);
+	free(from);
+	free(pw);
+}
+
 Test(cli_run, unreachable_port_exits_4)
 {
 	struct harness_result res;

@@ -88,6 +88,8 @@ Test(err, prefix_and_exit_codes)
 	cr_assert_eq(err_exit_code(&e), 2);
 	err_set(&e, ERR_AUTH, "x");
 	cr_assert_eq(err_exit_code(&e), 3);
+	err_set(&e, ERR_EXEC, "password_cmd failed");
+	cr_assert_eq(err_exit_code(&e), 3);
 	err_set(&e, ERR_TLS, "x");
 	cr_assert_eq(err_exit_code(&e), 4);
 	err_set(&e, ERR_SAFETY, "x");
