@@ -5,6 +5,8 @@
  * as they are get the reversible escape) and special-use pairing, against
  * Dovecot with all capabilities and IMAP4rev1.
  */
+#include <dirent.h>
+#include <stdio.h>
 #include <sys/stat.h>
 
 #define SYNC_SUITE sync_folders
@@ -160,4 +162,154 @@ SYNC_TEST(special_use_mailbox_pairs_with_existing_local_role_folder)
 	sync_ok(c);
 	expect_local(c, "Sent", LIST(MID("sent-srv") " \\Seen", MID("sent-loc") " \\Seen", MID("sent-2")));
 	cr_assert(!local_dir_exists(c, "Sent Items"));
+}
+
+/* ---------------------------------------------------------------- folder renames (SPEC 4.4) */
+
+/* File name -> inode of every message file of a local folder (cur/ and new/). */
+struct inodes {
+	char *names[64];
+	ino_t ino[64];
+	size_t n;
+};
+
+static void inodes_of(struct sl_ctx *c, const char *folder, struct inodes *out)
+{
+	static const char *const subs[] = { "cur", "new" };
+	char *dir = sl_local_path(c, folder);
+
+	memset(out, 0, sizeof(*out));
+	for (size_t s = 0; s < 2; s++) {
+		char *p = xasprintf("%s/%s", dir, subs[s]);
+		DIR *d = opendir(p);
+		struct dirent *de;
+
+		cr_assert_not_null(d, "cannot open %s", p);
+		while ((de = readdir(d)) != NULL) {
+			struct stat st;
+			char *f;
+
+			if (de->d_name[0] == '.')
+				continue;
+			f = xasprintf("%s/%s", p, de->d_name);
+			cr_assert_eq(stat(f, &st), 0);
+			cr_assert_lt(out->n, 64);
+			out->names[out->n] = xasprintf("%s/%s", subs[s], de->d_name);
+			out->ino[out->n++] = st.st_ino;
+			free(f);
+		}
+		closedir(d);
+		free(p);
+	}
+	free(dir);
+}
+
+/* The folder holds exactly the files of `before`: same names, same inodes. */
+static void assert_same_files(struct sl_ctx *c, const char *folder, const struct inodes *before)
+{
+	struct inodes now;
+
+	inodes_of(c, folder, &now);
+	cr_assert_eq(now.n, before->n, "%s holds %zu files, expected %zu", folder, now.n, before->n);
+	for (size_t i = 0; i < before->n; i++) {
+		bool found = false;
+
+		for (size_t j = 0; j < now.n && !found; j++)
+			found = strcmp(now.names[j], before->names[i]) == 0 && now.ino[j] == before->ino[i];
+		cr_assert(found, "%s: file %s (inode %lu) was not kept", folder, before->names[i],
+			  (unsigned long)before->ino[i]);
+	}
+	for (size_t i = 0; i < now.n; i++)
+		free(now.names[i]);
+}
+
+static void inodes_release(struct inodes *v)
+{
+	for (size_t i = 0; i < v->n; i++)
+		free(v->names[i]);
+	v->n = 0;
+}
+
+static void local_mv(struct sl_ctx *c, const char *from, const char *to)
+{
+	char *a = sl_local_path(c, from), *b = sl_local_path(c, to);
+
+	cr_assert_eq(rename(a, b), 0, "mv %s %s", a, b);
+	free(a);
+	free(b);
+}
+
+/* A second run finds nothing to do on either side. */
+static void assert_settled(struct sl_ctx *c)
+{
+	struct sl_snap r, l;
+
+	snap_both(c, &r, &l);
+	sync_ok(c);
+	assert_remote_unchanged(c, &r, true);
+	assert_local_unchanged(c, &l, true);
+	sl_snap_release(&r);
+	sl_snap_release(&l);
+}
+
+#define BIG 40000       /* a body no rename may transfer: the byte counters stay far below it */
+
+/* Renamed on the server: the local folder is renamed (same files, same
+ * inodes), nothing is downloaded, the old name is gone on both sides. */
+SYNC_TEST(folder_renamed_on_server_is_renamed_locally_without_download)
+{
+	struct inodes before;
+	uint64_t in, out;
+	long mark;
+
+	cr_assert_eq(sl_remote_create(c, "Projects"), 0);
+	put_remote(c, "Projects", "r1", BIG, "\\Seen");
+	put_remote(c, "Projects", "r2", BIG, NULL);
+	put_remote(c, "Projects", "r3", 500, "\\Flagged");
+	sync_ok(c);
+	inodes_of(c, "Projects", &before);
+	cr_assert_eq(before.n, 3);
+	cr_assert_eq(sl_remote_rename(c, "Projects", "Archive 2024"), 0);
+	mark = sl_log_mark(c);
+	sync_ok(c);
+	log_bytes(c, mark, &in, &out);
+	cr_assert_lt(out, BIG, "the server sent %llu bytes: a message was downloaded again",
+		     (unsigned long long)out);
+	cr_assert(!local_dir_exists(c, "Projects"), "the old local folder is still there");
+	cr_assert(!remote_has_mailbox(c, "Projects"), "the old server mailbox came back");
+	assert_same_files(c, "Archive 2024", &before);
+	expect_both(c, "Archive 2024", LIST(MID("r1") " \\Seen", MID("r2"), MID("r3") " \\Flagged"));
+	assert_sides_equal(c);
+	assert_settled(c);
+	inodes_release(&before);
+}
+
+/* Renamed locally (mv): the server's mailbox is renamed (same UIDs),
+ * nothing is uploaded, the old name is gone on both sides. */
+SYNC_TEST(folder_renamed_locally_is_renamed_on_server_without_upload)
+{
+	uint32_t uid1, uid2;
+	uint64_t in, out;
+	long mark;
+
+	cr_assert_eq(sl_local_mkfolder(c, "Lists"), 0);
+	put_local(c, "Lists", "l1", BIG, "S");
+	put_local(c, "Lists", "l2", BIG, NULL);
+	sync_ok(c);
+	uid1 = sl_remote_uid(c, "Lists", MID("l1"));
+	uid2 = sl_remote_uid(c, "Lists", MID("l2"));
+	cr_assert(uid1 != 0 && uid2 != 0);
+	local_mv(c, "Lists", "Mailing lists");
+	mark = sl_log_mark(c);
+	sync_ok(c);
+	log_bytes(c, mark, &in, &out);
+	cr_assert_lt(in, BIG, "ferry sent %llu bytes: a message was uploaded again", (unsigned long long)in);
+	cr_assert_lt(out, BIG, "the server sent %llu bytes: a message was downloaded", (unsigned long long)out);
+	cr_assert(!remote_has_mailbox(c, "Lists"), "the old server mailbox is still there");
+	cr_assert(!local_dir_exists(c, "Lists"), "the old local folder came back");
+	cr_assert_eq(sl_remote_uid(c, "Mailing lists", MID("l1")), uid1, "the message was not renamed with its mailbox");
+	cr_assert_eq(sl_remote_uid(c, "Mailing lists", MID("l2")), uid2);
+	expect_both(c, "Mailing lists", LIST(MID("l1") " \\Seen", MID("l2")));
+	assert_sides_equal(c);
+	assert_settled(c);
 }

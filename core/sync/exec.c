@@ -993,6 +993,31 @@ static int replay_upload(struct eng *g, const struct state_intent *in, uint32_t 
 	return sync_remote_find_fp(g->r, m->sm.remote_name, in->uidnext, &fp, uid_out, e);
 }
 
+/*
+ * Rename intents stay pending: they are hints for the rename phase
+ * (engine_rename.c), which clears them.  They leave the list replayed here.
+ */
+static void keep_rename_hints(struct eng *g, struct replay_ctx *c)
+{
+	size_t k = 0;
+
+	g->hints = arena_zalloc(&g->a, (c->n + 1) * sizeof(*g->hints));
+	g->hint_ids = arena_zalloc(&g->a, (c->n + 1) * sizeof(*g->hint_ids));
+	for (size_t i = 0; i < c->n; i++) {
+		const struct state_intent *in = &c->list[i];
+
+		if (in->kind != STATE_INTENT_RENAME_FOLDER) {
+			c->list[k++] = *in;
+			continue;
+		}
+		g->hints[g->nhints].from = in->mailbox;
+		g->hints[g->nhints].into_remote = in->target;
+		g->hints[g->nhints].into_local = in->uid;
+		g->hint_ids[g->nhints++] = in->id;
+	}
+	c->n = k;
+}
+
 int eng_replay_intents(struct eng *g, struct err *e)
 {
 	struct replay_ctx c = { .g = g };
@@ -1008,11 +1033,12 @@ int eng_replay_intents(struct eng *g, struct err *e)
 	if (rc < 0 || c.n == 0)
 		goto out;
 	c.found = xcalloc(c.n, sizeof(*c.found));
+	keep_rename_hints(g, &c);
 	for (size_t i = 0; i < c.n; i++)
 		if (c.list[i].kind == STATE_INTENT_UPLOAD &&
 		    (rc = replay_upload(g, &c.list[i], &c.found[i], e)) < 0)
 			goto out;
-	rc = eng_commit(g, replay_fn, &c, e);
+	rc = c.n ? eng_commit(g, replay_fn, &c, e) : 0;
 out:
 	free(c.found);
 	arena_release(&a);
