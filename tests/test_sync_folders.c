@@ -313,3 +313,164 @@ SYNC_TEST(folder_renamed_locally_is_renamed_on_server_without_upload)
 	assert_sides_equal(c);
 	assert_settled(c);
 }
+
+/* A folder renamed with a child folder below it: the child follows on the
+ * other side too, in both directions, and keeps its files. */
+SYNC_TEST(nested_folder_is_renamed_with_its_parent_both_ways)
+{
+	struct inodes top, sub;
+	uint32_t uid;
+	uint64_t in, out;
+	long mark;
+
+	cr_assert_eq(sl_remote_create(c, "Work"), 0);
+	cr_assert_eq(sl_remote_create(c, "Work/2024"), 0);
+	cr_assert_eq(sl_remote_create(c, "Work/2024/Empty"), 0);
+	put_remote(c, "Work", "w1", BIG, "\\Seen");
+	put_remote(c, "Work/2024", "w2", BIG, NULL);
+	sync_ok(c);
+	inodes_of(c, "Work", &top);
+	inodes_of(c, "Work/2024", &sub);
+	/* on the server */
+	cr_assert_eq(sl_remote_rename(c, "Work", "Job"), 0);
+	mark = sl_log_mark(c);
+	sync_ok(c);
+	log_bytes(c, mark, &in, &out);
+	cr_assert_lt(out, BIG, "the server sent %llu bytes", (unsigned long long)out);
+	cr_assert(!local_dir_exists(c, "Work"), "the old local folder is still there");
+	cr_assert(local_dir_exists(c, "Job/2024/Empty/cur"), "the empty grandchild did not follow");
+	assert_same_files(c, "Job", &top);
+	assert_same_files(c, "Job/2024", &sub);
+	expect_both(c, "Job", LIST(MID("w1") " \\Seen"));
+	expect_both(c, "Job/2024", LIST(MID("w2")));
+	expect_both(c, "Job/2024/Empty", NONE);
+	assert_sides_equal(c);
+	/* locally */
+	uid = sl_remote_uid(c, "Job/2024", MID("w2"));
+	local_mv(c, "Job", "Work again");
+	mark = sl_log_mark(c);
+	sync_ok(c);
+	log_bytes(c, mark, &in, &out);
+	cr_assert_lt(in, BIG, "ferry sent %llu bytes", (unsigned long long)in);
+	cr_assert(!remote_has_mailbox(c, "Job"), "the old server mailbox is still there");
+	cr_assert(!remote_has_mailbox(c, "Job/2024"), "the old server child is still there");
+	cr_assert(!local_dir_exists(c, "Job"), "the old local folder came back");
+	cr_assert_eq(sl_remote_uid(c, "Work again/2024", MID("w2")), uid);
+	expect_both(c, "Work again", LIST(MID("w1") " \\Seen"));
+	expect_both(c, "Work again/2024", LIST(MID("w2")));
+	expect_both(c, "Work again/2024/Empty", NONE);
+	assert_sides_equal(c);
+	assert_settled(c);
+	inodes_release(&top);
+	inodes_release(&sub);
+}
+
+/* Renamed on both sides to different names: the server's name wins, the
+ * local folder is renamed to it, nothing is lost or transferred. */
+SYNC_TEST(folder_renamed_on_both_sides_takes_the_servers_name)
+{
+	struct inodes before;
+	uint64_t in, out;
+	long mark;
+
+	cr_assert_eq(sl_remote_create(c, "Trips"), 0);
+	put_remote(c, "Trips", "t1", BIG, "\\Seen");
+	put_remote(c, "Trips", "t2", 600, NULL);
+	sync_ok(c);
+	inodes_of(c, "Trips", &before);
+	cr_assert_eq(sl_remote_rename(c, "Trips", "Travel"), 0);
+	local_mv(c, "Trips", "Voyages");
+	mark = sl_log_mark(c);
+	sync_ok(c);
+	log_bytes(c, mark, &in, &out);
+	cr_assert_lt(in, BIG);
+	cr_assert_lt(out, BIG);
+	cr_assert(!local_dir_exists(c, "Voyages"), "the local name won");
+	cr_assert(!local_dir_exists(c, "Trips"));
+	cr_assert(!remote_has_mailbox(c, "Voyages"), "the local name was created on the server");
+	cr_assert(!remote_has_mailbox(c, "Trips"));
+	assert_same_files(c, "Travel", &before);
+	expect_both(c, "Travel", LIST(MID("t1") " \\Seen", MID("t2")));
+	assert_sides_equal(c);
+	assert_settled(c);
+	inodes_release(&before);
+}
+
+/* Renamed on one side while messages changed on the other (and on the
+ * same side): a rename plus the message-level sync. */
+SYNC_TEST(renamed_folder_with_changes_on_both_sides_syncs_them)
+{
+	cr_assert_eq(sl_remote_create(c, "Club"), 0);
+	put_remote(c, "Club", "c1", 700, NULL);
+	put_remote(c, "Club", "c2", 700, NULL);
+	put_remote(c, "Club", "c3", 700, NULL);
+	sync_ok(c);
+	cr_assert_eq(sl_remote_rename(c, "Club", "Society"), 0);
+	put_remote(c, "Society", "new-srv", 700, "\\Flagged");
+	cr_assert_eq(sl_remote_store(c, "Society", MID("c1"), "+FLAGS", "\\Answered"), 0);
+	put_local(c, "Club", "new-loc", 700, "S");              /* still under the old name locally */
+	cr_assert_eq(sl_local_set_flags(c, "Club", MID("c2"), "S"), 0);
+	cr_assert_eq(sl_local_delete(c, "Club", MID("c3")), 0);
+	sync_ok(c);
+	cr_assert(!local_dir_exists(c, "Club"));
+	cr_assert(!remote_has_mailbox(c, "Club"));
+	expect_both(c, "Society", LIST(MID("c1") " \\Answered", MID("c2") " \\Seen", MID("new-srv") " \\Flagged",
+				       MID("new-loc") " \\Seen"));
+	assert_sides_equal(c);
+	/* and the other way round */
+	local_mv(c, "Society", "Guild");
+	put_local(c, "Guild", "new-loc2", 700, NULL);
+	put_remote(c, "Society", "new-srv2", 700, NULL);
+	sync_ok(c);
+	cr_assert(!local_dir_exists(c, "Society"));
+	cr_assert(!remote_has_mailbox(c, "Society"));
+	expect_both(c, "Guild", LIST(MID("c1") " \\Answered", MID("c2") " \\Seen", MID("new-srv") " \\Flagged",
+				     MID("new-loc") " \\Seen", MID("new-loc2"), MID("new-srv2")));
+	assert_sides_equal(c);
+	assert_settled(c);
+}
+
+/* A folder that reappeared elsewhere with only some of its files is still
+ * a rename, and the missing messages are refilled, never deleted on the
+ * server; a folder whose messages turned up nowhere is no rename at all
+ * (it is made again and refilled, SPEC 4.6). */
+SYNC_TEST(partial_or_unmatched_vanished_folder_loses_nothing)
+{
+	char *p;
+
+	cr_assert_eq(sl_remote_create(c, "Half"), 0);
+	cr_assert_eq(sl_remote_create(c, "Gone"), 0);
+	put_remote(c, "Half", "h1", 500, NULL);
+	put_remote(c, "Half", "h2", 500, NULL);
+	put_remote(c, "Half", "h3", 500, "\\Seen");
+	put_remote(c, "Gone", "g1", 500, NULL);
+	sync_ok(c);
+	local_mv(c, "Half", "Halved");
+	p = sl_local_find(c, "Halved", MID("h3"));
+	cr_assert_not_null(p);
+	cr_assert_eq(unlink(p), 0);
+	free(p);
+	cr_assert_eq(sl_local_rmtree(c, "Gone"), 0);
+	cr_assert_eq(sl_local_mkfolder(c, "Other"), 0);
+	put_local(c, "Other", "o1", 500, NULL);
+	sync_ok(c);
+	cr_assert(!remote_has_mailbox(c, "Half"));
+	expect_both(c, "Halved", LIST(MID("h1"), MID("h2"), MID("h3") " \\Seen"));
+	expect_both(c, "Gone", LIST(MID("g1")));
+	expect_both(c, "Other", LIST(MID("o1")));
+	assert_sides_equal(c);
+	assert_settled(c);
+}
+
+/* INBOX is never renamed: a local folder holding INBOX's files under
+ * another name is moves, and INBOX stays. */
+SYNC_TEST(inbox_is_never_renamed)
+{
+	put_remote(c, "INBOX", "i1", 500, NULL);
+	sync_ok(c);
+	local_mv(c, "INBOX", "Inbox old");
+	sync_ok(c);
+	cr_assert(remote_has_mailbox(c, "INBOX"));
+	cr_assert(local_dir_exists(c, "INBOX/cur"), "INBOX was not made again");
+	assert_sides_equal(c);
+}

@@ -114,8 +114,10 @@ const struct maildir_entry *eng_local_entry(struct eng *g, struct eng_mbox *m, c
 {
 	struct err e;
 
-	if (!m->have_snap && m->local_exists && eng_local_folder(g, m, false, &e) == 0 &&
-	    maildir_scan(&m->f, &m->snap, &e) == 0)
+	/* (a folder this run renamed is closed: reopened here at its new path) */
+	if (m->local_exists && !m->f_open && eng_local_folder(g, m, false, &e) != 0)
+		return NULL;
+	if (!m->have_snap && m->f_open && maildir_scan(&m->f, &m->snap, &e) == 0)
 		m->have_snap = true;
 	if (!m->have_snap)
 		return NULL;
