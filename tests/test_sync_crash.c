@@ -286,3 +286,30 @@ SYNC_TEST(killed_during_folder_renames_then_rerun_converges)
 	put_local(c, "Mailing lists", "l-new", 3000, "S");
 	kill_at_every_step(c, expect_renamed, "renames");
 }
+
+static void expect_whole(struct sl_ctx *c)
+{
+	struct sl_list l;
+
+	expect_both(c, "INBOX", LIST(MID("huge") " \\Flagged \\Seen", MID("huge2") " \\Flagged", MID("small")));
+	assert_sides_equal(c);  /* same identities: the local copies are whole, not placeholders */
+	cr_assert_eq(sl_local_list(c, "INBOX", &l), 0);
+	cr_assert_eq(l.n, 3, "the Maildir holds %zu files, expected 3", l.n);
+	sl_list_release(&l);
+}
+
+/* SPEC 4.8 + 4.10: two placeholders flagged locally are fetched whole;
+ * killed at every step (between the whole copy's delivery, the removal of
+ * the placeholder and the record's move included) and rerun: each message
+ * once on each side, whole, never uploaded again. */
+SYNC_TEST(killed_during_placeholder_replacement_then_rerun_leaves_no_duplicate)
+{
+	cr_assert_eq(sl_write_config(c, "    sync:\n      max_size: 20K\n"), 0);
+	put_remote(c, "INBOX", "huge", 60000, "\\Seen");
+	put_remote(c, "INBOX", "huge2", 50000, NULL);
+	put_remote(c, "INBOX", "small", 2000, NULL);
+	sync_ok(c);
+	cr_assert_eq(sl_local_set_flags(c, "INBOX", MID("huge"), "FS"), 0);
+	cr_assert_eq(sl_local_set_flags(c, "INBOX", MID("huge2"), "F"), 0);
+	kill_at_every_step(c, expect_whole, "placeholders");
+}
