@@ -474,3 +474,35 @@ SYNC_TEST(inbox_is_never_renamed)
 	cr_assert(local_dir_exists(c, "INBOX/cur"), "INBOX was not made again");
 	assert_sides_equal(c);
 }
+
+/* --dry-run names the rename and changes nothing; --pull leaves a local
+ * rename waiting (the server is not renamed, the old folder not refilled)
+ * until a two-way run makes it. */
+SYNC_TEST(local_rename_waits_for_a_two_way_run_and_dry_run_shows_it)
+{
+	struct harness_result res;
+	struct sl_snap r, l;
+	int st;
+
+	cr_assert_eq(sl_remote_create(c, "Notes"), 0);
+	put_remote(c, "Notes", "n1", 800, NULL);
+	sync_ok(c);
+	local_mv(c, "Notes", "Jottings");
+	snap_both(c, &r, &l);
+	st = run_keep(c, &res, "sync", "--dry-run", NULL);
+	cr_assert_eq(st, 0, "%s\n%s", res.out, res.err);
+	cr_assert_not_null(strstr(res.out, "rename-remote Notes -> Jottings"), "dry run output:\n%s", res.out);
+	harness_result_release(&res);
+	assert_remote_unchanged(c, &r, true);
+	assert_local_unchanged(c, &l, true);
+	run_expect(c, 0, "sync", "--pull", NULL);
+	assert_remote_unchanged(c, &r, true);
+	assert_local_unchanged(c, &l, true);
+	sync_ok(c);
+	cr_assert(!remote_has_mailbox(c, "Notes"));
+	cr_assert(!local_dir_exists(c, "Notes"));
+	expect_both(c, "Jottings", LIST(MID("n1")));
+	assert_sides_equal(c);
+	sl_snap_release(&r);
+	sl_snap_release(&l);
+}
