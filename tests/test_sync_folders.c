@@ -506,3 +506,90 @@ SYNC_TEST(local_rename_waits_for_a_two_way_run_and_dry_run_shows_it)
 	sl_snap_release(&r);
 	sl_snap_release(&l);
 }
+
+/* The account's config with the maildir++ layout. */
+static void use_maildirpp(struct sl_ctx *c)
+{
+	char *y = harness_read_file(c->config, 1 << 16), *at, *out;
+
+	cr_assert_not_null(y);
+	at = strstr(y, "    state:");
+	cr_assert_not_null(at);
+	*at = '\0';
+	out = xasprintf("%s      layout: maildir++\n    state:%s", y, at + strlen("    state:"));
+	cr_assert_eq(harness_write_file(c->config, out), 0);
+	free(out);
+	free(y);
+}
+
+static void expect_pp(struct sl_ctx *c, const char *disk, const char *const expect[])
+{
+	char *p = xasprintf("%s/%s", c->root, disk);
+	struct sl_list l;
+	char *report = NULL;
+	size_t d;
+
+	cr_assert_eq(sl_local_list_path(p, &l), 0, "cannot list %s", p);
+	d = sl_expect_diff(&l, expect, &report);
+	cr_assert_eq(d, 0, "local %s is not as expected:\n%s", disk, report);
+	free(report);
+	sl_list_release(&l);
+	free(p);
+}
+
+static ino_t cur_inode(struct sl_ctx *c, const char *disk)
+{
+	char *p = xasprintf("%s/%s/cur", c->root, disk);
+	struct stat st;
+
+	cr_assert_eq(stat(p, &st), 0, "no %s", p);
+	free(p);
+	return st.st_ino;
+}
+
+/* Maildir++: a folder's children are folders of their own (.A.x).  Renamed
+ * on the server, parent and child are renamed one by one; renamed locally
+ * (only .A moves), the server's RENAME takes the child along and the local
+ * child is renamed to match. */
+SYNC_TEST(maildirpp_rename_moves_children_both_ways)
+{
+	ino_t top, sub;
+	char *a, *b;
+
+	use_maildirpp(c);
+	cr_assert_eq(sl_remote_create(c, "Work"), 0);
+	cr_assert_eq(sl_remote_create(c, "Work/2024"), 0);
+	put_remote(c, "Work", "w1", 900, "\\Seen");
+	put_remote(c, "Work/2024", "w2", 900, NULL);
+	sync_ok(c);
+	top = cur_inode(c, ".Work");
+	sub = cur_inode(c, ".Work.2024");
+	cr_assert_eq(sl_remote_rename(c, "Work", "Job"), 0);
+	sync_ok(c);
+	cr_assert(!local_dir_exists(c, ".Work") && !local_dir_exists(c, ".Work.2024"));
+	cr_assert_eq(cur_inode(c, ".Job"), top, "the folder was not renamed");
+	cr_assert_eq(cur_inode(c, ".Job.2024"), sub, "the child was not renamed");
+	expect_pp(c, ".Job", LIST(MID("w1") " \\Seen"));
+	expect_pp(c, ".Job.2024", LIST(MID("w2")));
+	a = xasprintf("%s/.Job", c->root);
+	b = xasprintf("%s/.Jobs", c->root);
+	cr_assert_eq(rename(a, b), 0);
+	free(a);
+	free(b);
+	sync_ok(c);
+	cr_assert(!remote_has_mailbox(c, "Job") && !remote_has_mailbox(c, "Job/2024"));
+	cr_assert(remote_has_mailbox(c, "Jobs") && remote_has_mailbox(c, "Jobs/2024"));
+	cr_assert(!local_dir_exists(c, ".Job.2024"), "the local child was not renamed with its parent");
+	cr_assert_eq(cur_inode(c, ".Jobs"), top);
+	cr_assert_eq(cur_inode(c, ".Jobs.2024"), sub);
+	expect_remote(c, "Jobs", LIST(MID("w1") " \\Seen"));
+	expect_remote(c, "Jobs/2024", LIST(MID("w2")));
+	expect_pp(c, ".Jobs", LIST(MID("w1") " \\Seen"));
+	expect_pp(c, ".Jobs.2024", LIST(MID("w2")));
+	/* settled */
+	sync_ok(c);
+	cr_assert(!local_dir_exists(c, ".Job") && !local_dir_exists(c, ".Job.2024"));
+	cr_assert(!remote_has_mailbox(c, "Job"));
+	expect_remote(c, "Jobs/2024", LIST(MID("w2")));
+	expect_pp(c, ".Jobs.2024", LIST(MID("w2")));
+}

@@ -81,9 +81,11 @@ static int on_fp(void *ctx, uint32_t uid, const struct sync_fp *fp, const char *
 }
 
 /*
- * A fresh remote folder can only be matched to a vanished one by
- * fingerprint when their UIDVALIDITY differs: fetch its fingerprints
- * (headers only; the plan would ask for them anyway).
+ * While a known remote folder has vanished, fetch the fingerprints of the
+ * fresh remote folders (headers only): with another UIDVALIDITY they are
+ * the only way to match, and with the same one they confirm that equal
+ * UIDs are the same messages (servers other than Dovecot may give many
+ * mailboxes one UIDVALIDITY).  Renames are rare; so is this cost.
  */
 static int fps_for_renames(struct eng *g, struct err *e)
 {
@@ -101,8 +103,7 @@ static int fps_for_renames(struct eng *g, struct err *e)
 			const struct eng_mbox *p = &g->mb[k];
 
 			need = !p->failed && p->remote_existed && !p->remote_exists &&
-			       has_records(g, p->sm.id) &&
-			       p->sm.uidvalidity != q->listing.uidvalidity;
+			       has_records(g, p->sm.id);
 		}
 		if (!need)
 			continue;
