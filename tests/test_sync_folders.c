@@ -593,3 +593,18 @@ SYNC_TEST(maildirpp_rename_moves_children_both_ways)
 	expect_remote(c, "Jobs/2024", LIST(MID("w2")));
 	expect_pp(c, ".Jobs.2024", LIST(MID("w2")));
 }
+
+/* A local rename to a non-ASCII name reaches the server in modified UTF-7. */
+SYNC_TEST(local_rename_to_non_ascii_name_is_encoded_for_the_server)
+{
+	cr_assert_eq(sl_local_mkfolder(c, "Lists"), 0);
+	put_local(c, "Lists", "u1", 700, "S");
+	sync_ok(c);
+	local_mv(c, "Lists", "Listes diffus\xc3\xa9""es");
+	sync_ok(c);
+	cr_assert(!remote_has_mailbox(c, "Lists"));
+	cr_assert(remote_has_mailbox(c, "Listes diffus&AOk-es"), "the server has no \"Listes diffus&AOk-es\"");
+	expect_remote(c, "Listes diffus&AOk-es", LIST(MID("u1") " \\Seen"));
+	expect_local(c, "Listes diffus\xc3\xa9""es", LIST(MID("u1") " \\Seen"));
+	assert_settled(c);
+}

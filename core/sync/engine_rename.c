@@ -30,12 +30,24 @@
 
 /* ---------------------------------------------------------------- input */
 
-static bool has_records(const struct eng *g, uint32_t id)
+/* Per mailbox (index in g->mb): whether it has records.  xcalloc'd. */
+static bool *records_of(const struct eng *g)
 {
-	for (size_t i = 0; i < g->nrecs; i++)
-		if (g->recs[i].mailbox == id)
-			return true;
-	return false;
+	bool *has = xcalloc(g->nmb + 1, sizeof(*has));
+	size_t j = 0;
+
+	/* records come grouped by mailbox, in g->mb order (load_records) */
+	for (size_t i = 0; i < g->nrecs; i++) {
+		if (j < g->nmb && g->mb[j].sm.id == g->recs[i].mailbox) {
+			has[j] = true;
+			continue;
+		}
+		for (j = 0; j < g->nmb && g->mb[j].sm.id != g->recs[i].mailbox; j++)
+			;
+		if (j < g->nmb)
+			has[j] = true;
+	}
+	return has;
 }
 
 static void box_of(const struct eng_mbox *m, struct sync_rename_box *b)
@@ -68,15 +80,24 @@ static int on_fp(void *ctx, uint32_t uid, const struct sync_fp *fp, const char *
 {
 	struct eng_mbox *m = ctx;
 
+	size_t lo = 0, hi = m->nremote;
+
 	(void)message_id;
 	(void)size;
 	(void)e;
-	for (size_t i = 0; i < m->nremote; i++)
-		if (m->remote[i].uid == uid) {
-			m->remote[i].fp = *fp;
-			m->remote[i].fp.state = SYNC_FP_KNOWN;
+	while (lo < hi) {       /* the listing is in UID order */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->remote[mid].uid == uid) {
+			m->remote[mid].fp = *fp;
+			m->remote[mid].fp.state = SYNC_FP_KNOWN;
 			break;
 		}
+		if (m->remote[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return 0;
 }
 
@@ -89,23 +110,22 @@ static int on_fp(void *ctx, uint32_t uid, const struct sync_fp *fp, const char *
  */
 static int fps_for_renames(struct eng *g, struct err *e)
 {
-	for (size_t i = 0; i < g->nmb; i++) {
+	bool *has = records_of(g);
+	bool need = false;
+
+	for (size_t k = 0; k < g->nmb && !need; k++) {
+		const struct eng_mbox *p = &g->mb[k];
+
+		need = !p->failed && p->remote_existed && !p->remote_exists && has[k];
+	}
+	for (size_t i = 0; need && i < g->nmb; i++) {
 		struct eng_mbox *q = &g->mb[i];
-		bool need = false;
 		uint32_t *uids;
 		size_t n = 0;
 		int rc;
 
 		if (q->failed || !q->remote_exists || q->nremote == 0 || q->remote_existed ||
-		    q->local_existed || has_records(g, q->sm.id))
-			continue;
-		for (size_t k = 0; k < g->nmb && !need; k++) {
-			const struct eng_mbox *p = &g->mb[k];
-
-			need = !p->failed && p->remote_existed && !p->remote_exists &&
-			       has_records(g, p->sm.id);
-		}
-		if (!need)
+		    q->local_existed || has[i])
 			continue;
 		uids = xcalloc(q->nremote + 1, sizeof(*uids));
 		for (size_t k = 0; k < q->nremote; k++)
@@ -114,12 +134,15 @@ static int fps_for_renames(struct eng *g, struct err *e)
 		rc = n ? sync_remote_fetch_fps(g->r, q->sm.remote_name, uids, n, on_fp, q, e) : 0;
 		free(uids);
 		if (rc < 0) {
-			if (eng_err_fatal(e))
+			if (eng_err_fatal(e)) {
+				free(has);
 				return -1;
+			}
 			eng_mbox_fail(g, q, e);
 			err_clear(e);
 		}
 	}
+	free(has);
 	return 0;
 }
 
