@@ -420,3 +420,20 @@ Test(rename, best_match_wins_when_two_fresh_folders_hold_messages)
 	cr_assert_eq(A.out[0].into_local, 3);
 	cr_assert(!A.out[0].local_partial);
 }
+
+Test(rename, a_pair_under_different_names_keeps_the_other_sides_name)
+{
+	struct sync_rename_box *p, *q;
+
+	p = known(1, "Sent Items", false, true);
+	p->local_name = "Sent";
+	rec(1, 5, 1);
+	q = fresh(2, "Sent Messages", true, false);
+	q->uidvalidity_now = 101;
+	remote_msg(q, 5, 1, false);
+	find();
+	cr_assert_eq(A.nout, 1);
+	cr_assert(!A.out[0].rename_local, "the local Sent was renamed");
+	cr_assert_str_eq(A.out[0].local_new, "Sent");
+	cr_assert_str_eq(A.out[0].remote_new, "Sent Messages");
+}

@@ -386,7 +386,9 @@ static void result_of(struct work *w, size_t pi, struct sync_rename *r)
 		/* renamed on the server (maybe on both sides): its name wins */
 		r->remote_new = r->remote_cur;
 		r->local_new = qr->local_name;
-		if (ql == NULL && !pb->local_exists) {
+		if (ql == NULL && strcmp(pb->local_name, pb->remote_name) != 0) {
+			r->local_new = r->local_cur;    /* paired under another name: kept */
+		} else if (ql == NULL && !pb->local_exists) {
 			r->local_cur = r->local_new;    /* nothing on disk to rename */
 		} else if (strcmp(r->local_cur, r->local_new) != 0) {
 			if (name_taken(w, SIDE_L, r->local_new, pi, p->match[SIDE_L]))
@@ -398,7 +400,9 @@ static void result_of(struct work *w, size_t pi, struct sync_rename *r)
 		/* renamed locally */
 		r->local_new = r->local_cur;
 		r->remote_new = ql->remote_name;
-		if (!pb->remote_exists) {
+		if (pb->remote_exists && strcmp(pb->local_name, pb->remote_name) != 0) {
+			r->remote_new = r->remote_cur;  /* paired under another name: kept */
+		} else if (!pb->remote_exists) {
 			r->remote_cur = r->remote_new;
 		} else if (strcmp(r->remote_cur, r->remote_new) != 0) {
 			if (name_taken(w, SIDE_R, r->remote_new, pi, -1))

@@ -34,7 +34,10 @@
  *     mailbox is renamed to the fresh pair's remote name (`rename_remote`).
  *     Renamed on both sides to different names: the server's name wins
  *     (the local folder is renamed to it).  A target name that is taken
- *     keeps that side's current name (the pair's names then differ).
+ *     keeps that side's current name (the pair's names then differ), and
+ *     so does a pair whose names differed already (a local "Sent" paired
+ *     with the server's "Sent Items"): renamed on one side, the other side
+ *     keeps its own name.
  *   - A RENAME on the server renames the mailbox's inferiors too: a known
  *     pair below a mailbox this list renames on the server follows it
  *     (`remote_by_parent`: no command of its own), and its local folder is
