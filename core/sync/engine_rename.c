@@ -246,7 +246,7 @@ static void merge(struct eng *g, struct eng_mbox *p, struct eng_mbox *qr, struct
 		take_remote(p, qr);
 	if (ql != NULL)
 		take_local(p, ql);
-	if (r->rename_local && p->f_open) {     /* its path moved: reopened on need */
+	if (r->rename_local && p->f_open && !g->o->dry_run) {  /* its path moved: reopened on need */
 		maildir_folder_close(&p->f);
 		p->f_open = false;
 	}
@@ -446,6 +446,33 @@ static void fail_all(struct eng *g, const struct sync_rename *r, const struct er
 	}
 }
 
+/* Whether a rename before v[i] that was carried out renamed a parent of
+ * v[i]'s remote mailbox on the server. */
+static bool parent_done(const struct eng *g, const struct sync_rename *v, const bool *done, size_t i)
+{
+	for (size_t k = 0; k < i; k++) {
+		size_t n = strlen(v[k].remote_cur);
+
+		if (done[k] && v[k].rename_remote && g->sep != '\0' &&
+		    strncmp(v[i].remote_cur, v[k].remote_cur, n) == 0 && v[i].remote_cur[n] == g->sep)
+			return true;
+	}
+	return false;
+}
+
+/* Leave a rename's pairs out of this run, silently. */
+static void skip(struct eng *g, const struct sync_rename *r)
+{
+	const uint32_t ids[3] = { r->from, r->into_remote, r->into_local };
+
+	for (size_t k = 0; k < 3; k++) {
+		struct eng_mbox *m = ids[k] ? eng_mbox_by_id(g, ids[k]) : NULL;
+
+		if (m != NULL)
+			m->failed = true;
+	}
+}
+
 /* ---------------------------------------------------------------- the phase */
 
 int eng_renames(struct eng *g, struct err *e)
@@ -453,6 +480,7 @@ int eng_renames(struct eng *g, struct err *e)
 	struct sync_rename_box *boxes = xcalloc(g->nmb + 1, sizeof(*boxes));
 	struct sync_rename_input in = { 0 };
 	struct sync_rename *v;
+	bool *done = NULL;              /* per rename: carried out */
 	size_t n = 0, nv;
 	int rc = -1;
 
@@ -470,9 +498,16 @@ int eng_renames(struct eng *g, struct err *e)
 	in.sep = g->sep;
 	in.direction = g->o->policy.direction;
 	sync_renames_find(&in, &g->a, &v, &nv);
+	done = xcalloc(nv + 1, sizeof(*done));
 	for (size_t i = 0; i < nv; i++) {
-		if (run_one(g, &v[i], e) == 0)
+		if (v[i].remote_by_parent && !parent_done(g, v, done, i)) {
+			skip(g, &v[i]);         /* the server did not rename it: as it was */
 			continue;
+		}
+		if (run_one(g, &v[i], e) == 0) {
+			done[i] = !v[i].deferred;
+			continue;
+		}
 		if (eng_err_fatal(e))
 			goto out;
 		fail_all(g, &v[i], e);
@@ -489,5 +524,6 @@ int eng_renames(struct eng *g, struct err *e)
 	rc = 0;
 out:
 	free(boxes);
+	free(done);
 	return rc;
 }
