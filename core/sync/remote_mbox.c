@@ -234,7 +234,8 @@ int sync_remote_rename(struct sync_remote *r, const char *from, const char *to, 
 	struct buf b = BUF_INIT(REMOTE_CMD_MAX);
 	int rc;
 
-	if (r->selected && strcmp(r->selected, from) == 0 && unselect(r, e) < 0)
+	/* any selected mailbox may be `from` or one of its inferiors */
+	if (r->selected && unselect(r, e) < 0)
 		return err_prefix(e, "renaming mailbox \"%s\"", from);
 	rc = buf_adds(&b, "RENAME ", e) < 0 || remote_add_mailbox(r, &b, from, e) < 0 ||
 	     buf_addc(&b, ' ', e) < 0 || remote_add_mailbox(r, &b, to, e) < 0
