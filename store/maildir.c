@@ -376,6 +376,68 @@ int maildir_folder_sync(struct maildir_folder *f, struct err *e)
 	return 0;
 }
 
+/* fsync the directory holding `path` (a folder's parent). */
+static int sync_parent(const char *path, struct err *e)
+{
+	char *p = xstrdup(path), *slash = strrchr(p, '/');
+	int fd, rc = 0;
+
+	if (slash == NULL || slash == p)
+		slash = p + 1;
+	*slash = '\0';
+	fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0)
+		rc = io_err(e, errno, "sync folder", p);
+	if (fd >= 0)
+		close(fd);
+	free(p);
+	return rc;
+}
+
+int maildir_folder_rename(struct maildir *md, const char *from, const char *to, struct err *e)
+{
+	char *src = NULL, *dst = NULL, *parent = NULL;
+	struct stat st;
+	int rc = -1;
+
+	if (strcasecmp(from, "INBOX") == 0 || strcasecmp(to, "INBOX") == 0)
+		return err_set(e, ERR_PROTO, "the inbox folder is never renamed");
+	if (maildir_name_to_path(md, from, &src, e) < 0 || maildir_name_to_path(md, to, &dst, e) < 0)
+		goto out;
+	if (strcmp(src, md->inbox) == 0 || strcmp(dst, md->inbox) == 0) {
+		err_set(e, ERR_PROTO, "the inbox folder is never renamed");
+		goto out;
+	}
+	if (lstat(src, &st) < 0) {
+		if (errno == ENOENT) {
+			rc = 1;
+			goto out;
+		}
+		io_err(e, errno, "look at folder", src);
+		goto out;
+	}
+	if (lstat(dst, &st) == 0 || errno != ENOENT) {
+		io_err(e, lstat(dst, &st) == 0 ? EEXIST : errno, "rename a folder to", dst);
+		goto out;
+	}
+	parent = xstrdup(dst);
+	*strrchr(parent, '/') = '\0';
+	if (mkdir_p(parent, e) < 0)
+		goto out;
+	if (rename(src, dst) < 0) {
+		io_err(e, errno, "rename folder", src);
+		goto out;
+	}
+	if (sync_parent(src, e) < 0 || sync_parent(dst, e) < 0)
+		goto out;
+	rc = 0;
+out:
+	free(src);
+	free(dst);
+	free(parent);
+	return rc;
+}
+
 int maildir_folder_clean_tmp(struct maildir_folder *f, time_t age, size_t *removed_out,
 			     struct err *e)
 {

@@ -227,6 +227,18 @@ int maildir_folder_open(struct maildir *md, const char *name, bool create,
 void maildir_folder_close(struct maildir_folder *f);
 /* fsync cur/, new/ and the folder: the durability point of a batch. */
 int maildir_folder_sync(struct maildir_folder *f, struct err *e);
+/*
+ * Rename folder `from` to `to` (IMAP names) with one rename(2) of its
+ * directory: its files keep their names and inodes, and in the verbatim
+ * layout its child folders move with it (maildir++ children are folders
+ * of their own and stay).  Missing parent directories of `to` are made;
+ * the parents of both are fsynced before it returns.  Open folders of
+ * `from` keep working through their fds but their path is stale: reopen.
+ * Returns 0 renamed, 1 when `from` does not exist (nothing done), or -1:
+ * ERR_PROTO for a name that cannot be mapped or for INBOX (never renamed),
+ * ERR_IO with EEXIST when `to` exists (nothing done), or another errno.
+ */
+int maildir_folder_rename(struct maildir *md, const char *from, const char *to, struct err *e);
 /* Remove files in tmp/ older than `age` seconds (Maildir: 36 hours). */
 int maildir_folder_clean_tmp(struct maildir_folder *f, time_t age, size_t *removed_out,
 			     struct err *e);

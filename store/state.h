@@ -163,6 +163,13 @@ enum state_intent_kind {
 	STATE_INTENT_MOVE_LOCAL,     /* rename local name from mailbox to target */
 	STATE_INTENT_EXPUNGE_REMOTE, /* expunge uid on the server */
 	STATE_INTENT_DELETE_LOCAL,   /* delete the local file */
+	STATE_INTENT_RENAME_FOLDER,  /* rename mailbox pair `mailbox` (either side)
+				      * to the names of pair `target` (remote
+				      * side) and pair `uid` (local side; 0:
+				      * none), which it then absorbs */
+	STATE_INTENT_REPLACE_LOCAL,  /* the whole copy `name` delivered into
+				      * `mailbox` in place of the placeholder
+				      * file of record `msg` (remote `uid`) */
 	STATE_INTENT_KIND_COUNT_,    /* not a kind */
 };
 

@@ -1221,3 +1221,75 @@ Test(maildir, move_across_file_systems_fails_and_keeps_the_source)
 	maildir_release(&md2);
 	nftw(other, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+/* ---- folder rename ---- */
+
+static ino_t inode_of(const char *rel)
+{
+	char p[512];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/%s", root, rel);
+	cr_assert_eq(stat(p, &st), 0, "no %s", p);
+	return st.st_ino;
+}
+
+static bool exists_rel(const char *rel)
+{
+	char p[512];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/%s", root, rel);
+	return stat(p, &st) == 0;
+}
+
+Test(maildir, folder_rename_moves_the_directory_and_its_verbatim_children)
+{
+	struct maildir md;
+	struct maildir_folder f;
+	struct err e;
+	ino_t cur, sub;
+
+	open_md(&md, MAILDIR_LAYOUT_VERBATIM, '/');
+	open_folder(&md, "A", &f);
+	maildir_folder_close(&f);
+	open_folder(&md, "A/x", &f);
+	maildir_folder_close(&f);
+	cur = inode_of("A/cur");
+	sub = inode_of("A/x/cur");
+	cr_assert_eq(maildir_folder_rename(&md, "A", "New/B", &e), 0, "%s", e.msg);
+	cr_assert(!exists_rel("A"));
+	cr_assert_eq(inode_of("New/B/cur"), cur);
+	cr_assert_eq(inode_of("New/B/x/cur"), sub, "the child did not move with its parent");
+	/* the source is gone now: 1, nothing done */
+	cr_assert_eq(maildir_folder_rename(&md, "A", "C", &e), 1);
+	cr_assert(!exists_rel("C"));
+	maildir_release(&md);
+}
+
+Test(maildir, folder_rename_refuses_an_existing_target_and_inbox)
+{
+	struct maildir md;
+	struct maildir_folder f;
+	struct err e;
+
+	open_md(&md, MAILDIR_LAYOUT_MAILDIRPP, '/');
+	open_folder(&md, "A", &f);
+	maildir_folder_close(&f);
+	open_folder(&md, "B", &f);
+	maildir_folder_close(&f);
+	open_folder(&md, "A/x", &f);
+	maildir_folder_close(&f);
+	cr_assert_eq(maildir_folder_rename(&md, "A", "B", &e), -1);
+	cr_assert_eq(e.code, ERR_IO);
+	cr_assert_eq(e.sys, EEXIST);
+	cr_assert(exists_rel(".A/cur") && exists_rel(".B/cur"), "a refused rename changed something");
+	cr_assert_eq(maildir_folder_rename(&md, "INBOX", "Old", &e), -1);
+	cr_assert_eq(e.code, ERR_PROTO);
+	cr_assert_eq(maildir_folder_rename(&md, "A", "inbox", &e), -1);
+	/* maildir++: the child is a folder of its own and stays */
+	cr_assert_eq(maildir_folder_rename(&md, "A", "C", &e), 0, "%s", e.msg);
+	cr_assert(exists_rel(".C/cur") && !exists_rel(".A"));
+	cr_assert(exists_rel(".A.x/cur"), "a maildir++ child moved");
+	maildir_release(&md);
+}

@@ -169,3 +169,147 @@ SYNC_TEST(killed_at_any_step_then_rerun_leaves_both_sides_complete_and_identical
 		sl_snap_release(&l);
 	}
 }
+
+/* ---------------------------------------------------------------- renames and placeholders */
+
+static bool remote_has(struct sl_ctx *c, const char *name)
+{
+	char **v = sl_remote_mailboxes(c);
+	bool found = false;
+
+	cr_assert_not_null(v);
+	for (size_t i = 0; v[i]; i++)
+		found |= strcmp(v[i], name) == 0;
+	sl_strv_free(v);
+	return found;
+}
+
+static bool local_has(struct sl_ctx *c, const char *name)
+{
+	char *p = sl_local_path(c, name);
+	struct stat st;
+	bool ok = stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+
+	free(p);
+	return ok;
+}
+
+/*
+ * Kill the scenario's run at every one of its steps (each from the saved
+ * trees), rerun, and check with `expect`; then one more run changes
+ * nothing.  Returns the number of kill points tried.
+ */
+static unsigned kill_at_every_step(struct sl_ctx *c, void (*expect)(struct sl_ctx *c), const char *what)
+{
+	struct harness_result res;
+	const char *steps_env[] = { "FERRY_TEST_STEPS=1", NULL };
+	unsigned n;
+
+	trees(c, true);
+	run_env(c, steps_env, &res);
+	cr_assert_eq(res.status, 0, "exit %d\n%s\n%s", res.status, res.out, res.err);
+	n = steps_of(&res);
+	harness_result_release(&res);
+	expect(c);
+	fprintf(stderr, "crash test %s (%s): %u steps, %u kill points\n", what,
+		c->rev1 ? "imap4rev1" : "full caps", n, n);
+	for (unsigned k = 1; k <= n; k++) {
+		char *crash = xasprintf("FERRY_TEST_CRASH_AT=%u", k);
+		const char *env[] = { crash, NULL };
+
+		sl_log_mark(c);
+		trees(c, false);
+		run_env(c, env, &res);
+		cr_assert_eq(res.status, 128 + 9, "K=%u/%u: ferry was not killed (exit %d)\n%s\n%s", k, n,
+			     res.status, res.out, res.err);
+		harness_result_release(&res);
+		run_env(c, NULL, &res);
+		cr_assert_eq(res.status, 0, "K=%u/%u: the rerun failed (exit %d)\n%s\n%s", k, n, res.status,
+			     res.out, res.err);
+		harness_result_release(&res);
+		expect(c);
+		free(crash);
+	}
+	{
+		struct sl_snap r, l;
+
+		snap_both(c, &r, &l);
+		sync_ok(c);
+		assert_remote_unchanged(c, &r, true);
+		assert_local_unchanged(c, &l, true);
+		sl_snap_release(&r);
+		sl_snap_release(&l);
+	}
+	return n;
+}
+
+static void expect_renamed(struct sl_ctx *c)
+{
+	static const char *const gone[] = { "Proj", "Proj/sub", "Empty", "Lists" };
+
+	for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) {
+		cr_assert(!remote_has(c, gone[i]), "the server still has \"%s\"", gone[i]);
+		cr_assert(!local_has(c, gone[i]), "the Maildir still has \"%s\"", gone[i]);
+	}
+	expect_both(c, "Projects", LIST(MID("p1") " \\Seen", MID("p2"), MID("p-new")));
+	expect_both(c, "Projects/sub", LIST(MID("ps1")));
+	expect_both(c, "Empty2", NONE);
+	expect_both(c, "Mailing lists", LIST(MID("l1") " \\Seen", MID("l2"), MID("l-new") " \\Seen"));
+	assert_sides_equal(c);
+}
+
+/* SPEC 4.8 for folder renames: renamed on the server (with a child, and
+ * an empty one) and locally, killed at every step, rerun: each renamed
+ * once, nothing lost or doubled, the old names gone on both sides. */
+SYNC_TEST(killed_during_folder_renames_then_rerun_converges)
+{
+	char *a, *b;
+
+	cr_assert_eq(sl_remote_create(c, "Proj"), 0);
+	cr_assert_eq(sl_remote_create(c, "Proj/sub"), 0);
+	cr_assert_eq(sl_remote_create(c, "Empty"), 0);
+	put_remote(c, "Proj", "p1", 3000, "\\Seen");
+	put_remote(c, "Proj", "p2", 3000, NULL);
+	put_remote(c, "Proj/sub", "ps1", 3000, NULL);
+	cr_assert_eq(sl_local_mkfolder(c, "Lists"), 0);
+	put_local(c, "Lists", "l1", 3000, "S");
+	put_local(c, "Lists", "l2", 3000, NULL);
+	sync_ok(c);
+	cr_assert_eq(sl_remote_rename(c, "Proj", "Projects"), 0);
+	cr_assert_eq(sl_remote_rename(c, "Empty", "Empty2"), 0);
+	put_remote(c, "Projects", "p-new", 3000, NULL);
+	a = sl_local_path(c, "Lists");
+	b = sl_local_path(c, "Mailing lists");
+	cr_assert_eq(rename(a, b), 0);
+	free(a);
+	free(b);
+	put_local(c, "Mailing lists", "l-new", 3000, "S");
+	kill_at_every_step(c, expect_renamed, "renames");
+}
+
+static void expect_whole(struct sl_ctx *c)
+{
+	struct sl_list l;
+
+	expect_both(c, "INBOX", LIST(MID("huge") " \\Flagged \\Seen", MID("huge2") " \\Flagged", MID("small")));
+	assert_sides_equal(c);  /* same identities: the local copies are whole, not placeholders */
+	cr_assert_eq(sl_local_list(c, "INBOX", &l), 0);
+	cr_assert_eq(l.n, 3, "the Maildir holds %zu files, expected 3", l.n);
+	sl_list_release(&l);
+}
+
+/* SPEC 4.8 + 4.10: two placeholders flagged locally are fetched whole;
+ * killed at every step (between the whole copy's delivery, the removal of
+ * the placeholder and the record's move included) and rerun: each message
+ * once on each side, whole, never uploaded again. */
+SYNC_TEST(killed_during_placeholder_replacement_then_rerun_leaves_no_duplicate)
+{
+	cr_assert_eq(sl_write_config(c, "    sync:\n      max_size: 20K\n"), 0);
+	put_remote(c, "INBOX", "huge", 60000, "\\Seen");
+	put_remote(c, "INBOX", "huge2", 50000, NULL);
+	put_remote(c, "INBOX", "small", 2000, NULL);
+	sync_ok(c);
+	cr_assert_eq(sl_local_set_flags(c, "INBOX", MID("huge"), "FS"), 0);
+	cr_assert_eq(sl_local_set_flags(c, "INBOX", MID("huge2"), "F"), 0);
+	kill_at_every_step(c, expect_whole, "placeholders");
+}

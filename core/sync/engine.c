@@ -114,8 +114,10 @@ const struct maildir_entry *eng_local_entry(struct eng *g, struct eng_mbox *m, c
 {
 	struct err e;
 
-	if (!m->have_snap && m->local_exists && eng_local_folder(g, m, false, &e) == 0 &&
-	    maildir_scan(&m->f, &m->snap, &e) == 0)
+	/* (a folder this run renamed is closed: reopened here at its new path) */
+	if (m->local_exists && !m->f_open && eng_local_folder(g, m, false, &e) != 0)
+		return NULL;
+	if (!m->have_snap && m->f_open && maildir_scan(&m->f, &m->snap, &e) == 0)
 		m->have_snap = true;
 	if (!m->have_snap)
 		return NULL;
@@ -436,7 +438,7 @@ static int known_uids(struct eng *g, struct eng_mbox *m, uint32_t **uids_out, si
 	return 0;
 }
 
-static int scan_remote(struct eng *g, struct eng_mbox *m, struct err *e)
+int eng_scan_remote(struct eng *g, struct eng_mbox *m, struct err *e)
 {
 	struct sync_remote_known k = { 0 };
 	uint32_t *uids;
@@ -784,7 +786,12 @@ static void dry_run_lines(struct eng *g)
 {
 	struct sync_report *rep = g->rep;
 
-	rep->plan_lines = xcalloc(g->plan.nactions + 1, sizeof(*rep->plan_lines));
+	rep->plan_lines = xcalloc(g->nrn_lines + g->plan.nactions + 1, sizeof(*rep->plan_lines));
+	for (size_t i = 0; i < g->nrn_lines; i++) {
+		rep->plan_lines[rep->nplan_lines++] = g->rn_lines[i];
+		g->rn_lines[i] = NULL;
+	}
+	rep->nactions += g->nrn_lines;
 	for (size_t i = 0; i < g->plan.nactions; i++) {
 		rep->plan_lines[rep->nplan_lines++] = eng_describe(g, &g->plan.actions[i]);
 		tally(g, &g->plan.actions[i]);
@@ -946,6 +953,9 @@ static void eng_release(struct eng *g)
 	free(g->recs);
 	free(g->rec_ids);
 	free(g->rec_msgids);
+	for (size_t i = 0; i < g->nrn_lines; i++)
+		free(g->rn_lines[i]);
+	free(g->rn_lines);
 	sync_plan_release(&g->plan);
 	if (g->md_open)
 		maildir_release(&g->md);
@@ -1088,7 +1098,7 @@ static int scan_all(struct eng *g, struct err *e)
 	for (size_t i = 0; i < g->nmb; i++) {
 		struct eng_mbox *m = &g->mb[i];
 
-		if (scan_local(g, m, e) < 0 || scan_remote(g, m, e) < 0 ||
+		if (scan_local(g, m, e) < 0 || eng_scan_remote(g, m, e) < 0 ||
 		    (g->o->since != 0 && (since_local(g, m, e) < 0 || since_remote(g, m, e) < 0))) {
 			if (eng_err_fatal(e))
 				return -1;
@@ -1098,6 +1108,8 @@ static int scan_all(struct eng *g, struct err *e)
 	}
 	if (g->o->since != 0)
 		since_apply(g);
+	if (eng_renames(g, e) < 0)
+		return -1;
 	/* Records of failed mailboxes are left out of the plan. */
 	size_t k = 0;
 

@@ -18,6 +18,9 @@
  *   4. STATUS pre-check of every remote mailbox (sync_remote_status_all);
  *      change listing per mailbox (sync_remote_scan: QRESYNC, CONDSTORE or a
  *      full listing); a scan of every local folder (maildir_scan);
+ *   4b. folder renames (see "Folder renames" below): found from the pairs
+ *      and listings (rename.h), carried out, and each renamed pair merged
+ *      with the fresh pairs it absorbs;
  *   5. plan (sync_plan_build), computing the fingerprints it asks for
  *      (local: the file; remote: sync_remote_fetch_fps), and plan again;
  *   6. dry run: describe the plan in the report (lines and counts) and
@@ -39,10 +42,34 @@
  * written to tmp/, fsynced, renamed, the folder fsynced once per batch, and
  * only then recorded.  On start, pending intents are resolved: an upload is
  * looked for on the server by fingerprint among UIDs >= the UIDNEXT recorded
- * before it, and its record gets that UID; every other kind is dropped,
+ * before it, and its record gets that UID; a placeholder replacement is
+ * finished (see "Placeholders"); a folder rename stays pending as a hint
+ * for the rename phase, which clears it; every other kind is dropped,
  * because the planner then finds the half-done work by fingerprint (a
  * downloaded file or a moved message with no record is linked, never
  * transferred again; see plan.h Caveats "Moves" and "One-sided records").
+ *
+ * Folder renames (SPEC 4.4; rules in rename.h): after the scans, a known
+ * pair whose folder vanished on one side and a fresh pair whose folder
+ * there holds its messages (remote: the same UIDs under the recorded
+ * UIDVALIDITY, or fingerprints; local: the files' unique names; an empty
+ * folder: the same UIDVALIDITY, the same cur/ inode, its parent renamed
+ * alike, or a killed run's intent) are one folder, renamed.  The other
+ * side follows with one IMAP RENAME (children follow on the server) or
+ * one rename(2) of the directory (verbatim children move with it;
+ * maildir++ children are renamed one by one): no message is transferred
+ * or touched.  Renamed on both sides: the server's name wins.  Each
+ * rename: a RENAME_FOLDER intent (the pair and the fresh pairs it
+ * absorbs) is committed, then the side effect(s), then ONE commit deletes
+ * the fresh pairs, gives the pair its new names and clears the intent.  A
+ * side where some of the pair's messages are missing is recorded as not
+ * having existed, so the plan refills them and never reads them as
+ * deletions.  Killed in between, the next run finds the pair vanished on
+ * both sides and the fresh pair on both holding its messages: a re-key.
+ * INBOX is never renamed.  A rename that a one-way run may not make (pull:
+ * on the server; push: locally) leaves both pairs out of that run.  After
+ * a RENAME the mailbox's UIDVALIDITY is checked, and the mailbox listed
+ * again if the server changed it (Dovecot keeps it and the UIDs).
  *
  * Error scopes: account-wide failures (lock, state, LIST, a dead
  * connection: ERR_NET, ERR_TLS, ERR_TIMEOUT, ERR_PROTO, ERR_LIMIT; also
@@ -71,13 +98,15 @@
  * unique name is the name of a placeholder record (in any folder, so a
  * placeholder moved locally stays one) is listed with the placeholder bit
  * and the record's fingerprint and size, never its own.  A whole fetch
- * (a download with `replace`) delivers the whole message as a new file,
- * makes it durable, removes the placeholder file, and then moves the
- * record to the new file in one commit.  Killed after the removal, the
- * next plan finds the whole file by fingerprint as the record's copy;
- * killed between the delivery and the removal, the next run fetches it
- * whole again and the first whole copy is left as an unrecorded local file
- * (a known weakness: it then reads as a new local message).
+ * (a download with `replace`) streams the whole message into tmp/,
+ * commits a REPLACE_LOCAL intent naming the new file (its unique name
+ * before delivery) and the record, delivers it into cur/, makes it
+ * durable, removes the placeholder file, and then moves the record to the
+ * new file and clears the intents in one commit.  A run killed anywhere
+ * in between is finished on the next start: if the whole copy is in the
+ * folder it is made durable, the placeholder file removed and the record
+ * moved to it (no second fetch, no stray copy read as new mail); if it
+ * never left tmp/, the intent is dropped and the plan fetches it again.
  *
  * The remote: the caller opens it (sync_remote_new + sync_remote_open)
  * and frees it after the call.  After a connection error (ERR_NET, ERR_TLS,
@@ -131,7 +160,8 @@ struct sync_account_opts {
 	 * UTF-8 name (the server's, or the local folder's for a local-only
 	 * folder) and the hierarchy separator.  A refused mailbox is not
 	 * looked at: a message moved into it from a synced mailbox reads as
-	 * deleted there, one moved out of it as new mail. */
+	 * deleted there, one moved out of it as new mail; a folder
+	 * renamed to a refused name is no rename (it vanished: refilled). */
 	bool (*selected)(void *ctx, const char *utf8_name, char sep);
 	void *selected_ctx;
 	/* `since:` (SPEC §2): 0, or a UTC midnight.  Messages older than that
@@ -160,7 +190,7 @@ struct sync_side_counts {
 	size_t flags;                   /* messages whose flags were set */
 	size_t moved;
 	size_t deleted;
-	size_t folders;                 /* folders created or deleted */
+	size_t folders;                 /* folders created, deleted or renamed */
 	uint64_t bytes;                 /* message bytes written to this side */
 };
 
@@ -190,7 +220,9 @@ struct sync_report {
 	size_t nactions;                /* planned actions (dry run: not run) */
 	size_t done;                    /* actions carried out */
 	/* Dry run: one line per planned action, e.g. "download INBOX uid 12",
-	 * "flags-remote Archive 2 uid(s)", "move-local INBOX NAME -> Work". */
+	 * "flags-remote Archive 2 uid(s)", "move-local INBOX NAME -> Work";
+	 * folder renames come first: "rename-remote OLD -> NEW",
+	 * "rename-local OLD -> NEW" (counted in nactions). */
 	char **plan_lines;
 	size_t nplan_lines;
 	bool safety;                    /* some mailbox got a verdict */

@@ -6,6 +6,7 @@
 #define FERRY_SYNC_ENGINE_INT_H
 
 #include "engine.h"
+#include "rename.h"
 #include "state.h"
 
 /* The engine's bytes in state_mailbox.marker. */
@@ -41,7 +42,10 @@ struct eng_mbox {
 	const char **old_names;         /* since: local unique names ignored (sorted) */
 	size_t nold_names;
 	size_t rep;                     /* index in the report */
-	bool failed;
+	bool failed;                    /* out of the rest of the run (set alone, without
+					   eng_mbox_fail: left out silently, e.g. a rename
+					   deferred by the direction) */
+	bool absorbed;                  /* a fresh pair a rename took (engine_rename.c) */
 };
 
 struct eng {
@@ -66,6 +70,11 @@ struct eng {
 	struct sync_input in;
 	struct sync_plan plan;
 	struct sync_progress prog;      /* progress.c */
+	struct sync_rename_hint *hints; /* rename intents of a killed run (ids parallel) */
+	uint64_t *hint_ids;
+	size_t nhints;
+	char **rn_lines;                /* dry run: the renames, described */
+	size_t nrn_lines;
 };
 
 /* engine.c */
@@ -86,6 +95,13 @@ int eng_rec_effect(struct eng *g, struct state_txn *txn, const struct sync_actio
 
 /* One line saying what an action does (xmalloc'd). */
 char *eng_describe(struct eng *g, const struct sync_action *a);
+
+int eng_scan_remote(struct eng *g, struct eng_mbox *m, struct err *e);
+
+/* engine_rename.c: find folder renames (rename.h) after the scans and
+ * carry them out (dry run: describe them), merging each renamed pair with
+ * the fresh pairs it absorbs; before the plan. */
+int eng_renames(struct eng *g, struct err *e);
 
 /* pair.c: list both sides, pair them (g->mb), add new pairs to the state
  * (ids only, on a dry run). */

@@ -235,6 +235,7 @@ struct dl_batch {
 	struct sync_action **acts;
 	size_t n;
 	char **names;                   /* per act: delivered unique name, or NULL */
+	uint64_t *replace_ids;          /* per act: its REPLACE_LOCAL intent, or 0 */
 	struct sync_fp_value *fps;
 	bool headers;                   /* this fetch: placeholders (headers + a note) */
 	struct err cb_err;
@@ -296,6 +297,27 @@ static size_t dl_find(const struct dl_batch *b, uint32_t uid)
 	return b->n;
 }
 
+/*
+ * The whole copy of a placeholder is about to enter cur/: first commit an
+ * intent naming it (its unique name before delivery; the delivered one
+ * adds ",S=SIZE"), so that a run killed before the placeholder is removed
+ * and the record moved finishes the replacement instead of reading the
+ * whole copy as a new local message (eng_replay_intents).
+ */
+static int replace_intent(struct dl_batch *b, size_t i, const struct maildir_delivery *d,
+			  struct err *e)
+{
+	const struct sync_action *act = b->acts[i];
+	struct state_intent in;
+
+	intent_init(&in, STATE_INTENT_REPLACE_LOCAL, b->g, act);
+	in.name = d->uniq;
+	if (add_intents(b->g, &in, 1, &b->replace_ids[i], e) < 0)
+		return -1;
+	sync_step("deliver-whole");
+	return 0;
+}
+
 static int dl_finish(void *ctx, void *handle, const struct sync_remote_fetched *msg, struct err *e)
 {
 	struct dl_batch *b = ctx;
@@ -315,6 +337,8 @@ static int dl_finish(void *ctx, void *handle, const struct sync_remote_fetched *
 		goto out;
 	eng_flags_to_maildir(&b->acts[i]->flags, &mflags);
 	if (eng_flags_keywords(&b->m->f, &b->acts[i]->flags, &kw, e) < 0)
+		goto out;
+	if (b->acts[i]->replace != NULL && replace_intent(b, i, &h->d, e) < 0)
 		goto out;
 	if (b->headers) {
 		/* a placeholder: the header section, then a note; the fingerprint is
@@ -392,11 +416,10 @@ static int dl_fetch(struct dl_batch *b, bool headers, struct err *e)
 /*
  * A whole message fetched in place of a placeholder: remove the
  * placeholder file, after the whole one is durable and before the record
- * moves to it.  Killed before the removal, the next run finds the
- * placeholder still recorded (and flagged) and fetches it whole again,
- * the first whole copy then being an unrecorded local file (see engine.h,
- * "Placeholders"); killed after it, the whole file is found again by
- * fingerprint as the record's local copy.
+ * moves to it.  A run killed anywhere from the delivery of the whole copy
+ * to the commit that moves the record leaves the REPLACE_LOCAL intent
+ * (replace_intent()), and the next run finishes the replacement
+ * (replay_replace()).
  */
 static int dl_drop_replaced(struct dl_batch *b, struct err *e)
 {
@@ -460,6 +483,7 @@ static int exec_downloads(struct eng *g, struct eng_mbox *m, struct sync_action 
 	int rc = -1;
 
 	b.names = xcalloc(n, sizeof(*b.names));
+	b.replace_ids = xcalloc(n, sizeof(*b.replace_ids));
 	b.fps = xcalloc(n, sizeof(*b.fps));
 	rc = eng_local_folder(g, m, false, e);
 	if (rc != 0) {
@@ -481,11 +505,20 @@ static int exec_downloads(struct eng *g, struct eng_mbox *m, struct sync_action 
 		goto out;
 	sync_step("downloaded");
 	size_t k = dl_records(&b, done, msgids);
+	uint64_t *clear = xcalloc(2 * n, sizeof(*clear));
+	size_t nclear = 0;
 
-	rc = finish(g, done, msgids, k, ids, n, e);
+	for (size_t i = 0; i < n; i++) {
+		clear[nclear++] = ids[i];
+		if (b.replace_ids[i] != 0)
+			clear[nclear++] = b.replace_ids[i];
+	}
+	rc = finish(g, done, msgids, k, clear, nclear, e);
+	free(clear);
 out:
 	free(in);
 	free(ids);
+	free(b.replace_ids);
 	free(done);
 	free(msgids);
 	free(b.names);
@@ -960,6 +993,7 @@ struct replay_ctx {
 	struct state_intent *list;
 	size_t n;
 	uint32_t *found;                /* per intent: the upload's UID, or 0 */
+	const char **whole;             /* per intent: a replacement's whole copy, or NULL */
 };
 
 static int replay_fn(struct state_txn *txn, void *ctx, struct err *e)
@@ -982,9 +1016,88 @@ static int replay_fn(struct state_txn *txn, void *ctx, struct err *e)
 				rc = state_msg_update(txn, &msg, e);
 			}
 		}
+		if (rc == 0 && c->whole[i] != NULL) {
+			int got = state_msg_get(txn, c->list[i].msg, &a, &msg, e);
+
+			if (got < 0)
+				rc = -1;
+			else if (got == 1 && msg.placeholder && msg.mailbox == c->list[i].mailbox) {
+				msg.name = c->whole[i];
+				msg.placeholder = false;
+				rc = state_msg_update(txn, &msg, e);
+			}
+		}
 		if (rc == 0 && state_intent_clear(txn, c->list[i].id, e) < 0)
 			rc = -1;
 	}
+	arena_release(&a);
+	return rc;
+}
+
+/* The entry whose unique name is `uniq`, or `uniq` plus ",...": a delivery's
+ * name before and after commit added ",S=SIZE". */
+static const struct maildir_entry *find_delivered(const struct maildir_snapshot *snap,
+						  const char *uniq)
+{
+	size_t n = strlen(uniq);
+
+	for (size_t i = 0; n > 0 && i < snap->count; i++) {
+		const char *u = snap->entries[i].uniq;
+
+		if (strncmp(u, uniq, n) == 0 && (u[n] == '\0' || u[n] == ','))
+			return &snap->entries[i];
+	}
+	return NULL;
+}
+
+/*
+ * An interrupted placeholder replacement (replace_intent()).  The whole
+ * copy is in the folder: make it durable, remove the placeholder file of
+ * the record (if still there), and have replay_fn move the record to the
+ * whole copy (*whole_out).  It is not: it never left tmp/; nothing to do
+ * (the next plan fetches it whole again).
+ */
+static int replay_replace(struct eng *g, const struct state_intent *in, const char **whole_out,
+			  struct err *e)
+{
+	struct eng_mbox *m = eng_mbox_by_id(g, in->mailbox);
+	const struct maildir_entry *whole, *ph;
+	struct maildir_snapshot snap;
+	struct state_txn *txn;
+	struct state_msg rec;
+	struct arena a;
+	int rc;
+
+	*whole_out = NULL;
+	if (m == NULL || in->msg == 0 || in->name == NULL || in->name[0] == '\0')
+		return 0;
+	arena_init(&a, 1024);
+	rc = state_txn_begin(g->st, false, &txn, e);
+	if (rc == 0) {
+		rc = state_msg_get(txn, in->msg, &a, &rec, e);
+		state_txn_abort(txn);
+	}
+	if (rc <= 0 || !rec.placeholder || rec.mailbox != in->mailbox || rec.name == NULL) {
+		arena_release(&a);
+		return rc < 0 ? -1 : 0;
+	}
+	rc = eng_local_folder(g, m, false, e);
+	if (rc != 0 || maildir_scan(&m->f, &snap, e) < 0) {
+		arena_release(&a);
+		return rc == 1 ? 0 : -1;
+	}
+	whole = find_delivered(&snap, in->name);
+	ph = maildir_snapshot_find(&snap, rec.name);
+	rc = 0;
+	if (whole != NULL && maildir_folder_sync(&m->f, e) < 0)
+		rc = -1;
+	if (rc == 0 && whole != NULL && ph != NULL && ph != whole) {
+		sync_step("replace-placeholder");
+		rc = maildir_entry_remove(&m->f, ph, e) < 0 || maildir_folder_sync(&m->f, e) < 0 ? -1 : 0;
+	}
+	if (rc == 0 && whole != NULL)
+		*whole_out = arena_strdup(&g->a, whole->uniq);
+	maildir_snapshot_release(&snap);
 	arena_release(&a);
 	return rc;
 }
@@ -1003,6 +1116,31 @@ static int replay_upload(struct eng *g, const struct state_intent *in, uint32_t 
 	return sync_remote_find_fp(g->r, m->sm.remote_name, in->uidnext, &fp, uid_out, e);
 }
 
+/*
+ * Rename intents stay pending: they are hints for the rename phase
+ * (engine_rename.c), which clears them.  They leave the list replayed here.
+ */
+static void keep_rename_hints(struct eng *g, struct replay_ctx *c)
+{
+	size_t k = 0;
+
+	g->hints = arena_zalloc(&g->a, (c->n + 1) * sizeof(*g->hints));
+	g->hint_ids = arena_zalloc(&g->a, (c->n + 1) * sizeof(*g->hint_ids));
+	for (size_t i = 0; i < c->n; i++) {
+		const struct state_intent *in = &c->list[i];
+
+		if (in->kind != STATE_INTENT_RENAME_FOLDER) {
+			c->list[k++] = *in;
+			continue;
+		}
+		g->hints[g->nhints].from = in->mailbox;
+		g->hints[g->nhints].into_remote = in->target;
+		g->hints[g->nhints].into_local = in->uid;
+		g->hint_ids[g->nhints++] = in->id;
+	}
+	c->n = k;
+}
+
 int eng_replay_intents(struct eng *g, struct err *e)
 {
 	struct replay_ctx c = { .g = g };
@@ -1018,13 +1156,20 @@ int eng_replay_intents(struct eng *g, struct err *e)
 	if (rc < 0 || c.n == 0)
 		goto out;
 	c.found = xcalloc(c.n, sizeof(*c.found));
-	for (size_t i = 0; i < c.n; i++)
+	c.whole = xcalloc(c.n, sizeof(*c.whole));
+	keep_rename_hints(g, &c);
+	for (size_t i = 0; i < c.n; i++) {
 		if (c.list[i].kind == STATE_INTENT_UPLOAD &&
 		    (rc = replay_upload(g, &c.list[i], &c.found[i], e)) < 0)
 			goto out;
-	rc = eng_commit(g, replay_fn, &c, e);
+		if (c.list[i].kind == STATE_INTENT_REPLACE_LOCAL &&
+		    (rc = replay_replace(g, &c.list[i], &c.whole[i], e)) < 0)
+			goto out;
+	}
+	rc = c.n ? eng_commit(g, replay_fn, &c, e) : 0;
 out:
 	free(c.found);
+	free(c.whole);
 	arena_release(&a);
 	return rc;
 }

@@ -337,5 +337,11 @@ int sync_remote_expunge(struct sync_remote *r, const char *name, const uint32_t 
 int sync_remote_create(struct sync_remote *r, const char *name, struct err *e);
 /* UNSUBSCRIBE then DELETE (unselecting it first if needed). */
 int sync_remote_delete(struct sync_remote *r, const char *name, struct err *e);
+/*
+ * RENAME `from` `to` (leaving any selected mailbox first; its inferiors
+ * follow on the server), then SUBSCRIBE `to`.  A NO from the server is
+ * ERR_SERVER with its text (e.g. `to` exists, `from` does not).
+ */
+int sync_remote_rename(struct sync_remote *r, const char *from, const char *to, struct err *e);
 
 #endif

@@ -228,3 +228,22 @@ int sync_remote_delete(struct sync_remote *r, const char *name, struct err *e)
 		return err_prefix(e, "deleting mailbox \"%s\"", name);
 	return 0;
 }
+
+int sync_remote_rename(struct sync_remote *r, const char *from, const char *to, struct err *e)
+{
+	struct buf b = BUF_INIT(REMOTE_CMD_MAX);
+	int rc;
+
+	/* any selected mailbox may be `from` or one of its inferiors */
+	if (r->selected && unselect(r, e) < 0)
+		return err_prefix(e, "renaming mailbox \"%s\"", from);
+	rc = buf_adds(&b, "RENAME ", e) < 0 || remote_add_mailbox(r, &b, from, e) < 0 ||
+	     buf_addc(&b, ' ', e) < 0 || remote_add_mailbox(r, &b, to, e) < 0
+		? -1 : remote_run(r, &b, NULL, NULL, NULL, e);
+	buf_release(&b);
+	if (rc < 0)
+		return err_prefix(e, "renaming mailbox \"%s\" to \"%s\"", from, to);
+	if (mailbox_cmd(r, "SUBSCRIBE", to, NULL, e) < 0)
+		return err_prefix(e, "subscribing to mailbox \"%s\"", to);
+	return 0;
+}
