@@ -2,7 +2,7 @@
  * test_sync_recovery.c - `ferry sync` black-box tests of SPEC §4.6 (safety:
  * a lost Maildir or folder is refilled, never a reason to delete; the mass
  * deletion stop, exit 5, and --force), §4.7 (UIDVALIDITY change, lost state,
- * first run against existing mail on both sides, mbsync-style names: matched
+ * first run against existing mail on both sides, mbsync and OfflineIMAP names: matched
  * by fingerprint, nothing transferred twice or deleted) and §4.9 (the
  * account lock: exit 6, --wait), against Dovecot with all capabilities and
  * IMAP4rev1.
@@ -247,6 +247,7 @@ SYNC_TEST(first_run_with_same_mail_on_both_sides_makes_no_duplicates)
 	cr_assert_eq(sl_remote_create(c, "Work"), 0);
 	put_remote(c, "INBOX", "c1", BIG, "\\Seen");
 	put_remote(c, "INBOX", "c2", 700, "\\Flagged");
+	put_remote(c, "INBOX", "c3", 900, "\\Seen \\Answered");
 	put_remote(c, "INBOX", "srv-only", 700, NULL);
 	put_remote(c, "Work", "w1", BIG, "\\Seen");
 	put_remote(c, "Work", "w2", 700, NULL);
@@ -271,6 +272,16 @@ SYNC_TEST(first_run_with_same_mail_on_both_sides_makes_no_duplicates)
 		free(p1);
 		free(p2);
 	}
+	/* INBOX: as OfflineIMAP would have left it (its ",U=" and ",FMD5=" name) */
+	{
+		char *m3 = sl_message("c3", 900);
+		char *p3 = xasprintf("%s/INBOX/cur/1700000003_0.4242.host,U=3,"
+				     "FMD5=7e33429f656f1e6e9d79b29c3f82c57e:2,RS", c->root);
+
+		cr_assert_eq(harness_write_file(p3, m3), 0);
+		free(m3);
+		free(p3);
+	}
 	put_local(c, "INBOX", "loc-only", 700, "S");
 	/* Work: the server's own files copied by hand */
 	copy_server_files(c, ".Work", "Work");
@@ -280,7 +291,8 @@ SYNC_TEST(first_run_with_same_mail_on_both_sides_makes_no_duplicates)
 	log_bytes(c, mark, &in, &out);
 	cr_assert_lt(out, BIG / 2, "a message both sides had was downloaded: out=%llu", (unsigned long long)out);
 	cr_assert_lt(in, BIG / 2, "a message both sides had was uploaded: in=%llu", (unsigned long long)in);
-	expect_both(c, "INBOX", LIST(MID("c1") " \\Seen", MID("c2") " \\Flagged", MID("srv-only"),
+	expect_both(c, "INBOX", LIST(MID("c1") " \\Seen", MID("c2") " \\Flagged",
+				     MID("c3") " \\Answered \\Seen", MID("srv-only"),
 				     MID("loc-only") " \\Seen"));
 	expect_both(c, "Work", LIST(MID("w1") " \\Seen", MID("w2")));
 	assert_sides_equal(c);
