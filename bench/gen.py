@@ -214,7 +214,7 @@ def cmd_server_changes(conf, user, maildir, seed, new, flags, expunges):
 
 
 def local_folders(root, inbox):
-    out = {"INBOX": inbox}
+    out = {"INBOX": inbox} if os.path.isdir(os.path.join(inbox, "cur")) else {}
     for dp, dns, _ in os.walk(root):
         if "cur" in dns and os.path.abspath(dp) != os.path.abspath(inbox):
             out[os.path.relpath(dp, root)] = dp
