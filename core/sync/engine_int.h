@@ -42,6 +42,7 @@ struct eng_mbox {
 	size_t nold_names;
 	size_t rep;                     /* index in the report */
 	bool failed;
+	bool idle;                      /* nothing to do on either side (idle.c): left out */
 };
 
 struct eng {
@@ -66,6 +67,9 @@ struct eng {
 	struct sync_input in;
 	struct sync_plan plan;
 };
+
+/* idle.c: mark the mailboxes with nothing to do (after the STATUS pre-check). */
+int eng_mark_idle(struct eng *g, struct err *e);
 
 /* engine.c */
 struct eng_mbox *eng_mbox_by_id(struct eng *g, uint32_t id);

@@ -19,7 +19,7 @@
 #include "log.h"
 #include "xalloc.h"
 
-#define EXEC_DOWNLOAD_BATCH 64
+#define EXEC_DOWNLOAD_BATCH 256      /* = MAILDIR_PENDING_MAX: one durability point per batch */
 #define EXEC_MOVE_BATCH 256
 
 /* ---------------------------------------------------------------- commits */
@@ -270,8 +270,11 @@ static int dl_data(void *ctx, void *handle, const char *bytes, size_t len, struc
 		return -1;
 	h->pending_cr = false;
 	for (size_t i = 0; i < len; i++) {
-		if (bytes[i] != '\r')
-			continue;
+		const char *cr = memchr(bytes + i, '\r', len - i);
+
+		if (cr == NULL)
+			break;
+		i = (size_t)(cr - bytes);
 		if (i + 1 == len) {
 			if (maildir_deliver_write(&h->d, bytes + start, i - start, e) < 0)
 				return -1;
@@ -329,7 +332,7 @@ static int dl_finish(void *ctx, void *handle, const struct sync_remote_fetched *
 	} else {
 		sync_fp_final(&h->fp, &b->fps[i]);
 	}
-	if (maildir_deliver_commit(&h->d, mflags, kw, msg->internaldate, false, &name, e) < 0) {
+	if (maildir_deliver_queue(&h->d, mflags, kw, msg->internaldate, false, &name, e) < 0) {
 		free(h);
 		return -1;
 	}
