@@ -737,7 +737,7 @@ fail:
 
 /* ---- queued deliveries (batched durability) ---- */
 
-#define FSYNC_THREADS 8u
+#define FSYNC_THREADS 32u
 
 /*
  * A delivery whose file is written, its fdatasync queued (job.fd is the
