@@ -617,10 +617,10 @@ Test(maildir, aborted_delivery_removes_its_tmp_file)
 	maildir_release(&md);
 }
 
-/* Queue n deliveries "message i" (flag S on odd i); names into names[]. */
-static void queue_n(struct maildir_folder *f, size_t n, char **names)
+/* Queue deliveries "message i" for i in [from, to) (flag S on odd i); names into names[i]. */
+static void queue_n(struct maildir_folder *f, size_t from, size_t to, char **names)
 {
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = from; i < to; i++) {
 		struct maildir_delivery d;
 		struct err e;
 		char body[64];
@@ -643,10 +643,10 @@ Test(maildir, queued_deliveries_appear_only_at_the_folder_sync)
 
 	open_md(&md, MAILDIR_LAYOUT_VERBATIM, '/');
 	open_folder(&md, "INBOX", &f);
-	queue_n(&f, 10, names);
+	queue_n(&f, 0, 10, names);
 	cr_assert_eq(count_sub(&f, "cur"), 0, "a queued file is in cur/ before the sync");
 	cr_assert_eq(count_sub(&f, "tmp"), 10);
-	queue_n(&f, n - 10, names + 10);
+	queue_n(&f, 10, n, names);
 	cr_assert_eq(count_sub(&f, "cur"), MAILDIR_PENDING_MAX,
 		     "a full queue is completed (synced and renamed) before it grows");
 	cr_assert_eq(maildir_folder_sync(&f, &e), 0, "%s", e.msg);
@@ -679,7 +679,7 @@ Test(maildir, closing_a_folder_drops_queued_deliveries)
 
 	open_md(&md, MAILDIR_LAYOUT_VERBATIM, '/');
 	open_folder(&md, "INBOX", &f);
-	queue_n(&f, 5, names);
+	queue_n(&f, 0, 5, names);
 	cr_assert_eq(count_sub(&f, "tmp"), 5);
 	maildir_folder_close(&f);
 	open_folder(&md, "INBOX", &f);
