@@ -17,6 +17,8 @@
       FLAGS flag changes (renames), DELETIONS files removed, NEW messages
       written into new/.  Messages are chosen by Message-ID, so two copies
       of the same mailboxes (ferry's and mbsync's) get the same changes.
+      Server changes touch only messages with an odd index in their
+      Message-ID, local changes only even ones: no conflicts.
   gen.py count ROOT INBOX
       Print "FOLDER COUNT" for each folder of a local verbatim Maildir.
 
@@ -28,6 +30,7 @@ import base64
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 
@@ -179,13 +182,27 @@ def uidset(uids):
     return ",".join(str(u) for u in sorted(uids))
 
 
+def msg_index(msgid):
+    """N of <bench-TAG-N@ferry.bench>, else -1."""
+    m = re.search(r"<bench-[a-z]+-([0-9]+)@ferry\.bench>", msgid)
+    return int(m.group(1)) if m else -1
+
+
 def cmd_server_changes(conf, user, maildir, seed, new, flags, expunges):
     rng = random.Random("%s-server" % seed)
     folders = MAIN_FOLDERS if not os.environ.get("BENCH_QUICK") else QUICK_FOLDERS
     uids = {}
     for name, _ in folders:
-        out = doveadm(conf, "fetch", "-u", user, "uid", "mailbox", name, "all")
-        uids[name] = [int(l.split()[1]) for l in out.splitlines() if l.startswith("uid:")]
+        out = doveadm(conf, "fetch", "-u", user, "uid hdr.message-id", "mailbox", name, "all")
+        uid = None
+        uids[name] = []
+        for l in out.splitlines():
+            if l.startswith("uid:"):
+                uid = int(l.split()[1])
+            elif l.startswith("hdr.message-id:") and uid is not None:
+                if msg_index(l.split(":", 1)[1]) % 2 == 1:
+                    uids[name].append(uid)     # the server's half: odd indexes
+                uid = None
     touched = set()
     for name, k in sorted(spread(rng, folders, expunges).items()):
         pool = [u for u in uids[name] if (name, u) not in touched]
@@ -241,7 +258,9 @@ def cmd_local_changes(root, inbox, seed, nflags, ndel, nnew):
         for sub in ("cur", "new"):
             for n in os.listdir(os.path.join(d, sub)):
                 msgs.append((msgid_of(os.path.join(d, sub, n)), fname, d, sub, n))
-    msgs.sort()
+    # The local half: even indexes, so that no message is changed on both
+    # sides (conflicts are a separate matter from speed).
+    msgs = sorted(m for m in msgs if msg_index(m[0]) % 2 == 0)
     sel = rng.sample(range(len(msgs)), min(len(msgs), nflags + ndel))
     for i in sel[:ndel]:
         _, _, d, sub, n = msgs[i]
