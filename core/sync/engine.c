@@ -477,8 +477,13 @@ static int status_all(struct eng *g, struct err *e)
 	size_t n = 0;
 	int rc = 0;
 
+	/* Mailboxes whose STATUS came with the discovery's LIST-STATUS are not asked again. */
+	const unsigned have = IMAP_STATUS_HAVE_MESSAGES | IMAP_STATUS_HAVE_UIDNEXT |
+			      IMAP_STATUS_HAVE_UIDVALIDITY;
+
 	for (size_t i = 0; i < g->nmb; i++)
-		if (g->mb[i].remote_exists && g->mb[i].sm.uidvalidity != 0) {
+		if (g->mb[i].remote_exists && g->mb[i].sm.uidvalidity != 0 &&
+		    (g->mb[i].status.have & have) != have) {
 			idx[n] = i;
 			names[n++] = g->mb[i].sm.remote_name;
 		}
