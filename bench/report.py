@@ -76,8 +76,8 @@ def main(argv):
         " Maildir++ on ext4" % sh("dovecot --version"),
         "- mbsync: %s, default settings (`FSync yes`: an fsync per message), "
         "`Create Both`, `Expunge Both`, `SyncState *`" % sh("mbsync --version"),
-        "- ferry: `%s` (release build), `git %s`, defaults (batched durability:"
-        " files fsynced before the state records them)" % (
+        "- ferry: `%s` (release build; source tree at `git %s`), default settings,"
+        " plain IMAP on loopback (`tls: none`)" % (
             ferry, sh("git -C %s describe --always --dirty" % __file__.rsplit("/", 2)[0])),
         "- floor: `bench/bench_floor`, a tight standalone client; data seed %s" % seed,
         "",

@@ -21,6 +21,7 @@
 
 #define EXEC_DOWNLOAD_BATCH 256      /* = MAILDIR_PENDING_MAX: one durability point per batch */
 #define EXEC_MOVE_BATCH 256
+#define EXEC_DELETE_BATCH 256   /* local deletions: one intent commit, one folder sync, one outcome commit */
 
 /* ---------------------------------------------------------------- commits */
 
@@ -814,6 +815,52 @@ static int exec_delete_local(struct eng *g, struct sync_action *act, struct eng_
 	return finish_one(g, act, NULL, id, e);
 }
 
+/* A batch of local deletions in one folder: exec_delete_local's steps, once for all. */
+static int exec_deletes_local(struct eng *g, struct eng_mbox *m, struct sync_action **acts,
+			      size_t n, struct err *e)
+{
+	struct state_intent *in = xcalloc(n, sizeof(*in));
+	uint64_t *ids = xcalloc(n, sizeof(*ids));
+	struct sync_action **done = xcalloc(n, sizeof(*done));
+	size_t k = 0;
+	bool any = false;
+	int rc = -1;
+
+	for (size_t i = 0; i < n; i++)
+		intent_init(&in[i], STATE_INTENT_DELETE_LOCAL, g, acts[i]);
+	if (add_intents(g, in, n, ids, e) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const struct maildir_entry *ent = eng_local_entry(g, m, acts[i]->name);
+		int r;
+
+		if (ent == NULL)
+			continue;
+		sync_step("delete-local");
+		r = maildir_entry_remove(&m->f, ent, e);
+		if (r < 0)
+			goto out;
+		if (r == 0) {
+			rep_of(g, m)->local.deleted++;
+			any = true;
+		}
+	}
+	if (any) {
+		if (maildir_folder_sync(&m->f, e) < 0)
+			goto out;
+		sync_step("deleted-local");
+	}
+	for (size_t i = 0; i < n; i++)
+		if (acts[i]->rec_op != SYNC_REC_NONE)
+			done[k++] = acts[i];
+	rc = finish(g, done, NULL, k, ids, n, e);
+out:
+	free(in);
+	free(ids);
+	free(done);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- dispatch */
 
 static bool action_blocked(struct eng *g, const struct sync_action *a)
@@ -830,6 +877,7 @@ static size_t batch_len(struct eng *g, size_t i)
 	const struct sync_action *a = &g->plan.actions[i];
 	size_t cap = a->kind == SYNC_ACT_DOWNLOAD ? EXEC_DOWNLOAD_BATCH
 		   : a->kind == SYNC_ACT_MOVE_REMOTE ? EXEC_MOVE_BATCH
+		   : a->kind == SYNC_ACT_DELETE_LOCAL ? EXEC_DELETE_BATCH
 		   : a->kind == SYNC_ACT_RECORD ? SIZE_MAX : 1;
 	size_t j = i + 1;
 
@@ -893,7 +941,7 @@ static int exec_batch(struct eng *g, struct sync_action **acts, size_t n, struct
 	case SYNC_ACT_EXPUNGE_REMOTE:
 		return exec_expunge(g, act, m, e);
 	case SYNC_ACT_DELETE_LOCAL:
-		return exec_delete_local(g, act, m, e);
+		return n > 1 ? exec_deletes_local(g, m, acts, n, e) : exec_delete_local(g, act, m, e);
 	default:
 		return err_set(e, ERR_INTERNAL, "unknown action kind %d", (int)act->kind);
 	}
