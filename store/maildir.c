@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fsync_pool.h"
 #include "log.h"
 #include "maildir.h"
 #include "maildir_int.h"
@@ -103,6 +104,7 @@ int maildir_open(struct maildir *md, const struct maildir_config *cfg, struct er
 
 void maildir_release(struct maildir *md)
 {
+	fsync_pool_free(md->fsync_pool);
 	free(md->root);
 	free(md->inbox);
 	free(md->host);
@@ -352,8 +354,12 @@ fail:
 	return -1;
 }
 
+static void pending_abort_all(struct maildir_folder *f);
+static int pending_complete(struct maildir_folder *f, struct err *e);
+
 void maildir_folder_close(struct maildir_folder *f)
 {
+	pending_abort_all(f);
 	if (f->dir_fd >= 0)
 		close(f->dir_fd);
 	if (f->cur_fd >= 0)
@@ -371,6 +377,8 @@ void maildir_folder_close(struct maildir_folder *f)
 
 int maildir_folder_sync(struct maildir_folder *f, struct err *e)
 {
+	if (pending_complete(f, e) < 0)
+		return -1;
 	if (fsync(f->cur_fd) < 0 || fsync(f->new_fd) < 0 || fsync(f->dir_fd) < 0)
 		return io_err(e, errno, "sync folder", f->path);
 	return 0;
@@ -778,6 +786,156 @@ int maildir_deliver_commit(struct maildir_delivery *d, uint32_t flags, uint32_t 
 	}
 	if (name_out != NULL)
 		*name_out = buf_detach(&name, NULL);
+	buf_release(&name);
+	free(uniq);
+	delivery_release(d);
+	return 0;
+fail:
+	buf_release(&name);
+	free(uniq);
+	maildir_deliver_abort(d);
+	return -1;
+}
+
+/* ---- queued deliveries (batched durability) ---- */
+
+#define FSYNC_THREADS 32u
+
+/*
+ * A delivery whose file is written, its fdatasync queued (job.fd is the
+ * open file), not yet renamed.  The array never moves while jobs are in
+ * flight: it is allocated once with MAILDIR_PENDING_MAX entries.
+ */
+struct maildir_pending {
+	struct fsync_job job;
+	bool queued;                    /* job handed to the pool */
+	char *tmp;                      /* name in tmp/ */
+	char *final;                    /* name in cur/ or new/ */
+	bool into_new;
+};
+
+/* Wait for p's fdatasync (or do it here without a pool): 0 or an errno. */
+static int pending_wait(struct maildir_folder *f, struct maildir_pending *p)
+{
+	if (p->queued) {
+		p->queued = false;
+		return fsync_pool_wait(f->md->fsync_pool, &p->job);
+	}
+	while (fdatasync(p->job.fd) < 0)
+		if (errno != EINTR)
+			return errno;
+	return 0;
+}
+
+static void pending_abort_all(struct maildir_folder *f)
+{
+	for (size_t i = 0; i < f->npending; i++) {
+		struct maildir_pending *p = &f->pending[i];
+
+		if (p->queued) {
+			(void)fsync_pool_wait(f->md->fsync_pool, &p->job);
+			p->queued = false;
+		}
+		close(p->job.fd);
+		unlinkat(f->tmp_fd, p->tmp, 0);
+		free(p->tmp);
+		free(p->final);
+	}
+	free(f->pending);
+	f->pending = NULL;
+	f->npending = f->pending_cap = 0;
+}
+
+/*
+ * fdatasync every queued file (their writeback was started when they were
+ * queued, so this mostly waits), then rename them into place, in order.
+ * The directories are not synced here.
+ */
+static int pending_complete(struct maildir_folder *f, struct err *e)
+{
+	size_t i;
+
+	for (i = 0; i < f->npending; i++) {
+		int err = pending_wait(f, &f->pending[i]);
+
+		if (err != 0) {
+			io_err(e, err, "sync a message file in", f->path);
+			pending_abort_all(f);
+			return -1;
+		}
+	}
+	for (i = 0; i < f->npending; i++) {
+		struct maildir_pending *p = &f->pending[i];
+
+		close(p->job.fd);
+		p->job.fd = -1;
+		if (rename_noreplace(f->tmp_fd, p->tmp, p->into_new ? f->new_fd : f->cur_fd,
+				     p->final) < 0) {
+			io_err(e, errno, "move a message into", f->path);
+			unlinkat(f->tmp_fd, p->tmp, 0);
+			for (size_t j = 0; j <= i; j++) {
+				free(f->pending[j].tmp);
+				free(f->pending[j].final);
+			}
+			memmove(f->pending, f->pending + i + 1,
+				(f->npending - i - 1) * sizeof(*f->pending));
+			f->npending -= i + 1;
+			pending_abort_all(f);
+			return -1;
+		}
+		free(p->tmp);
+		free(p->final);
+	}
+	f->npending = 0;
+	return 0;
+}
+
+int maildir_deliver_queue(struct maildir_delivery *d, uint32_t flags, uint32_t keywords,
+			  time_t internaldate, bool to_new, char **name_out, struct err *e)
+{
+	struct maildir_folder *f = d->f;
+	struct buf name = BUF_INIT(PATH_MAX);
+	struct maildir_pending *p;
+	char *uniq = NULL;
+	bool into_new = to_new && flags == 0 && keywords == 0;
+
+	if (f->npending >= MAILDIR_PENDING_MAX && pending_complete(f, e) < 0)
+		goto fail;
+	if (deliver_flush(d, e) < 0)
+		goto fail;
+	if (internaldate != 0) {
+		struct timespec ts[2] = { { internaldate, 0 }, { internaldate, 0 } };
+
+		if (futimens(d->fd, ts) < 0) {
+			io_err(e, errno, "set the date of a message in", f->path);
+			goto fail;
+		}
+	}
+	uniq = xasprintf("%s,S=%llu", d->uniq, (unsigned long long)d->size);
+	if (into_new ? buf_adds(&name, uniq, e) < 0
+		     : maildir_info_format(uniq, flags & MAILDIR_FLAGS_ALL, keywords, NULL, &name, e) < 0)
+		goto fail;
+	if (f->pending == NULL) {
+		f->pending = xcalloc(MAILDIR_PENDING_MAX, sizeof(*f->pending));
+		f->pending_cap = MAILDIR_PENDING_MAX;
+	}
+	if (f->md->fsync_pool == NULL)
+		f->md->fsync_pool = fsync_pool_new(FSYNC_THREADS);   /* NULL: synced in place */
+	p = &f->pending[f->npending++];
+	memset(p, 0, sizeof(*p));
+	p->job.fd = d->fd;
+	p->tmp = d->uniq;
+	p->final = buf_detach(&name, NULL);
+	p->into_new = into_new;
+	if (f->md->fsync_pool != NULL) {
+		fsync_pool_submit(f->md->fsync_pool, &p->job);
+		p->queued = true;
+	}
+	if (name_out != NULL)
+		*name_out = xstrdup(p->final);
+	/* The file now belongs to the queue. */
+	d->fd = -1;
+	d->uniq = NULL;
 	buf_release(&name);
 	free(uniq);
 	delivery_release(d);

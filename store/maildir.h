@@ -118,6 +118,7 @@ struct maildir {
 	char *host;                     /* escaped for file names */
 	long pid;
 	unsigned long counter;          /* per-process delivery counter */
+	struct fsync_pool *fsync_pool;  /* queued deliveries' fdatasync (lazy; fsync_pool.h) */
 };
 
 /* One folder, opened.  The fds are private; name/path are read-only. */
@@ -127,6 +128,8 @@ struct maildir_folder {
 	char *path;                     /* absolute disk path */
 	int dir_fd, cur_fd, new_fd, tmp_fd;
 	char *keywords[MAILDIR_KEYWORDS_MAX];   /* dovecot-keywords, NULL = free letter */
+	struct maildir_pending *pending;        /* queued deliveries (maildir_deliver_queue) */
+	size_t npending, pending_cap;
 };
 
 /*
@@ -225,7 +228,13 @@ int maildir_list(struct maildir *md, struct arena *a, struct maildir_folder_info
 int maildir_folder_open(struct maildir *md, const char *name, bool create,
 			struct maildir_folder *f_out, struct err *e);
 void maildir_folder_close(struct maildir_folder *f);
-/* fsync cur/, new/ and the folder: the durability point of a batch. */
+/*
+ * The durability point of a batch: completes the queued deliveries
+ * (maildir_deliver_queue: each file fdatasync'ed, then renamed into cur/ or
+ * new/), then fsyncs cur/, new/ and the folder.  On failure the deliveries
+ * not yet renamed are aborted (their tmp/ files removed) and -1 returned;
+ * those already renamed stay (unrecorded files, found again by fingerprint).
+ */
 int maildir_folder_sync(struct maildir_folder *f, struct err *e);
 /*
  * Rename folder `from` to `to` (IMAP names) with one rename(2) of its
@@ -346,6 +355,22 @@ int maildir_deliver_write(struct maildir_delivery *d, const void *data, size_t n
 int maildir_deliver_commit(struct maildir_delivery *d, uint32_t flags, uint32_t keywords,
 			   time_t internaldate, bool to_new, char **name_out, struct err *e);
 void maildir_deliver_abort(struct maildir_delivery *d);
+/*
+ * Batched durability: like commit (same arguments, same final name in
+ * *name_out), but the file is only flushed and dated; it stays open in
+ * tmp/, queued on the folder, and its fdatasync is handed to a small pool
+ * of threads (fsync_pool.h: concurrent flushes merge in the block layer)
+ * while the caller goes on.  maildir_folder_sync() waits for the queued
+ * files' fdatasync, renames them into place and syncs the directories: the
+ * batch's durability point, as for commit.
+ * Until then the final name does not exist yet: record nothing for it.
+ * At most MAILDIR_PENDING_MAX files are queued; the next queue call first
+ * completes those (fdatasync + rename, no directory sync).  The delivery is
+ * released either way; maildir_folder_close() aborts what is still queued.
+ */
+#define MAILDIR_PENDING_MAX 256u
+int maildir_deliver_queue(struct maildir_delivery *d, uint32_t flags, uint32_t keywords,
+			  time_t internaldate, bool to_new, char **name_out, struct err *e);
 
 /*
  * Operations on a scanned entry.  Each returns 1 (not an error) if the file

@@ -44,6 +44,8 @@ TestSuite(maildir, .init = make_root, .fini = remove_root);
 
 /* ---- helpers ---- */
 
+static char *read_all(const char *path);
+
 static void open_md(struct maildir *md, enum maildir_layout layout, char sep)
 {
 	struct maildir_config cfg = { root, NULL, layout, sep, "test.host" };
@@ -611,6 +613,80 @@ Test(maildir, aborted_delivery_removes_its_tmp_file)
 	maildir_deliver_abort(&d);
 	cr_assert_eq(count_sub(&f, "tmp"), 0);
 	cr_assert_eq(count_sub(&f, "cur") + count_sub(&f, "new"), 0);
+	maildir_folder_close(&f);
+	maildir_release(&md);
+}
+
+/* Queue deliveries "message i" for i in [from, to) (flag S on odd i); names into names[i]. */
+static void queue_n(struct maildir_folder *f, size_t from, size_t to, char **names)
+{
+	for (size_t i = from; i < to; i++) {
+		struct maildir_delivery d;
+		struct err e;
+		char body[64];
+		int len = snprintf(body, sizeof(body), "Subject: %zu\n\nmessage %zu\n", i, i);
+
+		cr_assert_eq(maildir_deliver_begin(f, &d, &e), 0, "%s", e.msg);
+		cr_assert_eq(maildir_deliver_write(&d, body, (size_t)len, &e), 0, "%s", e.msg);
+		cr_assert_eq(maildir_deliver_queue(&d, i % 2 ? MAILDIR_FLAG_SEEN : 0, 0, 1700000000, false,
+						   &names[i], &e), 0, "%s", e.msg);
+	}
+}
+
+Test(maildir, queued_deliveries_appear_only_at_the_folder_sync)
+{
+	struct maildir md;
+	struct maildir_folder f;
+	struct err e;
+	char *names[300];
+	const size_t n = 300;   /* more than MAILDIR_PENDING_MAX: one early completion */
+
+	open_md(&md, MAILDIR_LAYOUT_VERBATIM, '/');
+	open_folder(&md, "INBOX", &f);
+	queue_n(&f, 0, 10, names);
+	cr_assert_eq(count_sub(&f, "cur"), 0, "a queued file is in cur/ before the sync");
+	cr_assert_eq(count_sub(&f, "tmp"), 10);
+	queue_n(&f, 10, n, names);
+	cr_assert_eq(count_sub(&f, "cur"), MAILDIR_PENDING_MAX,
+		     "a full queue is completed (synced and renamed) before it grows");
+	cr_assert_eq(maildir_folder_sync(&f, &e), 0, "%s", e.msg);
+	cr_assert_eq(count_sub(&f, "cur"), n);
+	cr_assert_eq(count_sub(&f, "tmp"), 0);
+	for (size_t i = 0; i < n; i++) {
+		char *p = xasprintf("%s/cur/%s", f.path, names[i]);
+		char *data = read_all(p);
+		char want[64];
+		struct stat st;
+
+		snprintf(want, sizeof(want), "Subject: %zu\n\nmessage %zu\n", i, i);
+		cr_assert_str_eq(data, want, "file %zu", i);
+		cr_assert_eq(stat(p, &st), 0);
+		cr_assert_eq(st.st_mtime, 1700000000);
+		cr_assert_eq(strstr(names[i], ":2,S") != NULL, i % 2 == 1, "%s", names[i]);
+		free(data);
+		free(p);
+		free(names[i]);
+	}
+	maildir_folder_close(&f);
+	maildir_release(&md);
+}
+
+Test(maildir, closing_a_folder_drops_queued_deliveries)
+{
+	struct maildir md;
+	struct maildir_folder f;
+	char *names[5];
+
+	open_md(&md, MAILDIR_LAYOUT_VERBATIM, '/');
+	open_folder(&md, "INBOX", &f);
+	queue_n(&f, 0, 5, names);
+	cr_assert_eq(count_sub(&f, "tmp"), 5);
+	maildir_folder_close(&f);
+	open_folder(&md, "INBOX", &f);
+	cr_assert_eq(count_sub(&f, "tmp"), 0, "queued files left in tmp/");
+	cr_assert_eq(count_sub(&f, "cur") + count_sub(&f, "new"), 0);
+	for (size_t i = 0; i < 5; i++)
+		free(names[i]);
 	maildir_folder_close(&f);
 	maildir_release(&md);
 }

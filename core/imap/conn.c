@@ -19,7 +19,7 @@
 #include "xalloc.h"
 
 #define OUT_HIGH_WATER (256u * 1024u)   /* stop moving command bytes to out above this */
-#define READ_CHUNK 16384u
+#define READ_CHUNK 65536u
 #define READ_PER_STEP (1024u * 1024u)   /* bytes read per process step, for fairness */
 #define TRACE_SHOW_MAX 2000              /* characters of one trace line shown */
 

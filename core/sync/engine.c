@@ -479,8 +479,13 @@ static int status_all(struct eng *g, struct err *e)
 	size_t n = 0;
 	int rc = 0;
 
+	/* Mailboxes whose STATUS came with the discovery's LIST-STATUS are not asked again. */
+	const unsigned have = IMAP_STATUS_HAVE_MESSAGES | IMAP_STATUS_HAVE_UIDNEXT |
+			      IMAP_STATUS_HAVE_UIDVALIDITY;
+
 	for (size_t i = 0; i < g->nmb; i++)
-		if (g->mb[i].remote_exists && g->mb[i].sm.uidvalidity != 0) {
+		if (g->mb[i].remote_exists && g->mb[i].sm.uidvalidity != 0 &&
+		    (g->mb[i].status.have & have) != have) {
 			idx[n] = i;
 			names[n++] = g->mb[i].sm.remote_name;
 		}
@@ -508,7 +513,7 @@ static int load_records(struct eng *g, struct err *e)
 		struct state_msg *list;
 		size_t n;
 
-		if (g->mb[i].failed)
+		if (g->mb[i].failed || g->mb[i].idle)
 			continue;
 		if (state_msg_list(txn, g->mb[i].sm.id, &g->a, &list, &n, e) < 0) {
 			state_txn_abort(txn);
@@ -556,7 +561,7 @@ static void build_input(struct eng *g)
 		struct eng_mbox *m = &g->mb[i];
 		struct sync_mailbox *s = &g->in_mb[n];
 
-		if (m->failed)
+		if (m->failed || m->idle)
 			continue;
 		s->id = m->sm.id;
 		s->remote_name = m->sm.remote_name;
@@ -848,6 +853,15 @@ static bool entry_matches(const struct maildir_snapshot *snap, const struct mail
 	return true;
 }
 
+/* Whether any action of the plan touched mailbox `id` (records included). */
+static bool mbox_touched(const struct eng *g, uint32_t id)
+{
+	for (size_t i = 0; i < g->plan.nactions; i++)
+		if (g->plan.actions[i].mailbox == id || g->plan.actions[i].to_mailbox == id)
+			return true;
+	return false;
+}
+
 /* The folder's scan marker if its files are exactly its records, else none. */
 static int final_marker(struct eng *g, struct state_txn *txn, struct eng_mbox *m,
 			struct eng_marker *mk, struct err *e)
@@ -856,8 +870,18 @@ static int final_marker(struct eng *g, struct state_txn *txn, struct eng_mbox *m
 	struct state_msg *list;
 	size_t n, named = 0;
 	struct arena a;
-	bool ok = true;
+	bool ok = true, unchanged = false;
 
+	/*
+	 * Listed from its records (the marker held) and touched by no action:
+	 * files and records are as the marker says, if the folder still passes
+	 * the check (a mail client may have written since).  Keeps the marker
+	 * without reading the folder again.
+	 */
+	if (m->local_from_state && mk->has_scan && !mbox_touched(g, m->sm.id) && m->f_open &&
+	    maildir_check_unchanged(&m->f, &mk->scan, &unchanged, e) == 0 && unchanged)
+		return 0;
+	err_clear(e);
 	mk->has_scan = 0;
 	memset(&mk->scan, 0, sizeof(mk->scan));
 	if (!m->local_exists || eng_local_folder(g, m, false, e) != 0)
@@ -908,6 +932,14 @@ static int write_final(struct state_txn *txn, void *ctx, struct err *e)
 		arena_init(&a, 1024);
 		rc = state_mailbox_get(txn, m->sm.id, &a, &cur, e);
 		if (rc <= 0) {
+			arena_release(&a);
+			if (rc < 0)
+				return -1;
+			continue;
+		}
+		if (m->idle) {          /* idle.c: all kept, only the time moves */
+			cur.last_sync = fc->now;
+			rc = state_mailbox_update(txn, &cur, e);
 			arena_release(&a);
 			if (rc < 0)
 				return -1;
@@ -1091,13 +1123,15 @@ static void since_apply(struct eng *g)
 
 static int scan_all(struct eng *g, struct err *e)
 {
-	if (status_all(g, e) < 0)
+	if (status_all(g, e) < 0 || eng_mark_idle(g, e) < 0)
 		return -1;
 	if (load_records(g, e) < 0)
 		return -1;
 	for (size_t i = 0; i < g->nmb; i++) {
 		struct eng_mbox *m = &g->mb[i];
 
+		if (m->idle)
+			continue;
 		if (scan_local(g, m, e) < 0 || eng_scan_remote(g, m, e) < 0 ||
 		    (g->o->since != 0 && (since_local(g, m, e) < 0 || since_remote(g, m, e) < 0))) {
 			if (eng_err_fatal(e))

@@ -46,6 +46,7 @@ struct eng_mbox {
 					   eng_mbox_fail: left out silently, e.g. a rename
 					   deferred by the direction) */
 	bool absorbed;                  /* a fresh pair a rename took (engine_rename.c) */
+	bool idle;                      /* nothing to do on either side (idle.c): left out */
 };
 
 struct eng {
@@ -76,6 +77,9 @@ struct eng {
 	char **rn_lines;                /* dry run: the renames, described */
 	size_t nrn_lines;
 };
+
+/* idle.c: mark the mailboxes with nothing to do (after the STATUS pre-check). */
+int eng_mark_idle(struct eng *g, struct err *e);
 
 /* engine.c */
 struct eng_mbox *eng_mbox_by_id(struct eng *g, uint32_t id);

@@ -19,8 +19,10 @@
 #include "log.h"
 #include "xalloc.h"
 
-#define EXEC_DOWNLOAD_BATCH 64
+#define EXEC_DOWNLOAD_BATCH 256      /* = MAILDIR_PENDING_MAX: one durability point per batch */
 #define EXEC_MOVE_BATCH 256
+#define EXEC_UPLOAD_BATCH 64    /* uploads to one mailbox: one UIDNEXT, one intent commit, one outcome commit */
+#define EXEC_DELETE_BATCH 256   /* local deletions: one intent commit, one folder sync, one outcome commit */
 
 /* ---------------------------------------------------------------- commits */
 
@@ -273,8 +275,11 @@ static int dl_data(void *ctx, void *handle, const char *bytes, size_t len, struc
 		return -1;
 	h->pending_cr = false;
 	for (size_t i = 0; i < len; i++) {
-		if (bytes[i] != '\r')
-			continue;
+		const char *cr = memchr(bytes + i, '\r', len - i);
+
+		if (cr == NULL)
+			break;
+		i = (size_t)(cr - bytes);
 		if (i + 1 == len) {
 			if (maildir_deliver_write(&h->d, bytes + start, i - start, e) < 0)
 				return -1;
@@ -355,7 +360,7 @@ static int dl_finish(void *ctx, void *handle, const struct sync_remote_fetched *
 	} else {
 		sync_fp_final(&h->fp, &b->fps[i]);
 	}
-	if (maildir_deliver_commit(&h->d, mflags, kw, msg->internaldate, false, &name, e) < 0) {
+	if (maildir_deliver_queue(&h->d, mflags, kw, msg->internaldate, false, &name, e) < 0) {
 		free(h);
 		return -1;
 	}
@@ -583,6 +588,120 @@ static int exec_upload(struct eng *g, struct sync_action *act, struct eng_mbox *
 	rc = finish_one(g, act, v.message_id, id, e);
 out:
 	close(fd);
+	return rc;
+}
+
+/*
+ * A batch of uploads from one folder to one mailbox: exec_upload's steps
+ * with one STATUS for UIDNEXT (the intents' lower bound for the search by
+ * fingerprint after a crash), one intent commit and one outcome commit.
+ * The APPENDs go one after another.  After a failed APPEND the uploads
+ * done so far are still recorded; the failed one's intent stays for the
+ * next run to resolve.
+ */
+struct up_item {
+	struct sync_action *act;
+	int fd;
+	struct sync_fp_value v;
+	struct sync_fp fp;
+	time_t mtime;
+};
+
+static int exec_uploads(struct eng *g, struct eng_mbox *m, struct sync_action **acts, size_t n,
+			struct err *e)
+{
+	struct eng_mbox *to = eng_mbox_by_id(g, acts[0]->to_mailbox);
+	struct up_item *it = xcalloc(n, sizeof(*it));
+	struct state_intent *in = xcalloc(n, sizeof(*in));
+	uint64_t *ids = xcalloc(n, sizeof(*ids));
+	struct sync_action **done = xcalloc(n, sizeof(*done));
+	const char **msgids = xcalloc(n, sizeof(*msgids));
+	size_t k = 0, nd = 0, i;
+	uint32_t uidnext = 0;
+	int rc = -1;
+
+	if (to == NULL)
+		to = m;
+	for (i = 0; i < n; i++) {
+		const struct maildir_entry *ent = eng_local_entry(g, m, acts[i]->name);
+		struct up_item *u = &it[k];
+		struct stat stt;
+		int r;
+
+		if (ent == NULL)
+			continue;       /* gone: the next run sees what became of it */
+		r = maildir_entry_open(&m->f, ent, &u->fd, e);
+		if (r != 0) {
+			if (r < 0)
+				goto out;
+			continue;
+		}
+		k++;
+		if (sync_fp_fd(u->fd, &u->v, e) < 0 || fstat(u->fd, &stt) < 0 ||
+		    lseek(u->fd, 0, SEEK_SET) < 0) {
+			if (e->code == ERR_NONE)
+				err_sys(e, ERR_IO, errno, "cannot read \"%s\"", acts[i]->name);
+			goto out;
+		}
+		u->act = acts[i];
+		u->mtime = stt.st_mtime;
+		u->fp.state = SYNC_FP_KNOWN;
+		memcpy(u->fp.bytes, u->v.bytes, SYNC_FP_LEN);
+	}
+	if (k == 0) {
+		rc = 0;
+		goto out;
+	}
+	if (sync_remote_uidnext(g->r, to->sm.remote_name, &uidnext, e) < 0)
+		goto out;
+	for (i = 0; i < k; i++) {
+		intent_init(&in[i], STATE_INTENT_UPLOAD, g, it[i].act);
+		in[i].mailbox = to->sm.id;
+		in[i].uidnext = uidnext;
+		in[i].message_id = it[i].v.message_id;
+		memcpy(in[i].body_hash, it[i].v.bytes, STATE_HASH_LEN);
+	}
+	if (add_intents(g, in, k, ids, e) < 0)
+		goto out;
+	for (i = 0; i < k; i++) {
+		struct sync_action *act = it[i].act;
+		uint32_t uid = 0;
+
+		sync_step("upload");
+		if (sync_remote_append(g->r, to->sm.remote_name, it[i].fd, it[i].v.size, &act->flags,
+				       it[i].mtime, &it[i].fp, &uid, e) < 0)
+			break;
+		sync_step("uploaded");
+		if (act->rec.uid == 0)
+			act->rec.uid = uid;
+		if (act->rec.fp.state != SYNC_FP_KNOWN)
+			act->rec.fp = it[i].fp;
+		if (act->rec.size == 0)
+			act->rec.size = it[i].v.size;
+		rep_of(g, to)->remote.added++;
+		rep_of(g, to)->remote.bytes += it[i].v.size;
+		if (act->rec_op != SYNC_REC_NONE) {
+			msgids[nd] = it[i].v.message_id;
+			done[nd++] = act;
+		}
+	}
+	if (i < k) {            /* an APPEND failed: record what is done, keep its error */
+		struct err e2;
+
+		err_clear(&e2);
+		if (!eng_err_fatal(e))
+			(void)finish(g, done, msgids, nd, ids, i, &e2);
+		goto out;
+	}
+	rc = finish(g, done, msgids, nd, ids, k, e);
+out:
+	for (i = 0; i < k; i++)
+		close(it[i].fd);
+	free(it);
+	free(in);
+	free(ids);
+	free(done);
+	free(msgids);
 	return rc;
 }
 
@@ -851,6 +970,52 @@ static int exec_delete_local(struct eng *g, struct sync_action *act, struct eng_
 	return finish_one(g, act, NULL, id, e);
 }
 
+/* A batch of local deletions in one folder: exec_delete_local's steps, once for all. */
+static int exec_deletes_local(struct eng *g, struct eng_mbox *m, struct sync_action **acts,
+			      size_t n, struct err *e)
+{
+	struct state_intent *in = xcalloc(n, sizeof(*in));
+	uint64_t *ids = xcalloc(n, sizeof(*ids));
+	struct sync_action **done = xcalloc(n, sizeof(*done));
+	size_t k = 0;
+	bool any = false;
+	int rc = -1;
+
+	for (size_t i = 0; i < n; i++)
+		intent_init(&in[i], STATE_INTENT_DELETE_LOCAL, g, acts[i]);
+	if (add_intents(g, in, n, ids, e) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const struct maildir_entry *ent = eng_local_entry(g, m, acts[i]->name);
+		int r;
+
+		if (ent == NULL)
+			continue;
+		sync_step("delete-local");
+		r = maildir_entry_remove(&m->f, ent, e);
+		if (r < 0)
+			goto out;
+		if (r == 0) {
+			rep_of(g, m)->local.deleted++;
+			any = true;
+		}
+	}
+	if (any) {
+		if (maildir_folder_sync(&m->f, e) < 0)
+			goto out;
+		sync_step("deleted-local");
+	}
+	for (size_t i = 0; i < n; i++)
+		if (acts[i]->rec_op != SYNC_REC_NONE)
+			done[k++] = acts[i];
+	rc = finish(g, done, NULL, k, ids, n, e);
+out:
+	free(in);
+	free(ids);
+	free(done);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- dispatch */
 
 static bool action_blocked(struct eng *g, const struct sync_action *a)
@@ -867,6 +1032,8 @@ static size_t batch_len(struct eng *g, size_t i)
 	const struct sync_action *a = &g->plan.actions[i];
 	size_t cap = a->kind == SYNC_ACT_DOWNLOAD ? EXEC_DOWNLOAD_BATCH
 		   : a->kind == SYNC_ACT_MOVE_REMOTE ? EXEC_MOVE_BATCH
+		   : a->kind == SYNC_ACT_DELETE_LOCAL ? EXEC_DELETE_BATCH
+		   : a->kind == SYNC_ACT_UPLOAD ? EXEC_UPLOAD_BATCH
 		   : a->kind == SYNC_ACT_RECORD ? SIZE_MAX : 1;
 	size_t j = i + 1;
 
@@ -916,7 +1083,7 @@ static int exec_batch(struct eng *g, struct sync_action **acts, size_t n, struct
 	case SYNC_ACT_DOWNLOAD:
 		return exec_downloads(g, m, acts, n, e);
 	case SYNC_ACT_UPLOAD:
-		return exec_upload(g, act, m, e);
+		return n > 1 ? exec_uploads(g, m, acts, n, e) : exec_upload(g, act, m, e);
 	case SYNC_ACT_FLAGS_REMOTE:
 		return exec_flags_remote(g, act, m, e);
 	case SYNC_ACT_FLAGS_LOCAL:
@@ -930,7 +1097,7 @@ static int exec_batch(struct eng *g, struct sync_action **acts, size_t n, struct
 	case SYNC_ACT_EXPUNGE_REMOTE:
 		return exec_expunge(g, act, m, e);
 	case SYNC_ACT_DELETE_LOCAL:
-		return exec_delete_local(g, act, m, e);
+		return n > 1 ? exec_deletes_local(g, m, acts, n, e) : exec_delete_local(g, act, m, e);
 	default:
 		return err_set(e, ERR_INTERNAL, "unknown action kind %d", (int)act->kind);
 	}

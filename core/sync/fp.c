@@ -66,6 +66,29 @@ static void fp_content(struct sync_fp_ctx *c, unsigned char ch)
 	c->line_len++;
 }
 
+/*
+ * After the header only the CRLF size is kept: every byte, plus one for
+ * each bare LF.  memchr over the body instead of a per-byte state machine
+ * (this runs over every downloaded byte).
+ */
+static void fp_count_body(struct sync_fp_ctx *c, const unsigned char *p, size_t n)
+{
+	const unsigned char *end = p + n, *q = p;
+
+	c->size += n;
+	while (q < end) {
+		const unsigned char *nl = memchr(q, '\n', (size_t)(end - q));
+
+		if (nl == NULL)
+			break;
+		if (nl == p ? !c->last_cr : nl[-1] != '\r')
+			c->size++;      /* a bare LF becomes CR LF */
+		q = nl + 1;
+	}
+	c->last_cr = n > 0 && end[-1] == '\r';
+	c->pending_cr = false;
+}
+
 void sync_fp_update(struct sync_fp_ctx *c, const void *data, size_t n)
 {
 	const unsigned char *p = data;
@@ -74,13 +97,15 @@ void sync_fp_update(struct sync_fp_ctx *c, const void *data, size_t n)
 		unsigned char ch = p[i];
 		bool had_cr = c->pending_cr;
 
+		if (c->header_done) {
+			fp_count_body(c, p + i, n - i);
+			return;
+		}
 		c->pending_cr = false;
 		c->size++;
 		if (ch == '\n' && !c->last_cr)
 			c->size++;      /* a bare LF becomes CR LF */
 		c->last_cr = (ch == '\r');
-		if (c->header_done)
-			continue;
 		if (had_cr && ch != '\n')
 			fp_content(c, '\r');
 		if (ch == '\n')

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""report.py - bench/RESULTS.md from the rows bench/run measured.
+
+  report.py RESULTS_TSV OUT_MD COMMAND LOAD_START LOAD_END SEED FERRY_BIN
+
+Per scenario and tool: the median and range of the wall time, the ratio to
+mbsync and to the floor (each run's ratio to the tools of the same run,
+median and range), bytes from and to the server (Dovecot's logout
+counters), peak RSS and CPU time (user + system).
+"""
+import datetime
+import platform
+import statistics
+import subprocess
+import sys
+
+TITLES = {
+    "a": "(a) initial pull: 5,000 messages, 10 folders",
+    "b": "(b) sync with nothing to do (full capabilities: CONDSTORE, QRESYNC)",
+    "r": "(b') sync with nothing to do, cut-down server (--caps imap4rev1: no CONDSTORE)",
+    "c": "(c) incremental: server 200 new / 1,000 flag changes / 100 expunges; "
+         "local 300 flag changes / 100 deletions / 50 new",
+    "d": "(d) sync with nothing to do, one folder of 50,000 messages",
+    "e": "(e) initial pull of one 200 MB message",
+}
+FLOOR_MEANS = {
+    "a": "one SELECT + `UID FETCH 1:* (FLAGS BODY.PEEK[])` per folder, a file per body, no fsync",
+    "b": "one `STATUS (MESSAGES UIDNEXT UIDVALIDITY)` per folder",
+    "r": "one `STATUS (MESSAGES UIDNEXT UIDVALIDITY)` per folder",
+    "c": "one SELECT + `UID FETCH <old UIDNEXT>:* (FLAGS BODY.PEEK[])` per folder (the new bodies only)",
+    "d": "one `STATUS` of the folder",
+    "e": "one SELECT + `UID FETCH 1:* (FLAGS BODY.PEEK[])`, no fsync",
+}
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def fmt_range(vals, f):
+    return "%s (%s-%s)" % (f(statistics.median(vals)), f(min(vals)), f(max(vals)))
+
+
+def kb(b):
+    return "%.1f KB" % (b / 1000) if b < 1e6 else "%.1f MB" % (b / 1e6)
+
+
+def main(argv):
+    tsv, out, command, load0, load1, seed, ferry = argv[1:8]
+    rows = []
+    with open(tsv) as f:
+        next(f)
+        for line in f:
+            s, tool, run, wall, rss, cpu, bin_, bout = line.rstrip("\n").split("\t")
+            rows.append(dict(s=s, tool=tool, run=int(run), wall=float(wall), rss=int(rss),
+                             cpu=float(cpu), bin=int(bin_), bout=int(bout)))
+    cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
+    lines = [
+        "# ferry benchmark results",
+        "",
+        "Written by `bench/report.py` from one run of `bench/run`; every figure in a table",
+        "comes from that one run, the tools interleaved (their order rotating from one run",
+        "to the next), each timed run preceded by a global `sync`.",
+        "",
+        "- date: %s" % datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"),
+        "- command: `%s`" % command,
+        "- machine: %s, %s cores (`nproc`), %s, %s" % (
+            platform.node() or "?", sh("nproc"), cpu or "?", sh("uname -sr")),
+        "- load average (1/5/15 min) at the start: %s; at the end: %s (shared machine:"
+        " other engineers build and test on the same 2 cores)" % (load0, load1),
+        "- Dovecot %s on 127.0.0.1, plain IMAP (no TLS) for all three clients;"
+        " Maildir++ on ext4" % sh("dovecot --version"),
+        "- mbsync: %s, default settings (`FSync yes`: an fsync per message), "
+        "`Create Both`, `Expunge Both`, `SyncState *`" % sh("mbsync --version"),
+        "- ferry: `%s` (release build; source tree at `git %s`), default settings,"
+        " plain IMAP on loopback (`tls: none`)" % (
+            ferry, sh("git -C %s describe --always --dirty" % __file__.rsplit("/", 2)[0])),
+        "- floor: `bench/bench_floor`, a tight standalone client; data seed %s" % seed,
+        "",
+        "Wall time in seconds: median (min-max).  Ratios are per run (ferry's time over",
+        "mbsync's or the floor's in the same run), median (min-max).  Bytes: Dovecot's",
+        "`in=`/`out=` logout counters (in: client to server; out: server to client),",
+        "summed over the run's sessions, median.  RSS: peak resident set of the client",
+        "(`/usr/bin/time %M`), median.  CPU: user + system seconds of the client, median.",
+        "",
+    ]
+    for s in "abrcde":
+        rs = [r for r in rows if r["s"] == s]
+        if not rs:
+            continue
+        lines += ["## " + TITLES[s], "", "Floor: " + FLOOR_MEANS[s] + ".", "",
+                  "| tool | wall s | / mbsync | / floor | from server | to server | peak RSS | CPU s |",
+                  "|---|---|---|---|---|---|---|---|"]
+        by = {}
+        for r in rs:
+            by.setdefault(r["tool"], {})[r["run"]] = r
+        for tool in ("ferry", "mbsync", "floor"):
+            if tool not in by:
+                continue
+            t = by[tool]
+            runs = sorted(t)
+            ratios = {}
+            for other in ("mbsync", "floor"):
+                if other == tool or other not in by:
+                    ratios[other] = "-"
+                    continue
+                v = [t[k]["wall"] / by[other][k]["wall"] for k in runs
+                     if k in by[other] and by[other][k]["wall"] > 0]
+                ratios[other] = fmt_range(v, lambda x: "%.2fx" % x) if v else "-"
+            lines.append("| %s | %s | %s | %s | %s | %s | %.1f MiB | %.2f |" % (
+                tool, fmt_range([t[k]["wall"] for k in runs], lambda x: "%.3f" % x),
+                ratios["mbsync"], ratios["floor"],
+                kb(statistics.median([t[k]["bout"] for k in runs])),
+                kb(statistics.median([t[k]["bin"] for k in runs])),
+                statistics.median([t[k]["rss"] for k in runs]) / 1024,
+                statistics.median([t[k]["cpu"] for k in runs])))
+        lines.append("")
+    lines += ["## Raw rows", "", "```",
+              "scenario tool run wall_s rss_kb cpu_s in out"]
+    lines += ["%s %s %d %.3f %d %.2f %d %d" % (r["s"], r["tool"], r["run"], r["wall"], r["rss"],
+                                               r["cpu"], r["bin"], r["bout"]) for r in rows]
+    lines += ["```", ""]
+    with open(out, "w") as f:
+        f.write("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main(sys.argv)
