@@ -232,6 +232,48 @@ Test(cli_run, status_json_validates_after_a_sync)
 	harness_result_release(&res);
 }
 
+/*
+ * §1 status: offline, from the state, while another run holds the lock
+ * (and the server is gone): last sync, counts, and the local changes
+ * waiting to be pushed.
+ */
+Test(cli_run, status_works_offline_while_another_run_holds_the_lock)
+{
+	char *lock = xasprintf("%s/lock", ctx.state);
+	struct harness_result res;
+	int fd;
+
+	seed(4);
+	sync_ok();
+	cr_assert_eq(sl_local_deliver(&ctx, "Work", "Message-ID: <waiting@ferry.test>\r\n"
+				      "Subject: waiting\r\n\r\nnot pushed yet\r\n", NULL), 0);
+	fd = open(lock, O_RDWR | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "%s: %s", lock, strerror(errno));
+	cr_assert_eq(flock(fd, LOCK_EX), 0);
+	{
+		/* and no server either: the port now leads nowhere */
+		char *from = xasprintf("port: %d", ctx.d.imaps_port);
+		char *to = xasprintf("port: %d", dead_port());
+
+		config_replace(from, to);
+		free(from);
+		free(to);
+	}
+
+	cr_assert_eq(run(&res, NULL, "status", NULL), 0, "stdout:\n%s\nstderr:\n%s", res.out, res.err);
+	cr_assert(strstr(res.out, "last sync"), "%s", res.out);
+	cr_assert(strstr(res.out, "1 new"), "the waiting message is not shown:\n%s", res.out);
+	harness_result_release(&res);
+
+	cr_assert_eq(run(&res, NULL, "--json", "status", NULL), 0, "%s", res.err);
+	assert_json(&res, "doc['accounts'][0]['synced'] == True",
+		    "[m['pending']['new'] for m in doc['accounts'][0]['mailboxes'] if m['name'] == 'Work'] == [1]",
+		    "sum(m['messages'] for m in doc['accounts'][0]['mailboxes']) == 4", NULL);
+	harness_result_release(&res);
+	close(fd);
+	free(lock);
+}
+
 Test(cli_run, text_summary_has_a_line_per_mailbox_and_a_total)
 {
 	struct harness_result res;
