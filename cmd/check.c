@@ -179,7 +179,7 @@ int command_check(struct run_ctx *rc)
 	const struct cli *cli = rc->cli;
 	struct json j, errs;
 	int exit_code = 0;
-	struct timespec t0, t1;
+	struct timespec t0;
 	size_t i;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -222,15 +222,7 @@ int command_check(struct run_ctx *rc)
 	}
 	log_set_context(NULL, NULL);
 	json_array_end(&j);
-	json_array_end(&errs);
-	json_key(&j, "errors");
-	json_raw(&j, json_cstr(&errs));
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	json_key(&j, "seconds");
-	json_double(&j, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-	json_key(&j, "exit_code");
-	json_int(&j, exit_code);
-	json_object_end(&j);
+	json_footer(&j, &errs, &t0, exit_code);
 	if (cli->json)
 		printf("%s\n", json_cstr(&j));
 	json_release(&errs);

@@ -248,3 +248,18 @@ void json_header(struct json *j, const char *command)
 	json_key(j, "command");
 	json_string(j, command);
 }
+
+void json_footer(struct json *j, struct json *errs, const struct timespec *t0, int exit_code)
+{
+	struct timespec t1;
+
+	json_array_end(errs);
+	json_key(j, "errors");
+	json_raw(j, json_cstr(errs));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	json_key(j, "seconds");
+	json_double(j, (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9);
+	json_key(j, "exit_code");
+	json_int(j, exit_code);
+	json_object_end(j);
+}

@@ -64,5 +64,11 @@ void json_time(struct json *j, time_t t);
 #define JSON_SCHEMA_VERSION 1
 /* "version": JSON_SCHEMA_VERSION, "command": name: the first keys of every object. */
 void json_header(struct json *j, const char *command);
+/*
+ * The last keys of every object: "errors" (the array `errs` holds, ended
+ * here), "seconds" (since t0, CLOCK_MONOTONIC) and "exit_code"; then the
+ * top-level object is ended.  The caller has ended the "accounts" array.
+ */
+void json_footer(struct json *j, struct json *errs, const struct timespec *t0, int exit_code);
 
 #endif

@@ -543,14 +543,7 @@ int command_sync(struct run_ctx *rc)
 	}
 	progress_release(&pr);
 	json_array_end(&j);
-	json_array_end(&errs);
-	json_key(&j, "errors");
-	json_raw(&j, json_cstr(&errs));
-	json_key(&j, "seconds");
-	json_double(&j, elapsed(&run_t0));
-	json_key(&j, "exit_code");
-	json_int(&j, exit_code);
-	json_object_end(&j);
+	json_footer(&j, &errs, &run_t0, exit_code);
 	if (cli->json)
 		printf("%s\n", json_cstr(&j));
 	json_release(&errs);
