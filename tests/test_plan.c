@@ -1197,6 +1197,62 @@ Test(plan_folders, delete_folders_keeps_a_folder_that_still_holds_mail)
 	assert_placed(&w, 5, "Arch:", "folder with mail");
 }
 
+/*
+ * The server moved message 1 out of Arch, then deleted Arch; locally Arch
+ * still holds message 1 (and message 2 when `keep`).  Found by the random
+ * histories (FERRY_TEST_SEED=1764100022): the folder was judged by what it
+ * held before the plan's local move, so the next plan deleted it.
+ */
+static struct world moved_out_then_deleted(enum sync_direction dir, bool keep)
+{
+	struct world w = world_empty();
+
+	w.pol.delete_folders = true;
+	w.pol.direction = dir;
+	add_synced(&w, ARCH, 1, SYNC_F_SEEN);
+	if (keep)
+		add_synced(&w, ARCH, 2, 0);
+	w.f[R][ARCH].n = 0;
+	w.f[R][ARCH].exists = false;
+	add_msg(&w, R, INBOX, 1, SYNC_F_SEEN);
+	return w;
+}
+
+Test(plan_folders, a_folder_emptied_by_a_pulled_move_follows_the_server_deletion)
+{
+	struct world w = moved_out_then_deleted(SYNC_PULL, false);
+	struct summary sum;
+
+	check_scenario(&w, true, &sum, "moved out, pulled");
+	assert_kinds(&sum, "MFS", "moved out, pulled");
+	assert_placed(&w, 1, "INBOX:S", "moved out, pulled");
+	cr_assert(!w.f[L][ARCH].exists && !w.f[R][ARCH].exists);
+	cr_assert(!w.existed[L][ARCH] && !w.existed[R][ARCH]);
+}
+
+Test(plan_folders, a_folder_emptied_by_a_move_is_deleted_not_recreated)
+{
+	struct world w = moved_out_then_deleted(SYNC_BOTH, false);
+	struct summary sum;
+
+	check_scenario(&w, true, &sum, "moved out, both ways");
+	assert_kinds(&sum, "MFS", "moved out, both ways");
+	assert_placed(&w, 1, "INBOX:S", "moved out, both ways");
+	cr_assert(!w.f[L][ARCH].exists && !w.f[R][ARCH].exists);
+}
+
+Test(plan_folders, a_folder_a_move_leaves_mail_in_is_kept)
+{
+	struct world w = moved_out_then_deleted(SYNC_BOTH, true);
+	struct summary sum;
+
+	check_scenario(&w, true, &sum, "moved out, one left");
+	cr_assert_eq(sum.per_kind[SYNC_ACT_DELETE_FOLDER], 0);
+	cr_assert(w.f[L][ARCH].exists && w.f[R][ARCH].exists);
+	assert_placed(&w, 1, "INBOX:S", "moved out, one left");
+	assert_placed(&w, 2, "Arch:", "moved out, one left");
+}
+
 Test(plan_folders, a_folder_renamed_locally_moves_its_messages)
 {
 	struct world w = world_empty();

@@ -69,6 +69,7 @@ struct mbx_work {
 	bool create[2];                 /* folder created by this plan */
 	bool delete_folder[2];
 	size_t nitems[2];
+	size_t nleave[2];               /* of those, moved out to another folder by this plan */
 	size_t total;                   /* base records in this mailbox */
 	size_t ndelete;                 /* deletion candidates */
 };
@@ -799,8 +800,9 @@ static void decide_folders(struct planner *pl, size_t mi)
 
 		if (side_exists(m, (enum sync_side)s) || !side_exists(m, o))
 			continue;
+		/* empty once this plan's moves ran: else the next plan deletes it */
 		if (side_existed(m, (enum sync_side)s) && pl->pol->delete_folders &&
-		    m->nitems[o] == 0) {
+		    m->nitems[o] == m->nleave[o]) {
 			if (writable(pl, o)) {
 				m->delete_folder[o] = true;
 				emit(pl, PH_FOLDER_DELETE, SYNC_ACT_DELETE_FOLDER, mi)->side = o;
@@ -972,6 +974,25 @@ static bool placement(struct planner *pl, const struct rec_work *w, size_t *dest
 		*mover = SYNC_LOCAL;
 	}
 	return writable(pl, (enum sync_side)*mover);
+}
+
+/*
+ * Count, per folder and side, the messages this plan moves out of it (the
+ * moves decide_both emits), so that decide_folders judges a folder by what
+ * it holds after the plan, not before.
+ */
+static void count_leaving(struct planner *pl)
+{
+	for (size_t i = 0; i < pl->nrecs; i++) {
+		const struct rec_work *w = &pl->recs[i];
+		size_t dest;
+		int mover;
+
+		if (w->st[SYNC_LOCAL] != ST_PRESENT || w->st[SYNC_REMOTE] != ST_PRESENT)
+			continue;
+		if (placement(pl, w, &dest, &mover) && mover >= 0)
+			pl->mb[w->it[mover]->mbox].nleave[mover]++;
+	}
 }
 
 /* Whether the local copy is a placeholder: the file says so; else the record. */
@@ -1316,6 +1337,7 @@ static int plan_run(struct planner *pl, struct err *e)
 	match_one_sided(pl);
 	match_new(pl, true);
 	match_new(pl, false);
+	count_leaving(pl);
 	for (size_t i = 0; i < pl->nmb; i++)
 		decide_folders(pl, i);
 	for (size_t i = 0; i < pl->nrecs; i++)

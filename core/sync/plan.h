@@ -52,7 +52,9 @@
  *   - Folders [5]: a folder that exists on one side only is created on the
  *     other, unless it existed on the other side at the last sync, that
  *     side deleted it, delete_folders is on and this side's folder is empty
- *     now: then it is deleted here too.  Folder renames are found before
+ *     once this plan's moves out of it ran (a message the other side moved
+ *     elsewhere before deleting the folder follows it): then it is deleted
+ *     here too, after those moves.  Folder renames are found before
  *     planning (rename.h; the engine merges the pairs), so a renamed
  *     folder reaches the planner as the same pair under its new name.
  *   - Safety [6]: a folder that vanished whole does not delete anything on
