@@ -154,6 +154,12 @@ struct sync_remote_known {
 	uint32_t messages;
 	const uint32_t *uids;           /* the known UIDs, ascending (expunge check) */
 	size_t nuids;
+	/*
+	 * Optional, parallel to uids: each one's recorded RFC822.SIZE (0:
+	 * unknown).  Given, a complete listing asks sizes only above the
+	 * highest known UID (and of known UIDs recorded without one).
+	 */
+	const uint64_t *sizes;
 	const struct imap_status_data *status;  /* optional: from sync_remote_status_all() */
 };
 
