@@ -533,6 +533,31 @@ Test(remote, uidvalidity_change_gives_complete_listing)
 	remote_close(r);
 }
 
+/* The pre-check sent before the session's LIST: plain STATUS, the same answers. */
+Test(remote, status_each_answers_like_status_all)
+{
+	const char *names[] = { "INBOX", "Drafts", "No Such Box" };
+	struct imap_status_data one[3], all[3];
+	struct sync_remote *r;
+	struct err e;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 10, NULL), 0);
+	r = remote_open();
+	cr_assert_eq(sync_remote_status_each(r, names, 3, one, &e), 0, "%s", e.msg);
+	cr_assert_eq(sync_remote_status_all(r, names, 3, all, &e), 0, "%s", e.msg);
+	for (size_t i = 0; i < 2; i++) {
+		cr_assert(one[i].have & IMAP_STATUS_HAVE_UIDVALIDITY, "%s", names[i]);
+		cr_assert(one[i].have & IMAP_STATUS_HAVE_HIGHESTMODSEQ, "%s", names[i]);
+		cr_assert_eq(one[i].uidvalidity, all[i].uidvalidity, "%s", names[i]);
+		cr_assert_eq(one[i].uidnext, all[i].uidnext, "%s", names[i]);
+		cr_assert_eq(one[i].messages, all[i].messages, "%s", names[i]);
+		cr_assert_eq(one[i].highestmodseq, all[i].highestmodseq, "%s", names[i]);
+	}
+	cr_assert_gt(one[0].messages, 0);
+	cr_assert_eq(one[2].have, 0u, "a mailbox that does not exist got a status");
+	remote_close(r);
+}
+
 Test(remote, unchanged_mailbox_is_not_selected)
 {
 	const char *names[] = { "INBOX", "Drafts", "No Such Box" };

@@ -145,6 +145,13 @@ unsigned long sync_remote_selects(const struct sync_remote *r);
  */
 int sync_remote_status_all(struct sync_remote *r, const char *const *names, size_t n,
 			   struct imap_status_data *out, struct err *e);
+/*
+ * The same, always as pipelined STATUS commands (never LIST-STATUS): for
+ * the pre-check sent before the session's first LIST (see
+ * imap_client_list_names()).
+ */
+int sync_remote_status_each(struct sync_remote *r, const char *const *names, size_t n,
+			    struct imap_status_data *out, struct err *e);
 
 /* What the caller knew after the last sync of a mailbox. */
 struct sync_remote_known {
