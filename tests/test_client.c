@@ -379,6 +379,27 @@ static void run_cmd(struct imap_client *cl, const char *text)
 	imap_cmd_free(cmd);
 }
 
+Test(client, list_names_returns_roles_without_status)
+{
+	struct secrets sec = { dc.pass1, NULL, 0 };
+	enum imap_auth_mech m;
+	struct imap_client *cl = open_default(&sec, &m);
+	struct imap_mailbox_list l;
+	const struct imap_mailbox *b;
+	struct err e;
+
+	cr_assert(imap_caps_has(imap_client_caps(cl), IMAP_CAP_LIST_STATUS));
+	imap_mailbox_list_init(&l);
+	cr_assert_eq(imap_client_list_names(cl, &l, &e), 0, "%s", e.msg);
+	cr_assert_eq(find_box(&l, "Sent Items")->role, IMAP_ROLE_SENT);
+	b = find_box(&l, "INBOX");
+	cr_assert_not_null(b);
+	cr_assert_eq(b->status.have, 0u, "LIST without STATUS gave a status");
+	imap_mailbox_list_release(&l);
+	cr_assert_eq(imap_client_logout(cl, &e), 0, "%s", e.msg);
+	imap_client_free(cl);
+}
+
 Test(client, list_returns_special_use_roles_and_utf8_names)
 {
 	struct secrets sec = { dc.pass1, NULL, 0 };

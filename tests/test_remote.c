@@ -461,6 +461,53 @@ Test(remote, new_message_shows_in_delta_with_its_size)
 	remote_close(r);
 }
 
+/*
+ * A complete listing with the records' sizes: known UIDs take the recorded
+ * size (here a made-up one, to tell it apart), a known UID recorded without
+ * a size and a UID above the highest known one get the server's.
+ */
+Test(remote, complete_listing_takes_known_sizes_from_records)
+{
+	struct sync_remote_listing l1, l2;
+	struct sync_remote_known k;
+	struct sync_remote *r;
+	struct arena a;
+	uint64_t *sizes;
+	uint32_t *uids;
+	size_t n;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 10, NULL), 0);
+	r = remote_open();
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l1);
+	n = l1.nmsgs;
+	cr_assert_gt(n, 3);
+	uids = known_from(&l1, &k);
+	sizes = xcalloc(n + 1, sizeof(*sizes));
+	for (size_t i = 0; i < n; i++)
+		sizes[i] = l1.msgs[i].size + 1000;
+	sizes[1] = 0;                   /* recorded without a size */
+	k.nuids = n - 1;                /* the last message is new */
+	k.highestmodseq = 0;            /* no delta: a complete listing */
+	k.sizes = sizes;
+	scan(r, "INBOX", &k, &a, &l2);
+	cr_assert(l2.complete);
+	cr_assert_eq(l2.method, SYNC_REMOTE_FULL);
+	cr_assert_eq(l2.nmsgs, n);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t want = i == 1 || i == n - 1 ? l1.msgs[i].size : l1.msgs[i].size + 1000;
+
+		cr_assert_eq(l2.msgs[i].uid, l1.msgs[i].uid);
+		cr_assert_eq(l2.msgs[i].flags.sys, l1.msgs[i].flags.sys, "uid %u", l1.msgs[i].uid);
+		cr_assert_eq(l2.msgs[i].size, want, "uid %u: size %llu, want %llu", l1.msgs[i].uid,
+			     (unsigned long long)l2.msgs[i].size, (unsigned long long)want);
+	}
+	free(sizes);
+	free(uids);
+	arena_release(&a);
+	remote_close(r);
+}
+
 Test(remote, uidvalidity_change_gives_complete_listing)
 {
 	struct sync_remote_listing l1, l2;
@@ -483,6 +530,31 @@ Test(remote, uidvalidity_change_gives_complete_listing)
 	cr_assert_eq(l2.nvanished, 0);
 	free(uids);
 	arena_release(&a);
+	remote_close(r);
+}
+
+/* The pre-check sent before the session's LIST: plain STATUS, the same answers. */
+Test(remote, status_each_answers_like_status_all)
+{
+	const char *names[] = { "INBOX", "Drafts", "No Such Box" };
+	struct imap_status_data one[3], all[3];
+	struct sync_remote *r;
+	struct err e;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 10, NULL), 0);
+	r = remote_open();
+	cr_assert_eq(sync_remote_status_each(r, names, 3, one, &e), 0, "%s", e.msg);
+	cr_assert_eq(sync_remote_status_all(r, names, 3, all, &e), 0, "%s", e.msg);
+	for (size_t i = 0; i < 2; i++) {
+		cr_assert(one[i].have & IMAP_STATUS_HAVE_UIDVALIDITY, "%s", names[i]);
+		cr_assert(one[i].have & IMAP_STATUS_HAVE_HIGHESTMODSEQ, "%s", names[i]);
+		cr_assert_eq(one[i].uidvalidity, all[i].uidvalidity, "%s", names[i]);
+		cr_assert_eq(one[i].uidnext, all[i].uidnext, "%s", names[i]);
+		cr_assert_eq(one[i].messages, all[i].messages, "%s", names[i]);
+		cr_assert_eq(one[i].highestmodseq, all[i].highestmodseq, "%s", names[i]);
+	}
+	cr_assert_gt(one[0].messages, 0);
+	cr_assert_eq(one[2].have, 0u, "a mailbox that does not exist got a status");
 	remote_close(r);
 }
 

@@ -528,12 +528,13 @@ static int list_untagged(void *ctx, const struct imap_resp *r, struct err *e)
 	return 0;
 }
 
-static int build_list(const struct imap_client *cl, struct buf *b, struct err *e)
+static int build_list(const struct imap_client *cl, bool want_status, struct buf *b,
+		      struct err *e)
 {
 	const struct imap_caps *c = &cl->caps;
 	bool special = imap_caps_has(c, IMAP_CAP_SPECIAL_USE) &&
 		       imap_caps_has(c, IMAP_CAP_LIST_EXTENDED);
-	bool status = imap_caps_has(c, IMAP_CAP_LIST_STATUS);
+	bool status = want_status && imap_caps_has(c, IMAP_CAP_LIST_STATUS);
 
 	if (buf_adds(b, "LIST \"\" \"*\"", e) < 0)
 		return -1;
@@ -548,14 +549,15 @@ static int build_list(const struct imap_client *cl, struct buf *b, struct err *e
 	return buf_addc(b, ')', e);
 }
 
-int imap_client_list(struct imap_client *cl, struct imap_mailbox_list *out, struct err *e)
+static int client_list(struct imap_client *cl, bool want_status, struct imap_mailbox_list *out,
+		       struct err *e)
 {
 	struct list_ctx lc = { cl, out, imap_client_enabled(cl, IMAP_CAP_UTF8_ACCEPT) };
 	struct buf b = BUF_INIT(256);
 	struct imap_cmd_req req = { .untagged = list_untagged, .ctx = &lc };
 	int rc;
 
-	if (build_list(cl, &b, e) < 0) {
+	if (build_list(cl, want_status, &b, e) < 0) {
 		buf_release(&b);
 		return -1;
 	}
@@ -564,6 +566,16 @@ int imap_client_list(struct imap_client *cl, struct imap_mailbox_list *out, stru
 	rc = client_run(cl, &req, NULL, e);
 	buf_release(&b);
 	return rc;
+}
+
+int imap_client_list(struct imap_client *cl, struct imap_mailbox_list *out, struct err *e)
+{
+	return client_list(cl, true, out, e);
+}
+
+int imap_client_list_names(struct imap_client *cl, struct imap_mailbox_list *out, struct err *e)
+{
+	return client_list(cl, false, out, e);
 }
 
 /* ---- SELECT ------------------------------------------------------------------ */

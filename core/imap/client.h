@@ -142,6 +142,13 @@ int imap_client_namespace(struct imap_client *cl, const char **prefix_out, char 
  * appended.
  */
 int imap_client_list(struct imap_client *cl, struct imap_mailbox_list *out, struct err *e);
+/*
+ * The same LIST without RETURN (STATUS ...) (items' status left empty).
+ * For a caller that asked STATUS first: on Dovecot, a LIST before a
+ * mailbox's first STATUS in the session makes that STATUS resync the
+ * folder (about 100 ms on 50,000 messages; bench/README.md).
+ */
+int imap_client_list_names(struct imap_client *cl, struct imap_mailbox_list *out, struct err *e);
 
 /* SELECT (or EXAMINE when read_only) the mailbox named in UTF-8. */
 int imap_client_select(struct imap_client *cl, const char *name, bool read_only,

@@ -424,16 +424,22 @@ static int scan_local(struct eng *g, struct eng_mbox *m, struct err *e)
 	return 0;
 }
 
-static int known_uids(struct eng *g, struct eng_mbox *m, uint32_t **uids_out, size_t *n_out)
+/* The mailbox's known UIDs (ascending) and their recorded sizes, in g's arena. */
+static int known_uids(struct eng *g, struct eng_mbox *m, uint32_t **uids_out,
+		      uint64_t **sizes_out, size_t *n_out)
 {
 	size_t n = 0;
 	uint32_t *u = arena_alloc(&g->a, (g->nrecs + 1) * sizeof(*u));
+	uint64_t *sz = arena_alloc(&g->a, (g->nrecs + 1) * sizeof(*sz));
 
 	for (size_t i = 0; i < g->nrecs; i++)
-		if (g->recs[i].mailbox == m->sm.id && g->recs[i].uid != 0)
+		if (g->recs[i].mailbox == m->sm.id && g->recs[i].uid != 0) {
+			sz[n] = g->recs[i].size;
 			u[n++] = g->recs[i].uid;
+		}
 	/* state_msg_list gives UID order per mailbox, uid 0 first */
 	*uids_out = u;
+	*sizes_out = sz;
 	*n_out = n;
 	return 0;
 }
@@ -442,18 +448,20 @@ int eng_scan_remote(struct eng *g, struct eng_mbox *m, struct err *e)
 {
 	struct sync_remote_known k = { 0 };
 	uint32_t *uids;
+	uint64_t *sizes;
 	size_t nuids;
 	struct sync_remote_listing *l = &m->listing;
 
 	if (!m->remote_exists)
 		return 0;
-	known_uids(g, m, &uids, &nuids);
+	known_uids(g, m, &uids, &sizes, &nuids);
 	k.uidvalidity = m->sm.uidvalidity;
 	k.highestmodseq = m->sm.highestmodseq;
 	k.uidnext = m->sm.uidnext;
 	k.messages = m->sm.msg_count;
 	k.uids = uids;
 	k.nuids = nuids;
+	k.sizes = sizes;
 	k.status = m->status.have ? &m->status : NULL;
 	if (sync_remote_scan(g->r, m->sm.remote_name, m->sm.uidvalidity ? &k : NULL, &g->a, l, e) < 0)
 		return -1;

@@ -252,12 +252,46 @@ static char list_separator(const struct imap_mailbox_list *rl)
 	return '/';
 }
 
+/*
+ * The server's mailboxes.  With mailboxes in the state: first a pipelined
+ * STATUS of each known one, then a LIST without STATUS, the answers put on
+ * the LIST items (Dovecot resyncs a big folder on a STATUS that follows a
+ * LIST in the session: bench/README.md, (d)).  Otherwise one LIST (with
+ * STATUS when offered).
+ */
+static int list_remote(struct eng *g, struct eng_lists *L, struct err *e)
+{
+	struct imap_client *cl = sync_remote_client(g->r);
+	const char **names = xcalloc(L->nstm + 1, sizeof(*names));
+	struct imap_status_data *st = xcalloc(L->nstm + 1, sizeof(*st));
+	size_t n = 0, ri;
+	int rc;
+
+	for (size_t i = 0; i < L->nstm; i++)
+		if (L->stm[i].uidvalidity != 0 && L->stm[i].remote_name && *L->stm[i].remote_name)
+			names[n++] = L->stm[i].remote_name;
+	if (n == 0) {
+		rc = imap_client_list(cl, &L->rl, e);
+	} else {
+		rc = sync_remote_status_each(g->r, names, n, st, e) < 0 ? -1
+			: imap_client_list_names(cl, &L->rl, e);
+		for (size_t i = 0; rc == 0 && i < n; i++)
+			if (st[i].have && find_remote(L, names[i], &ri))
+				L->rl.items[ri].status = st[i];
+	}
+	free(names);
+	free(st);
+	return rc;
+}
+
 static int discover(struct eng *g, struct eng_lists *L, struct err *e)
 {
 	struct maildir_config mc = { 0 };
 
 	imap_mailbox_list_init(&L->rl);
-	if (imap_client_list(sync_remote_client(g->r), &L->rl, e) < 0)
+	if (load_state_mailboxes(g, L, e) < 0)
+		return -1;
+	if (list_remote(g, L, e) < 0)
 		return err_prefix(e, "cannot list the server's mailboxes");
 	g->sep = list_separator(&L->rl);
 	mc.root = g->o->maildir_root;
@@ -271,8 +305,6 @@ static int discover(struct eng *g, struct eng_lists *L, struct err *e)
 		return -1;
 	L->r_used = arena_zalloc(&g->a, (L->rl.n + 1) * sizeof(bool));
 	L->l_used = arena_zalloc(&g->a, (L->nl + 1) * sizeof(bool));
-	if (load_state_mailboxes(g, L, e) < 0)
-		return -1;
 	pair_known(g, L);
 	pair_new(g, L);
 	return assign_ids(g, e);

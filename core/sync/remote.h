@@ -145,6 +145,13 @@ unsigned long sync_remote_selects(const struct sync_remote *r);
  */
 int sync_remote_status_all(struct sync_remote *r, const char *const *names, size_t n,
 			   struct imap_status_data *out, struct err *e);
+/*
+ * The same, always as pipelined STATUS commands (never LIST-STATUS): for
+ * the pre-check sent before the session's first LIST (see
+ * imap_client_list_names()).
+ */
+int sync_remote_status_each(struct sync_remote *r, const char *const *names, size_t n,
+			    struct imap_status_data *out, struct err *e);
 
 /* What the caller knew after the last sync of a mailbox. */
 struct sync_remote_known {
@@ -154,6 +161,12 @@ struct sync_remote_known {
 	uint32_t messages;
 	const uint32_t *uids;           /* the known UIDs, ascending (expunge check) */
 	size_t nuids;
+	/*
+	 * Optional, parallel to uids: each one's recorded RFC822.SIZE (0:
+	 * unknown).  Given, a complete listing asks sizes only above the
+	 * highest known UID (and of known UIDs recorded without one).
+	 */
+	const uint64_t *sizes;
 	const struct imap_status_data *status;  /* optional: from sync_remote_status_all() */
 };
 

@@ -56,8 +56,8 @@ static int status_untagged(void *ctx, const struct imap_resp *resp, struct err *
 	return 1;
 }
 
-int sync_remote_status_all(struct sync_remote *r, const char *const *names, size_t n,
-			   struct imap_status_data *out, struct err *e)
+static int status_run(struct sync_remote *r, const char *const *names, size_t n,
+		      bool allow_list, struct imap_status_data *out, struct err *e)
 {
 	struct status_ctx sc = { r, names, NULL, n, out };
 	const char *items = r->caps.condstore ? "(MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)"
@@ -89,7 +89,7 @@ int sync_remote_status_all(struct sync_remote *r, const char *const *names, size
 	sc.wire = xcalloc(n, sizeof(*sc.wire));
 	for (i = 0; i < n && rc == 0; i++)
 		rc = wire_name(r, names[i], &sc.wire[i], e);
-	if (rc == 0 && r->caps.list_status && n > 1) {
+	if (rc == 0 && allow_list && r->caps.list_status && n > 1) {
 		/*
 		 * One LIST of everything; STATUS responses for the selectable
 		 * ones.  (One mailbox, as for UIDNEXT before an APPEND: STATUS.)
@@ -125,6 +125,18 @@ int sync_remote_status_all(struct sync_remote *r, const char *const *names, size
 	free(sc.wire);
 	buf_release(&b);
 	return rc;
+}
+
+int sync_remote_status_all(struct sync_remote *r, const char *const *names, size_t n,
+			   struct imap_status_data *out, struct err *e)
+{
+	return status_run(r, names, n, true, out, e);
+}
+
+int sync_remote_status_each(struct sync_remote *r, const char *const *names, size_t n,
+			    struct imap_status_data *out, struct err *e)
+{
+	return status_run(r, names, n, false, out, e);
 }
 
 bool sync_remote_unchanged(const struct imap_status_data *st, const struct sync_remote_known *known)

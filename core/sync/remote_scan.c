@@ -297,6 +297,86 @@ static int new_messages(struct scan_ctx *sc, struct err *e)
 	return rc;
 }
 
+/* Submit `text` without waiting (*cmd_out: to wait for and free). */
+static int submit_text(struct sync_remote *r, const char *text, struct scan_ctx *sc,
+		       struct imap_cmd **cmd_out, struct err *e)
+{
+	struct buf b = BUF_INIT(REMOTE_CMD_MAX);
+
+	*cmd_out = buf_adds(&b, text, e) < 0 ? NULL : remote_submit(r, &b, scan_untagged, sc, e);
+	buf_release(&b);
+	return *cmd_out ? 0 : -1;
+}
+
+/*
+ * Sizes of the UIDs up to max_known from the records (known->sizes); the
+ * rest (not known, or recorded without a size) by fetch_sizes().
+ */
+static int sizes_from_known(struct scan_ctx *sc, uint32_t max_known, struct err *e)
+{
+	const struct sync_remote_known *k = sc->known;
+	size_t i, idx;
+
+	for (i = 0; i < sc->n; i++) {
+		struct scan_entry *x = &sc->ents[i];
+
+		if (x->have_size || x->m.uid > max_known ||
+		    (idx = known_index(k, x->m.uid)) == SIZE_MAX || k->sizes[idx] == 0)
+			continue;
+		x->m.size = k->sizes[idx];
+		x->have_size = true;
+	}
+	return fetch_sizes(sc, e);
+}
+
+/*
+ * The complete listing.  With the mailbox's records (same UIDVALIDITY, sizes
+ * given): "UID FETCH 1:maxknown (UID FLAGS)" and, pipelined, "UID FETCH
+ * maxknown+1:* (UID FLAGS RFC822.SIZE)": sizes are asked only of the new
+ * messages, the known ones take the recorded size.  Otherwise one
+ * "UID FETCH 1:* (UID FLAGS RFC822.SIZE)".
+ */
+static int full_listing(struct scan_ctx *sc, bool uidvalidity_changed, struct err *e)
+{
+	const struct sync_remote_known *k = sc->known;
+	struct imap_cmd *cmd[2] = { NULL, NULL };
+	struct imap_conn *c;
+	uint32_t max_known;
+	char text[2][96];
+	size_t i, ncmd;
+	int rc = 0;
+
+	if (k == NULL || k->sizes == NULL || k->nuids == 0 || uidvalidity_changed)
+		return run_text(sc->r, "UID FETCH 1:* (UID FLAGS RFC822.SIZE)", scan_untagged, sc, e);
+	max_known = k->uids[k->nuids - 1];
+	snprintf(text[0], sizeof(text[0]), "UID FETCH 1:%u (UID FLAGS)", max_known);
+	ncmd = 1;
+	if (max_known < UINT32_MAX) {
+		/* "n:*" above the highest UID still answers the last message: kept, sized. */
+		snprintf(text[1], sizeof(text[1]), "UID FETCH %u:* (UID FLAGS RFC822.SIZE)",
+			 max_known + 1);
+		ncmd = 2;
+	}
+	if (remote_conn(sc->r, &c, e) < 0)
+		return -1;
+	for (i = 0; i < ncmd; i++)
+		if (submit_text(sc->r, text[i], sc, &cmd[i], e) < 0) {
+			rc = -1;
+			break;
+		}
+	for (i = 0; i < ncmd && cmd[i]; i++) {
+		struct err e2;
+
+		err_clear(&e2);
+		if (imap_conn_wait(c, cmd[i], &e2) < 0 && rc == 0) {
+			*e = e2;
+			rc = -1;
+		}
+		imap_cmd_free(cmd[i]);
+	}
+	return rc < 0 ? -1 : sizes_from_known(sc, max_known, e);
+}
+
 /* Sorted, deduplicated (the later response wins), into the arena. */
 static int finish_listing(struct scan_ctx *sc, struct sync_remote_listing *out)
 {
@@ -427,8 +507,7 @@ int sync_remote_scan(struct sync_remote *r, const char *name, const struct sync_
 	if (out->method == SYNC_REMOTE_FULL) {
 		reset_entries(&sc);
 		out->complete = true;
-		if (sel->exists > 0 &&
-		    run_text(r, "UID FETCH 1:* (UID FLAGS RFC822.SIZE)", scan_untagged, &sc, e) < 0)
+		if (sel->exists > 0 && full_listing(&sc, out->uidvalidity_changed, e) < 0)
 			goto done;
 	} else if (out->method == SYNC_REMOTE_CONDSTORE) {
 		snprintf(text, sizeof(text), "UID FETCH 1:* (UID FLAGS RFC822.SIZE) (CHANGEDSINCE %llu)",
