@@ -76,8 +76,10 @@ void eng_mbox_fail(struct eng *g, struct eng_mbox *m, const struct err *why)
 		r->err.scope = ERR_SCOPE_MAILBOX;
 		err_prefix(&r->err, "mailbox \"%s\"", m->sm.remote_name);
 	}
-	log_msg(LOG_WARN, LOG_CAT_SYNC, "account \"%s\": mailbox \"%s\": %s", g->o->account,
-		 m->sm.remote_name, why->msg);
+	/* The report carries the error to the user (summary line and final
+	 * message); the log line is for -v, where it shows when it happened. */
+	log_msg(LOG_INFO, LOG_CAT_SYNC, "account \"%s\": mailbox \"%s\": %s", g->o->account,
+		m->sm.remote_name, why->msg);
 }
 
 int eng_commit(struct eng *g, int (*fn)(struct state_txn *txn, void *ctx, struct err *e),
