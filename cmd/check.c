@@ -187,9 +187,7 @@ int command_check(struct run_ctx *rc)
 	json_init(&errs, 1u << 20);
 	json_array_begin(&errs);
 	json_object_begin(&j);
-	json_header(&j, "check");
-	json_key(&j, "started_at");
-	json_time(&j, time(NULL));
+	json_header(&j, "check", time(NULL));
 	json_key(&j, "offline");
 	json_bool(&j, cli->offline);
 	json_key(&j, "config");

@@ -9,26 +9,22 @@
 /* --json and no config to work from: still one object, saying why. */
 static void print_json_failure(const struct cli *cli, const struct err *e, int code)
 {
-	struct json j;
+	struct json j, errs;
+	struct timespec t0;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	json_init(&j, 1u << 20);
+	json_init(&errs, 1u << 20);
+	json_array_begin(&errs);
+	json_error_entry(&errs, e, code, NULL, NULL);
 	json_object_begin(&j);
-	json_header(&j, cli_command_name(cli->command));
-	json_key(&j, "started_at");
-	json_time(&j, time(NULL));
+	json_header(&j, cli_command_name(cli->command), time(NULL));
 	json_key(&j, "accounts");
 	json_array_begin(&j);
 	json_array_end(&j);
-	json_key(&j, "errors");
-	json_array_begin(&j);
-	json_error_entry(&j, e, code, NULL, NULL);
-	json_array_end(&j);
-	json_key(&j, "seconds");
-	json_double(&j, 0);
-	json_key(&j, "exit_code");
-	json_int(&j, code);
-	json_object_end(&j);
+	json_footer(&j, &errs, &t0, code);
 	printf("%s\n", json_cstr(&j));
+	json_release(&errs);
 	json_release(&j);
 }
 

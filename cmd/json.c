@@ -241,12 +241,14 @@ void json_time(struct json *j, time_t t)
 	json_string(j, text);
 }
 
-void json_header(struct json *j, const char *command)
+void json_header(struct json *j, const char *command, time_t started)
 {
 	json_key(j, "version");
 	json_int(j, JSON_SCHEMA_VERSION);
 	json_key(j, "command");
 	json_string(j, command);
+	json_key(j, "started_at");
+	json_time(j, started);
 }
 
 void json_footer(struct json *j, struct json *errs, const struct timespec *t0, int exit_code)

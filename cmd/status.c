@@ -166,9 +166,7 @@ int command_status(struct run_ctx *rc)
 	json_init(&errs, 1u << 20);
 	json_array_begin(&errs);
 	json_object_begin(&j);
-	json_header(&j, "status");
-	json_key(&j, "started_at");
-	json_time(&j, time(NULL));
+	json_header(&j, "status", time(NULL));
 	json_key(&j, "accounts");
 	json_array_begin(&j);
 	for (i = 0; i < rc->naccounts; i++) {

@@ -498,9 +498,7 @@ int command_sync(struct run_ctx *rc)
 	json_init(&errs, 16u << 20);
 	json_array_begin(&errs);
 	json_object_begin(&j);
-	json_header(&j, "sync");
-	json_key(&j, "started_at");
-	json_time(&j, run_started);
+	json_header(&j, "sync", run_started);
 	json_key(&j, "dry_run");
 	json_bool(&j, cli->dry_run);
 	json_key(&j, "accounts");
