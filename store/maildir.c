@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,6 +72,50 @@ static char *strip_slashes(const char *s)
 	return p;
 }
 
+/* Linux 5.8 or later: syncfs() reports writeback errors (errseq on the superblock). */
+static bool syncfs_reports_errors(void)
+{
+	struct utsname u;
+	unsigned major = 0, minor = 0;
+
+	if (uname(&u) < 0 || strcmp(u.sysname, "Linux") != 0 ||
+	    sscanf(u.release, "%u.%u", &major, &minor) != 2)
+		return false;
+	return major > 5 || (major == 5 && minor >= 8);
+}
+
+/* Filesystems whose syncfs() writes every dirty inode and flushes the device. */
+static bool fs_syncs_whole(long type)
+{
+	switch (type) {
+	case 0xEF53:            /* ext2, ext3, ext4 */
+	case 0x58465342:        /* XFS */
+	case 0x9123683E:        /* Btrfs */
+	case 0xF2F52010:        /* F2FS */
+	case 0x01021994:        /* tmpfs */
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* See enum maildir_sync_method. */
+static enum maildir_sync_method choose_sync_method(const char *root)
+{
+	const char *env = getenv("FERRY_SYNC_METHOD");
+	struct statfs sfs;
+
+	if (!syncfs_reports_errors())
+		return MAILDIR_SYNC_FILE;
+	if (env != NULL && strcmp(env, "file") == 0)
+		return MAILDIR_SYNC_FILE;
+	if (env != NULL && strcmp(env, "fs") == 0)
+		return MAILDIR_SYNC_FS;
+	if (statfs(root, &sfs) < 0)
+		return MAILDIR_SYNC_FILE;
+	return fs_syncs_whole((long)sfs.f_type) ? MAILDIR_SYNC_FS : MAILDIR_SYNC_FILE;
+}
+
 int maildir_open(struct maildir *md, const struct maildir_config *cfg, struct err *e)
 {
 	char host[256];
@@ -99,6 +145,9 @@ int maildir_open(struct maildir *md, const struct maildir_config *cfg, struct er
 		maildir_release(md);
 		return -1;
 	}
+	md->sync_method = choose_sync_method(md->root);
+	log_debug(LOG_CAT_MAILDIR, "maildir \"%s\": durability by %s", md->root,
+		  md->sync_method == MAILDIR_SYNC_FS ? "syncfs per batch" : "fdatasync per file");
 	return 0;
 }
 
@@ -379,6 +428,12 @@ int maildir_folder_sync(struct maildir_folder *f, struct err *e)
 {
 	if (pending_complete(f, e) < 0)
 		return -1;
+	if (f->md->sync_method == MAILDIR_SYNC_FS) {
+		/* one flush for the three directories (and whatever else is dirty) */
+		if (syncfs(f->dir_fd) < 0)
+			return io_err(e, errno, "sync the filesystem of folder", f->path);
+		return 0;
+	}
 	if (fsync(f->cur_fd) < 0 || fsync(f->new_fd) < 0 || fsync(f->dir_fd) < 0)
 		return io_err(e, errno, "sync folder", f->path);
 	return 0;
@@ -809,6 +864,7 @@ fail:
 struct maildir_pending {
 	struct fsync_job job;
 	bool queued;                    /* job handed to the pool */
+	bool synced_by_fs;              /* MAILDIR_SYNC_FS: the batch's syncfs covers it */
 	char *tmp;                      /* name in tmp/ */
 	char *final;                    /* name in cur/ or new/ */
 	bool into_new;
@@ -821,6 +877,8 @@ static int pending_wait(struct maildir_folder *f, struct maildir_pending *p)
 		p->queued = false;
 		return fsync_pool_wait(f->md->fsync_pool, &p->job);
 	}
+	if (p->synced_by_fs)
+		return 0;
 	while (fdatasync(p->job.fd) < 0)
 		if (errno != EINTR)
 			return errno;
@@ -855,6 +913,14 @@ static int pending_complete(struct maildir_folder *f, struct err *e)
 {
 	size_t i;
 
+	if (f->npending > 0 && f->md->sync_method == MAILDIR_SYNC_FS) {
+		/* every queued file's data and inode, one device flush */
+		if (syncfs(f->tmp_fd) < 0) {
+			io_err(e, errno, "sync the message files in", f->path);
+			pending_abort_all(f);
+			return -1;
+		}
+	}
 	for (i = 0; i < f->npending; i++) {
 		int err = pending_wait(f, &f->pending[i]);
 
@@ -919,7 +985,7 @@ int maildir_deliver_queue(struct maildir_delivery *d, uint32_t flags, uint32_t k
 		f->pending = xcalloc(MAILDIR_PENDING_MAX, sizeof(*f->pending));
 		f->pending_cap = MAILDIR_PENDING_MAX;
 	}
-	if (f->md->fsync_pool == NULL)
+	if (f->md->sync_method == MAILDIR_SYNC_FILE && f->md->fsync_pool == NULL)
 		f->md->fsync_pool = fsync_pool_new(FSYNC_THREADS);   /* NULL: synced in place */
 	p = &f->pending[f->npending++];
 	memset(p, 0, sizeof(*p));
@@ -927,7 +993,11 @@ int maildir_deliver_queue(struct maildir_delivery *d, uint32_t flags, uint32_t k
 	p->tmp = d->uniq;
 	p->final = buf_detach(&name, NULL);
 	p->into_new = into_new;
-	if (f->md->fsync_pool != NULL) {
+	if (f->md->sync_method == MAILDIR_SYNC_FS) {
+		/* start the writeback now; the batch's syncfs waits for it */
+		p->synced_by_fs = true;
+		(void)sync_file_range(p->job.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	} else if (f->md->fsync_pool != NULL) {
 		fsync_pool_submit(f->md->fsync_pool, &p->job);
 		p->queued = true;
 	}

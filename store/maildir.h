@@ -109,6 +109,28 @@ struct maildir_config {
 	const char *hostname;           /* for unique names; NULL: gethostname() */
 };
 
+/*
+ * How a batch of queued deliveries (maildir_deliver_queue) becomes durable.
+ *
+ * MAILDIR_SYNC_FILE: an fdatasync per file, issued from a pool of threads,
+ * then an fsync of cur/, new/ and the folder.  Correct on every filesystem
+ * that implements fsync.
+ * MAILDIR_SYNC_FS: writeback of each file is started when it is queued
+ * (sync_file_range), and the batch ends with one syncfs() before the
+ * renames and one after: the filesystem writes everything dirty and
+ * flushes the device cache once per batch instead of once per file.
+ * syncfs() reports writeback errors only from Linux 5.8 on, and some
+ * filesystems (FUSE before 5.15, network filesystems) do not make it a
+ * full flush, so it is chosen only on Linux >= 5.8 for ext2/3/4, XFS,
+ * Btrfs, F2FS and tmpfs, and FILE everywhere else.  The environment
+ * variable FERRY_SYNC_METHOD=file|fs overrides the choice (diagnosis and
+ * tests; "fs" is still refused where syncfs cannot report errors).
+ */
+enum maildir_sync_method {
+	MAILDIR_SYNC_FILE,
+	MAILDIR_SYNC_FS,
+};
+
 /* An open Maildir tree.  Fields are read-only for callers. */
 struct maildir {
 	char *root;
@@ -119,6 +141,7 @@ struct maildir {
 	long pid;
 	unsigned long counter;          /* per-process delivery counter */
 	struct fsync_pool *fsync_pool;  /* queued deliveries' fdatasync (lazy; fsync_pool.h) */
+	enum maildir_sync_method sync_method;   /* how queued deliveries become durable */
 };
 
 /* One folder, opened.  The fds are private; name/path are read-only. */

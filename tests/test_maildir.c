@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -633,7 +634,24 @@ static void queue_n(struct maildir_folder *f, size_t from, size_t to, char **nam
 	}
 }
 
-Test(maildir, queued_deliveries_appear_only_at_the_folder_sync)
+/* Linux 5.8 or later (where the syncfs method may be chosen). */
+static bool kernel_reports_syncfs_errors(void)
+{
+	struct utsname u;
+	unsigned major = 0, minor = 0;
+
+	cr_assert_eq(uname(&u), 0);
+	if (sscanf(u.release, "%u.%u", &major, &minor) != 2)
+		return false;
+	return major > 5 || (major == 5 && minor >= 8);
+}
+
+/*
+ * Queued deliveries under the durability method `method`
+ * (FERRY_SYNC_METHOD): files stay in tmp/ until the folder sync, a full
+ * queue completes early, every file lands whole, dated and flagged.
+ */
+static void check_queued_deliveries(const char *method, enum maildir_sync_method method_want)
 {
 	struct maildir md;
 	struct maildir_folder f;
@@ -641,7 +659,13 @@ Test(maildir, queued_deliveries_appear_only_at_the_folder_sync)
 	char *names[300];
 	const size_t n = 300;   /* more than MAILDIR_PENDING_MAX: one early completion */
 
+	cr_assert_eq(setenv("FERRY_SYNC_METHOD", method, 1), 0);
 	open_md(&md, MAILDIR_LAYOUT_VERBATIM, '/');
+	unsetenv("FERRY_SYNC_METHOD");
+	if (method_want == MAILDIR_SYNC_FS && !kernel_reports_syncfs_errors())
+		method_want = MAILDIR_SYNC_FILE;        /* refused where syncfs hides errors */
+	cr_assert_eq(md.sync_method, method_want, "FERRY_SYNC_METHOD=%s gave method %d", method,
+		     (int)md.sync_method);
 	open_folder(&md, "INBOX", &f);
 	queue_n(&f, 0, 10, names);
 	cr_assert_eq(count_sub(&f, "cur"), 0, "a queued file is in cur/ before the sync");
@@ -669,6 +693,16 @@ Test(maildir, queued_deliveries_appear_only_at_the_folder_sync)
 	}
 	maildir_folder_close(&f);
 	maildir_release(&md);
+}
+
+Test(maildir, queued_deliveries_appear_only_at_the_folder_sync_fdatasync_per_file)
+{
+	check_queued_deliveries("file", MAILDIR_SYNC_FILE);
+}
+
+Test(maildir, queued_deliveries_appear_only_at_the_folder_sync_syncfs_per_batch)
+{
+	check_queued_deliveries("fs", MAILDIR_SYNC_FS);
 }
 
 Test(maildir, closing_a_folder_drops_queued_deliveries)
