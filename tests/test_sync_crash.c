@@ -313,3 +313,36 @@ SYNC_TEST(killed_during_placeholder_replacement_then_rerun_leaves_no_duplicate)
 	cr_assert_eq(sl_local_set_flags(c, "INBOX", MID("huge2"), "F"), 0);
 	kill_at_every_step(c, expect_whole, "placeholders");
 }
+
+static void expect_streamed(struct sl_ctx *c)
+{
+	expect_both(c, "INBOX", LIST(MID("d1") " \\Seen", MID("d2"), MID("d3") " \\Flagged", MID("d4"),
+				     MID("d5") " \\Seen", MID("d6"), MID("d7") " \\Answered \\Seen"));
+	expect_both(c, "Work", LIST(MID("w1"), MID("w2") " \\Seen", MID("w3")));
+	assert_sides_equal(c);
+}
+
+/* SPEC 4.8 for downloads made durable at checkpoints inside one FETCH
+ * stream: with a checkpoint every 2 messages (the test knob
+ * FERRY_TEST_DOWNLOAD_CHECKPOINT), a sync downloading 7 + 3 new
+ * messages is killed at every step, some checkpoints recorded and some
+ * not, and rerun: each message exactly once on each side, with its flags. */
+SYNC_TEST(killed_between_download_checkpoints_then_rerun_keeps_each_message_once)
+{
+	cr_assert_eq(setenv("FERRY_TEST_DOWNLOAD_CHECKPOINT", "2", 1), 0);
+	cr_assert_eq(sl_remote_create(c, "Work"), 0);
+	sync_ok(c);
+	put_remote(c, "INBOX", "d1", 3000, "\\Seen");
+	put_remote(c, "INBOX", "d2", 400, NULL);
+	put_remote(c, "INBOX", "d3", 20000, "\\Flagged");
+	put_remote(c, "INBOX", "d4", 400, NULL);
+	put_remote(c, "INBOX", "d5", 3000, "\\Seen");
+	put_remote(c, "INBOX", "d6", 400, NULL);
+	put_remote(c, "INBOX", "d7", 400, "\\Answered \\Seen");
+	put_remote(c, "Work", "w1", 400, NULL);
+	put_remote(c, "Work", "w2", 3000, "\\Seen");
+	put_remote(c, "Work", "w3", 400, NULL);
+	cr_assert_geq(kill_at_every_step(c, expect_streamed, "download checkpoints"), 12,
+		      "fewer steps than checkpoints: the knob did not take");
+	unsetenv("FERRY_TEST_DOWNLOAD_CHECKPOINT");
+}

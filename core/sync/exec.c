@@ -19,7 +19,17 @@
 #include "log.h"
 #include "xalloc.h"
 
-#define EXEC_DOWNLOAD_BATCH 256      /* = MAILDIR_PENDING_MAX: one durability point per batch */
+/*
+ * Downloads from one mailbox are fetched as one stream of pipelined UID
+ * FETCH commands (up to EXEC_DOWNLOAD_BATCH messages), and made durable
+ * and recorded at checkpoints inside that stream, every
+ * EXEC_DOWNLOAD_CHECKPOINT messages or EXEC_DOWNLOAD_CHECKPOINT_BYTES
+ * bytes: while a checkpoint syncs, renames and commits, the server goes
+ * on sending the next messages into the socket.
+ */
+#define EXEC_DOWNLOAD_BATCH 2048
+#define EXEC_DOWNLOAD_CHECKPOINT 256u   /* <= MAILDIR_PENDING_MAX */
+#define EXEC_DOWNLOAD_CHECKPOINT_BYTES (64u << 20)
 #define EXEC_MOVE_BATCH 256
 #define EXEC_UPLOAD_BATCH 64    /* uploads to one mailbox: one UIDNEXT, one intent commit, one outcome commit */
 #define EXEC_DELETE_BATCH 256   /* local deletions: one intent commit, one folder sync, one outcome commit */
@@ -231,17 +241,29 @@ struct dl_msg {
 	bool pending_cr;
 };
 
+struct dl_pos {
+	uint32_t uid;
+	size_t i;                       /* index in dl_batch.acts */
+};
+
 struct dl_batch {
 	struct eng *g;
 	struct eng_mbox *m;
 	struct sync_action **acts;
 	size_t n;
+	struct dl_pos *by_uid;          /* acts' UIDs, ascending, for dl_find */
 	char **names;                   /* per act: delivered unique name, or NULL */
+	bool *settled;                  /* per act: durable and recorded (a checkpoint) */
+	uint64_t *ids;                  /* per act: its DOWNLOAD intent */
 	uint64_t *replace_ids;          /* per act: its REPLACE_LOCAL intent, or 0 */
 	struct sync_fp_value *fps;
 	bool headers;                   /* this fetch: placeholders (headers + a note) */
-	struct err cb_err;
+	size_t every;                   /* messages per checkpoint */
+	size_t unsettled;               /* delivered since the last checkpoint */
+	uint64_t unsettled_bytes;
 };
+
+static int dl_checkpoint(struct dl_batch *b, bool last, struct err *e);
 
 static int dl_begin(void *ctx, uint64_t size, void **handle_out, struct err *e)
 {
@@ -296,10 +318,26 @@ static int dl_data(void *ctx, void *handle, const char *bytes, size_t len, struc
 
 static size_t dl_find(const struct dl_batch *b, uint32_t uid)
 {
-	for (size_t i = 0; i < b->n; i++)
-		if (b->acts[i]->uid == uid)
-			return i;
+	size_t lo = 0, hi = b->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (b->by_uid[mid].uid == uid)
+			return b->by_uid[mid].i;
+		if (b->by_uid[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return b->n;
+}
+
+static int cmp_dl_pos(const void *x, const void *y)
+{
+	const struct dl_pos *a = x, *b = y;
+
+	return a->uid < b->uid ? -1 : a->uid > b->uid;
 }
 
 /*
@@ -368,6 +406,11 @@ static int dl_finish(void *ctx, void *handle, const struct sync_remote_fetched *
 	free(name);
 	free(h);
 	eng_progress_msg(b->g, b->m, false, 0);
+	b->unsettled++;
+	b->unsettled_bytes += b->fps[i].size;
+	if (b->unsettled >= b->every ||
+	    b->unsettled_bytes >= EXEC_DOWNLOAD_CHECKPOINT_BYTES)
+		return dl_checkpoint(b, false, e);
 	return 0;
 out:
 	maildir_deliver_abort(&h->d);
@@ -434,7 +477,7 @@ static int dl_drop_replaced(struct dl_batch *b, struct err *e)
 		const struct maildir_entry *ent;
 		int rc;
 
-		if (b->acts[i]->replace == NULL || b->names[i] == NULL)
+		if (b->acts[i]->replace == NULL || b->names[i] == NULL || b->settled[i])
 			continue;
 		ent = eng_local_entry(b->g, b->m, b->acts[i]->replace);
 		if (ent == NULL)
@@ -457,8 +500,9 @@ static size_t dl_records(struct dl_batch *b, struct sync_action **done, const ch
 	for (size_t i = 0; i < b->n; i++) {
 		struct sync_action *act = b->acts[i];
 
-		if (b->names[i] == NULL)
+		if (b->names[i] == NULL || b->settled[i])
 			continue;
+		b->settled[i] = true;
 		r->local.added++;
 		r->local.bytes += b->fps[i].size;
 		if (act->rec_op == SYNC_REC_PUT) {
@@ -477,19 +521,86 @@ static size_t dl_records(struct dl_batch *b, struct sync_action **done, const ch
 	return k;
 }
 
+/*
+ * A checkpoint: the messages delivered since the last one become durable
+ * (maildir_folder_sync: their files, the renames into cur/, the
+ * directories), replaced placeholders are removed, and one commit records
+ * them and clears their intents.  `last` (the stream is over) also clears
+ * the intents of messages that never came (expunged meanwhile: the next
+ * run sees them gone).  Runs inside the FETCH stream (from dl_finish): it
+ * sends no command.
+ */
+static int dl_checkpoint(struct dl_batch *b, bool last, struct err *e)
+{
+	struct sync_action **done = NULL;
+	const char **msgids = NULL;
+	uint64_t *clear = NULL;
+	size_t k, nclear = 0;
+	int rc = -1;
+
+	if (b->unsettled > 0 || last) {
+		if (maildir_folder_sync(&b->m->f, e) < 0 || dl_drop_replaced(b, e) < 0)
+			return -1;
+		sync_step("downloaded");
+	}
+	done = xcalloc(b->n + 1, sizeof(*done));
+	msgids = xcalloc(b->n + 1, sizeof(*msgids));
+	clear = xcalloc(2 * b->n + 1, sizeof(*clear));
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->settled[i] || (!last && b->names[i] == NULL))
+			continue;
+		clear[nclear++] = b->ids[i];
+		if (b->replace_ids[i] != 0)
+			clear[nclear++] = b->replace_ids[i];
+	}
+	k = dl_records(b, done, msgids);
+	if (last)
+		for (size_t i = 0; i < b->n; i++)
+			b->settled[i] = true;
+	b->unsettled = 0;
+	b->unsettled_bytes = 0;
+	rc = k + nclear > 0 ? finish(b->g, done, msgids, k, clear, nclear, e) : 0;
+	free(done);
+	free(msgids);
+	free(clear);
+	return rc;
+}
+
+/*
+ * Messages per checkpoint: EXEC_DOWNLOAD_CHECKPOINT, or the test knob
+ * FERRY_TEST_DOWNLOAD_CHECKPOINT (1 to EXEC_DOWNLOAD_CHECKPOINT), which
+ * puts several checkpoints into a test's small stream.
+ */
+static size_t dl_checkpoint_every(void)
+{
+	const char *v = getenv("FERRY_TEST_DOWNLOAD_CHECKPOINT");
+	char *end = NULL;
+	unsigned long k;
+
+	if (v == NULL || *v == '\0')
+		return EXEC_DOWNLOAD_CHECKPOINT;
+	k = strtoul(v, &end, 10);
+	if (*end != '\0' || k == 0 || k > EXEC_DOWNLOAD_CHECKPOINT)
+		return EXEC_DOWNLOAD_CHECKPOINT;
+	return k;
+}
+
 static int exec_downloads(struct eng *g, struct eng_mbox *m, struct sync_action **acts, size_t n,
 			  struct err *e)
 {
-	struct dl_batch b = { .g = g, .m = m, .acts = acts, .n = n };
+	struct dl_batch b = { .g = g, .m = m, .acts = acts, .n = n, .every = dl_checkpoint_every() };
 	struct state_intent *in = xcalloc(n, sizeof(*in));
-	uint64_t *ids = xcalloc(n, sizeof(*ids));
-	struct sync_action **done = xcalloc(n, sizeof(*done));
-	const char **msgids = xcalloc(n, sizeof(*msgids));
 	int rc = -1;
 
 	b.names = xcalloc(n, sizeof(*b.names));
+	b.settled = xcalloc(n, sizeof(*b.settled));
+	b.ids = xcalloc(n, sizeof(*b.ids));
 	b.replace_ids = xcalloc(n, sizeof(*b.replace_ids));
 	b.fps = xcalloc(n, sizeof(*b.fps));
+	b.by_uid = xcalloc(n, sizeof(*b.by_uid));
+	for (size_t i = 0; i < n; i++)
+		b.by_uid[i] = (struct dl_pos){ acts[i]->uid, i };
+	qsort(b.by_uid, n, sizeof(*b.by_uid), cmp_dl_pos);
 	rc = eng_local_folder(g, m, false, e);
 	if (rc != 0) {
 		if (rc == 1)
@@ -500,34 +611,19 @@ static int exec_downloads(struct eng *g, struct eng_mbox *m, struct sync_action 
 	rc = -1;
 	for (size_t i = 0; i < n; i++)
 		intent_init(&in[i], STATE_INTENT_DOWNLOAD, g, acts[i]);
-	if (add_intents(g, in, n, ids, e) < 0)
+	if (add_intents(g, in, n, b.ids, e) < 0)
 		goto out;
 	if (dl_fetch(&b, false, e) < 0 || dl_fetch(&b, true, e) < 0)
 		goto out;
-	if (maildir_folder_sync(&m->f, e) < 0)
-		goto out;
-	if (dl_drop_replaced(&b, e) < 0)
-		goto out;
-	sync_step("downloaded");
-	size_t k = dl_records(&b, done, msgids);
-	uint64_t *clear = xcalloc(2 * n, sizeof(*clear));
-	size_t nclear = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		clear[nclear++] = ids[i];
-		if (b.replace_ids[i] != 0)
-			clear[nclear++] = b.replace_ids[i];
-	}
-	rc = finish(g, done, msgids, k, clear, nclear, e);
-	free(clear);
+	rc = dl_checkpoint(&b, true, e);
 out:
 	free(in);
-	free(ids);
+	free(b.ids);
+	free(b.settled);
 	free(b.replace_ids);
-	free(done);
-	free(msgids);
 	free(b.names);
 	free(b.fps);
+	free(b.by_uid);
 	return rc;
 }
 
