@@ -994,9 +994,10 @@ int maildir_deliver_queue(struct maildir_delivery *d, uint32_t flags, uint32_t k
 	p->final = buf_detach(&name, NULL);
 	p->into_new = into_new;
 	if (f->md->sync_method == MAILDIR_SYNC_FS) {
-		/* start the writeback now; the batch's syncfs waits for it */
+		/* the batch's syncfs writes it; starting its writeback here
+		 * (sync_file_range) was measured slower: the main thread then
+		 * submits the I/O itself */
 		p->synced_by_fs = true;
-		(void)sync_file_range(p->job.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	} else if (f->md->fsync_pool != NULL) {
 		fsync_pool_submit(f->md->fsync_pool, &p->job);
 		p->queued = true;

@@ -115,10 +115,9 @@ struct maildir_config {
  * MAILDIR_SYNC_FILE: an fdatasync per file, issued from a pool of threads,
  * then an fsync of cur/, new/ and the folder.  Correct on every filesystem
  * that implements fsync.
- * MAILDIR_SYNC_FS: writeback of each file is started when it is queued
- * (sync_file_range), and the batch ends with one syncfs() before the
- * renames and one after: the filesystem writes everything dirty and
- * flushes the device cache once per batch instead of once per file.
+ * MAILDIR_SYNC_FS: the batch ends with one syncfs() before the renames
+ * and one after: the filesystem writes everything dirty and flushes the
+ * device cache once per batch instead of once per file.
  * syncfs() reports writeback errors only from Linux 5.8 on, and some
  * filesystems (FUSE before 5.15, network filesystems) do not make it a
  * full flush, so it is chosen only on Linux >= 5.8 for ext2/3/4, XFS,
