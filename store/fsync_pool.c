@@ -40,7 +40,7 @@ static void *worker(void *arg)
 		if (p->head == NULL)
 			p->tail = NULL;
 		pthread_mutex_unlock(&p->mu);
-		while (fdatasync(j->fd) < 0) {
+		while ((j->whole_fs ? syncfs(j->fd) : fdatasync(j->fd)) < 0) {
 			if (errno != EINTR) {
 				err = errno;
 				break;

@@ -432,10 +432,11 @@ int maildir_folder_sync(struct maildir_folder *f, struct err *e)
 		/* one flush for the three directories (and whatever else is dirty) */
 		if (syncfs(f->dir_fd) < 0)
 			return io_err(e, errno, "sync the filesystem of folder", f->path);
-		return 0;
-	}
-	if (fsync(f->cur_fd) < 0 || fsync(f->new_fd) < 0 || fsync(f->dir_fd) < 0)
+	} else if (fsync(f->cur_fd) < 0 || fsync(f->new_fd) < 0 || fsync(f->dir_fd) < 0) {
 		return io_err(e, errno, "sync folder", f->path);
+	}
+	f->gen++;
+	f->gen_durable = f->gen_renamed = f->gen;
 	return 0;
 }
 
@@ -857,18 +858,22 @@ fail:
 #define FSYNC_THREADS 32u
 
 /*
- * A delivery whose file is written, its fdatasync queued (job.fd is the
- * open file), not yet renamed.  The array never moves while jobs are in
- * flight: it is allocated once with MAILDIR_PENDING_MAX entries.
+ * A delivery whose file is written but not yet renamed into place.
+ * MAILDIR_SYNC_FILE: job.fd is the open file, its fdatasync queued on the
+ * pool.  MAILDIR_SYNC_FS: the file is closed (job.fd -1); a syncfs covers
+ * it.  The array never moves while jobs are in flight: it is allocated
+ * once with PENDING_CAP entries.
  */
 struct maildir_pending {
 	struct fsync_job job;
 	bool queued;                    /* job handed to the pool */
-	bool synced_by_fs;              /* MAILDIR_SYNC_FS: the batch's syncfs covers it */
 	char *tmp;                      /* name in tmp/ */
 	char *final;                    /* name in cur/ or new/ */
 	bool into_new;
 };
+
+/* Queued (MAILDIR_PENDING_MAX) plus those a syncfs in flight covers (as many). */
+#define PENDING_CAP (2 * MAILDIR_PENDING_MAX)
 
 /* Wait for p's fdatasync (or do it here without a pool): 0 or an errno. */
 static int pending_wait(struct maildir_folder *f, struct maildir_pending *p)
@@ -877,16 +882,26 @@ static int pending_wait(struct maildir_folder *f, struct maildir_pending *p)
 		p->queued = false;
 		return fsync_pool_wait(f->md->fsync_pool, &p->job);
 	}
-	if (p->synced_by_fs)
-		return 0;
+	if (p->job.fd < 0)
+		return 0;       /* MAILDIR_SYNC_FS: a syncfs covers it */
 	while (fdatasync(p->job.fd) < 0)
 		if (errno != EINTR)
 			return errno;
 	return 0;
 }
 
+/* Wait for the folder's syncfs in flight, if any: 0 or an errno. */
+static int fs_job_wait(struct maildir_folder *f)
+{
+	if (!f->fs_job_queued)
+		return 0;
+	f->fs_job_queued = false;
+	return fsync_pool_wait(f->md->fsync_pool, &f->fs_job);
+}
+
 static void pending_abort_all(struct maildir_folder *f)
 {
+	(void)fs_job_wait(f);
 	for (size_t i = 0; i < f->npending; i++) {
 		struct maildir_pending *p = &f->pending[i];
 
@@ -894,47 +909,33 @@ static void pending_abort_all(struct maildir_folder *f)
 			(void)fsync_pool_wait(f->md->fsync_pool, &p->job);
 			p->queued = false;
 		}
-		close(p->job.fd);
+		if (p->job.fd >= 0)
+			close(p->job.fd);
 		unlinkat(f->tmp_fd, p->tmp, 0);
 		free(p->tmp);
 		free(p->final);
 	}
 	free(f->pending);
 	f->pending = NULL;
-	f->npending = f->pending_cap = 0;
+	f->npending = f->pending_cap = f->nsyncing = 0;
 }
 
 /*
- * fdatasync every queued file (their writeback was started when they were
- * queued, so this mostly waits), then rename them into place, in order.
- * The directories are not synced here.
+ * Rename pending[0..n) into place, in order, and drop them from the
+ * array.  Their data must be durable already.  On failure everything
+ * still queued is aborted.
  */
-static int pending_complete(struct maildir_folder *f, struct err *e)
+static int pending_rename(struct maildir_folder *f, size_t n, struct err *e)
 {
 	size_t i;
 
-	if (f->npending > 0 && f->md->sync_method == MAILDIR_SYNC_FS) {
-		/* every queued file's data and inode, one device flush */
-		if (syncfs(f->tmp_fd) < 0) {
-			io_err(e, errno, "sync the message files in", f->path);
-			pending_abort_all(f);
-			return -1;
-		}
-	}
-	for (i = 0; i < f->npending; i++) {
-		int err = pending_wait(f, &f->pending[i]);
-
-		if (err != 0) {
-			io_err(e, err, "sync a message file in", f->path);
-			pending_abort_all(f);
-			return -1;
-		}
-	}
-	for (i = 0; i < f->npending; i++) {
+	for (i = 0; i < n; i++) {
 		struct maildir_pending *p = &f->pending[i];
 
-		close(p->job.fd);
-		p->job.fd = -1;
+		if (p->job.fd >= 0) {
+			close(p->job.fd);
+			p->job.fd = -1;
+		}
 		if (rename_noreplace(f->tmp_fd, p->tmp, p->into_new ? f->new_fd : f->cur_fd,
 				     p->final) < 0) {
 			io_err(e, errno, "move a message into", f->path);
@@ -946,13 +947,92 @@ static int pending_complete(struct maildir_folder *f, struct err *e)
 			memmove(f->pending, f->pending + i + 1,
 				(f->npending - i - 1) * sizeof(*f->pending));
 			f->npending -= i + 1;
+			f->nsyncing = 0;
 			pending_abort_all(f);
 			return -1;
 		}
 		free(p->tmp);
 		free(p->final);
 	}
-	f->npending = 0;
+	if (n > 0 && f->npending > n)
+		memmove(f->pending, f->pending + n, (f->npending - n) * sizeof(*f->pending));
+	f->npending -= n;
+	f->nsyncing = f->nsyncing > n ? f->nsyncing - n : 0;
+	return 0;
+}
+
+/*
+ * Make every queued file durable (the syncfs in flight, then one syncfs,
+ * or each file's fdatasync), then rename them all into place, in order.
+ * The directories are not synced here.
+ */
+static int pending_complete(struct maildir_folder *f, struct err *e)
+{
+	int err = fs_job_wait(f);
+
+	if (err != 0) {
+		io_err(e, err, "sync the message files in", f->path);
+		pending_abort_all(f);
+		return -1;
+	}
+	if (f->npending > 0 && f->md->sync_method == MAILDIR_SYNC_FS && syncfs(f->tmp_fd) < 0) {
+		io_err(e, errno, "sync the message files in", f->path);
+		pending_abort_all(f);
+		return -1;
+	}
+	for (size_t i = 0; i < f->npending; i++) {
+		err = pending_wait(f, &f->pending[i]);
+		if (err != 0) {
+			io_err(e, err, "sync a message file in", f->path);
+			pending_abort_all(f);
+			return -1;
+		}
+	}
+	return pending_rename(f, f->npending, e);
+}
+
+uint64_t maildir_folder_generation(const struct maildir_folder *f)
+{
+	return f->gen;
+}
+
+int maildir_folder_advance(struct maildir_folder *f, uint64_t *durable_out, struct err *e)
+{
+	size_t n;
+	int err;
+
+	if (f->md->sync_method != MAILDIR_SYNC_FS || f->md->fsync_pool == NULL) {
+		if (maildir_folder_sync(f, e) < 0)
+			return -1;
+		*durable_out = f->gen_durable;
+		return 0;
+	}
+	/* the syncfs started by the last advance: the files it covered are
+	 * durable in tmp/, and the renames made then are durable too */
+	err = fs_job_wait(f);
+	if (err != 0) {
+		io_err(e, err, "sync the message files in", f->path);
+		pending_abort_all(f);
+		return -1;
+	}
+	f->gen_durable = f->gen_renamed;
+	n = f->nsyncing;
+	if (n > 0) {
+		if (pending_rename(f, n, e) < 0)
+			return -1;
+		f->gen_renamed = f->gen;        /* every generation before the current one */
+	}
+	/* one syncfs for the files queued since, and for those renames */
+	if (f->npending > 0 || n > 0) {
+		f->nsyncing = f->npending;
+		memset(&f->fs_job, 0, sizeof(f->fs_job));
+		f->fs_job.fd = f->tmp_fd;
+		f->fs_job.whole_fs = true;
+		fsync_pool_submit(f->md->fsync_pool, &f->fs_job);
+		f->fs_job_queued = true;
+		f->gen++;
+	}
+	*durable_out = f->gen_durable;
 	return 0;
 }
 
@@ -965,7 +1045,7 @@ int maildir_deliver_queue(struct maildir_delivery *d, uint32_t flags, uint32_t k
 	char *uniq = NULL;
 	bool into_new = to_new && flags == 0 && keywords == 0;
 
-	if (f->npending >= MAILDIR_PENDING_MAX && pending_complete(f, e) < 0)
+	if (f->npending - f->nsyncing >= MAILDIR_PENDING_MAX && maildir_folder_sync(f, e) < 0)
 		goto fail;
 	if (deliver_flush(d, e) < 0)
 		goto fail;
@@ -982,11 +1062,11 @@ int maildir_deliver_queue(struct maildir_delivery *d, uint32_t flags, uint32_t k
 		     : maildir_info_format(uniq, flags & MAILDIR_FLAGS_ALL, keywords, NULL, &name, e) < 0)
 		goto fail;
 	if (f->pending == NULL) {
-		f->pending = xcalloc(MAILDIR_PENDING_MAX, sizeof(*f->pending));
-		f->pending_cap = MAILDIR_PENDING_MAX;
+		f->pending = xcalloc(PENDING_CAP, sizeof(*f->pending));
+		f->pending_cap = PENDING_CAP;
 	}
-	if (f->md->sync_method == MAILDIR_SYNC_FILE && f->md->fsync_pool == NULL)
-		f->md->fsync_pool = fsync_pool_new(FSYNC_THREADS);   /* NULL: synced in place */
+	if (f->md->fsync_pool == NULL)  /* NULL: synced in place */
+		f->md->fsync_pool = fsync_pool_new(f->md->sync_method == MAILDIR_SYNC_FS ? 1 : FSYNC_THREADS);
 	p = &f->pending[f->npending++];
 	memset(p, 0, sizeof(*p));
 	p->job.fd = d->fd;
@@ -994,10 +1074,11 @@ int maildir_deliver_queue(struct maildir_delivery *d, uint32_t flags, uint32_t k
 	p->final = buf_detach(&name, NULL);
 	p->into_new = into_new;
 	if (f->md->sync_method == MAILDIR_SYNC_FS) {
-		/* the batch's syncfs writes it; starting its writeback here
+		/* a syncfs writes it; starting its writeback here
 		 * (sync_file_range) was measured slower: the main thread then
 		 * submits the I/O itself */
-		p->synced_by_fs = true;
+		close(p->job.fd);
+		p->job.fd = -1;
 	} else if (f->md->fsync_pool != NULL) {
 		fsync_pool_submit(f->md->fsync_pool, &p->job);
 		p->queued = true;

@@ -66,6 +66,7 @@
 #include "arena.h"
 #include "buf.h"
 #include "err.h"
+#include "fsync_pool.h"
 
 enum maildir_layout {
 	MAILDIR_LAYOUT_VERBATIM = 0,    /* ROOT/Foo/Bar/{cur,new,tmp} */
@@ -152,6 +153,12 @@ struct maildir_folder {
 	char *keywords[MAILDIR_KEYWORDS_MAX];   /* dovecot-keywords, NULL = free letter */
 	struct maildir_pending *pending;        /* queued deliveries (maildir_deliver_queue) */
 	size_t npending, pending_cap;
+	size_t nsyncing;                /* pending[0..nsyncing): covered by the syncfs in flight */
+	struct fsync_job fs_job;        /* that syncfs (MAILDIR_SYNC_FS, maildir_folder_advance) */
+	bool fs_job_queued;
+	uint64_t gen;                   /* generation of the deliveries queued now */
+	uint64_t gen_durable;           /* deliveries of a generation below this are durable */
+	uint64_t gen_renamed;           /* ... below this are renamed (durable after fs_job) */
 };
 
 /*
@@ -393,6 +400,22 @@ void maildir_deliver_abort(struct maildir_delivery *d);
 #define MAILDIR_PENDING_MAX 256u
 int maildir_deliver_queue(struct maildir_delivery *d, uint32_t flags, uint32_t keywords,
 			  time_t internaldate, bool to_new, char **name_out, struct err *e);
+
+/*
+ * A checkpoint that does not wait for the disk (the syncfs method; with
+ * MAILDIR_SYNC_FILE it is maildir_folder_sync()).  Each queued delivery
+ * belongs to the generation maildir_folder_generation() returned just
+ * before it was queued.  An advance waits for the syncfs the previous
+ * advance started, renames the files it covered into place, and starts
+ * one syncfs, in the background, for the files queued since and for those
+ * renames; then the generation moves on.  *durable_out: every delivery of
+ * a generation below it is durable in cur/ or new/, directory entry
+ * included (record it now); later ones become so at later advances, or
+ * all at maildir_folder_sync().  A failed sync aborts what is queued (the
+ * files renamed but not yet durable stay in place, unrecorded).
+ */
+uint64_t maildir_folder_generation(const struct maildir_folder *f);
+int maildir_folder_advance(struct maildir_folder *f, uint64_t *durable_out, struct err *e);
 
 /*
  * Operations on a scanned entry.  Each returns 1 (not an error) if the file

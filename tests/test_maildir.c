@@ -705,6 +705,86 @@ Test(maildir, queued_deliveries_appear_only_at_the_folder_sync_syncfs_per_batch)
 	check_queued_deliveries("fs", MAILDIR_SYNC_FS);
 }
 
+/*
+ * maildir_folder_advance under `method`: a delivery is reported durable
+ * (its generation below *durable) only once it is in cur/ and a sync
+ * covering its rename has ended; never earlier.  With the syncfs method
+ * the first advance renames nothing (the files wait in tmp/ for their
+ * syncfs), the second renames them, the third reports them; with
+ * fdatasync per file every advance is a full sync.  maildir_folder_sync
+ * settles everything.
+ */
+static void check_advance(const char *method, bool fs)
+{
+	struct maildir md;
+	struct maildir_folder f;
+	struct err e;
+	char *names[9];
+	uint64_t gens[9], durable = 0;
+	size_t in_cur;
+
+	cr_assert_eq(setenv("FERRY_SYNC_METHOD", method, 1), 0);
+	open_md(&md, MAILDIR_LAYOUT_VERBATIM, '/');
+	unsetenv("FERRY_SYNC_METHOD");
+	if (fs && md.sync_method != MAILDIR_SYNC_FS) {
+		maildir_release(&md);
+		cr_skip_test("the syncfs method is refused on this kernel");
+	}
+	open_folder(&md, "INBOX", &f);
+	for (size_t round = 0; round < 3; round++) {
+		for (size_t i = 3 * round; i < 3 * round + 3; i++) {
+			gens[i] = maildir_folder_generation(&f);
+			queue_n(&f, i, i + 1, names);
+		}
+		cr_assert_eq(maildir_folder_advance(&f, &durable, &e), 0, "%s", e.msg);
+		in_cur = count_sub(&f, "cur");
+		for (size_t i = 0; i < 3 * round + 3; i++) {
+			char *p = xasprintf("%s/cur/%s", f.path, names[i]);
+			bool there = access(p, F_OK) == 0;
+
+			cr_assert(gens[i] >= durable || there, "round %zu: message %zu reported durable "
+				  "but not in cur/", round, i);
+			free(p);
+		}
+		if (fs) {
+			/* round r: the files of rounds before r are renamed, those of
+			 * rounds before r-1 reported durable */
+			cr_assert_eq(in_cur, 3 * round, "round %zu: %zu files in cur/", round, in_cur);
+			for (size_t i = 0; i < 3 * round + 3; i++) {
+				bool want = round >= 2 && i < 3 * (round - 1);
+
+				cr_assert_eq(gens[i] < durable, want, "round %zu: message %zu durable=%d",
+					     round, i, gens[i] < durable);
+			}
+		} else {
+			cr_assert_eq(in_cur, 3 * round + 3);
+			for (size_t i = 0; i < 3 * round + 3; i++)
+				cr_assert_lt(gens[i], durable, "round %zu: message %zu not durable after a full sync",
+					     round, i);
+		}
+	}
+	cr_assert_eq(maildir_folder_sync(&f, &e), 0, "%s", e.msg);
+	cr_assert_eq(count_sub(&f, "cur"), 9);
+	cr_assert_eq(count_sub(&f, "tmp"), 0);
+	cr_assert_eq(maildir_folder_advance(&f, &durable, &e), 0, "%s", e.msg);
+	for (size_t i = 0; i < 9; i++) {
+		cr_assert_lt(gens[i], durable, "message %zu not durable after the folder sync", i);
+		free(names[i]);
+	}
+	maildir_folder_close(&f);
+	maildir_release(&md);
+}
+
+Test(maildir, advance_reports_durable_only_what_is_renamed_and_synced_syncfs)
+{
+	check_advance("fs", true);
+}
+
+Test(maildir, advance_is_a_full_sync_with_fdatasync_per_file)
+{
+	check_advance("file", false);
+}
+
 Test(maildir, closing_a_folder_drops_queued_deliveries)
 {
 	struct maildir md;

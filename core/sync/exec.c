@@ -255,6 +255,7 @@ struct dl_batch {
 	char **names;                   /* per act: delivered unique name, or NULL */
 	bool *settled;                  /* per act: durable and recorded (a checkpoint) */
 	uint64_t *ids;                  /* per act: its DOWNLOAD intent */
+	uint64_t *gens;                 /* per act: the folder generation it was queued in */
 	uint64_t *replace_ids;          /* per act: its REPLACE_LOCAL intent, or 0 */
 	struct sync_fp_value *fps;
 	bool headers;                   /* this fetch: placeholders (headers + a note) */
@@ -398,6 +399,7 @@ static int dl_finish(void *ctx, void *handle, const struct sync_remote_fetched *
 	} else {
 		sync_fp_final(&h->fp, &b->fps[i]);
 	}
+	b->gens[i] = maildir_folder_generation(&b->m->f);
 	if (maildir_deliver_queue(&h->d, mflags, kw, msg->internaldate, false, &name, e) < 0) {
 		free(h);
 		return -1;
@@ -469,7 +471,7 @@ static int dl_fetch(struct dl_batch *b, bool headers, struct err *e)
  * (replace_intent()), and the next run finishes the replacement
  * (replay_replace()).
  */
-static int dl_drop_replaced(struct dl_batch *b, struct err *e)
+static int dl_drop_replaced(struct dl_batch *b, uint64_t durable, struct err *e)
 {
 	bool any = false;
 
@@ -477,7 +479,8 @@ static int dl_drop_replaced(struct dl_batch *b, struct err *e)
 		const struct maildir_entry *ent;
 		int rc;
 
-		if (b->acts[i]->replace == NULL || b->names[i] == NULL || b->settled[i])
+		if (b->acts[i]->replace == NULL || b->names[i] == NULL || b->settled[i] ||
+		    b->gens[i] >= durable)
 			continue;
 		ent = eng_local_entry(b->g, b->m, b->acts[i]->replace);
 		if (ent == NULL)
@@ -491,8 +494,15 @@ static int dl_drop_replaced(struct dl_batch *b, struct err *e)
 	return any ? maildir_folder_sync(&b->m->f, e) : 0;
 }
 
-/* Fill the records of the delivered messages; returns how many. */
-static size_t dl_records(struct dl_batch *b, struct sync_action **done, const char **msgids)
+/* A delivered message, not yet recorded, durable (generation below `durable`). */
+static bool dl_durable(const struct dl_batch *b, size_t i, uint64_t durable)
+{
+	return b->names[i] != NULL && !b->settled[i] && b->gens[i] < durable;
+}
+
+/* Fill the records of the durable delivered messages; returns how many. */
+static size_t dl_records(struct dl_batch *b, uint64_t durable, struct sync_action **done,
+			 const char **msgids)
 {
 	size_t k = 0;
 	struct sync_mailbox_report *r = rep_of(b->g, b->m);
@@ -500,7 +510,7 @@ static size_t dl_records(struct dl_batch *b, struct sync_action **done, const ch
 	for (size_t i = 0; i < b->n; i++) {
 		struct sync_action *act = b->acts[i];
 
-		if (b->names[i] == NULL || b->settled[i])
+		if (!dl_durable(b, i, durable))
 			continue;
 		b->settled[i] = true;
 		r->local.added++;
@@ -522,38 +532,42 @@ static size_t dl_records(struct dl_batch *b, struct sync_action **done, const ch
 }
 
 /*
- * A checkpoint: the messages delivered since the last one become durable
- * (maildir_folder_sync: their files, the renames into cur/, the
- * directories), replaced placeholders are removed, and one commit records
- * them and clears their intents.  `last` (the stream is over) also clears
- * the intents of messages that never came (expunged meanwhile: the next
- * run sees them gone).  Runs inside the FETCH stream (from dl_finish): it
- * sends no command.
+ * A checkpoint.  Inside the stream (from dl_finish) the folder advances
+ * (maildir_folder_advance: the disk catches up in the background while
+ * the server goes on sending), and the messages it reports durable are
+ * recorded; `last` (the stream is over) makes everything durable
+ * (maildir_folder_sync) and records it, and also clears the intents of
+ * messages that never came (expunged meanwhile: the next run sees them
+ * gone).  A whole copy replacing a placeholder: once it is durable the
+ * placeholder file goes, and a full sync follows before the record moves.
+ * Sends no command.
  */
 static int dl_checkpoint(struct dl_batch *b, bool last, struct err *e)
 {
 	struct sync_action **done = NULL;
 	const char **msgids = NULL;
 	uint64_t *clear = NULL;
+	uint64_t durable = UINT64_MAX;
 	size_t k, nclear = 0;
 	int rc = -1;
 
-	if (b->unsettled > 0 || last) {
-		if (maildir_folder_sync(&b->m->f, e) < 0 || dl_drop_replaced(b, e) < 0)
-			return -1;
-		sync_step("downloaded");
-	}
+	if (last ? maildir_folder_sync(&b->m->f, e) < 0
+		 : maildir_folder_advance(&b->m->f, &durable, e) < 0)
+		return -1;
+	if (dl_drop_replaced(b, durable, e) < 0)
+		return -1;
+	sync_step("downloaded");
 	done = xcalloc(b->n + 1, sizeof(*done));
 	msgids = xcalloc(b->n + 1, sizeof(*msgids));
 	clear = xcalloc(2 * b->n + 1, sizeof(*clear));
 	for (size_t i = 0; i < b->n; i++) {
-		if (b->settled[i] || (!last && b->names[i] == NULL))
+		if (b->settled[i] || (!last && !dl_durable(b, i, durable)))
 			continue;
 		clear[nclear++] = b->ids[i];
 		if (b->replace_ids[i] != 0)
 			clear[nclear++] = b->replace_ids[i];
 	}
-	k = dl_records(b, done, msgids);
+	k = dl_records(b, durable, done, msgids);
 	if (last)
 		for (size_t i = 0; i < b->n; i++)
 			b->settled[i] = true;
@@ -595,6 +609,7 @@ static int exec_downloads(struct eng *g, struct eng_mbox *m, struct sync_action 
 	b.names = xcalloc(n, sizeof(*b.names));
 	b.settled = xcalloc(n, sizeof(*b.settled));
 	b.ids = xcalloc(n, sizeof(*b.ids));
+	b.gens = xcalloc(n, sizeof(*b.gens));
 	b.replace_ids = xcalloc(n, sizeof(*b.replace_ids));
 	b.fps = xcalloc(n, sizeof(*b.fps));
 	b.by_uid = xcalloc(n, sizeof(*b.by_uid));
@@ -619,6 +634,7 @@ static int exec_downloads(struct eng *g, struct eng_mbox *m, struct sync_action 
 out:
 	free(in);
 	free(b.ids);
+	free(b.gens);
 	free(b.settled);
 	free(b.replace_ids);
 	free(b.names);
