@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """report.py - bench/RESULTS.md from the rows bench/run measured.
 
-  report.py RESULTS_TSV OUT_MD COMMAND LOAD_START LOAD_END SEED FERRY_BIN
+  report.py RESULTS_TSV OUT_MD COMMAND LOAD_START LOAD_END SEED FERRY_BIN [NFOLDERS]
 
 Per scenario and tool: the median and range of the wall time, the ratio to
 mbsync and to the floor (each run's ratio to the tools of the same run,
 median and range), bytes from and to the server (Dovecot's logout
-counters), peak RSS and CPU time (user + system).
+counters), peak RSS and CPU time (user + system).  Then issue 6's targets,
+each judged from those rows (NFOLDERS, default 10: the mailboxes of (b)).
 """
 import datetime
 import platform
@@ -49,8 +50,93 @@ def kb(b):
     return "%.1f KB" % (b / 1000) if b < 1e6 else "%.1f MB" % (b / 1e6)
 
 
+def per_run_ratios(by, tool, other):
+    """ferry's (tool's) wall time over other's, run by run."""
+    if tool not in by or other not in by:
+        return []
+    return [by[tool][k]["wall"] / by[other][k]["wall"] for k in sorted(by[tool])
+            if k in by[other] and by[other][k]["wall"] > 0]
+
+
+def targets(rows, nfolders):
+    """The table of issue 6's targets, each judged from this run's rows."""
+    by = {}
+    for r in rows:
+        by.setdefault(r["s"], {}).setdefault(r["tool"], {})[r["run"]] = r
+
+    def med(s, tool, key):
+        t = by.get(s, {}).get(tool)
+        return statistics.median([r[key] for r in t.values()]) if t else None
+
+    def worst(s, tool, key):
+        t = by.get(s, {}).get(tool)
+        return max(r[key] for r in t.values()) if t else None
+
+    def ratio(s, other):
+        v = per_run_ratios(by.get(s, {}), "ferry", other)
+        return (statistics.median(v), min(v), max(v)) if v else None
+
+    out = []
+
+    def row(name, fig, ok):
+        out.append("| %s | %s | %s |" % (name, fig, "yes" if ok else "**no**"))
+
+    rr = ratio("a", "floor")
+    if rr:
+        row("(a) within 1.3x of the floor", "%.2fx (%.2fx-%.2fx)" % rr, rr[0] <= 1.3)
+    rr = ratio("a", "mbsync")
+    if rr:
+        row("(a) at least 3x faster than mbsync", "%.2fx of mbsync's time (%.2fx-%.2fx)" % rr,
+            rr[0] <= 1 / 3)
+    if worst("a", "ferry", "rss") is not None:
+        w = worst("a", "ferry", "rss") / 1024
+        row("(a) peak RSS under 32 MiB", "%.1f MiB (largest of the runs)" % w, w < 32)
+    b = med("b", "ferry", "bout")
+    if b is not None:
+        per = b / max(nfolders, 1)
+        row("(b) a few KB per mailbox, no message count in the cost",
+            "%s from the server for %d mailboxes (%.2f KB each); mbsync %s" % (
+                kb(b), nfolders, per / 1000, kb(med("b", "mbsync", "bout"))), per <= 4000)
+    rr = ratio("r", "mbsync")
+    if rr:
+        row("(b') without CONDSTORE, (b) beats mbsync", "%.2fx of mbsync's time (%.2fx-%.2fx)" % rr,
+            rr[0] < 1)
+    rr = ratio("c", "mbsync")
+    if rr:
+        row("(c) at most half of mbsync's time", "%.2fx (%.2fx-%.2fx)" % rr, rr[0] <= 0.5)
+    if med("c", "ferry", "bout") is not None:
+        f, fl = med("c", "ferry", "bout"), med("c", "floor", "bout")
+        row("(c) bytes close to the size of what changed",
+            "%s from the server (the floor's new bodies alone: %s), %s to it; mbsync %s / %s" % (
+                kb(f), kb(fl or 0), kb(med("c", "ferry", "bin")), kb(med("c", "mbsync", "bout")),
+                kb(med("c", "mbsync", "bin"))), fl is not None and f <= 1.25 * fl)
+    if med("d", "ferry", "bout") is not None:
+        f, m = med("d", "ferry", "bout"), med("d", "mbsync", "bout")
+        row("(d) at most a tenth of mbsync's bytes", "%s vs %s" % (kb(f), kb(m)),
+            m is not None and f <= m / 10)
+    rr = ratio("d", "mbsync")
+    if rr:
+        row("(d) at most a quarter of mbsync's time",
+            "%.2fx (%.2fx-%.2fx)" % rr, rr[0] <= 0.25)
+    if worst("d", "ferry", "rss") is not None:
+        w = worst("d", "ferry", "rss") / 1024
+        row("(d) peak RSS under 32 MiB", "%.1f MiB (largest of the runs)" % w, w < 32)
+    if worst("e", "ferry", "rss") is not None:
+        w = worst("e", "ferry", "rss") / 1024
+        row("(e) peak RSS under 64 MiB", "%.1f MiB (largest of the runs); mbsync %.1f MiB" % (
+            w, (worst("e", "mbsync", "rss") or 0) / 1024), w < 64)
+    if not out:
+        return []
+    return ["## Targets (issue 6), judged from this run's rows", "",
+            "Time ratios are judged on the median of the per-run ratios (range in",
+            "brackets), peak RSS on the largest run; \"no\" is a target this run does not",
+            "meet.", "",
+            "| target | this run | met |", "|---|---|---|"] + out + [""]
+
+
 def main(argv):
     tsv, out, command, load0, load1, seed, ferry = argv[1:8]
+    nfolders = int(argv[8]) if len(argv) > 8 else 10
     rows = []
     with open(tsv) as f:
         next(f)
@@ -119,6 +205,7 @@ def main(argv):
                 statistics.median([t[k]["rss"] for k in runs]) / 1024,
                 statistics.median([t[k]["cpu"] for k in runs])))
         lines.append("")
+    lines += targets(rows, nfolders)
     lines += ["## Raw rows", "", "```",
               "scenario tool run wall_s rss_kb cpu_s in out"]
     lines += ["%s %s %d %.3f %d %.2f %d %d" % (r["s"], r["tool"], r["run"], r["wall"], r["rss"],
