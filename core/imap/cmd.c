@@ -91,7 +91,7 @@ static int add_quoted(struct buf *out, const char *s, size_t len, struct err *e)
 int imap_cmd_add_string(struct buf *out, const char *s, size_t len, unsigned flags,
 			size_t *wait_at_out, struct err *e)
 {
-	enum str_form form;
+	enum str_form form = FORM_ATOM;
 	size_t old = out->len;
 	int sync;
 
@@ -200,7 +200,7 @@ int imap_seqset_parse(const char *s, size_t len, uint32_t star, size_t max_range
 	if (len == 0)
 		return err_set(e, ERR_PROTO, "empty sequence set");
 	for (;;) {
-		uint32_t a, b;
+		uint32_t a = 0, b = 0;
 
 		if (seq_number(s, len, &pos, star, &a, e) < 0)
 			goto fail;

@@ -673,7 +673,7 @@ static int scram_client_final(struct sasl *s, const char *msg, struct buf *out,
 			      struct err *e)
 {
 	struct scram_hash h = scram_hash_of(s->mech);
-	struct scram_first f;
+	struct scram_first f = { 0 };
 	struct buf salt = BUF_INIT(SCRAM_SALT_MAX);
 	struct buf am = BUF_INIT(3 * SASL_MSG_MAX);
 	struct buf proof64 = BUF_INIT(64);
