@@ -839,6 +839,21 @@ struct final_ctx {
 	int64_t now;
 };
 
+bool eng_marker_load(const struct state_mailbox *sm, struct eng_marker *out)
+{
+	uint32_t magic = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->magic = ENG_MARKER_MAGIC;
+	if (sm->marker == NULL || (sm->marker_len != sizeof(*out) && sm->marker_len != ENG_MARKER_V1_SIZE))
+		return false;
+	memcpy(&magic, sm->marker, sizeof(magic));
+	if (magic != ENG_MARKER_MAGIC)
+		return false;
+	memcpy(out, sm->marker, sm->marker_len);
+	return true;
+}
+
 /* Whether an entry carries exactly a record's flags and keywords. */
 static bool entry_matches(const struct maildir_snapshot *snap, const struct maildir_entry *ent,
 			  const struct state_msg *r, struct arena *a)
@@ -948,6 +963,11 @@ static int write_final(struct state_txn *txn, void *ctx, struct err *e)
 			continue;
 		}
 		if (m->idle) {          /* idle.c: all kept, only the time moves */
+			if (m->idle_rescanned && eng_marker_load(&cur, &mk) && mk.has_scan) {
+				mk.scan = m->prev_scan;         /* the same files, a newer read */
+				cur.marker = &mk;
+				cur.marker_len = sizeof(mk);
+			}
 			cur.last_sync = fc->now;
 			rc = state_mailbox_update(txn, &cur, e);
 			arena_release(&a);
@@ -963,9 +983,7 @@ static int write_final(struct state_txn *txn, void *ctx, struct err *e)
 		} else {
 			cur.highestmodseq = 0;
 		}
-		if (cur.marker_len == sizeof(mk))
-			memcpy(&mk, cur.marker, sizeof(mk));
-		mk.magic = ENG_MARKER_MAGIC;
+		eng_marker_load(&cur, &mk);
 		if (final_marker(g, txn, m, &mk, e) < 0) {
 			arena_release(&a);
 			return -1;
