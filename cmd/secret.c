@@ -6,12 +6,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,11 +23,12 @@
 
 extern char **environ;
 
-#define TICK_MS 20              /* how often the child's exit is checked */
+#define TICK_MS 20              /* how often the child's exit is checked without a pidfd */
 #define DRAIN_MAX (1024 * 1024) /* bytes read after the shell exited */
 
 struct child {
 	pid_t pid;
+	int pid_fd;             /* readable when the shell exits; -1 if the kernel has none */
 	int out_fd, err_fd;     /* -1 once at end of file */
 	struct buf line;        /* first stdout line (secret) */
 	bool have_line;         /* a newline was seen */
@@ -122,6 +125,7 @@ static int child_start(struct child *c, const char *command, const char *what,
 	}
 	c->out_fd = out[0];
 	c->err_fd = errp[0];
+	c->pid_fd = pidfd_open(c->pid, 0);      /* close-on-exec by default */
 	return 0;
 }
 
@@ -229,15 +233,21 @@ static void drain(struct child *c)
 	}
 }
 
-/* Run until the shell exits, the deadline passes or the line overflows. */
+/*
+ * Run until the shell exits, the deadline passes or the line overflows.
+ * The shell's exit wakes the poll through its pidfd; without one (an old
+ * kernel), the exit is checked every TICK_MS, which costs up to a tick
+ * after the pipes close.
+ */
 static void child_wait(struct child *c, unsigned timeout_s)
 {
 	long long deadline = now_ms() + (long long)timeout_s * 1000;
 
 	for (;;) {
-		struct pollfd p[2];
+		struct pollfd p[3];
 		nfds_t n = 0;
 		long long left;
+		int wait_ms;
 
 		try_reap(c, WNOHANG);
 		if (c->reaped) {
@@ -258,10 +268,16 @@ static void child_wait(struct child *c, unsigned timeout_s)
 			p[n++] = (struct pollfd){ .fd = c->out_fd, .events = POLLIN };
 		if (c->err_fd >= 0)
 			p[n++] = (struct pollfd){ .fd = c->err_fd, .events = POLLIN };
-		if (poll(p, n, left < TICK_MS ? (int)left : TICK_MS) <= 0)
+		if (c->pid_fd >= 0) {
+			p[n++] = (struct pollfd){ .fd = c->pid_fd, .events = POLLIN };
+			wait_ms = left < INT_MAX ? (int)left : INT_MAX;
+		} else {
+			wait_ms = left < TICK_MS ? (int)left : TICK_MS;
+		}
+		if (poll(p, n, wait_ms) <= 0)
 			continue;
 		for (nfds_t i = 0; i < n; i++) {
-			if (p[i].revents == 0)
+			if (p[i].revents == 0 || p[i].fd == c->pid_fd)
 				continue;
 			read_pipe(c, p[i].fd == c->out_fd ? &c->out_fd : &c->err_fd);
 		}
@@ -316,7 +332,7 @@ int secret_run(const char *command, const char *what, unsigned timeout_s,
 	       char **secret_out, struct err *e)
 {
 	struct child c = {
-		.out_fd = -1, .err_fd = -1,
+		.pid_fd = -1, .out_fd = -1, .err_fd = -1,
 		.line = BUF_INIT(SECRET_LINE_MAX),
 		.errtext = BUF_INIT(SECRET_STDERR_MAX),
 	};
@@ -330,6 +346,8 @@ int secret_run(const char *command, const char *what, unsigned timeout_s,
 		close(c.out_fd);
 	if (c.err_fd >= 0)
 		close(c.err_fd);
+	if (c.pid_fd >= 0)
+		close(c.pid_fd);
 	len = c.line.len;
 	while (len > 0 && (c.line.data[len - 1] == '\r' || c.line.data[len - 1] == '\n'))
 		len--;

@@ -173,8 +173,14 @@ struct maildir_folder {
  * the newest recorded mtime/ctime; otherwise the next check says "changed"
  * and the folder is scanned again.  ctime is compared too, so a tool that
  * restores directory mtimes (rsync -t, touch -d) cannot hide a change.
+ *
+ * An untrusted marker still carries the digest of what its scan read: the
+ * number of message files in cur/ and new/, and two order-free sums of a
+ * 64-bit hash of each one's subfolder and name and of the keyword table.
+ * maildir_confirm_unchanged() compares a fresh read of the names (nothing
+ * kept, no record needed) against it.
  */
-#define MAILDIR_MARKER_VERSION 1u
+#define MAILDIR_MARKER_VERSION 2u
 #define MAILDIR_MARKER_TICK_NS 2000000000LL
 struct maildir_stamp {
 	uint64_t dev, ino;
@@ -185,6 +191,8 @@ struct maildir_scan_marker {
 	uint32_t trusted;               /* 1 if the rule above holds */
 	int64_t taken_ns;               /* CLOCK_REALTIME when the scan started */
 	struct maildir_stamp cur, new_, keywords;     /* keywords: zero if absent */
+	uint64_t files;                 /* message files read in cur/ and new/ */
+	uint64_t digest_sum, digest_xor;        /* of the files' names and the keywords */
 };
 
 /*
@@ -307,6 +315,20 @@ int maildir_keywords_assign(struct maildir_folder *f, const char *const *names, 
  */
 int maildir_check_unchanged(struct maildir_folder *f, const struct maildir_scan_marker *prev,
 			    bool *unchanged_out, struct err *e);
+/*
+ * maildir_confirm_unchanged(): for a marker maildir_check_unchanged()
+ * cannot vouch for because it was taken within the tick of the folder's
+ * last change (typically this program's own last renames).  If cur/, new/
+ * and dovecot-keywords still carry the marker's stamps, reads the names in
+ * cur/ and new/ once (nothing kept) and sets *unchanged_out when they and
+ * the keyword table are exactly what the marker's scan read.  *now_out is
+ * then the marker of this read, to be stored in place of `prev` (trusted
+ * once the folder's newest change is a tick old).  Returns -1 on an I/O
+ * error (e filled, scope mailbox).
+ */
+int maildir_confirm_unchanged(struct maildir_folder *f, const struct maildir_scan_marker *prev,
+			      bool *unchanged_out, struct maildir_scan_marker *now_out,
+			      struct err *e);
 int maildir_scan(struct maildir_folder *f, struct maildir_snapshot *snap_out, struct err *e);
 void maildir_snapshot_release(struct maildir_snapshot *snap);
 /* The snapshot order's key of a unique name: 64-bit FNV-1a of its bytes. */

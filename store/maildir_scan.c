@@ -75,20 +75,68 @@ static void marker_finish(struct maildir_scan_marker *m)
 	m->trusted = m->taken_ns - newest >= MAILDIR_MARKER_TICK_NS;
 }
 
-int maildir_check_unchanged(struct maildir_folder *f, const struct maildir_scan_marker *prev,
-			    bool *unchanged_out, struct err *e)
+/* 64-bit FNV-1a over `len` bytes, from `h`. */
+static uint64_t fnv_add(uint64_t h, const void *p, size_t len)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= c[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+/* splitmix64's finaliser: spreads FNV's weak high bits. */
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* Adds one item (a tag byte, a number, a string) to the marker's digest. */
+static void digest_add(struct maildir_scan_marker *m, char tag, uint32_t n, const char *s)
+{
+	uint64_t h = fnv_add(0xcbf29ce484222325ull, &tag, 1);
+
+	h = fnv_add(h, &n, sizeof(n));
+	h = fnv_add(h, s, strlen(s));
+	m->digest_sum += mix64(h);
+	m->digest_xor ^= mix64(h ^ 0x9e3779b97f4a7c15ull);
+}
+
+static void digest_keywords(struct maildir_scan_marker *m, char *const *keywords)
+{
+	for (uint32_t i = 0; i < MAILDIR_KEYWORDS_MAX; i++)
+		if (keywords[i] != NULL)
+			digest_add(m, 'k', i, keywords[i]);
+}
+
+/* Whether cur/, new/ and dovecot-keywords carry the marker's stamps now. */
+static int stamps_match(struct maildir_folder *f, const struct maildir_scan_marker *prev,
+			bool *match_out, struct err *e)
 {
 	struct maildir_stamp cur, new_, kw;
 
-	*unchanged_out = false;
-	if (prev == NULL || prev->version != MAILDIR_MARKER_VERSION || !prev->trusted)
-		return 0;
+	*match_out = false;
 	if (stamp_at(f, "cur", false, &cur, e) < 0 || stamp_at(f, "new", false, &new_, e) < 0 ||
 	    stamp_at(f, KEYWORDS_FILE, true, &kw, e) < 0)
 		return -1;
-	*unchanged_out = stamp_eq(&cur, &prev->cur) && stamp_eq(&new_, &prev->new_) &&
-			 stamp_eq(&kw, &prev->keywords);
+	*match_out = stamp_eq(&cur, &prev->cur) && stamp_eq(&new_, &prev->new_) &&
+		     stamp_eq(&kw, &prev->keywords);
 	return 0;
+}
+
+int maildir_check_unchanged(struct maildir_folder *f, const struct maildir_scan_marker *prev,
+			    bool *unchanged_out, struct err *e)
+{
+	*unchanged_out = false;
+	if (prev == NULL || prev->version != MAILDIR_MARKER_VERSION || !prev->trusted)
+		return 0;
+	return stamps_match(f, prev, unchanged_out, e);
 }
 
 uint64_t maildir_uniq_key(const char *uniq)
@@ -160,10 +208,11 @@ static void scan_add(struct maildir_snapshot *snap, struct scan_vec *v, const ch
 		ent->odd |= MAILDIR_ODD_NOT_UTF8;
 }
 
-/* Open `sub` afresh, stamp it, and read it once. */
+/* Open `sub` afresh, stamp it, and read it once: every message file goes
+ * into the marker's digest and, unless `snap` is NULL, into `v`. */
 static int scan_sub(struct maildir_folder *f, const char *subname, enum maildir_sub sub,
 		    struct maildir_snapshot *snap, struct scan_vec *v,
-		    struct maildir_stamp *stamp, struct err *e)
+		    struct maildir_scan_marker *mk, struct maildir_stamp *stamp, struct err *e)
 {
 	char q[MAILDIR_QUOTE_MAX];
 	int fd = openat(f->dir_fd, subname, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -185,10 +234,15 @@ static int scan_sub(struct maildir_folder *f, const char *subname, enum maildir_
 	while ((d = readdir(dir)) != NULL) {
 		if (d->d_name[0] == '.')
 			continue;       /* ".", "..", and hidden files by convention */
-		if (!is_message_file(fd, d))
-			snap->strays++;
-		else
-			scan_add(snap, v, d->d_name, sub);
+		if (!is_message_file(fd, d)) {
+			if (snap != NULL)
+				snap->strays++;
+		} else {
+			mk->files++;
+			digest_add(mk, 's', (uint32_t)sub, d->d_name);
+			if (snap != NULL)
+				scan_add(snap, v, d->d_name, sub);
+		}
 		errno = 0;
 	}
 	if (errno != 0) {
@@ -229,8 +283,9 @@ int maildir_scan(struct maildir_folder *f, struct maildir_snapshot *snap, struct
 		goto fail;
 	for (int i = 0; i < MAILDIR_KEYWORDS_MAX; i++)
 		snap->keywords[i] = f->keywords[i] ? arena_strdup(&snap->arena, f->keywords[i]) : NULL;
-	if (scan_sub(f, "new", MAILDIR_SUB_NEW, snap, &v, &snap->marker.new_, e) < 0 ||
-	    scan_sub(f, "cur", MAILDIR_SUB_CUR, snap, &v, &snap->marker.cur, e) < 0)
+	digest_keywords(&snap->marker, f->keywords);
+	if (scan_sub(f, "new", MAILDIR_SUB_NEW, snap, &v, &snap->marker, &snap->marker.new_, e) < 0 ||
+	    scan_sub(f, "cur", MAILDIR_SUB_CUR, snap, &v, &snap->marker, &snap->marker.cur, e) < 0)
 		goto fail;
 	marker_finish(&snap->marker);
 	if (v.count > 1)
@@ -246,6 +301,41 @@ fail:
 	arena_release(&snap->arena);
 	memset(snap, 0, sizeof(*snap));
 	return -1;
+}
+
+int maildir_confirm_unchanged(struct maildir_folder *f, const struct maildir_scan_marker *prev,
+			      bool *unchanged_out, struct maildir_scan_marker *now_out,
+			      struct err *e)
+{
+	struct maildir_scan_marker now = { 0 };
+	struct timespec ts;
+	bool same = false;
+
+	*unchanged_out = false;
+	if (prev == NULL || prev->version != MAILDIR_MARKER_VERSION)
+		return 0;
+	/* Three stats first: a folder that visibly changed is not read. */
+	if (stamps_match(f, prev, &same, e) < 0)
+		return -1;
+	if (!same)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now.taken_ns = ts_ns(&ts);
+	if (stamp_at(f, KEYWORDS_FILE, true, &now.keywords, e) < 0 ||
+	    maildir_keywords_reload(f, e) < 0)
+		return -1;
+	digest_keywords(&now, f->keywords);
+	if (scan_sub(f, "new", MAILDIR_SUB_NEW, NULL, NULL, &now, &now.new_, e) < 0 ||
+	    scan_sub(f, "cur", MAILDIR_SUB_CUR, NULL, NULL, &now, &now.cur, e) < 0)
+		return -1;
+	marker_finish(&now);
+	if (!stamp_eq(&now.cur, &prev->cur) || !stamp_eq(&now.new_, &prev->new_) ||
+	    !stamp_eq(&now.keywords, &prev->keywords) || now.files != prev->files ||
+	    now.digest_sum != prev->digest_sum || now.digest_xor != prev->digest_xor)
+		return 0;
+	*unchanged_out = true;
+	*now_out = now;
+	return 0;
 }
 
 void maildir_snapshot_release(struct maildir_snapshot *snap)

@@ -193,7 +193,12 @@ int state_txn_commit(struct state_txn *txn, struct err *e)
 		state_txn_end(txn);
 		return -1;
 	}
+	/* NOMETASYNC is one of LMDB's changeable flags: setting it cannot fail. */
+	if (txn->relaxed)
+		mdb_env_set_flags(txn->st->env, MDB_NOMETASYNC, 1);
 	rc = mdb_txn_commit(txn->txn);
+	if (txn->relaxed)
+		mdb_env_set_flags(txn->st->env, MDB_NOMETASYNC, 0);
 	if (rc != 0) {
 		/* mdb_txn_commit frees the transaction even on failure. */
 		state_lmdb_fail(txn->st, txn, rc, e, "cannot commit");
@@ -202,6 +207,11 @@ int state_txn_commit(struct state_txn *txn, struct err *e)
 	}
 	state_txn_end(txn);
 	return 0;
+}
+
+void state_txn_relax(struct state_txn *txn)
+{
+	txn->relaxed = true;
 }
 
 void state_txn_abort(struct state_txn *txn)

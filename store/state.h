@@ -256,6 +256,16 @@ int state_txn_begin(struct state *st, bool write, struct state_txn **txn_out,
  */
 int state_txn_commit(struct state_txn *txn, struct err *e);
 
+/*
+ * Mark a write transaction as holding only what a system crash may take
+ * back (the time of a run that changed nothing else): its commit writes
+ * and flushes the data pages as usual but does not flush LMDB's meta page
+ * (MDB_NOMETASYNC for that one commit), saving one synchronous write.  The
+ * database stays consistent; after a system crash it may be as before this
+ * commit.  The next ordinary commit flushes it with its own.
+ */
+void state_txn_relax(struct state_txn *txn);
+
 /* Abort and end the transaction; grows the map if it ran full.  NULL is fine. */
 void state_txn_abort(struct state_txn *txn);
 

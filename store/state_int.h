@@ -47,6 +47,7 @@ struct state_txn {
 	MDB_txn *txn;
 	bool write;
 	bool full;              /* MDB_MAP_FULL seen: only abort is left */
+	bool relaxed;           /* state_txn_relax(): the meta page is not flushed */
 };
 
 /*

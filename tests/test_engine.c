@@ -621,6 +621,33 @@ Test(engine, unchanged_local_folder_is_not_read_and_a_change_is_still_seen)
 	check_equal(10);
 }
 
+/* The run right after a pull, within the directory clock's tick of the
+ * pull's renames, finds the folder idle from its names alone (no record
+ * loaded, the mailbox not selected); a rename right after is still seen. */
+Test(engine, run_right_after_a_pull_does_not_read_the_folder)
+{
+	struct sync_report rep;
+	struct side l = { 0 };
+
+	seeded_and_synced(10, &rep);
+	sync_report_release(&rep);
+	sync_ok(&rep);
+	cr_assert(inbox_unchanged(&rep), "INBOX was read again right after the pull");
+	cr_assert_eq(rep.nactions, 0);
+	sync_report_release(&rep);
+	sync_ok(&rep);
+	cr_assert(inbox_unchanged(&rep), "INBOX was read again on the third run");
+	sync_report_release(&rep);
+	read_local(&l);
+	local_rename_flags(pick(&l, "INBOX", 0), "FS");
+	side_free(&l);
+	sync_ok(&rep);
+	cr_assert(!inbox_unchanged(&rep), "a renamed file went unnoticed");
+	cr_assert_eq(SUM(&rep, remote, flags), 1);
+	sync_report_release(&rep);
+	check_equal(10);
+}
+
 Test(engine, dry_run_plans_but_changes_nothing)
 {
 	struct sync_report rep;

@@ -1275,6 +1275,74 @@ Test(maildir, marker_skips_unchanged_folders_and_never_misses_a_change)
 	maildir_release(&md);
 }
 
+/* An untrusted marker (taken right after a change) is confirmed by the
+ * folder's names alone, and only while they are the scan's. */
+Test(maildir, untrusted_marker_is_confirmed_by_the_names_and_only_by_them)
+{
+	struct maildir md;
+	struct maildir_folder f;
+	struct maildir_snapshot s;
+	struct maildir_scan_marker m, now, forged;
+	const char *kw[] = { "late" };
+	uint32_t mask;
+	struct err e;
+	bool same;
+	char *name;
+
+	open_md(&md, MAILDIR_LAYOUT_VERBATIM, '/');
+	open_folder(&md, "INBOX", &f);
+	free(deliver(&f, "a", 0, 0, 0, true));
+	free(deliver(&f, "b", 0, 0, 0, false));
+	scan(&f, &s);
+	m = s.marker;
+	cr_assert_eq(m.trusted, 0);
+	cr_assert_eq(m.files, 2);
+	cr_assert_eq(maildir_confirm_unchanged(&f, &m, &same, &now, &e), 0, "%s", e.msg);
+	cr_assert(same, "the same files were not confirmed");
+	cr_assert_eq(now.files, 2);
+	cr_assert_eq(now.digest_sum, m.digest_sum);
+	cr_assert_eq(now.digest_xor, m.digest_xor);
+	cr_assert_eq(now.cur.mtime_ns, m.cur.mtime_ns);
+
+	/* Same stamps, other names (what a change in the same tick looks like). */
+	forged = m;
+	forged.digest_sum ^= 1;
+	cr_assert_eq(maildir_confirm_unchanged(&f, &forged, &same, &now, &e), 0);
+	cr_assert(!same, "a different digest was confirmed");
+	forged = m;
+	forged.files = 3;
+	cr_assert_eq(maildir_confirm_unchanged(&f, &forged, &same, &now, &e), 0);
+	cr_assert(!same, "a different file count was confirmed");
+
+	/* A rename (flag change) and a new keyword are changes. */
+	cr_assert_eq(maildir_entry_set_flags(&f, &s.entries[0], MAILDIR_FLAG_SEEN, 0, &name, &e), 0);
+	free(name);
+	maildir_snapshot_release(&s);
+	cr_assert_eq(maildir_confirm_unchanged(&f, &m, &same, &now, &e), 0);
+	cr_assert(!same, "a rename was confirmed as no change");
+	scan(&f, &s);
+	m = s.marker;
+	maildir_snapshot_release(&s);
+	cr_assert_eq(maildir_confirm_unchanged(&f, &m, &same, &now, &e), 0);
+	cr_assert(same);
+	cr_assert_eq(maildir_keywords_assign(&f, kw, 1, &mask, NULL, &e), 0);
+	cr_assert_eq(maildir_confirm_unchanged(&f, &m, &same, &now, &e), 0);
+	cr_assert(!same, "a new keyword was confirmed as no change");
+
+	/* Past the tick, the read's marker is trusted. */
+	scan(&f, &s);
+	m = s.marker;
+	maildir_snapshot_release(&s);
+	sleep_past_tick();
+	cr_assert_eq(maildir_confirm_unchanged(&f, &m, &same, &now, &e), 0);
+	cr_assert(same);
+	cr_assert_eq(now.trusted, 1);
+	cr_assert_eq(maildir_check_unchanged(&f, &now, &same, &e), 0);
+	cr_assert(same);
+	maildir_folder_close(&f);
+	maildir_release(&md);
+}
+
 /* ---- reading and fingerprints ---- */
 
 static void fp_of(const char *data, size_t n, size_t chunk, struct maildir_fingerprint *fp)

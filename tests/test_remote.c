@@ -1270,6 +1270,70 @@ Test(remote_rev1, full_listing_shows_flag_change_and_expunge)
 	remote_close(r);
 }
 
+/*
+ * Without CONDSTORE the SELECT and the known listing go in one round trip:
+ * under the recorded UIDVALIDITY the known sizes are used; under another
+ * the pipelined answers are dropped and the mailbox is listed afresh (the
+ * recorded sizes, deliberately wrong here, must not show); a failed SELECT
+ * is reported as such and leaves the connection usable.
+ */
+Test(remote_rev1, select_and_known_listing_pipelined_and_a_new_uidvalidity_relisted)
+{
+	struct sync_remote_listing l1, l2, l3, l4;
+	struct sync_remote_known k;
+	struct sync_remote *r;
+	struct arena a;
+	uint64_t *sizes;
+	uint32_t *uids;
+	struct err e;
+	size_t n;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 10, NULL), 0);
+	r = remote_open();
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l1);
+	n = l1.nmsgs;
+	cr_assert_gt(n, 3);
+	uids = known_from(&l1, &k);
+	sizes = xcalloc(n + 1, sizeof(*sizes));
+	for (size_t i = 0; i < n; i++)
+		sizes[i] = l1.msgs[i].size + 1000;
+	k.sizes = sizes;
+	scan(r, "INBOX", &k, &a, &l2);
+	cr_assert(l2.complete);
+	cr_assert(!l2.uidvalidity_changed);
+	cr_assert_eq(l2.uidvalidity, l1.uidvalidity);
+	cr_assert_eq(l2.nmsgs, n);
+	for (size_t i = 0; i < n; i++) {
+		/* The last one is also answered by "max+1:*", with its real size. */
+		uint64_t want = i == n - 1 ? l1.msgs[i].size : sizes[i];
+
+		cr_assert_eq(l2.msgs[i].uid, l1.msgs[i].uid);
+		cr_assert_eq(l2.msgs[i].size, want, "uid %u: size %llu, want %llu", l1.msgs[i].uid,
+			     (unsigned long long)l2.msgs[i].size, (unsigned long long)want);
+	}
+
+	k.uidvalidity = l1.uidvalidity - 1;     /* as if the server had renumbered */
+	scan(r, "INBOX", &k, &a, &l3);
+	cr_assert(l3.uidvalidity_changed);
+	cr_assert(l3.complete);
+	cr_assert_eq(l3.uidvalidity, l1.uidvalidity);
+	cr_assert_eq(l3.nmsgs, n);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(l3.msgs[i].size, l1.msgs[i].size, "uid %u: a stale size was kept",
+			     l1.msgs[i].uid);
+
+	k.uidvalidity = l1.uidvalidity;
+	cr_assert_eq(sync_remote_scan(r, "No Such Box", &k, &a, &l4, &e), -1);
+	cr_assert(strstr(e.msg, "No Such Box") != NULL, "%s", e.msg);
+	scan(r, "INBOX", &k, &a, &l4);
+	cr_assert_eq(l4.nmsgs, n);
+	free(sizes);
+	free(uids);
+	arena_release(&a);
+	remote_close(r);
+}
+
 Test(remote_rev1, append_finds_uid_by_fingerprint)
 {
 	struct sync_fp_value v;

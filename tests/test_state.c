@@ -716,6 +716,40 @@ Test(state, aborted_transaction_leaves_nothing)
 	state_close(st);
 }
 
+/* A relaxed commit (no meta flush) is a commit like any other short of a
+ * system crash, and the commits after it are ordinary ones. */
+Test(state, relaxed_commit_is_kept_and_the_next_commit_is_ordinary)
+{
+	struct state *st = open_rw();
+	struct state_txn *t = begin(st, true);
+	struct state_mailbox mb;
+	struct err e;
+	uint32_t id = add_mailbox(t, "INBOX", "INBOX");
+
+	commit(t);
+	t = begin(st, true);
+	cr_assert_eq(state_mailbox_get(t, id, &A, &mb, &e), 1, "%s", e.msg);
+	mb.last_sync = 1700000001;
+	cr_assert_eq(state_mailbox_update(t, &mb, &e), 0, "%s", e.msg);
+	state_txn_relax(t);
+	commit(t);
+	t = begin(st, true);
+	cr_assert_eq(state_mailbox_get(t, id, &A, &mb, &e), 1, "%s", e.msg);
+	cr_assert_eq(mb.last_sync, 1700000001);
+	mb.uidnext = 7;
+	cr_assert_eq(state_mailbox_update(t, &mb, &e), 0, "%s", e.msg);
+	commit(t);
+	state_close(st);
+
+	st = open_rw();
+	t = begin(st, false);
+	cr_assert_eq(state_mailbox_get(t, id, &A, &mb, &e), 1, "%s", e.msg);
+	cr_assert_eq(mb.last_sync, 1700000001);
+	cr_assert_eq(mb.uidnext, 7);
+	state_txn_abort(t);
+	state_close(st);
+}
+
 /* ---- map growth ------------------------------------------------------ */
 
 #define GROW_BATCH 250

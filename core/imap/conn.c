@@ -763,39 +763,63 @@ static int dispatch(struct imap_conn *c, struct imap_resp *r, struct err *e)
 /* ---- input: bytes to responses ------------------------------------------ */
 
 /* Feed buffered input to the parser and dispatch complete responses. */
+/*
+ * Parse what was read, response by response.  The parsed bytes are dropped
+ * from the buffer once, when the loop ends (or before inflating more), not
+ * after each response: a 64 KiB read of short FETCH lines would otherwise
+ * move the rest of the buffer once per line.  Nothing reads the buffers
+ * while the loop runs (a layer switch waits for the pause that ends it).
+ */
 static int feed_input(struct imap_conn *c, struct err *e)
 {
+	struct buf *src = c->zactive ? &c->zplain : &c->rin;
+	size_t off = 0;                 /* parsed, not yet dropped from src */
+	int rc = 0;
+
 	while (!c->paused && !state_is_terminal(c->state)) {
-		struct buf *src = c->zactive ? &c->zplain : &c->rin;
 		struct imap_resp *r = NULL;
 		enum imap_parse_result pr;
 		size_t used = 0;
 
-		if (c->zactive && c->zplain.len == 0 && c->rin.len > 0) {
-			int produced = conn_inflate(c, e);
-
-			if (produced < 0)
-				return fail_copy(c, e);
-			if (produced == 0)
-				return 0;
+		if (src != (c->zactive ? &c->zplain : &c->rin)) {
+			buf_consume(src, off);
+			off = 0;
+			src = c->zactive ? &c->zplain : &c->rin;
 		}
-		if (src->len == 0)
-			return 0;
-		pr = imap_parser_feed(c->parser, src->data, src->len, &used, &r, e);
-		if (used > src->len)
-			used = src->len;
-		trace_in(c, src->data, used);
-		buf_consume(src, used);
+		if (c->zactive && c->zplain.len == off && c->rin.len > 0) {
+			int produced;
+
+			buf_consume(src, off);
+			off = 0;
+			produced = conn_inflate(c, e);
+			if (produced < 0) {
+				rc = fail_copy(c, e);
+				break;
+			}
+			if (produced == 0)
+				break;
+		}
+		if (src->len == off)
+			break;
+		pr = imap_parser_feed(c->parser, src->data + off, src->len - off, &used, &r, e);
+		if (used > src->len - off)
+			used = src->len - off;
+		trace_in(c, src->data + off, used);
+		off += used;
 		if (pr == IMAP_PARSE_ERROR) {
 			err_prefix(e, "bad response from \"%s\"", c->host);
-			return fail_copy(c, e);
+			rc = fail_copy(c, e);
+			break;
 		}
-		if (pr == IMAP_PARSE_DONE && r && dispatch(c, r, e) < 0)
-			return -1;
+		if (pr == IMAP_PARSE_DONE && r && dispatch(c, r, e) < 0) {
+			rc = -1;
+			break;
+		}
 		if (used == 0 && pr != IMAP_PARSE_DONE)
-			return 0;       /* no progress: wait for more bytes */
+			break;          /* no progress: wait for more bytes */
 	}
-	return 0;
+	buf_consume(src, off);
+	return rc;
 }
 
 /* The server closed its side. */

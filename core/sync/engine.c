@@ -837,7 +837,23 @@ static void report_verdicts(struct eng *g)
 struct final_ctx {
 	struct eng *g;
 	int64_t now;
+	bool changed;           /* more than the time (and an idle folder's marker) moved */
 };
+
+bool eng_marker_load(const struct state_mailbox *sm, struct eng_marker *out)
+{
+	uint32_t magic = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->magic = ENG_MARKER_MAGIC;
+	if (sm->marker == NULL || (sm->marker_len != sizeof(*out) && sm->marker_len != ENG_MARKER_V1_SIZE))
+		return false;
+	memcpy(&magic, sm->marker, sizeof(magic));
+	if (magic != ENG_MARKER_MAGIC)
+		return false;
+	memcpy(out, sm->marker, sm->marker_len);
+	return true;
+}
 
 /* Whether an entry carries exactly a record's flags and keywords. */
 static bool entry_matches(const struct maildir_snapshot *snap, const struct maildir_entry *ent,
@@ -929,10 +945,11 @@ static int write_final(struct state_txn *txn, void *ctx, struct err *e)
 	struct final_ctx *fc = ctx;
 	struct eng *g = fc->g;
 
+	fc->changed = false;
 	for (size_t i = 0; i < g->nmb; i++) {
 		struct eng_mbox *m = &g->mb[i];
 		const struct sync_mailbox_report *r = &g->rep->mailboxes[m->rep];
-		struct state_mailbox cur;
+		struct state_mailbox cur, old;
 		struct arena a;
 		struct eng_marker mk = { .magic = ENG_MARKER_MAGIC };
 		int rc;
@@ -948,6 +965,11 @@ static int write_final(struct state_txn *txn, void *ctx, struct err *e)
 			continue;
 		}
 		if (m->idle) {          /* idle.c: all kept, only the time moves */
+			if (m->idle_rescanned && eng_marker_load(&cur, &mk) && mk.has_scan) {
+				mk.scan = m->prev_scan;         /* the same files, a newer read */
+				cur.marker = &mk;
+				cur.marker_len = sizeof(mk);
+			}
 			cur.last_sync = fc->now;
 			rc = state_mailbox_update(txn, &cur, e);
 			arena_release(&a);
@@ -955,6 +977,7 @@ static int write_final(struct state_txn *txn, void *ctx, struct err *e)
 				return -1;
 			continue;
 		}
+		old = cur;
 		if (m->have_listing && cur.uidvalidity == m->listing.uidvalidity) {
 			cur.uidnext = m->listing.uidnext;
 			cur.msg_count = m->listing.messages;
@@ -963,9 +986,7 @@ static int write_final(struct state_txn *txn, void *ctx, struct err *e)
 		} else {
 			cur.highestmodseq = 0;
 		}
-		if (cur.marker_len == sizeof(mk))
-			memcpy(&mk, cur.marker, sizeof(mk));
-		mk.magic = ENG_MARKER_MAGIC;
+		eng_marker_load(&cur, &mk);
 		if (final_marker(g, txn, m, &mk, e) < 0) {
 			arena_release(&a);
 			return -1;
@@ -973,11 +994,18 @@ static int write_final(struct state_txn *txn, void *ctx, struct err *e)
 		cur.marker = &mk;
 		cur.marker_len = sizeof(mk);
 		cur.last_sync = fc->now;
+		if (cur.uidnext != old.uidnext || cur.msg_count != old.msg_count ||
+		    cur.highestmodseq != old.highestmodseq || old.marker_len != sizeof(mk) ||
+		    memcmp(old.marker, &mk, sizeof(mk)) != 0)
+			fc->changed = true;
 		rc = state_mailbox_update(txn, &cur, e);
 		arena_release(&a);
 		if (rc < 0)
 			return -1;
 	}
+	/* Only the time moved: it may be lost to a system crash (state_txn_relax). */
+	if (!fc->changed)
+		state_txn_relax(txn);
 	return 0;
 }
 
@@ -1196,7 +1224,7 @@ static int run_locked(struct eng *g, struct err *e)
 	}
 	if (eng_execute(g, e) < 0)
 		return -1;
-	struct final_ctx fc = { g, (int64_t)time(NULL) };
+	struct final_ctx fc = { .g = g, .now = (int64_t)time(NULL) };
 
 	return eng_commit(g, write_final, &fc, e);
 }

@@ -5,6 +5,8 @@
 #ifndef FERRY_SYNC_ENGINE_INT_H
 #define FERRY_SYNC_ENGINE_INT_H
 
+#include <stddef.h>
+
 #include "engine.h"
 #include "rename.h"
 #include "state.h"
@@ -17,6 +19,13 @@ struct eng_marker {
 	uint32_t has_scan;              /* `scan` matches the records exactly */
 	struct maildir_scan_marker scan;
 };
+/* The size of the marker of version 1 scan markers (no digest): still
+ * read, for its existed flags; its scan is then not trusted. */
+#define ENG_MARKER_V1_SIZE (offsetof(struct eng_marker, scan) + \
+			    offsetof(struct maildir_scan_marker, files))
+/* The stored bytes of a mailbox's marker into *out (zeroed but for the
+ * magic when they are none of ours); true if they were. */
+bool eng_marker_load(const struct state_mailbox *sm, struct eng_marker *out);
 
 /* One mailbox pair of this run; index == its index in the plan input. */
 struct eng_mbox {
@@ -47,6 +56,8 @@ struct eng_mbox {
 					   deferred by the direction) */
 	bool absorbed;                  /* a fresh pair a rename took (engine_rename.c) */
 	bool idle;                      /* nothing to do on either side (idle.c): left out */
+	bool idle_rescanned;            /* idle by reading the names: prev_scan is the new
+					   marker, to be stored */
 };
 
 struct eng {

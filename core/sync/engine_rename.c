@@ -187,9 +187,7 @@ static int rn_commit_fn(struct state_txn *txn, void *ctx, struct err *e)
 		return rc < 0 ? -1 : err_set(e, ERR_INTERNAL, "mailbox %u is not in the state",
 					      (unsigned)c->p->sm.id);
 	}
-	if (cur.marker_len == sizeof(mk))
-		memcpy(&mk, cur.marker, sizeof(mk));
-	mk.magic = ENG_MARKER_MAGIC;
+	eng_marker_load(&cur, &mk);
 	if (c->r->remote_partial)
 		mk.remote_existed = 0;
 	if (c->r->local_partial)

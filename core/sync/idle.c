@@ -14,6 +14,15 @@
  * written: no message left it (a move out of it would change it) and none
  * arrived (a move into it would change it), and intents were replayed
  * before this check.
+ *
+ * A marker taken within the directory clock's tick of the folder's last
+ * change is not trusted by the stamps alone; that is the case after every
+ * run that changed the folder (its own renames come just before the
+ * marker), so the first run after a pull would otherwise read the whole
+ * folder and load every record.  Such a folder is idle if its names, read
+ * once without keeping them, are exactly those the marker's scan read
+ * (maildir_confirm_unchanged); the marker of that read replaces the old
+ * one at the end of the run.
  */
 #include "engine_int.h"
 
@@ -40,6 +49,16 @@ static int mbox_idle(struct eng *g, struct eng_mbox *m, struct err *e)
 		return rc < 0 ? -1 : 0;
 	if (maildir_check_unchanged(&m->f, &m->prev_scan, &unchanged, e) < 0)
 		return -1;
+	if (!unchanged && !m->prev_scan.trusted) {
+		struct maildir_scan_marker now;
+
+		if (maildir_confirm_unchanged(&m->f, &m->prev_scan, &unchanged, &now, e) < 0)
+			return -1;
+		if (unchanged) {
+			m->prev_scan = now;
+			m->idle_rescanned = true;
+		}
+	}
 	return unchanged ? 1 : 0;
 }
 

@@ -116,7 +116,7 @@ static void pair_known(struct eng *g, struct eng_lists *L)
 		const struct state_mailbox *s = &L->stm[i];
 		const char *rn = s->remote_name ? s->remote_name : "";
 		const char *ln = s->local_name ? s->local_name : "";
-		const struct eng_marker *mk = s->marker;
+		struct eng_marker mk;
 		size_t ri, li;
 		struct eng_mbox *m;
 
@@ -126,11 +126,11 @@ static void pair_known(struct eng *g, struct eng_lists *L)
 		m->sm = *s;
 		m->sm.remote_name = arena_strdup(&g->a, *rn ? rn : ln);
 		m->sm.local_name = arena_strdup(&g->a, *ln ? ln : rn);
-		if (s->marker_len == sizeof(*mk) && mk->magic == ENG_MARKER_MAGIC) {
-			m->local_existed = mk->local_existed != 0;
-			m->remote_existed = mk->remote_existed != 0;
-			m->have_prev_scan = mk->has_scan != 0;
-			m->prev_scan = mk->scan;
+		if (eng_marker_load(s, &mk)) {
+			m->local_existed = mk.local_existed != 0;
+			m->remote_existed = mk.remote_existed != 0;
+			m->have_prev_scan = mk.has_scan != 0;
+			m->prev_scan = mk.scan;
 		}
 		if (find_remote(L, m->sm.remote_name, &ri)) {
 			L->r_used[ri] = true;

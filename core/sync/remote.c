@@ -478,15 +478,9 @@ void remote_unselected(struct sync_remote *r)
 	memset(&r->sel, 0, sizeof(r->sel));
 }
 
-struct select_ctx {
-	struct sync_remote *r;
-	imap_untagged_fn fn;
-	void *ctx;
-};
-
 static int select_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
 {
-	struct select_ctx *sc = ctx;
+	struct remote_selecting *sc = ctx;
 	int rc = imap_resp_select_item(resp, &sc->r->sel, e);
 
 	if (rc != 0 || sc->fn == NULL)
@@ -494,32 +488,50 @@ static int select_untagged(void *ctx, const struct imap_resp *resp, struct err *
 	return sc->fn(sc->ctx, resp, e);
 }
 
-int remote_select_with(struct sync_remote *r, const char *name, const char *params,
-		       imap_untagged_fn fn, void *ctx, struct err *e)
+int remote_select_submit(struct sync_remote *r, const char *name, const char *params,
+			 imap_untagged_fn fn, void *ctx, struct remote_selecting *s,
+			 struct err *e)
 {
-	struct select_ctx sc = { r, fn, ctx };
 	struct buf b = BUF_INIT(REMOTE_CMD_MAX);
-	struct imap_cmd *cmd = NULL;
-	int rc;
 
+	*s = (struct remote_selecting){ r, fn, ctx, NULL };
 	remote_unselected(r);
 	if (buf_adds(&b, "SELECT ", e) < 0 || remote_add_mailbox(r, &b, name, e) < 0 ||
 	    (params && (buf_addc(&b, ' ', e) < 0 || buf_adds(&b, params, e) < 0))) {
 		buf_release(&b);
-		return -1;
+		return err_prefix(e, "mailbox \"%s\"", name);
 	}
 	r->selects++;
-	rc = remote_run(r, &b, select_untagged, &sc, &cmd, e);
-	if (rc == 0 && imap_resp_select_item(imap_cmd_response(cmd), &r->sel, e) < 0)
-		rc = -1;
-	imap_cmd_free(cmd);
+	s->cmd = remote_submit(r, &b, select_untagged, s, e);
 	buf_release(&b);
+	return s->cmd ? 0 : err_prefix(e, "mailbox \"%s\"", name);
+}
+
+int remote_select_wait(struct remote_selecting *s, const char *name, struct err *e)
+{
+	struct sync_remote *r = s->r;
+	int rc = imap_conn_wait(imap_client_conn(r->cl), s->cmd, e);
+
+	if (rc == 0 && imap_resp_select_item(imap_cmd_response(s->cmd), &r->sel, e) < 0)
+		rc = -1;
+	imap_cmd_free(s->cmd);
+	s->cmd = NULL;
 	if (rc < 0) {
 		remote_unselected(r);
 		return err_prefix(e, "mailbox \"%s\"", name);
 	}
 	r->selected = xstrdup(name);
 	return 0;
+}
+
+int remote_select_with(struct sync_remote *r, const char *name, const char *params,
+		       imap_untagged_fn fn, void *ctx, struct err *e)
+{
+	struct remote_selecting s;
+
+	if (remote_select_submit(r, name, params, fn, ctx, &s, e) < 0)
+		return -1;
+	return remote_select_wait(&s, name, e);
 }
 
 int remote_select(struct sync_remote *r, const char *name, struct err *e)

@@ -66,6 +66,23 @@ int remote_select(struct sync_remote *r, const char *name, struct err *e);
  */
 int remote_select_with(struct sync_remote *r, const char *name, const char *params,
 		       imap_untagged_fn fn, void *ctx, struct err *e);
+/*
+ * remote_select_with() in two halves, so that commands can be pipelined
+ * behind the SELECT: remote_select_submit() sends it (the selection is
+ * forgotten at once), remote_select_wait() waits for its answer and makes
+ * `name` the selection when it succeeded.  `s` is the caller's, and must
+ * stay in place from submit to wait; wait frees what submit took.
+ */
+struct remote_selecting {
+	struct sync_remote *r;
+	imap_untagged_fn fn;
+	void *ctx;
+	struct imap_cmd *cmd;
+};
+int remote_select_submit(struct sync_remote *r, const char *name, const char *params,
+			 imap_untagged_fn fn, void *ctx, struct remote_selecting *s,
+			 struct err *e);
+int remote_select_wait(struct remote_selecting *s, const char *name, struct err *e);
 /* Forget the selection (after a failed SELECT, DELETE ...). */
 void remote_unselected(struct sync_remote *r);
 

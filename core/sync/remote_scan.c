@@ -242,6 +242,13 @@ static int expunge_check(struct scan_ctx *sc, struct err *e)
 	return 0;
 }
 
+static void reset_entries(struct scan_ctx *sc)
+{
+	sc->n = 0;
+	if (sc->gone && sc->known)
+		memset(sc->gone, 0, sc->known->nuids * sizeof(bool));
+}
+
 /* By UID, then arrival (duplicates stay in the order they came). */
 static int cmp_entry(const void *a, const void *b)
 {
@@ -336,45 +343,110 @@ static int sizes_from_known(struct scan_ctx *sc, uint32_t max_known, struct err 
  * messages, the known ones take the recorded size.  Otherwise one
  * "UID FETCH 1:* (UID FLAGS RFC822.SIZE)".
  */
-static int full_listing(struct scan_ctx *sc, bool uidvalidity_changed, struct err *e)
+static bool known_listing(const struct sync_remote_known *k)
 {
-	const struct sync_remote_known *k = sc->known;
-	struct imap_cmd *cmd[2] = { NULL, NULL };
-	struct imap_conn *c;
-	uint32_t max_known;
-	char text[2][96];
-	size_t i, ncmd;
-	int rc = 0;
+	return k != NULL && k->sizes != NULL && k->nuids > 0;
+}
 
-	if (k == NULL || k->sizes == NULL || k->nuids == 0 || uidvalidity_changed)
-		return run_text(sc->r, "UID FETCH 1:* (UID FLAGS RFC822.SIZE)", scan_untagged, sc, e);
-	max_known = k->uids[k->nuids - 1];
+/* The known listing's commands, sent without waiting (cmd[2] to wait for). */
+static int submit_known_listing(struct scan_ctx *sc, struct imap_cmd *cmd[2], struct err *e)
+{
+	uint32_t max_known = sc->known->uids[sc->known->nuids - 1];
+	char text[2][96];
+	size_t ncmd = 1;
+
+	cmd[0] = cmd[1] = NULL;
 	snprintf(text[0], sizeof(text[0]), "UID FETCH 1:%u (UID FLAGS)", max_known);
-	ncmd = 1;
 	if (max_known < UINT32_MAX) {
 		/* "n:*" above the highest UID still answers the last message: kept, sized. */
 		snprintf(text[1], sizeof(text[1]), "UID FETCH %u:* (UID FLAGS RFC822.SIZE)",
 			 max_known + 1);
 		ncmd = 2;
 	}
-	if (remote_conn(sc->r, &c, e) < 0)
-		return -1;
-	for (i = 0; i < ncmd; i++)
-		if (submit_text(sc->r, text[i], sc, &cmd[i], e) < 0) {
-			rc = -1;
-			break;
-		}
-	for (i = 0; i < ncmd && cmd[i]; i++) {
+	for (size_t i = 0; i < ncmd; i++)
+		if (submit_text(sc->r, text[i], sc, &cmd[i], e) < 0)
+			return -1;
+	return 0;
+}
+
+/* Wait for and free the submitted commands; the first error is kept. */
+static int wait_cmds(struct sync_remote *r, struct imap_cmd *cmd[2], struct err *e)
+{
+	struct imap_conn *c = imap_client_conn(r->cl);
+	int rc = 0;
+
+	for (size_t i = 0; i < 2; i++) {
 		struct err e2;
 
+		if (cmd[i] == NULL)
+			continue;
 		err_clear(&e2);
 		if (imap_conn_wait(c, cmd[i], &e2) < 0 && rc == 0) {
 			*e = e2;
 			rc = -1;
 		}
 		imap_cmd_free(cmd[i]);
+		cmd[i] = NULL;
 	}
-	return rc < 0 ? -1 : sizes_from_known(sc, max_known, e);
+	return rc;
+}
+
+static int full_listing(struct scan_ctx *sc, bool uidvalidity_changed, struct err *e)
+{
+	struct imap_cmd *cmd[2];
+	struct err e2;
+	int rc;
+
+	if (!known_listing(sc->known) || uidvalidity_changed)
+		return run_text(sc->r, "UID FETCH 1:* (UID FLAGS RFC822.SIZE)", scan_untagged, sc, e);
+	rc = submit_known_listing(sc, cmd, e);
+	err_clear(&e2);
+	if (wait_cmds(sc->r, cmd, &e2) < 0 && rc == 0) {
+		*e = e2;
+		rc = -1;
+	}
+	return rc < 0 ? -1 : sizes_from_known(sc, sc->known->uids[sc->known->nuids - 1], e);
+}
+
+/*
+ * Without CONDSTORE, for a mailbox with records: the SELECT and the known
+ * listing's FETCHes in one round trip (the UIDVALIDITY they assume is the
+ * recorded one).  *stale_out: the SELECT reported another UIDVALIDITY, the
+ * answers are dropped and the caller lists the mailbox afresh.  When the
+ * SELECT fails, so do the FETCHes (no mailbox is selected): its error is
+ * the one reported.  In an empty mailbox a FETCH's failure is ignored: the
+ * listing is known to be empty.
+ */
+static int pipelined_listing(struct scan_ctx *sc, const char *name, bool *stale_out,
+			     struct err *e)
+{
+	struct remote_selecting s;
+	struct imap_cmd *cmd[2] = { NULL, NULL };
+	struct err e2;
+	int rc;
+
+	*stale_out = false;
+	if (remote_select_submit(sc->r, name, NULL, scan_untagged, sc, &s, e) < 0)
+		return -1;
+	rc = submit_known_listing(sc, cmd, e);
+	err_clear(&e2);
+	if (remote_select_wait(&s, name, &e2) < 0 && rc == 0) {
+		*e = e2;
+		rc = -1;
+	}
+	err_clear(&e2);
+	if (wait_cmds(sc->r, cmd, &e2) < 0 && rc == 0 && sc->r->sel.exists > 0) {
+		*e = e2;
+		rc = -1;
+	}
+	if (rc < 0)
+		return -1;
+	if (sc->r->sel.uidvalidity != sc->known->uidvalidity) {
+		reset_entries(sc);
+		*stale_out = true;
+		return 0;
+	}
+	return sizes_from_known(sc, sc->known->uids[sc->known->nuids - 1], e);
 }
 
 /* Sorted, deduplicated (the later response wins), into the arena. */
@@ -465,18 +537,12 @@ static int select_for_scan(struct scan_ctx *sc, const char *name, struct sync_re
 	return rc;
 }
 
-static void reset_entries(struct scan_ctx *sc)
-{
-	sc->n = 0;
-	if (sc->gone && sc->known)
-		memset(sc->gone, 0, sc->known->nuids * sizeof(bool));
-}
-
 int sync_remote_scan(struct sync_remote *r, const char *name, const struct sync_remote_known *known,
 		     struct arena *a, struct sync_remote_listing *out, struct err *e)
 {
 	struct scan_ctx sc = { .r = r, .a = a, .known = known };
 	const struct imap_select_info *sel = &r->sel;
+	bool stale = false, listed = false;     /* pipelined_listing() */
 	char text[96];
 	int rc = -1;
 
@@ -493,8 +559,15 @@ int sync_remote_scan(struct sync_remote *r, const char *name, const struct sync_
 	}
 	if (known && known->nuids)
 		sc.gone = xcalloc(known->nuids, sizeof(bool));
-	if (select_for_scan(&sc, name, out, e) < 0)
+	if (!r->caps.condstore && !r->caps.qresync && known_listing(known) &&
+	    known->uidvalidity != 0) {
+		out->method = SYNC_REMOTE_FULL;
+		if (pipelined_listing(&sc, name, &stale, e) < 0)
+			goto done;
+		listed = !stale;
+	} else if (select_for_scan(&sc, name, out, e) < 0) {
 		goto done;
+	}
 	out->uidvalidity = sel->uidvalidity;
 	out->uidnext = sel->uidnext;
 	out->messages = sel->exists;
@@ -505,10 +578,12 @@ int sync_remote_scan(struct sync_remote *r, const char *name, const struct sync_
 	    (out->method != SYNC_REMOTE_FULL && known->highestmodseq > out->highestmodseq))
 		out->method = SYNC_REMOTE_FULL;     /* no delta can be trusted */
 	if (out->method == SYNC_REMOTE_FULL) {
-		reset_entries(&sc);
 		out->complete = true;
-		if (sel->exists > 0 && full_listing(&sc, out->uidvalidity_changed, e) < 0)
-			goto done;
+		if (!listed) {
+			reset_entries(&sc);
+			if (sel->exists > 0 && full_listing(&sc, out->uidvalidity_changed, e) < 0)
+				goto done;
+		}
 	} else if (out->method == SYNC_REMOTE_CONDSTORE) {
 		snprintf(text, sizeof(text), "UID FETCH 1:* (UID FLAGS RFC822.SIZE) (CHANGEDSINCE %llu)",
 			 (unsigned long long)known->highestmodseq);
