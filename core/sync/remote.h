@@ -164,7 +164,8 @@ struct sync_remote_known {
 	/*
 	 * Optional, parallel to uids: each one's recorded RFC822.SIZE (0:
 	 * unknown).  Given, a complete listing asks sizes only above the
-	 * highest known UID (and of known UIDs recorded without one).
+	 * highest known UID (and of known UIDs recorded without one), and a
+	 * QRESYNC delta asks none of the known UIDs it reports changed.
 	 */
 	const uint64_t *sizes;
 	const struct imap_status_data *status;  /* optional: from sync_remote_status_all() */
