@@ -508,6 +508,50 @@ Test(remote, complete_listing_takes_known_sizes_from_records)
 	remote_close(r);
 }
 
+/*
+ * A QRESYNC delta with the records' sizes: the changed known messages take
+ * the recorded size (made up here, to tell it apart), one recorded without
+ * a size gets the server's.
+ */
+Test(remote, qresync_delta_takes_known_sizes_from_records)
+{
+	struct sync_remote_listing l1, l2;
+	struct sync_remote_known k;
+	const struct sync_remote_msg *m;
+	struct sync_remote *r;
+	struct arena a;
+	uint64_t *sizes;
+	uint32_t *uids;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 10, NULL), 0);
+	r = remote_open();
+	cr_assert(sync_remote_caps(r)->qresync);
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l1);
+	cr_assert_gt(l1.nmsgs, 5);
+	uids = known_from(&l1, &k);
+	sizes = xcalloc(l1.nmsgs + 1, sizeof(*sizes));
+	for (size_t i = 0; i < l1.nmsgs; i++)
+		sizes[i] = l1.msgs[i].size + 1000;
+	sizes[4] = 0;                   /* recorded without a size */
+	k.sizes = sizes;
+	flag_and_expunge_behind_the_back(uids[2], uids[5]);
+	flag_and_expunge_behind_the_back(uids[4], uids[5]);
+	scan(r, "INBOX", &k, &a, &l2);
+	cr_assert_eq(l2.method, SYNC_REMOTE_QRESYNC);
+	cr_assert_eq(l2.nmsgs, 2, "got %zu", l2.nmsgs);
+	m = find_msg(&l2, uids[2]);
+	cr_assert_not_null(m);
+	cr_assert_eq(m->size, l1.msgs[2].size + 1000, "the recorded size was not used");
+	m = find_msg(&l2, uids[4]);
+	cr_assert_not_null(m);
+	cr_assert_eq(m->size, l1.msgs[4].size, "a size-less record did not get the server's");
+	free(sizes);
+	free(uids);
+	arena_release(&a);
+	remote_close(r);
+}
+
 Test(remote, uidvalidity_change_gives_complete_listing)
 {
 	struct sync_remote_listing l1, l2;

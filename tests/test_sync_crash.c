@@ -345,4 +345,37 @@ SYNC_TEST(killed_between_download_checkpoints_then_rerun_keeps_each_message_once
 	cr_assert_geq(kill_at_every_step(c, expect_streamed, "download checkpoints"), 12,
 		      "fewer steps than checkpoints: the knob did not take");
 	unsetenv("FERRY_TEST_DOWNLOAD_CHECKPOINT");
+
+static void expect_batches(struct sl_ctx *c)
+{
+	expect_both(c, "INBOX", LIST(MID("k1") " \\Flagged \\Seen", MID("k2") " \\Answered \\Seen",
+				     MID("k3") " \\Flagged", MID("k4") " \\Answered", MID("k5") " \\Seen",
+				     MID("n1"), MID("n2") " \\Seen", MID("n3") " \\Flagged", MID("n4"),
+				     MID("n5") " \\Seen"));
+	assert_sides_equal(c);
+}
+
+/* SPEC 4.8 for the batches: five new local messages uploaded in one batch
+ * (pipelined APPENDs when the server offers LITERAL+ and UIDPLUS; one of
+ * them larger than the upload's read buffer), flag stores of two flag sets
+ * in one mailbox, two local flag renames in one folder; killed at every
+ * step and rerun: every message once on each side, with its flags. */
+SYNC_TEST(killed_during_upload_and_flag_batches_then_rerun_leaves_no_duplicate)
+{
+	put_remote(c, "INBOX", "k1", 2000, NULL);
+	put_remote(c, "INBOX", "k2", 2000, "\\Seen");
+	put_remote(c, "INBOX", "k3", 2000, NULL);
+	put_remote(c, "INBOX", "k4", 2000, NULL);
+	put_remote(c, "INBOX", "k5", 2000, "\\Seen");
+	sync_ok(c);
+	put_local(c, "INBOX", "n1", 3000, NULL);
+	put_local(c, "INBOX", "n2", 4000, "S");
+	put_local(c, "INBOX", "n3", 150000, "F");
+	put_local(c, "INBOX", "n4", 500, NULL);
+	put_local(c, "INBOX", "n5", 6000, "S");
+	cr_assert_eq(sl_local_set_flags(c, "INBOX", MID("k1"), "FS"), 0);
+	cr_assert_eq(sl_local_set_flags(c, "INBOX", MID("k2"), "RS"), 0);
+	cr_assert_eq(sl_remote_store(c, "INBOX", MID("k3"), "+FLAGS", "\\Flagged"), 0);
+	cr_assert_eq(sl_remote_store(c, "INBOX", MID("k4"), "+FLAGS", "\\Answered"), 0);
+	kill_at_every_step(c, expect_batches, "batches");
 }

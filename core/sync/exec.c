@@ -33,6 +33,7 @@
 #define EXEC_MOVE_BATCH 256
 #define EXEC_UPLOAD_BATCH 64    /* uploads to one mailbox: one UIDNEXT, one intent commit, one outcome commit */
 #define EXEC_DELETE_BATCH 256   /* local deletions: one intent commit, one folder sync, one outcome commit */
+#define EXEC_FLAGS_BATCH 256    /* flag changes in one mailbox: pipelined STOREs or renames, one commit */
 
 /* ---------------------------------------------------------------- commits */
 
@@ -707,17 +708,78 @@ out:
  * A batch of uploads from one folder to one mailbox: exec_upload's steps
  * with one STATUS for UIDNEXT (the intents' lower bound for the search by
  * fingerprint after a crash), one intent commit and one outcome commit.
- * The APPENDs go one after another.  After a failed APPEND the uploads
- * done so far are still recorded; the failed one's intent stays for the
- * next run to resolve.
+ * The APPENDs are pipelined when the server allows it (LITERAL+ and
+ * UIDPLUS: at most EXEC_UPLOAD_WINDOW in flight, the answers read in
+ * order), else they go one after another.  Either way every intent is
+ * committed before the first APPEND, so a run killed with APPENDs in
+ * flight leaves intents for all of them, resolved by the next run.  After
+ * a failed APPEND no more are started; the ones that succeeded are still
+ * recorded, the failed ones' intents stay for the next run to resolve.
  */
+#define EXEC_UPLOAD_WINDOW 16
+
 struct up_item {
 	struct sync_action *act;
 	int fd;
 	struct sync_fp_value v;
 	struct sync_fp fp;
 	time_t mtime;
+	uint32_t uid;                   /* the server's, once appended */
+	bool ok;                        /* appended */
 };
+
+/* One APPEND after another; the first failure stops. */
+static int uploads_serial(struct eng *g, struct eng_mbox *to, struct up_item *it, size_t k,
+			  struct err *e)
+{
+	for (size_t i = 0; i < k; i++) {
+		sync_step("upload");
+		if (sync_remote_append(g->r, to->sm.remote_name, it[i].fd, it[i].v.size,
+				       &it[i].act->flags, it[i].mtime, &it[i].fp, &it[i].uid, e) < 0)
+			return err_prefix(e, "local message \"%s\"", it[i].act->name);
+		sync_step("uploaded");
+		it[i].ok = true;
+	}
+	return 0;
+}
+
+/* Pipelined APPENDs; after a failure none is started, those in flight are waited for. */
+static int uploads_pipelined(struct eng *g, struct eng_mbox *to, struct up_item *it, size_t k,
+			     struct err *e)
+{
+	struct sync_remote_append **ap = xcalloc(k, sizeof(*ap));
+	size_t sub = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < k; i++) {
+		struct err e2;
+
+		while (rc == 0 && sub < k && sub < i + EXEC_UPLOAD_WINDOW) {
+			sync_step("upload");
+			if (sync_remote_append_submit(g->r, to->sm.remote_name, it[sub].fd,
+						      it[sub].v.size, &it[sub].act->flags,
+						      it[sub].mtime, &ap[sub], e) < 0) {
+				rc = err_prefix(e, "local message \"%s\"", it[sub].act->name);
+				break;
+			}
+			sub++;
+		}
+		if (i >= sub)
+			break;
+		err_clear(&e2);
+		if (sync_remote_append_wait(g->r, ap[i], &it[i].uid, &e2) < 0) {
+			if (rc == 0) {
+				*e = e2;
+				rc = err_prefix(e, "local message \"%s\"", it[i].act->name);
+			}
+			continue;
+		}
+		sync_step("uploaded");
+		it[i].ok = true;
+	}
+	free(ap);
+	return rc;
+}
 
 static int exec_uploads(struct eng *g, struct eng_mbox *m, struct sync_action **acts, size_t n,
 			struct err *e)
@@ -726,11 +788,12 @@ static int exec_uploads(struct eng *g, struct eng_mbox *m, struct sync_action **
 	struct up_item *it = xcalloc(n, sizeof(*it));
 	struct state_intent *in = xcalloc(n, sizeof(*in));
 	uint64_t *ids = xcalloc(n, sizeof(*ids));
+	uint64_t *clear = xcalloc(n, sizeof(*clear));
 	struct sync_action **done = xcalloc(n, sizeof(*done));
 	const char **msgids = xcalloc(n, sizeof(*msgids));
-	size_t k = 0, nd = 0, i;
+	size_t k = 0, nd = 0, nc = 0, i;
 	uint32_t uidnext = 0;
-	int rc = -1;
+	int rc = -1, up;
 
 	if (to == NULL)
 		to = m;
@@ -775,43 +838,43 @@ static int exec_uploads(struct eng *g, struct eng_mbox *m, struct sync_action **
 	}
 	if (add_intents(g, in, k, ids, e) < 0)
 		goto out;
+	up = sync_remote_can_pipeline_appends(g->r) ? uploads_pipelined(g, to, it, k, e)
+						    : uploads_serial(g, to, it, k, e);
 	for (i = 0; i < k; i++) {
 		struct sync_action *act = it[i].act;
-		uint32_t uid = 0;
 
-		sync_step("upload");
-		if (sync_remote_append(g->r, to->sm.remote_name, it[i].fd, it[i].v.size, &act->flags,
-				       it[i].mtime, &it[i].fp, &uid, e) < 0)
-			break;
-		sync_step("uploaded");
+		if (!it[i].ok)
+			continue;
 		if (act->rec.uid == 0)
-			act->rec.uid = uid;
+			act->rec.uid = it[i].uid;
 		if (act->rec.fp.state != SYNC_FP_KNOWN)
 			act->rec.fp = it[i].fp;
 		if (act->rec.size == 0)
 			act->rec.size = it[i].v.size;
 		rep_of(g, to)->remote.added++;
 		rep_of(g, to)->remote.bytes += it[i].v.size;
+		clear[nc++] = ids[i];
 		if (act->rec_op != SYNC_REC_NONE) {
 			msgids[nd] = it[i].v.message_id;
 			done[nd++] = act;
 		}
 	}
-	if (i < k) {            /* an APPEND failed: record what is done, keep its error */
+	if (up < 0) {           /* an APPEND failed: record what is done, keep its error */
 		struct err e2;
 
 		err_clear(&e2);
 		if (!eng_err_fatal(e))
-			(void)finish(g, done, msgids, nd, ids, i, &e2);
+			(void)finish(g, done, msgids, nd, clear, nc, &e2);
 		goto out;
 	}
-	rc = finish(g, done, msgids, nd, ids, k, e);
+	rc = finish(g, done, msgids, nd, clear, nc, e);
 out:
 	for (i = 0; i < k; i++)
 		close(it[i].fd);
 	free(it);
 	free(in);
 	free(ids);
+	free(clear);
 	free(done);
 	free(msgids);
 	return rc;
@@ -819,42 +882,86 @@ out:
 
 /* ---------------------------------------------------------------- flags */
 
-static int exec_flags_remote(struct eng *g, struct sync_action *act, struct eng_mbox *m,
-			     struct err *e)
+/*
+ * Flag stores in one mailbox (one action per flag set): every UID STORE
+ * pipelined, then one commit of the records.  A run killed in between
+ * finds the server's flags equal to the local ones and records them.
+ */
+static int exec_flags_remote(struct eng *g, struct eng_mbox *m, struct sync_action **acts,
+			     size_t n, struct err *e)
 {
+	struct sync_remote_store_op *ops = xcalloc(n, sizeof(*ops));
+	struct sync_action **done = xcalloc(n, sizeof(*done));
+	size_t k = 0, i;
+	int rc = -1;
+
+	for (i = 0; i < n; i++)
+		ops[i] = (struct sync_remote_store_op){ acts[i]->uids, acts[i]->nuids, &acts[i]->add,
+							&acts[i]->remove };
 	sync_step("flags-remote");
-	if (sync_remote_store(g->r, m->sm.remote_name, act->uids, act->nuids, &act->add,
-			      &act->remove, e) < 0)
-		return -1;
-	rep_of(g, m)->remote.flags += act->nuids;
-	if (act->rec_op != SYNC_REC_NONE)
-		return finish_one(g, act, NULL, 0, e);
-	return 0;
+	if (sync_remote_store_many(g->r, m->sm.remote_name, ops, n, e) < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		rep_of(g, m)->remote.flags += acts[i]->nuids;
+		if (acts[i]->rec_op != SYNC_REC_NONE)
+			done[k++] = acts[i];
+	}
+	rc = k ? finish(g, done, NULL, k, NULL, 0, e) : 0;
+out:
+	free(ops);
+	free(done);
+	return rc;
 }
 
-static int exec_flags_local(struct eng *g, struct sync_action *act, struct eng_mbox *m,
-			    struct err *e)
+/*
+ * Local flag changes in one folder: every rename, one sync of the folder
+ * (the new names durable), then one commit of the records.  A run killed
+ * before the commit leaves files whose flags already equal the server's:
+ * the next run records them.
+ */
+static int exec_flags_local(struct eng *g, struct eng_mbox *m, struct sync_action **acts,
+			    size_t n, struct err *e)
 {
-	struct maildir_entry *ent = (struct maildir_entry *)eng_local_entry(g, m, act->name);
-	uint32_t mflags, kw;
-	char *name = NULL;
-	int rc;
+	struct sync_action **done = xcalloc(n, sizeof(*done));
+	size_t k = 0;
+	int rc = -1;
 
-	if (ent == NULL)
-		return 0;
-	eng_flags_to_maildir(&act->flags, &mflags);
-	if (eng_flags_keywords(&m->f, &act->flags, &kw, e) < 0)
-		return -1;
-	sync_step("flags-local");
-	rc = maildir_entry_set_flags(&m->f, ent, mflags, kw, &name, e);
-	if (rc != 0)
-		return rc < 0 ? -1 : 0;
-	ent->name = arena_strdup(&m->snap.arena, name);
-	ent->sub = MAILDIR_SUB_CUR;
-	ent->flags = (uint8_t)mflags;
-	free(name);
-	rep_of(g, m)->local.flags++;
-	return finish_one(g, act, NULL, 0, e);
+	for (size_t i = 0; i < n; i++) {
+		struct sync_action *act = acts[i];
+		struct maildir_entry *ent = (struct maildir_entry *)eng_local_entry(g, m, act->name);
+		uint32_t mflags, kw;
+		char *name = NULL;
+		int r;
+
+		if (ent == NULL)
+			continue;
+		eng_flags_to_maildir(&act->flags, &mflags);
+		if (eng_flags_keywords(&m->f, &act->flags, &kw, e) < 0)
+			goto out;
+		sync_step("flags-local");
+		r = maildir_entry_set_flags(&m->f, ent, mflags, kw, &name, e);
+		if (r < 0)
+			goto out;
+		if (r > 0)
+			continue;       /* gone: the next run sees what became of it */
+		ent->name = arena_strdup(&m->snap.arena, name);
+		ent->sub = MAILDIR_SUB_CUR;
+		ent->flags = (uint8_t)mflags;
+		free(name);
+		rep_of(g, m)->local.flags++;
+		done[k++] = act;
+	}
+	if (k == 0) {
+		rc = 0;
+		goto out;
+	}
+	if (maildir_folder_sync(&m->f, e) < 0)
+		goto out;
+	sync_step("flags-local-synced");
+	rc = finish(g, done, NULL, k, NULL, 0, e);
+out:
+	free(done);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- moves */
@@ -1146,6 +1253,7 @@ static size_t batch_len(struct eng *g, size_t i)
 		   : a->kind == SYNC_ACT_MOVE_REMOTE ? EXEC_MOVE_BATCH
 		   : a->kind == SYNC_ACT_DELETE_LOCAL ? EXEC_DELETE_BATCH
 		   : a->kind == SYNC_ACT_UPLOAD ? EXEC_UPLOAD_BATCH
+		   : a->kind == SYNC_ACT_FLAGS_REMOTE || a->kind == SYNC_ACT_FLAGS_LOCAL ? EXEC_FLAGS_BATCH
 		   : a->kind == SYNC_ACT_RECORD ? SIZE_MAX : 1;
 	size_t j = i + 1;
 
@@ -1197,9 +1305,9 @@ static int exec_batch(struct eng *g, struct sync_action **acts, size_t n, struct
 	case SYNC_ACT_UPLOAD:
 		return n > 1 ? exec_uploads(g, m, acts, n, e) : exec_upload(g, act, m, e);
 	case SYNC_ACT_FLAGS_REMOTE:
-		return exec_flags_remote(g, act, m, e);
+		return exec_flags_remote(g, m, acts, n, e);
 	case SYNC_ACT_FLAGS_LOCAL:
-		return exec_flags_local(g, act, m, e);
+		return exec_flags_local(g, m, acts, n, e);
 	case SYNC_ACT_MOVE_REMOTE:
 		return exec_moves_remote(g, m, acts, n, e);
 	case SYNC_ACT_MOVE_LOCAL:

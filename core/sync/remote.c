@@ -326,52 +326,77 @@ int remote_run_uid_sets(struct sync_remote *r, const char *prefix, const char *s
 	return remote_run_uid_sets_ex(r, prefix, suffix, uids, n, max_uids, fn, NULL, ctx, e);
 }
 
-int remote_run_uid_sets_ex(struct sync_remote *r, const char *prefix, const char *suffix,
+int remote_submit_uid_sets(struct sync_remote *r, const char *prefix, const char *suffix,
 			   const uint32_t *uids, size_t n, size_t max_uids, imap_untagged_fn fn,
-			   remote_tagged_fn tagged, void *ctx, struct err *e)
+			   void *ctx, struct remote_cmds *q, struct err *e)
 {
-	struct imap_cmd **cmds = NULL;
-	size_t ncmds = 0, cap = 0, done = 0, used, i;
-	struct imap_conn *c;
 	struct buf b = BUF_INIT(REMOTE_CMD_MAX);
+	size_t done = 0, used;
 	int rc = 0;
 
-	if (remote_check_uids(uids, n, e) < 0 || remote_conn(r, &c, e) < 0)
+	if (remote_check_uids(uids, n, e) < 0)
 		return -1;
 	while (done < n) {
+		struct imap_cmd *cmd;
+
 		buf_reset(&b);
 		if (buf_adds(&b, prefix, e) < 0 ||
 		    imap_seqset_format(uids + done, max_uids && n - done > max_uids ? max_uids : n - done,
 				       REMOTE_SET_MAX, &b, &used, e) < 0 ||
-		    buf_adds(&b, suffix, e) < 0) {
+		    buf_adds(&b, suffix, e) < 0 || (cmd = remote_submit(r, &b, fn, ctx, e)) == NULL) {
 			rc = -1;
 			break;
 		}
 		done += used;
-		if (ncmds == cap)
-			cmds = xgrow(cmds, &cap, ncmds + 1, sizeof(*cmds));
-		cmds[ncmds] = remote_submit(r, &b, fn, ctx, e);
-		if (cmds[ncmds] == NULL) {
-			rc = -1;
-			break;
-		}
-		ncmds++;
+		if (q->n == q->cap)
+			q->v = xgrow(q->v, &q->cap, q->n + 1, sizeof(*q->v));
+		q->v[q->n++] = cmd;
 	}
-	for (i = 0; i < ncmds; i++) {
+	buf_release(&b);
+	return rc;
+}
+
+int remote_cmds_wait(struct sync_remote *r, struct remote_cmds *q, remote_tagged_fn tagged,
+		     void *ctx, struct err *e)
+{
+	struct imap_conn *c = imap_client_conn(r->cl);
+	int rc = 0;
+
+	for (size_t i = 0; i < q->n; i++) {
 		struct err e2;
 
 		err_clear(&e2);
-		if (imap_conn_wait(c, cmds[i], &e2) < 0 && rc == 0) {
+		if (imap_conn_wait(c, q->v[i], &e2) < 0 && rc == 0) {
 			*e = e2;
 			rc = -1;
 		}
-		if (rc == 0 && tagged && tagged(ctx, imap_cmd_response(cmds[i]), e) < 0)
+		if (rc == 0 && tagged && tagged(ctx, imap_cmd_response(q->v[i]), e) < 0)
 			rc = -1;
-		imap_cmd_free(cmds[i]);
+		imap_cmd_free(q->v[i]);
 	}
-	free(cmds);
-	buf_release(&b);
+	free(q->v);
+	memset(q, 0, sizeof(*q));
 	return rc;
+}
+
+int remote_run_uid_sets_ex(struct sync_remote *r, const char *prefix, const char *suffix,
+			   const uint32_t *uids, size_t n, size_t max_uids, imap_untagged_fn fn,
+			   remote_tagged_fn tagged, void *ctx, struct err *e)
+{
+	struct remote_cmds q = { 0 };
+	struct imap_conn *c;
+	int rc;
+
+	if (remote_conn(r, &c, e) < 0)
+		return -1;
+	rc = remote_submit_uid_sets(r, prefix, suffix, uids, n, max_uids, fn, ctx, &q, e);
+	if (rc < 0) {
+		struct err e2;
+
+		(void)remote_cmds_wait(r, &q, NULL, NULL, &e2);
+		return -1;
+	}
+	return remote_cmds_wait(r, &q, tagged, ctx, e);
 }
 
 uint32_t remote_fetch_uid(const struct imap_resp *resp)

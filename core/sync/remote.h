@@ -164,7 +164,8 @@ struct sync_remote_known {
 	/*
 	 * Optional, parallel to uids: each one's recorded RFC822.SIZE (0:
 	 * unknown).  Given, a complete listing asks sizes only above the
-	 * highest known UID (and of known UIDs recorded without one).
+	 * highest known UID (and of known UIDs recorded without one), and a
+	 * QRESYNC delta asks none of the known UIDs it reports changed.
 	 */
 	const uint64_t *sizes;
 	const struct imap_status_data *status;  /* optional: from sync_remote_status_all() */
@@ -301,6 +302,25 @@ int sync_remote_append(struct sync_remote *r, const char *name, int fd, uint64_t
 		       const struct sync_flags *flags, time_t internaldate,
 		       const struct sync_fp *fp, uint32_t *uid_out, struct err *e);
 /*
+ * Pipelined APPENDs (sync_remote_append()'s upload, without waiting): only
+ * when sync_remote_can_pipeline_appends(), i.e. the server offers LITERAL+
+ * (each message goes out behind the previous one, no "+" awaited) and
+ * UIDPLUS (each answer's APPENDUID names its message).  Submit any number,
+ * then wait for each handle in the order submitted.  Every submitted
+ * handle must be waited for (the connection reads from fd, and from the
+ * handle, until the command completes); fd must stay open until then.
+ * Errors as sync_remote_append()'s; a failed submit leaves *ap_out NULL.
+ */
+struct sync_remote_append;
+bool sync_remote_can_pipeline_appends(const struct sync_remote *r);
+int sync_remote_append_submit(struct sync_remote *r, const char *name, int fd, uint64_t size_crlf,
+			      const struct sync_flags *flags, time_t internaldate,
+			      struct sync_remote_append **ap_out, struct err *e);
+/* Wait for ap's answer and free ap; *uid_out from APPENDUID (0 if none). */
+int sync_remote_append_wait(struct sync_remote *r, struct sync_remote_append *ap,
+			    uint32_t *uid_out, struct err *e);
+
+/*
  * Optional: fn(ctx, n) is called as an APPEND's message data is read to
  * be sent, n bytes (CRLF) at a time, for a progress display.  NULL: none.
  */
@@ -324,6 +344,21 @@ int sync_remote_find_fp(struct sync_remote *r, const char *name, uint32_t uid_mi
 int sync_remote_store(struct sync_remote *r, const char *name, const uint32_t *uids, size_t n,
 		      const struct sync_flags *add, const struct sync_flags *remove,
 		      struct err *e);
+/* One flag change of sync_remote_store_many(). */
+struct sync_remote_store_op {
+	const uint32_t *uids;           /* ascending */
+	size_t n;
+	const struct sync_flags *add;   /* may be NULL or empty */
+	const struct sync_flags *remove;
+};
+/*
+ * sync_remote_store() for several flag changes in one mailbox: one SELECT
+ * (if not selected), every UID STORE sent before the first answer is read
+ * (the server runs them in order); all answered before it returns, the
+ * first error kept.
+ */
+int sync_remote_store_many(struct sync_remote *r, const char *name,
+			   const struct sync_remote_store_op *ops, size_t nops, struct err *e);
 
 /*
  * Move the messages (UIDs ascending) from `from` to `to`.  UID MOVE when

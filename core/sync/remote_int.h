@@ -103,6 +103,21 @@ typedef int (*remote_tagged_fn)(void *ctx, const struct imap_resp *resp, struct 
 int remote_run_uid_sets_ex(struct sync_remote *r, const char *prefix, const char *suffix,
 			   const uint32_t *uids, size_t n, size_t max_uids, imap_untagged_fn fn,
 			   remote_tagged_fn tagged, void *ctx, struct err *e);
+/* Commands submitted and not yet waited for, oldest first. */
+struct remote_cmds {
+	struct imap_cmd **v;
+	size_t n, cap;
+};
+/* Submit "prefix SET suffix" as remote_run_uid_sets() does, without waiting; appended to q. */
+int remote_submit_uid_sets(struct sync_remote *r, const char *prefix, const char *suffix,
+			   const uint32_t *uids, size_t n, size_t max_uids, imap_untagged_fn fn,
+			   void *ctx, struct remote_cmds *q, struct err *e);
+/*
+ * Wait for every command of q in order (tagged optional, called for each
+ * while all went well), free them and empty q; the first error is kept.
+ */
+int remote_cmds_wait(struct sync_remote *r, struct remote_cmds *q, remote_tagged_fn tagged,
+		     void *ctx, struct err *e);
 /* Ascending, no duplicates, no 0 (ERR_INTERNAL otherwise). */
 int remote_check_uids(const uint32_t *uids, size_t n, struct err *e);
 /* UID of a "* N FETCH" response (0 if none / malformed). */

@@ -56,6 +56,15 @@ static int status_untagged(void *ctx, const struct imap_resp *resp, struct err *
 	return 1;
 }
 
+/* True if the selected mailbox is one of names (compared without case: more NOOPs, never fewer). */
+static bool selected_among(const struct sync_remote *r, const char *const *names, size_t n)
+{
+	for (size_t i = 0; r->selected != NULL && i < n; i++)
+		if (strcasecmp(r->selected, names[i]) == 0)
+			return true;
+	return false;
+}
+
 static int status_run(struct sync_remote *r, const char *const *names, size_t n,
 		      bool allow_list, struct imap_status_data *out, struct err *e)
 {
@@ -76,9 +85,11 @@ static int status_run(struct sync_remote *r, const char *const *names, size_t n,
 	/*
 	 * STATUS of the selected mailbox reports this session's view, which
 	 * lags behind changes made by other sessions until the next command
-	 * that lets the server catch up: a NOOP first.
+	 * that lets the server catch up: a NOOP first.  (Only then: the
+	 * STATUS of any other mailbox is current.  Names compared without
+	 * case, so an INBOX spelt otherwise still gets its NOOP.)
 	 */
-	if (r->selected) {
+	if (selected_among(r, names, n)) {
 		rc = buf_adds(&b, "NOOP", e) < 0 ? -1 : remote_run(r, &b, NULL, NULL, NULL, e);
 		buf_reset(&b);
 		if (rc < 0) {

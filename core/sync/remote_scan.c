@@ -259,7 +259,10 @@ static int cmp_entry(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* UID FETCH of RFC822.SIZE for the entries that lack it (QRESYNC gives none). */
+/*
+ * UID FETCH of RFC822.SIZE for the entries that lack it (QRESYNC's changes
+ * carry none; sizes_from_known() first takes the recorded ones).
+ */
 static int fetch_sizes(struct scan_ctx *sc, struct err *e)
 {
 	uint32_t *uids = NULL;
@@ -317,14 +320,15 @@ static int submit_text(struct sync_remote *r, const char *text, struct scan_ctx 
 
 /*
  * Sizes of the UIDs up to max_known from the records (known->sizes); the
- * rest (not known, or recorded without a size) by fetch_sizes().
+ * rest (not known, or recorded without a size) by fetch_sizes().  A UID's
+ * size cannot change (a message is immutable under its UID).
  */
 static int sizes_from_known(struct scan_ctx *sc, uint32_t max_known, struct err *e)
 {
 	const struct sync_remote_known *k = sc->known;
 	size_t i, idx;
 
-	for (i = 0; i < sc->n; i++) {
+	for (i = 0; k != NULL && k->sizes != NULL && i < sc->n; i++) {
 		struct scan_entry *x = &sc->ents[i];
 
 		if (x->have_size || x->m.uid > max_known ||
@@ -590,7 +594,8 @@ int sync_remote_scan(struct sync_remote *r, const char *name, const struct sync_
 		if ((sel->exists > 0 && run_text(r, text, scan_untagged, &sc, e) < 0) ||
 		    expunge_check(&sc, e) < 0)
 			goto done;
-	} else if (new_messages(&sc, e) < 0 || fetch_sizes(&sc, e) < 0) {       /* QRESYNC */
+	} else if (new_messages(&sc, e) < 0 ||
+		   sizes_from_known(&sc, UINT32_MAX, e) < 0) {       /* QRESYNC */
 		goto done;
 	}
 	rc = finish_listing(&sc, out);

@@ -18,33 +18,54 @@
 #include "imap/cmd.h"
 #include "xalloc.h"
 
+int sync_remote_store_many(struct sync_remote *r, const char *name,
+			   const struct sync_remote_store_op *ops, size_t nops, struct err *e)
+{
+	struct buf suffix = BUF_INIT(REMOTE_CMD_MAX);
+	struct remote_cmds q = { 0 };
+	size_t total = 0, i;
+	int rc = 0, pass;
+
+	for (i = 0; i < nops; i++)
+		total += ops[i].n;
+	if (total == 0)
+		return 0;
+	if (remote_select(r, name, e) < 0)
+		return -1;
+	for (i = 0; i < nops && rc == 0; i++) {
+		for (pass = 0; pass < 2 && rc == 0; pass++) {
+			const struct sync_flags *f = pass == 0 ? ops[i].add : ops[i].remove;
+
+			if (ops[i].n == 0 || f == NULL || (f->sys == 0 && f->nkw == 0))
+				continue;
+			buf_reset(&suffix);
+			rc = buf_adds(&suffix, pass == 0 ? " +FLAGS.SILENT " : " -FLAGS.SILENT ",
+				      e) < 0 ||
+			     remote_add_flag_list(&suffix, f, e) < 0 ? -1
+				: remote_submit_uid_sets(r, "UID STORE ", buf_cstr(&suffix), ops[i].uids,
+							 ops[i].n, 0, NULL, NULL, &q, e);
+		}
+	}
+	buf_release(&suffix);
+	if (rc < 0) {
+		struct err e2;
+
+		(void)remote_cmds_wait(r, &q, NULL, NULL, &e2);
+	} else {
+		rc = remote_cmds_wait(r, &q, NULL, NULL, e);
+	}
+	if (rc < 0)
+		return err_prefix(e, "setting flags in mailbox \"%s\"", name);
+	return 0;
+}
+
 int sync_remote_store(struct sync_remote *r, const char *name, const uint32_t *uids, size_t n,
 		      const struct sync_flags *add, const struct sync_flags *remove,
 		      struct err *e)
 {
-	struct buf suffix = BUF_INIT(REMOTE_CMD_MAX);
-	int rc = 0;
-	int pass;
+	const struct sync_remote_store_op op = { uids, n, add, remove };
 
-	if (n == 0)
-		return 0;
-	if (remote_select(r, name, e) < 0)
-		return -1;
-	for (pass = 0; pass < 2 && rc == 0; pass++) {
-		const struct sync_flags *f = pass == 0 ? add : remove;
-
-		if (f == NULL || (f->sys == 0 && f->nkw == 0))
-			continue;
-		buf_reset(&suffix);
-		rc = buf_adds(&suffix, pass == 0 ? " +FLAGS.SILENT " : " -FLAGS.SILENT ", e) < 0 ||
-		     remote_add_flag_list(&suffix, f, e) < 0 ? -1
-			: remote_run_uid_sets(r, "UID STORE ", buf_cstr(&suffix), uids, n, 0,
-					      NULL, NULL, e);
-	}
-	buf_release(&suffix);
-	if (rc < 0)
-		return err_prefix(e, "setting flags in mailbox \"%s\"", name);
-	return 0;
+	return sync_remote_store_many(r, name, &op, 1, e);
 }
 
 /* ---- expunging our messages only -------------------------------------------------- */
@@ -126,6 +147,26 @@ int sync_remote_expunge(struct sync_remote *r, const char *name, const uint32_t 
 		*left_deleted_out = false;
 	if (n == 0)
 		return 0;
+	if (r->caps.uidplus) {
+		/*
+		 * Pipelined: UID EXPUNGE removes only those of our UIDs that
+		 * carry \Deleted, so it is harmless after a failed STORE.
+		 */
+		struct remote_cmds q = { 0 };
+		struct err e2;
+		int rc;
+
+		rc = remote_select(r, name, e) < 0 ||
+		     remote_submit_uid_sets(r, "UID STORE ", " +FLAGS.SILENT (\\Deleted)", uids, n, 0,
+					    NULL, NULL, &q, e) < 0 ||
+		     remote_submit_uid_sets(r, "UID EXPUNGE ", "", uids, n, 0, NULL, NULL, &q, e) < 0
+			? -1 : 0;
+		if (rc < 0)
+			(void)remote_cmds_wait(r, &q, NULL, NULL, &e2);
+		else
+			rc = remote_cmds_wait(r, &q, NULL, NULL, e);
+		return rc < 0 ? err_prefix(e, "expunging in mailbox \"%s\"", name) : 0;
+	}
 	if (sync_remote_store(r, name, uids, n, &del, NULL, e) < 0 ||
 	    expunge_marked(r, uids, n, left_deleted_out, e) < 0)
 		return err_prefix(e, "expunging in mailbox \"%s\"", name);

@@ -503,62 +503,127 @@ static int appenduid(const struct imap_resp *resp, uint32_t *uid_out)
 	return 1;
 }
 
-int sync_remote_append(struct sync_remote *r, const char *name, int fd, uint64_t size_crlf,
-		       const struct sync_flags *flags, time_t internaldate,
-		       const struct sync_fp *fp, uint32_t *uid_out, struct err *e)
+/* An APPEND in flight: its command and the literal's source (which the connection reads). */
+struct sync_remote_append {
+	struct imap_cmd *cmd;
+	struct crlf_src src;
+};
+
+/*
+ * Check the file's CRLF size against size_crlf, then submit "APPEND name
+ * (flags) date {size}" with the file as its streamed literal.  On success
+ * *ap_out is in flight (to wait for); on failure NULL.
+ */
+static int append_submit(struct sync_remote *r, const char *name, int fd, uint64_t size_crlf,
+			 const struct sync_flags *flags, time_t internaldate,
+			 struct sync_remote_append **ap_out, struct err *e)
 {
 	struct sync_flags none = { 0, 0, NULL };
 	struct buf b = BUF_INIT(REMOTE_CMD_MAX);
-	struct crlf_src *src;
+	struct sync_remote_append *ap;
 	struct imap_literal_source ls;
 	struct imap_cmd_req req;
-	struct imap_cmd *cmd = NULL;
 	struct imap_conn *c;
 	uint64_t size = 0;
-	uint32_t uidnext = 0;
 	int rc;
 
-	*uid_out = 0;
+	*ap_out = NULL;
 	if (crlf_count(fd, &size, e) < 0)
-		return err_prefix(e, "uploading to mailbox \"%s\"", name);
+		return -1;
 	if (size != size_crlf)
 		return err_set(e, ERR_STATE, "message changed since it was scanned (%llu bytes, "
 			       "expected %llu)", (unsigned long long)size,
 			       (unsigned long long)size_crlf);
 	if (remote_conn(r, &c, e) < 0)
 		return -1;
-	if (!r->caps.uidplus && fp && fp->state == SYNC_FP_KNOWN &&
-	    sync_remote_uidnext(r, name, &uidnext, e) < 0)
-		return err_prefix(e, "uploading to mailbox \"%s\"", name);
 	rc = buf_adds(&b, "APPEND ", e) < 0 || remote_add_mailbox(r, &b, name, e) < 0 ||
 	     buf_addc(&b, ' ', e) < 0 ||
 	     remote_add_flag_list(&b, flags ? flags : &none, e) < 0 ||
 	     (internaldate > 0 && add_date(&b, internaldate, e) < 0) ||
 	     buf_addc(&b, ' ', e) < 0 ? -1 : 0;
-	src = xcalloc(1, sizeof(*src));
-	src->fd = fd;
-	src->size = size_crlf;
-	src->r = r;
+	ap = xcalloc(1, sizeof(*ap));
+	ap->src.fd = fd;
+	ap->src.size = size_crlf;
+	ap->src.r = r;
 	ls.size = size_crlf;
 	ls.read = crlf_read;
-	ls.ctx = src;
+	ls.ctx = &ap->src;
 	memset(&req, 0, sizeof(req));
 	req.text = buf_cstr(&b);
 	req.len = b.len;
 	req.source = &ls;
-	if (rc == 0) {
-		/* LITERAL+ (the connection's literal mode) sends it at once, else after "+". */
-		cmd = imap_conn_submit(c, &req, e);
-		rc = cmd == NULL ? -1 : imap_conn_wait(c, cmd, e);
-	}
+	/* LITERAL+ (the connection's literal mode) sends it at once, else after "+". */
+	if (rc == 0)
+		ap->cmd = imap_conn_submit(c, &req, e);
 	buf_release(&b);
+	if (ap->cmd == NULL) {
+		free(ap);
+		return -1;
+	}
+	*ap_out = ap;
+	return 0;
+}
+
+/* Wait for ap, free it; *uid_out from APPENDUID when UIDPLUS is offered, else 0. */
+static int append_wait(struct sync_remote *r, struct sync_remote_append *ap, uint32_t *uid_out,
+		       struct err *e)
+{
+	struct imap_conn *c;
+	int rc;
+
+	*uid_out = 0;
+	rc = remote_conn(r, &c, e) < 0 ? -1 : imap_conn_wait(c, ap->cmd, e);
 	/* APPENDUID only when UIDPLUS is offered (a cut-down server may still send it). */
-	if (rc == 0 && !(r->caps.uidplus && appenduid(imap_cmd_response(cmd), uid_out)) &&
-	    uidnext > 0)
+	if (rc == 0 && r->caps.uidplus)
+		(void)appenduid(imap_cmd_response(ap->cmd), uid_out);
+	imap_cmd_free(ap->cmd);
+	free(ap);
+	return rc;
+}
+
+int sync_remote_append(struct sync_remote *r, const char *name, int fd, uint64_t size_crlf,
+		       const struct sync_flags *flags, time_t internaldate,
+		       const struct sync_fp *fp, uint32_t *uid_out, struct err *e)
+{
+	struct sync_remote_append *ap = NULL;
+	uint32_t uidnext = 0;
+	int rc;
+
+	*uid_out = 0;
+	rc = !r->caps.uidplus && fp && fp->state == SYNC_FP_KNOWN ?
+	     sync_remote_uidnext(r, name, &uidnext, e) : 0;
+	if (rc == 0)
+		rc = append_submit(r, name, fd, size_crlf, flags, internaldate, &ap, e);
+	if (rc == 0)
+		rc = append_wait(r, ap, uid_out, e);
+	if (rc == 0 && *uid_out == 0 && uidnext > 0)
 		rc = sync_remote_find_fp(r, name, uidnext, fp, uid_out, e);
-	imap_cmd_free(cmd);
-	free(src);
 	if (rc < 0)
 		return err_prefix(e, "uploading to mailbox \"%s\"", name);
+	return 0;
+}
+
+bool sync_remote_can_pipeline_appends(const struct sync_remote *r)
+{
+	return r->caps.literal_plus && r->caps.uidplus;
+}
+
+int sync_remote_append_submit(struct sync_remote *r, const char *name, int fd, uint64_t size_crlf,
+			      const struct sync_flags *flags, time_t internaldate,
+			      struct sync_remote_append **ap_out, struct err *e)
+{
+	*ap_out = NULL;
+	if (!sync_remote_can_pipeline_appends(r))
+		return err_set(e, ERR_INTERNAL, "pipelined APPEND without LITERAL+ and UIDPLUS");
+	if (append_submit(r, name, fd, size_crlf, flags, internaldate, ap_out, e) < 0)
+		return err_prefix(e, "uploading to mailbox \"%s\"", name);
+	return 0;
+}
+
+int sync_remote_append_wait(struct sync_remote *r, struct sync_remote_append *ap,
+			    uint32_t *uid_out, struct err *e)
+{
+	if (append_wait(r, ap, uid_out, e) < 0)
+		return err_prefix(e, "uploading");
 	return 0;
 }
