@@ -345,6 +345,7 @@ SYNC_TEST(killed_between_download_checkpoints_then_rerun_keeps_each_message_once
 	cr_assert_geq(kill_at_every_step(c, expect_streamed, "download checkpoints"), 12,
 		      "fewer steps than checkpoints: the knob did not take");
 	unsetenv("FERRY_TEST_DOWNLOAD_CHECKPOINT");
+}
 
 static void expect_batches(struct sl_ctx *c)
 {
