@@ -481,6 +481,17 @@ int eng_scan_remote(struct eng *g, struct eng_mbox *m, struct err *e)
 	return 0;
 }
 
+bool eng_status_wanted(struct eng *g)
+{
+	return sync_remote_caps(g->r)->condstore;
+}
+
+/*
+ * The STATUS of every known mailbox the discovery did not bring, for the
+ * idle check (idle.c) and the scan's "unchanged" test: both need
+ * HIGHESTMODSEQ, so none is asked without CONDSTORE (the full listing's
+ * SELECT gives UIDVALIDITY and UIDNEXT).
+ */
 static int status_all(struct eng *g, struct err *e)
 {
 	const char **names = xcalloc(g->nmb + 1, sizeof(*names));
@@ -493,7 +504,7 @@ static int status_all(struct eng *g, struct err *e)
 	const unsigned have = IMAP_STATUS_HAVE_MESSAGES | IMAP_STATUS_HAVE_UIDNEXT |
 			      IMAP_STATUS_HAVE_UIDVALIDITY;
 
-	for (size_t i = 0; i < g->nmb; i++)
+	for (size_t i = 0; eng_status_wanted(g) && i < g->nmb; i++)
 		if (g->mb[i].remote_exists && g->mb[i].sm.uidvalidity != 0 &&
 		    (g->mb[i].status.have & have) != have) {
 			idx[n] = i;

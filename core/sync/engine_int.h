@@ -101,6 +101,8 @@ int eng_flags_keywords(struct maildir_folder *f, const struct sync_flags *fl,
 const struct maildir_entry *eng_local_entry(struct eng *g, struct eng_mbox *m, const char *uniq);
 void eng_mbox_fail(struct eng *g, struct eng_mbox *m, const struct err *why);
 bool eng_err_fatal(const struct err *e);
+/* Whether a STATUS of the known mailboxes can tell anything (the server offers CONDSTORE). */
+bool eng_status_wanted(struct eng *g);
 int eng_commit(struct eng *g, int (*fn)(struct state_txn *txn, void *ctx, struct err *e),
 	       void *ctx, struct err *e);
 int eng_rec_add(struct eng *g, struct state_txn *txn, const struct sync_record *r,

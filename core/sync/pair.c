@@ -253,11 +253,14 @@ static char list_separator(const struct imap_mailbox_list *rl)
 }
 
 /*
- * The server's mailboxes.  With mailboxes in the state: first a pipelined
- * STATUS of each known one, then a LIST without STATUS, the answers put on
- * the LIST items (Dovecot resyncs a big folder on a STATUS that follows a
- * LIST in the session: bench/README.md, (d)).  Otherwise one LIST (with
- * STATUS when offered).
+ * The server's mailboxes.  With mailboxes in the state and a server that
+ * offers CONDSTORE: first a pipelined STATUS of each known one, then a
+ * LIST without STATUS, the answers put on the LIST items (Dovecot resyncs
+ * a big folder on a STATUS that follows a LIST in the session:
+ * bench/README.md, (d)).  Otherwise one LIST (with STATUS when offered).
+ * Without CONDSTORE a STATUS cannot show that a mailbox is unchanged (no
+ * HIGHESTMODSEQ: flags may have changed), and the listing's SELECT brings
+ * UIDVALIDITY and UIDNEXT anyway, so none is asked (eng_status_wanted).
  */
 static int list_remote(struct eng *g, struct eng_lists *L, struct err *e)
 {
@@ -267,7 +270,7 @@ static int list_remote(struct eng *g, struct eng_lists *L, struct err *e)
 	size_t n = 0, ri;
 	int rc;
 
-	for (size_t i = 0; i < L->nstm; i++)
+	for (size_t i = 0; eng_status_wanted(g) && i < L->nstm; i++)
 		if (L->stm[i].uidvalidity != 0 && L->stm[i].remote_name && *L->stm[i].remote_name)
 			names[n++] = L->stm[i].remote_name;
 	if (n == 0) {
