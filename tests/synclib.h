@@ -172,7 +172,7 @@ int sl_ferry_argv(struct sl_ctx *c, const char *const env[], const char *const a
 /* The current end of the log (an offset for sl_log_bytes). */
 long sl_log_mark(struct sl_ctx *c);
 /* Sum in= and out= of every IMAP session of c->user that logged out after
- * `mark`, waiting (up to 3 s) until at least one did and the log is quiet.
+ * `mark`, waiting (up to 15 s) until at least one did and the log is quiet.
  * 0, or -1 if no session ended. */
 int sl_log_bytes(struct sl_ctx *c, long mark, uint64_t *in_out, uint64_t *out_out, unsigned *sessions_out);
 
