@@ -917,7 +917,7 @@ static void pending_abort_all(struct maildir_folder *f)
 	}
 	free(f->pending);
 	f->pending = NULL;
-	f->npending = f->pending_cap = f->nsyncing = 0;
+	f->npending = f->nsyncing = 0;
 }
 
 /*
@@ -1061,10 +1061,8 @@ int maildir_deliver_queue(struct maildir_delivery *d, uint32_t flags, uint32_t k
 	if (into_new ? buf_adds(&name, uniq, e) < 0
 		     : maildir_info_format(uniq, flags & MAILDIR_FLAGS_ALL, keywords, NULL, &name, e) < 0)
 		goto fail;
-	if (f->pending == NULL) {
+	if (f->pending == NULL)
 		f->pending = xcalloc(PENDING_CAP, sizeof(*f->pending));
-		f->pending_cap = PENDING_CAP;
-	}
 	if (f->md->fsync_pool == NULL)  /* NULL: synced in place */
 		f->md->fsync_pool = fsync_pool_new(f->md->sync_method == MAILDIR_SYNC_FS ? 1 : FSYNC_THREADS);
 	p = &f->pending[f->npending++];

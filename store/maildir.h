@@ -152,7 +152,7 @@ struct maildir_folder {
 	int dir_fd, cur_fd, new_fd, tmp_fd;
 	char *keywords[MAILDIR_KEYWORDS_MAX];   /* dovecot-keywords, NULL = free letter */
 	struct maildir_pending *pending;        /* queued deliveries (maildir_deliver_queue) */
-	size_t npending, pending_cap;
+	size_t npending;                /* the array holds PENDING_CAP (maildir.c) */
 	size_t nsyncing;                /* pending[0..nsyncing): covered by the syncfs in flight */
 	struct fsync_job fs_job;        /* that syncfs (MAILDIR_SYNC_FS, maildir_folder_advance) */
 	bool fs_job_queued;
@@ -408,16 +408,18 @@ int maildir_deliver_commit(struct maildir_delivery *d, uint32_t flags, uint32_t 
 void maildir_deliver_abort(struct maildir_delivery *d);
 /*
  * Batched durability: like commit (same arguments, same final name in
- * *name_out), but the file is only flushed and dated; it stays open in
- * tmp/, queued on the folder, and its fdatasync is handed to a small pool
- * of threads (fsync_pool.h: concurrent flushes merge in the block layer)
- * while the caller goes on.  maildir_folder_sync() waits for the queued
- * files' fdatasync, renames them into place and syncs the directories: the
- * batch's durability point, as for commit.
+ * *name_out), but the file is only flushed and dated and stays in tmp/,
+ * queued on the folder, while the caller goes on.  How it becomes durable
+ * depends on md->sync_method (enum maildir_sync_method): its fdatasync is
+ * handed to a pool of threads (fsync_pool.h), or it is closed at once and
+ * a syncfs covers it.  maildir_folder_sync() makes every queued file
+ * durable, renames them into place and syncs the directories: the batch's
+ * durability point, as for commit; maildir_folder_advance() is the
+ * checkpoint that does not wait for the disk.
  * Until then the final name does not exist yet: record nothing for it.
- * At most MAILDIR_PENDING_MAX files are queued; the next queue call first
- * completes those (fdatasync + rename, no directory sync).  The delivery is
- * released either way; maildir_folder_close() aborts what is still queued.
+ * At most MAILDIR_PENDING_MAX files wait unsynced; the next queue call
+ * first runs maildir_folder_sync().  The delivery is released either way;
+ * maildir_folder_close() aborts what is still queued.
  */
 #define MAILDIR_PENDING_MAX 256u
 int maildir_deliver_queue(struct maildir_delivery *d, uint32_t flags, uint32_t keywords,
