@@ -317,19 +317,25 @@ SYNC_TEST(killed_during_placeholder_replacement_then_rerun_leaves_no_duplicate)
 static void expect_streamed(struct sl_ctx *c)
 {
 	expect_both(c, "INBOX", LIST(MID("d1") " \\Seen", MID("d2"), MID("d3") " \\Flagged", MID("d4"),
-				     MID("d5") " \\Seen", MID("d6"), MID("d7") " \\Answered \\Seen"));
-	expect_both(c, "Work", LIST(MID("w1"), MID("w2") " \\Seen", MID("w3")));
+				     MID("d5") " \\Seen", MID("d6"), MID("d7") " \\Answered \\Seen",
+				     MID("d8"), MID("d9") " \\Seen"));
+	expect_both(c, "Work", LIST(MID("w1"), MID("w2") " \\Seen", MID("w3"), MID("w4") " \\Flagged",
+				    MID("w5"), MID("w6"), MID("w7") " \\Seen", MID("w8"), MID("w9")));
 	assert_sides_equal(c);
 }
 
 /* SPEC 4.8 for downloads made durable at checkpoints inside one FETCH
- * stream: with a checkpoint every 2 messages (the test knob
- * FERRY_TEST_DOWNLOAD_CHECKPOINT), a sync downloading 7 + 3 new
- * messages is killed at every step, some checkpoints recorded and some
- * not, and rerun: each message exactly once on each side, with its flags. */
+ * stream: with a checkpoint every message (the test knob
+ * FERRY_TEST_DOWNLOAD_CHECKPOINT), records every 4 checkpoints, the
+ * intents of both mailboxes committed ahead and the first mailbox's
+ * stream settling as a tail while the second's arrives, a sync downloading 9 + 9 new messages
+ * is killed at every step, some messages renamed into cur/ and not
+ * recorded, some recorded (the first mailbox's last ones by its tail
+ * while the second's stream moves it on), and rerun: each message exactly once on each
+ * side, with its flags. */
 SYNC_TEST(killed_between_download_checkpoints_then_rerun_keeps_each_message_once)
 {
-	cr_assert_eq(setenv("FERRY_TEST_DOWNLOAD_CHECKPOINT", "2", 1), 0);
+	cr_assert_eq(setenv("FERRY_TEST_DOWNLOAD_CHECKPOINT", "1", 1), 0);
 	cr_assert_eq(sl_remote_create(c, "Work"), 0);
 	sync_ok(c);
 	put_remote(c, "INBOX", "d1", 3000, "\\Seen");
@@ -339,9 +345,17 @@ SYNC_TEST(killed_between_download_checkpoints_then_rerun_keeps_each_message_once
 	put_remote(c, "INBOX", "d5", 3000, "\\Seen");
 	put_remote(c, "INBOX", "d6", 400, NULL);
 	put_remote(c, "INBOX", "d7", 400, "\\Answered \\Seen");
+	put_remote(c, "INBOX", "d8", 400, NULL);
+	put_remote(c, "INBOX", "d9", 2500, "\\Seen");
 	put_remote(c, "Work", "w1", 400, NULL);
 	put_remote(c, "Work", "w2", 3000, "\\Seen");
 	put_remote(c, "Work", "w3", 400, NULL);
+	put_remote(c, "Work", "w4", 400, "\\Flagged");
+	put_remote(c, "Work", "w5", 400, NULL);
+	put_remote(c, "Work", "w6", 2500, NULL);
+	put_remote(c, "Work", "w7", 400, "\\Seen");
+	put_remote(c, "Work", "w8", 400, NULL);
+	put_remote(c, "Work", "w9", 400, NULL);
 	cr_assert_geq(kill_at_every_step(c, expect_streamed, "download checkpoints"), 12,
 		      "fewer steps than checkpoints: the knob did not take");
 	unsetenv("FERRY_TEST_DOWNLOAD_CHECKPOINT");

@@ -60,6 +60,8 @@ struct eng_mbox {
 					   marker, to be stored */
 };
 
+struct dl_batch;
+
 struct eng {
 	const struct sync_account_opts *o;
 	struct sync_report *rep;
@@ -87,6 +89,9 @@ struct eng {
 	size_t nhints;
 	char **rn_lines;                /* dry run: the renames, described */
 	size_t nrn_lines;
+	struct dl_batch *dl_tails;      /* exec.c: download streams still settling, oldest first */
+	uint64_t *dl_ids;               /* exec.c: per plan action, its DOWNLOAD intent committed
+					 * ahead (0: none, UINT64_MAX: taken by its stream) */
 };
 
 /* idle.c: mark the mailboxes with nothing to do (after the STATUS pre-check). */

@@ -25,9 +25,17 @@
  * and recorded at checkpoints inside that stream, every
  * EXEC_DOWNLOAD_CHECKPOINT messages or EXEC_DOWNLOAD_CHECKPOINT_BYTES
  * bytes: while a checkpoint syncs, renames and commits, the server goes
- * on sending the next messages into the socket.
+ * on sending the next messages into the socket.  When a stream ends its
+ * last messages are not waited for: the batch becomes a tail
+ * (g->dl_tails) that the next streams' checkpoints move on, so the next
+ * mailbox's messages arrive while the disk catches up with this one's; a
+ * tail is settled at once only before an action of another kind, before a
+ * new stream of its own mailbox, at the end of the run, or when more than
+ * EXEC_DOWNLOAD_TAILS are waiting.
  */
 #define EXEC_DOWNLOAD_BATCH 2048
+#define EXEC_DOWNLOAD_TAILS 8
+#define EXEC_DOWNLOAD_RECORD_EVERY 4    /* checkpoints' worth of messages per record commit */
 #define EXEC_DOWNLOAD_CHECKPOINT 256u   /* <= MAILDIR_PENDING_MAX */
 #define EXEC_DOWNLOAD_CHECKPOINT_BYTES (64u << 20)
 #define EXEC_MOVE_BATCH 256
@@ -49,11 +57,15 @@ struct commit_batch {
 	size_t nclear;
 	const struct sync_record *extra;        /* new records to add */
 	size_t nextra;
+	bool relaxed;                   /* state_txn_relax: intents cover a lost commit */
 };
 
 static int commit_fn(struct state_txn *txn, void *ctx, struct err *e)
 {
 	struct commit_batch *b = ctx;
+
+	if (b->relaxed)
+		state_txn_relax(txn);
 
 	for (size_t i = 0; i < b->nadd; i++) {
 		b->add[i].id = 0;
@@ -90,6 +102,21 @@ static int finish(struct eng *g, struct sync_action **acts, const char **msgids,
 {
 	struct commit_batch b = { .g = g, .acts = acts, .msgids = msgids, .nacts = n,
 				  .clear = clear, .nclear = nclear };
+
+	return eng_commit(g, commit_fn, &b, e);
+}
+
+/*
+ * finish() for records whose intents were committed in full earlier: a
+ * system crash may take this commit back (state_txn_relax), leaving the
+ * intents, which the next run resolves as if killed just before it; the
+ * next ordinary commit makes it durable with its own flush.
+ */
+static int finish_relaxed(struct eng *g, struct sync_action **acts, const char **msgids,
+			  size_t n, const uint64_t *clear, size_t nclear, struct err *e)
+{
+	struct commit_batch b = { .g = g, .acts = acts, .msgids = msgids, .nacts = n,
+				  .clear = clear, .nclear = nclear, .relaxed = true };
 
 	return eng_commit(g, commit_fn, &b, e);
 }
@@ -263,9 +290,12 @@ struct dl_batch {
 	size_t every;                   /* messages per checkpoint */
 	size_t unsettled;               /* delivered since the last checkpoint */
 	uint64_t unsettled_bytes;
+	struct dl_batch *next;          /* g->dl_tails */
 };
 
 static int dl_checkpoint(struct dl_batch *b, bool last, struct err *e);
+static int dl_tails_advance(struct eng *g, struct err *e);
+static bool action_blocked(struct eng *g, const struct sync_action *a);
 
 static int dl_begin(void *ctx, uint64_t size, void **handle_out, struct err *e)
 {
@@ -413,7 +443,7 @@ static int dl_finish(void *ctx, void *handle, const struct sync_remote_fetched *
 	b->unsettled_bytes += b->fps[i].size;
 	if (b->unsettled >= b->every ||
 	    b->unsettled_bytes >= EXEC_DOWNLOAD_CHECKPOINT_BYTES)
-		return dl_checkpoint(b, false, e);
+		return dl_checkpoint(b, false, e) < 0 ? -1 : dl_tails_advance(b->g, e);
 	return 0;
 out:
 	maildir_deliver_abort(&h->d);
@@ -543,18 +573,42 @@ static size_t dl_records(struct dl_batch *b, uint64_t durable, struct sync_actio
  * placeholder file goes, and a full sync follows before the record moves.
  * Sends no command.
  */
-static int dl_checkpoint(struct dl_batch *b, bool last, struct err *e)
+/*
+ * Inside a stream, durable messages wait for their record until
+ * EXEC_DOWNLOAD_RECORD_EVERY checkpoints' worth (or the byte bound) have
+ * gathered: each record commit flushes the state file while the disk is
+ * busy with the messages.  A batch replacing placeholders records at once.
+ */
+static bool dl_record_now(const struct dl_batch *b, uint64_t durable)
+{
+	size_t k = 0;
+	uint64_t bytes = 0;
+
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->acts[i]->replace != NULL && b->names[i] != NULL && !b->settled[i])
+			return true;
+		if (dl_durable(b, i, durable)) {
+			k++;
+			bytes += b->fps[i].size;
+		}
+	}
+	return k >= b->every * EXEC_DOWNLOAD_RECORD_EVERY || bytes >= EXEC_DOWNLOAD_CHECKPOINT_BYTES;
+}
+
+static int dl_settle(struct dl_batch *b, uint64_t durable, bool last, struct err *e)
 {
 	struct sync_action **done = NULL;
 	const char **msgids = NULL;
 	uint64_t *clear = NULL;
-	uint64_t durable = UINT64_MAX;
 	size_t k, nclear = 0;
 	int rc = -1;
 
-	if (last ? maildir_folder_sync(&b->m->f, e) < 0
-		 : maildir_folder_advance(&b->m->f, &durable, e) < 0)
-		return -1;
+	if (!last && !dl_record_now(b, durable)) {
+		sync_step("advanced");
+		b->unsettled = 0;
+		b->unsettled_bytes = 0;
+		return 0;
+	}
 	if (dl_drop_replaced(b, durable, e) < 0)
 		return -1;
 	sync_step("downloaded");
@@ -574,11 +628,142 @@ static int dl_checkpoint(struct dl_batch *b, bool last, struct err *e)
 			b->settled[i] = true;
 	b->unsettled = 0;
 	b->unsettled_bytes = 0;
-	rc = k + nclear > 0 ? finish(b->g, done, msgids, k, clear, nclear, e) : 0;
+	rc = k + nclear > 0 ? finish_relaxed(b->g, done, msgids, k, clear, nclear, e) : 0;
 	free(done);
 	free(msgids);
 	free(clear);
 	return rc;
+}
+
+static int dl_checkpoint(struct dl_batch *b, bool last, struct err *e)
+{
+	uint64_t durable = UINT64_MAX;
+
+	if (last ? maildir_folder_sync(&b->m->f, e) < 0
+		 : maildir_folder_advance(&b->m->f, &durable, e) < 0)
+		return -1;
+	return dl_settle(b, durable, last, e);
+}
+
+/* Every message that came is durable (below generation `durable`) or recorded. */
+static bool dl_all_durable(const struct dl_batch *b, uint64_t durable)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (b->names[i] != NULL && !b->settled[i] && b->gens[i] >= durable)
+			return false;
+	return true;
+}
+
+static void dl_batch_free(struct dl_batch *b)
+{
+	if (b == NULL)
+		return;
+	free(b->acts);
+	free(b->ids);
+	free(b->gens);
+	free(b->settled);
+	free(b->replace_ids);
+	free(b->names);
+	free(b->fps);
+	free(b->by_uid);
+	free(b);
+}
+
+/*
+ * One step of a tail (a stream that has ended): `all` settles it at once
+ * (maildir_folder_sync), else the folder advances, and once every message
+ * that came is durable and recorded, the intents of those that never came
+ * are cleared.  *done_out: the tail has nothing left to do.
+ */
+static int dl_tail_step(struct dl_batch *t, bool all, bool *done_out, struct err *e)
+{
+	uint64_t durable = UINT64_MAX;
+
+	*done_out = false;
+	if (all || t->g->md.sync_method != MAILDIR_SYNC_FS) {
+		if (dl_checkpoint(t, true, e) < 0)
+			return -1;
+		*done_out = true;
+		return 0;
+	}
+	if (maildir_folder_advance(&t->m->f, &durable, e) < 0)
+		return -1;
+	if (!dl_all_durable(t, durable))
+		return dl_settle(t, durable, false, e);
+	*done_out = true;
+	return dl_settle(t, durable, true, e);
+}
+
+/*
+ * Step the tails (all: settle them), or only those of mailbox `only`.  A
+ * tail that fails fails its own mailbox, not the stream that moved it on;
+ * -1 only for an error that ends the run.
+ */
+static int dl_tails_run(struct eng *g, bool all, const struct eng_mbox *only, struct err *e)
+{
+	struct dl_batch **pp = &g->dl_tails;
+
+	while (*pp != NULL) {
+		struct dl_batch *t = *pp;
+		bool done = false;
+
+		if (only != NULL && t->m != only) {
+			pp = &t->next;
+			continue;
+		}
+		if (dl_tail_step(t, all, &done, e) < 0) {
+			if (eng_err_fatal(e))
+				return -1;
+			eng_mbox_fail(g, t->m, e);
+			err_clear(e);
+			done = true;
+		}
+		if (done) {
+			*pp = t->next;
+			dl_batch_free(t);
+		} else {
+			pp = &t->next;
+		}
+	}
+	return 0;
+}
+
+static int dl_tails_advance(struct eng *g, struct err *e)
+{
+	return dl_tails_run(g, false, NULL, e);
+}
+
+/* Settle every tail (all mailboxes), before anything but a download runs. */
+static int dl_tails_settle(struct eng *g, struct err *e)
+{
+	return dl_tails_run(g, true, NULL, e);
+}
+
+/* A run that stops: the tails' intents stay for the next run to resolve. */
+static void dl_tails_drop(struct eng *g)
+{
+	while (g->dl_tails != NULL) {
+		struct dl_batch *t = g->dl_tails;
+
+		g->dl_tails = t->next;
+		dl_batch_free(t);
+	}
+}
+
+/* The stream has ended: `b` joins the tails; the oldest settles when too many wait. */
+static int dl_tails_add(struct eng *g, struct dl_batch *b, struct err *e)
+{
+	struct dl_batch **pp = &g->dl_tails;
+	size_t n = 0;
+
+	while (*pp != NULL) {
+		pp = &(*pp)->next;
+		n++;
+	}
+	*pp = b;
+	if (n + 1 <= EXEC_DOWNLOAD_TAILS)
+		return 0;
+	return dl_tails_run(g, true, g->dl_tails->m, e);
 }
 
 /*
@@ -600,48 +785,135 @@ static size_t dl_checkpoint_every(void)
 	return k;
 }
 
+/*
+ * The DOWNLOAD intents of every download from plan action `from` on, up to
+ * the first action of another kind, in one commit: the streams of the
+ * mailboxes that follow then start without a commit of their own.
+ */
+static int dl_intents_ahead(struct eng *g, size_t from, struct err *e)
+{
+	struct state_intent *in = xcalloc(g->plan.nactions - from, sizeof(*in));
+	uint64_t *ids = xcalloc(g->plan.nactions - from, sizeof(*ids));
+	size_t *at = xcalloc(g->plan.nactions - from, sizeof(*at));
+	size_t n = 0;
+	int rc;
+
+	if (g->dl_ids == NULL)
+		g->dl_ids = xcalloc(g->plan.nactions, sizeof(*g->dl_ids));
+	for (size_t j = from; j < g->plan.nactions; j++) {
+		const struct sync_action *a = &g->plan.actions[j];
+
+		if (a->kind != SYNC_ACT_DOWNLOAD)
+			break;
+		if (action_blocked(g, a) || g->dl_ids[j] != 0)
+			continue;
+		intent_init(&in[n], STATE_INTENT_DOWNLOAD, g, a);
+		at[n++] = j;
+	}
+	rc = n > 0 ? add_intents(g, in, n, ids, e) : 0;
+	if (rc == 0)
+		for (size_t k = 0; k < n; k++)
+			g->dl_ids[at[k]] = ids[k];
+	free(in);
+	free(ids);
+	free(at);
+	return rc;
+}
+
+/* The batch's intents: those committed ahead, the others committed now. */
+static int dl_take_intents(struct eng *g, struct dl_batch *b, struct err *e)
+{
+	struct state_intent *in = xcalloc(b->n, sizeof(*in));
+	size_t *at = xcalloc(b->n, sizeof(*at));
+	uint64_t *ids = xcalloc(b->n, sizeof(*ids));
+	size_t n = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < b->n; i++) {
+		size_t j = (size_t)(b->acts[i] - g->plan.actions);
+
+		if (g->dl_ids != NULL && g->dl_ids[j] != 0 && g->dl_ids[j] != UINT64_MAX) {
+			b->ids[i] = g->dl_ids[j];
+			g->dl_ids[j] = UINT64_MAX;
+			continue;
+		}
+		intent_init(&in[n], STATE_INTENT_DOWNLOAD, g, b->acts[i]);
+		at[n++] = i;
+	}
+	if (n > 0)
+		rc = add_intents(g, in, n, ids, e);
+	for (size_t k = 0; rc == 0 && k < n; k++)
+		b->ids[at[k]] = ids[k];
+	free(in);
+	free(at);
+	free(ids);
+	return rc;
+}
+
+/*
+ * The end of the run's actions: intents committed ahead for downloads that
+ * never ran (their mailbox failed first) are cleared.
+ */
+static int dl_intents_unused(struct eng *g, struct err *e)
+{
+	uint64_t *clear;
+	size_t n = 0;
+	int rc;
+
+	if (g->dl_ids == NULL)
+		return 0;
+	clear = xcalloc(g->plan.nactions, sizeof(*clear));
+	for (size_t j = 0; j < g->plan.nactions; j++)
+		if (g->dl_ids[j] != 0 && g->dl_ids[j] != UINT64_MAX)
+			clear[n++] = g->dl_ids[j];
+	rc = n > 0 ? finish(g, NULL, NULL, 0, clear, n, e) : 0;
+	free(clear);
+	return rc;
+}
+
 static int exec_downloads(struct eng *g, struct eng_mbox *m, struct sync_action **acts, size_t n,
 			  struct err *e)
 {
-	struct dl_batch b = { .g = g, .m = m, .acts = acts, .n = n, .every = dl_checkpoint_every() };
-	struct state_intent *in = xcalloc(n, sizeof(*in));
-	int rc = -1;
+	struct dl_batch *b;
+	int rc;
 
-	b.names = xcalloc(n, sizeof(*b.names));
-	b.settled = xcalloc(n, sizeof(*b.settled));
-	b.ids = xcalloc(n, sizeof(*b.ids));
-	b.gens = xcalloc(n, sizeof(*b.gens));
-	b.replace_ids = xcalloc(n, sizeof(*b.replace_ids));
-	b.fps = xcalloc(n, sizeof(*b.fps));
-	b.by_uid = xcalloc(n, sizeof(*b.by_uid));
+	/* one stream at a time per folder: its generations follow that stream */
+	if (dl_tails_run(g, true, m, e) < 0)
+		return -1;
+	if (m->failed)
+		return err_set(e, ERR_IO, "local folder \"%s\" failed to settle", m->sm.local_name);
+	b = xcalloc(1, sizeof(*b));
+	*b = (struct dl_batch){ .g = g, .m = m, .n = n, .every = dl_checkpoint_every() };
+	b->acts = xcalloc(n, sizeof(*b->acts));
+	memcpy(b->acts, acts, n * sizeof(*acts));
+	b->names = xcalloc(n, sizeof(*b->names));
+	b->settled = xcalloc(n, sizeof(*b->settled));
+	b->ids = xcalloc(n, sizeof(*b->ids));
+	b->gens = xcalloc(n, sizeof(*b->gens));
+	b->replace_ids = xcalloc(n, sizeof(*b->replace_ids));
+	b->fps = xcalloc(n, sizeof(*b->fps));
+	b->by_uid = xcalloc(n, sizeof(*b->by_uid));
 	for (size_t i = 0; i < n; i++)
-		b.by_uid[i] = (struct dl_pos){ acts[i]->uid, i };
-	qsort(b.by_uid, n, sizeof(*b.by_uid), cmp_dl_pos);
+		b->by_uid[i] = (struct dl_pos){ acts[i]->uid, i };
+	qsort(b->by_uid, n, sizeof(*b->by_uid), cmp_dl_pos);
 	rc = eng_local_folder(g, m, false, e);
 	if (rc != 0) {
 		if (rc == 1)
 			err_set(e, ERR_IO, "local folder \"%s\" is missing", m->sm.local_name);
-		rc = -1;
-		goto out;
+		dl_batch_free(b);
+		return -1;
 	}
-	rc = -1;
-	for (size_t i = 0; i < n; i++)
-		intent_init(&in[i], STATE_INTENT_DOWNLOAD, g, acts[i]);
-	if (add_intents(g, in, n, b.ids, e) < 0)
-		goto out;
-	if (dl_fetch(&b, false, e) < 0 || dl_fetch(&b, true, e) < 0)
-		goto out;
-	rc = dl_checkpoint(&b, true, e);
-out:
-	free(in);
-	free(b.ids);
-	free(b.gens);
-	free(b.settled);
-	free(b.replace_ids);
-	free(b.names);
-	free(b.fps);
-	free(b.by_uid);
-	return rc;
+	rc = dl_take_intents(g, b, e);
+	if (rc < 0 || dl_fetch(b, false, e) < 0 || dl_fetch(b, true, e) < 0) {
+		dl_batch_free(b);
+		return -1;
+	}
+	/* the older tails move on; this one settles during the next streams */
+	if (dl_tails_advance(g, e) < 0) {
+		dl_batch_free(b);
+		return -1;
+	}
+	return dl_tails_add(g, b, e);
 }
 
 /* ---------------------------------------------------------------- uploads */
@@ -1348,6 +1620,20 @@ int eng_execute(struct eng *g, struct err *e)
 			i++;
 			continue;
 		}
+		if (g->plan.actions[i].kind != SYNC_ACT_DOWNLOAD && dl_tails_settle(g, e) < 0)
+			goto fatal;
+		if (action_blocked(g, &g->plan.actions[i]))
+			continue;       /* its mailbox failed to settle */
+		if (g->plan.actions[i].kind == SYNC_ACT_DOWNLOAD &&
+		    (g->dl_ids == NULL || g->dl_ids[i] == 0) && dl_intents_ahead(g, i, e) < 0) {
+			struct eng_mbox *m = eng_mbox_by_id(g, g->plan.actions[i].mailbox);
+
+			if (eng_err_fatal(e) || m == NULL)
+				goto fatal;
+			eng_mbox_fail(g, m, e);
+			err_clear(e);
+			continue;
+		}
 		n = batch_len(g, i);
 		for (size_t k = 0; k < n; k++) {
 			acts[k] = &g->plan.actions[i + k];
@@ -1356,11 +1642,8 @@ int eng_execute(struct eng *g, struct err *e)
 		if (exec_batch(g, acts, n, e) < 0) {
 			struct eng_mbox *m = eng_mbox_by_id(g, acts[0]->mailbox);
 
-			if (eng_err_fatal(e) || m == NULL) {
-				eng_progress_end(g);
-				free(acts);
-				return -1;
-			}
+			if (eng_err_fatal(e) || m == NULL)
+				goto fatal;
 			eng_mbox_fail(g, m, e);
 			err_clear(e);
 		} else {
@@ -1368,9 +1651,20 @@ int eng_execute(struct eng *g, struct err *e)
 		}
 		i += n;
 	}
+	if (dl_tails_settle(g, e) < 0 || dl_intents_unused(g, e) < 0)
+		goto fatal;
 	eng_progress_end(g);
 	free(acts);
+	free(g->dl_ids);
+	g->dl_ids = NULL;
 	return 0;
+fatal:
+	dl_tails_drop(g);
+	eng_progress_end(g);
+	free(acts);
+	free(g->dl_ids);
+	g->dl_ids = NULL;
+	return -1;
 }
 
 /* ---------------------------------------------------------------- intents left by a killed run */
