@@ -23,6 +23,7 @@
 #include "xalloc.h"
 
 #define DELIVERY_BUF 65536
+_Static_assert(MAILDIR_DELIVERY_ROOM <= DELIVERY_BUF, "a delivery's room fits its buffer");
 #define KEYWORDS_FILE "dovecot-keywords"
 #define KEYWORDS_FILE_MAX 65536
 #define KEYWORD_NAME_MAX 255
@@ -791,6 +792,23 @@ int maildir_deliver_write(struct maildir_delivery *d, const void *data, size_t n
 	memcpy(d->buf, data, n);
 	d->buf_len = n;
 	return 0;
+}
+
+char *maildir_deliver_room(struct maildir_delivery *d, size_t n, struct err *e)
+{
+	if (n > MAILDIR_DELIVERY_ROOM) {
+		err_set(e, ERR_INTERNAL, "a delivery's room asked for %zu bytes", n);
+		return NULL;
+	}
+	if (d->buf_len + n > DELIVERY_BUF && deliver_flush(d, e) < 0)
+		return NULL;
+	return d->buf + d->buf_len;
+}
+
+void maildir_deliver_wrote(struct maildir_delivery *d, size_t k)
+{
+	d->buf_len += k;
+	d->size += k;
 }
 
 static void delivery_release(struct maildir_delivery *d)

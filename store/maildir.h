@@ -403,6 +403,16 @@ struct maildir_delivery {
 int maildir_deliver_begin(struct maildir_folder *f, struct maildir_delivery *d, struct err *e);
 int maildir_deliver_write(struct maildir_delivery *d, const void *data, size_t n,
 			  struct err *e);
+/*
+ * Writing in place: room for up to n (<= MAILDIR_DELIVERY_ROOM) bytes at
+ * the end of the delivery's buffer, flushed to the file first when full
+ * (NULL and `e` set when that write fails); the caller fills k <= n of
+ * them and says so with maildir_deliver_wrote(d, k) before any other call
+ * on the delivery.
+ */
+#define MAILDIR_DELIVERY_ROOM 32768
+char *maildir_deliver_room(struct maildir_delivery *d, size_t n, struct err *e);
+void maildir_deliver_wrote(struct maildir_delivery *d, size_t k);
 int maildir_deliver_commit(struct maildir_delivery *d, uint32_t flags, uint32_t keywords,
 			   time_t internaldate, bool to_new, char **name_out, struct err *e);
 void maildir_deliver_abort(struct maildir_delivery *d);

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crlf.h"
 #include "fp.h"
 #include "log.h"
 #include "xalloc.h"
@@ -320,32 +321,20 @@ static int dl_data(void *ctx, void *handle, const char *bytes, size_t len, struc
 {
 	struct dl_msg *h = handle;
 	struct dl_batch *b = ctx;
-	size_t start = 0;
 
 	eng_progress_bytes(b->g, b->m, false, len);
 	sync_fp_update(&h->fp, bytes, len);
-	if (len > 0 && h->pending_cr && bytes[0] != '\n' &&
-	    maildir_deliver_write(&h->d, "\r", 1, e) < 0)
-		return -1;
-	h->pending_cr = false;
-	for (size_t i = 0; i < len; i++) {
-		const char *cr = memchr(bytes + i, '\r', len - i);
+	while (len > 0) {
+		size_t piece = len < MAILDIR_DELIVERY_ROOM - 1 ? len : MAILDIR_DELIVERY_ROOM - 1;
+		char *out = maildir_deliver_room(&h->d, piece + 1, e);
 
-		if (cr == NULL)
-			break;
-		i = (size_t)(cr - bytes);
-		if (i + 1 == len) {
-			if (maildir_deliver_write(&h->d, bytes + start, i - start, e) < 0)
-				return -1;
-			h->pending_cr = true;
-			start = len;
-		} else if (bytes[i + 1] == '\n') {
-			if (maildir_deliver_write(&h->d, bytes + start, i - start, e) < 0)
-				return -1;
-			start = i + 1;
-		}
+		if (out == NULL)
+			return -1;
+		maildir_deliver_wrote(&h->d, crlf_to_lf(bytes, piece, out, &h->pending_cr));
+		bytes += piece;
+		len -= piece;
 	}
-	return maildir_deliver_write(&h->d, bytes + start, len - start, e);
+	return 0;
 }
 
 static size_t dl_find(const struct dl_batch *b, uint32_t uid)

@@ -12,6 +12,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "crlf.h"
+
 static const char fp_magic[] = "ferry-fp1\n";
 
 int sync_fp_init(struct sync_fp_ctx *c, struct err *e)
@@ -68,24 +70,12 @@ static void fp_content(struct sync_fp_ctx *c, unsigned char ch)
 
 /*
  * After the header only the CRLF size is kept: every byte, plus one for
- * each bare LF.  memchr over the body instead of a per-byte state machine
- * (this runs over every downloaded byte).
+ * each bare LF (crlf_count_bare_lf: this runs over every downloaded byte).
  */
 static void fp_count_body(struct sync_fp_ctx *c, const unsigned char *p, size_t n)
 {
-	const unsigned char *end = p + n, *q = p;
-
-	c->size += n;
-	while (q < end) {
-		const unsigned char *nl = memchr(q, '\n', (size_t)(end - q));
-
-		if (nl == NULL)
-			break;
-		if (nl == p ? !c->last_cr : nl[-1] != '\r')
-			c->size++;      /* a bare LF becomes CR LF */
-		q = nl + 1;
-	}
-	c->last_cr = n > 0 && end[-1] == '\r';
+	c->size += n + crlf_count_bare_lf((const char *)p, n, c->last_cr);
+	c->last_cr = n > 0 ? p[n - 1] == '\r' : c->last_cr;
 	c->pending_cr = false;
 }
 
