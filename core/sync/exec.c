@@ -212,9 +212,8 @@ struct mbox_state_ctx {
 	uint32_t uidvalidity;
 };
 
-static int mbox_state_fn(struct state_txn *txn, void *ctx, struct err *e)
+static int mbox_state_put(struct state_txn *txn, const struct mbox_state_ctx *c, struct err *e)
 {
-	struct mbox_state_ctx *c = ctx;
 	struct state_mailbox cur;
 	struct eng_marker mk = { .magic = ENG_MARKER_MAGIC };
 	struct arena a;
@@ -241,25 +240,68 @@ static int mbox_state_fn(struct state_txn *txn, void *ctx, struct err *e)
 	return rc;
 }
 
-static int exec_mailbox_state(struct eng *g, struct sync_action *act, struct eng_mbox *m,
-			      struct err *e)
+struct mbox_states {
+	struct mbox_state_ctx *v;
+	size_t n;
+};
+
+static int mbox_states_fn(struct state_txn *txn, void *ctx, struct err *e)
 {
-	struct mbox_state_ctx c = { m, act, act->uidvalidity };
+	const struct mbox_states *ms = ctx;
 
-	if (c.uidvalidity == 0 && act->remote_existed) {
-		struct imap_status_data st = { 0 };
-		const char *name = m->sm.remote_name;
-
-		if (sync_remote_status_all(g->r, &name, 1, &st, e) < 0)
+	for (size_t i = 0; i < ms->n; i++)
+		if (mbox_state_put(txn, &ms->v[i], e) < 0)
 			return -1;
-		c.uidvalidity = st.uidvalidity;
-	}
-	if (eng_commit(g, mbox_state_fn, &c, e) < 0)
-		return -1;
-	m->sm.uidvalidity = c.uidvalidity;
-	m->local_existed = act->local_existed;
-	m->remote_existed = act->remote_existed;
 	return 0;
+}
+
+/*
+ * The mailbox-state actions that follow one another (one per mailbox at
+ * the end of a plan), in one commit.  A mailbox whose UIDVALIDITY cannot
+ * be read fails alone; the others are recorded.
+ */
+static int exec_mailbox_states(struct eng *g, struct sync_action **acts, size_t n, struct err *e)
+{
+	struct mbox_states ms = { xcalloc(n, sizeof(*ms.v)), 0 };
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct eng_mbox *m = eng_mbox_by_id(g, acts[i]->mailbox);
+		struct mbox_state_ctx c = { m, acts[i], acts[i]->uidvalidity };
+
+		if (m == NULL || m->failed)
+			continue;
+		if (c.uidvalidity == 0 && acts[i]->remote_existed) {
+			struct imap_status_data st = { 0 };
+			const char *name = m->sm.remote_name;
+
+			if (sync_remote_status_all(g->r, &name, 1, &st, e) < 0) {
+				if (eng_err_fatal(e) || n == 1) {
+					rc = -1;
+					goto out;
+				}
+				eng_mbox_fail(g, m, e);
+				err_clear(e);
+				continue;
+			}
+			c.uidvalidity = st.uidvalidity;
+		}
+		ms.v[ms.n++] = c;
+	}
+	if (ms.n > 0 && eng_commit(g, mbox_states_fn, &ms, e) < 0) {
+		rc = -1;
+		goto out;
+	}
+	for (size_t i = 0; i < ms.n; i++) {
+		struct eng_mbox *m = ms.v[i].m;
+
+		m->sm.uidvalidity = ms.v[i].uidvalidity;
+		m->local_existed = ms.v[i].act->local_existed;
+		m->remote_existed = ms.v[i].act->remote_existed;
+	}
+out:
+	free(ms.v);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- downloads */
@@ -1515,7 +1557,7 @@ static size_t batch_len(struct eng *g, size_t i)
 		   : a->kind == SYNC_ACT_DELETE_LOCAL ? EXEC_DELETE_BATCH
 		   : a->kind == SYNC_ACT_UPLOAD ? EXEC_UPLOAD_BATCH
 		   : a->kind == SYNC_ACT_FLAGS_REMOTE || a->kind == SYNC_ACT_FLAGS_LOCAL ? EXEC_FLAGS_BATCH
-		   : a->kind == SYNC_ACT_RECORD ? SIZE_MAX : 1;
+		   : a->kind == SYNC_ACT_RECORD || a->kind == SYNC_ACT_MAILBOX_STATE ? SIZE_MAX : 1;
 	size_t j = i + 1;
 
 	while (j < g->plan.nactions && j - i < cap) {
@@ -1523,7 +1565,7 @@ static size_t batch_len(struct eng *g, size_t i)
 
 		if (b->kind != a->kind || action_blocked(g, b))
 			break;
-		if (a->kind != SYNC_ACT_RECORD &&
+		if (a->kind != SYNC_ACT_RECORD && a->kind != SYNC_ACT_MAILBOX_STATE &&
 		    (b->mailbox != a->mailbox || b->to_mailbox != a->to_mailbox))
 			break;
 		if (a->kind == SYNC_ACT_MOVE_REMOTE) {
@@ -1560,7 +1602,7 @@ static int exec_batch(struct eng *g, struct sync_action **acts, size_t n, struct
 	case SYNC_ACT_DELETE_FOLDER:
 		return exec_folder(g, act, m, e);
 	case SYNC_ACT_MAILBOX_STATE:
-		return exec_mailbox_state(g, act, m, e);
+		return exec_mailbox_states(g, acts, n, e);
 	case SYNC_ACT_DOWNLOAD:
 		return exec_downloads(g, m, acts, n, e);
 	case SYNC_ACT_UPLOAD:
