@@ -410,6 +410,34 @@ Test(conn, untagged_responses_go_to_the_command_then_the_connection)
 	fake_finish(&f, true);
 }
 
+/* A command is the oldest once every command sent before it has its answer. */
+Test(conn, a_command_is_oldest_once_the_earlier_ones_are_answered)
+{
+	struct step script[] = {
+		{ SEND, GREETING, 0, 0 }, { EXPECT, "F1 NOOP", 0, 0 }, { EXPECT, "F2 NOOP", 0, 0 },
+		{ SEND, "F1 OK\r\n", 0, 0 }, { SLEEP, NULL, 300, 0 }, { SEND, "F2 OK\r\n", 0, 0 },
+		{ END, NULL, 0, 0 },
+	};
+	struct fake f = fake_start(script);
+	struct imap_conn *c = conn_over(&f, 5000);
+	struct imap_cmd *a = submit(c, "NOOP");
+	struct imap_cmd *b = submit(c, "NOOP");
+	struct err e;
+
+	cr_assert(imap_cmd_is_oldest(a));
+	cr_assert(!imap_cmd_is_oldest(b), "F1 is still waiting");
+	cr_assert_eq(imap_conn_wait(c, a, &e), 0, "%s", e.msg);
+	cr_assert(!imap_cmd_is_oldest(a), "a done command is not waiting");
+	cr_assert(!imap_cmd_is_done(b), "F2 OK came early");
+	cr_assert(imap_cmd_is_oldest(b));
+	cr_assert_eq(imap_conn_wait(c, b, &e), 0, "%s", e.msg);
+	cr_assert(!imap_cmd_is_oldest(b));
+	imap_cmd_free(a);
+	imap_cmd_free(b);
+	imap_conn_free(c);
+	fake_finish(&f, true);
+}
+
 Test(conn, bye_with_commands_in_flight_fails_them_with_the_reason)
 {
 	struct step script[] = {
