@@ -770,6 +770,53 @@ Test(conn, client_auth_refusal_is_auth_error_and_secret_fetched_once)
 	cr_assert_eq(fake_finish(&f, true), 0);
 }
 
+struct early_log {
+	int calls;
+	double at;
+};
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void note_early(void *ctx)
+{
+	struct early_log *l = ctx;
+
+	l->calls++;
+	l->at = mono_s();
+}
+
+/* secret_early runs once connected, while the server has not greeted yet. */
+Test(conn, client_calls_secret_early_before_the_greeting_arrives)
+{
+	struct step script[] = {
+		{ SLEEP, NULL, 400, 0 }, { SEND, "* PREAUTH [CAPABILITY IMAP4rev1] hi\r\n", 0, 0 },
+		{ END, NULL, 0, 0 },
+	};
+	struct fake f = fake_start(script);
+	struct early_log l = { 0, 0 };
+	struct imap_client_opts o = {
+		.conn = { .host = "fake", .tls = IMAP_TLS_NONE, .timeout_ms = 5000 },
+		.user = "alice", .have_password = true, .secret_early = note_early, .secret_ctx = &l,
+	};
+	struct imap_client *cl = imap_client_new(&o);
+	double greeted;
+	struct err e;
+
+	cr_assert_eq(imap_client_attach_fd(cl, f.fd, &e), 0, "%s", e.msg);
+	greeted = mono_s();
+	cr_assert_eq(l.calls, 1);
+	cr_assert_gt(greeted - l.at, 0.25, "secret_early ran only %.3f s before the greeting was read",
+		     greeted - l.at);
+	imap_client_free(cl);
+	fake_finish(&f, true);
+}
+
 Test(conn, client_starttls_not_offered_is_a_tls_error)
 {
 	struct step script[] = {
