@@ -220,15 +220,16 @@ int sync_remote_scan(struct sync_remote *r, const char *name, const struct sync_
  * sync_remote_scan_start() sends SELECT name and the listing's FETCHes
  * without waiting; *out is the scan in flight.  `uidvalidity` is the
  * recorded one (0: nothing known), `max_known` the highest recorded UID
- * (0: none).  With one, the listing is "UID FETCH 1:max_known (UID FLAGS)"
- * and "UID FETCH max_known+1:* (UID FLAGS RFC822.SIZE)", else "UID FETCH
- * 1:* (UID FLAGS RFC822.SIZE)".  sync_remote_scan_finish() waits for its
- * answers and fills *out exactly as sync_remote_scan(r, name, known, ...)
- * would; `known` (the records, with this UIDVALIDITY; NULL when it is 0)
+ * (0: none).  With one, the listing is "UID FETCH 1:max_known (UID
+ * FLAGS)" and "UID FETCH max_known+1:4294967295 (UID FLAGS RFC822.SIZE)",
+ * else "UID FETCH 1:* (UID FLAGS RFC822.SIZE)".  sync_remote_scan_finish()
+ * waits for its answers and fills *out exactly as sync_remote_scan(r, name,
+ * known, ...) would; `known` (the records, with this UIDVALIDITY; NULL when it is 0)
  * is needed only now: a UID up to max_known takes its recorded size, or
- * gets it from one more FETCH.  A new UIDVALIDITY: the answers are dropped
- * and the mailbox listed afresh (selected again first if another SELECT
- * was sent since).  Finish frees the scan, failed or not.  The arena must
+ * gets it from one more FETCH; under a new UIDVALIDITY the answers are
+ * dropped and the mailbox listed afresh.  Either command selects the
+ * mailbox again first if another SELECT was sent since.  Finish frees the
+ * scan, failed or not.  The arena must
  * stay until the finish.  Finish the scans in the order they were started;
  * between a start and its finish send nothing but other scans' starts
  * (another command would find another mailbox selected).

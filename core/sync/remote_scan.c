@@ -326,7 +326,7 @@ static int submit_text(struct sync_remote *r, const char *text, struct scan_ctx 
  * rest (not known, or recorded without a size) by fetch_sizes().  A UID's
  * size cannot change (a message is immutable under its UID).
  */
-static int sizes_from_known(struct scan_ctx *sc, uint32_t max_known, struct err *e)
+static void take_known_sizes(struct scan_ctx *sc, uint32_t max_known)
 {
 	const struct sync_remote_known *k = sc->known;
 	size_t i, idx;
@@ -340,15 +340,30 @@ static int sizes_from_known(struct scan_ctx *sc, uint32_t max_known, struct err 
 		x->m.size = k->sizes[idx];
 		x->have_size = true;
 	}
+}
+
+static bool sizes_missing(const struct scan_ctx *sc)
+{
+	for (size_t i = 0; i < sc->n; i++)
+		if (!sc->ents[i].have_size)
+			return true;
+	return false;
+}
+
+static int sizes_from_known(struct scan_ctx *sc, uint32_t max_known, struct err *e)
+{
+	take_known_sizes(sc, max_known);
 	return fetch_sizes(sc, e);
 }
 
 /*
  * The complete listing.  With the mailbox's records (same UIDVALIDITY, sizes
  * given): "UID FETCH 1:maxknown (UID FLAGS)" and, pipelined, "UID FETCH
- * maxknown+1:* (UID FLAGS RFC822.SIZE)": sizes are asked only of the new
- * messages, the known ones take the recorded size.  Otherwise one
- * "UID FETCH 1:* (UID FLAGS RFC822.SIZE)".
+ * maxknown+1:4294967295 (UID FLAGS RFC822.SIZE)": sizes are asked only of
+ * the new messages, the known ones take the recorded size.  The upper end
+ * is the highest UID there can be, not "*": "n:*" above the highest UID
+ * still answers the last message, whose size the server may have to read
+ * the file for.  Otherwise one "UID FETCH 1:* (UID FLAGS RFC822.SIZE)".
  */
 static bool known_listing(const struct sync_remote_known *k)
 {
@@ -365,9 +380,8 @@ static int submit_known_listing(struct scan_ctx *sc, uint32_t max_known, struct 
 	cmd[0] = cmd[1] = NULL;
 	snprintf(text[0], sizeof(text[0]), "UID FETCH 1:%u (UID FLAGS)", max_known);
 	if (max_known < UINT32_MAX) {
-		/* "n:*" above the highest UID still answers the last message: kept, sized. */
-		snprintf(text[1], sizeof(text[1]), "UID FETCH %u:* (UID FLAGS RFC822.SIZE)",
-			 max_known + 1);
+		snprintf(text[1], sizeof(text[1]), "UID FETCH %u:%u (UID FLAGS RFC822.SIZE)",
+			 max_known + 1, UINT32_MAX);
 		ncmd = 2;
 	}
 	for (size_t i = 0; i < ncmd; i++)
@@ -636,20 +650,51 @@ int sync_remote_scan_start(struct sync_remote *r, const char *name, uint32_t uid
 }
 
 /*
- * The UIDVALIDITY changed: the answers are dropped and the mailbox listed
- * afresh.  If a later SELECT was sent since, it is selected again first
- * (everything sent before has completed once that SELECT is answered).
+ * A command for the scan's mailbox after its answers: if a later SELECT was
+ * sent since, the mailbox is selected again first (everything sent before
+ * has been answered once that SELECT is), and *sel becomes that SELECT's.
  */
+static int ahead_reselect(struct sync_remote_scan_ahead *x, const struct imap_select_info **sel,
+			  struct err *e)
+{
+	if (x->s.seq == x->r->selects)
+		return 0;
+	if (remote_select_with(x->r, x->name, NULL, NULL, NULL, e) < 0)
+		return -1;
+	*sel = &x->r->sel;
+	return 0;
+}
+
+/* The UIDVALIDITY changed: the answers are dropped and the mailbox listed afresh. */
 static int ahead_relist(struct sync_remote_scan_ahead *x, const struct imap_select_info **sel,
 			struct err *e)
 {
 	reset_entries(&x->sc);
-	if (x->s.seq != x->r->selects) {
-		if (remote_select_with(x->r, x->name, NULL, scan_untagged, &x->sc, e) < 0)
-			return -1;
-		*sel = &x->r->sel;
-	}
+	if (ahead_reselect(x, sel, e) < 0)
+		return -1;
 	return (*sel)->exists > 0 ? full_listing(&x->sc, true, e) : 0;
+}
+
+/*
+ * Sizes: the recorded ones, then a FETCH for the rest (in the mailbox,
+ * selected again if need be; had its UIDVALIDITY moved meanwhile, the
+ * listing is redone).
+ */
+static int ahead_sizes(struct sync_remote_scan_ahead *x, const struct imap_select_info **sel,
+		       struct err *e)
+{
+	uint32_t uidvalidity = (*sel)->uidvalidity;
+
+	take_known_sizes(&x->sc, x->max_known);
+	if (!sizes_missing(&x->sc))
+		return 0;
+	if (ahead_reselect(x, sel, e) < 0)
+		return -1;
+	if ((*sel)->uidvalidity != uidvalidity) {
+		reset_entries(&x->sc);
+		return (*sel)->exists > 0 ? full_listing(&x->sc, true, e) : 0;
+	}
+	return fetch_sizes(&x->sc, e);
 }
 
 /*
@@ -685,7 +730,7 @@ int sync_remote_scan_finish(struct sync_remote_scan_ahead *x, const struct sync_
 	if (rc == 0 && x->uidvalidity != 0 && sel->uidvalidity != x->uidvalidity)
 		rc = ahead_relist(x, &sel, e);
 	else if (rc == 0)
-		rc = sizes_from_known(&x->sc, x->max_known, e);
+		rc = ahead_sizes(x, &sel, e);
 	if (rc == 0) {
 		out->uidvalidity = sel->uidvalidity;
 		out->uidnext = sel->uidnext;
