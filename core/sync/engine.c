@@ -1072,6 +1072,7 @@ static int max_known_uids(struct eng *g, struct err *e)
 	for (size_t i = 0; rc == 0 && i < g->nmb; i++) {
 		struct eng_mbox *m = &g->mb[i];
 
+		/* load_records() reads none of a failed mailbox's: nothing known */
 		if (!m->idle && !m->failed && m->remote_exists && m->sm.uidvalidity != 0)
 			rc = state_msg_max_uid(txn, m->sm.id, &m->max_known, e);
 	}
@@ -1085,7 +1086,7 @@ static void scan_ahead(struct eng *g, size_t *next, size_t *inflight)
 		struct eng_mbox *m = &g->mb[*next];
 		struct err e;
 
-		if (m->idle || m->failed || !m->remote_exists) {
+		if (m->idle || !m->remote_exists) {     /* no remote scan (scan_all) */
 			(*next)++;
 			continue;
 		}
