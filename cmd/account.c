@@ -106,16 +106,53 @@ void run_ctx_release(struct run_ctx *rc)
 	memset(rc, 0, sizeof(*rc));
 }
 
+void account_secrets_init(struct account_secrets *s, const struct cfg_account *a)
+{
+	memset(s, 0, sizeof(*s));
+	s->a = a;
+}
+
+void account_secrets_release(struct account_secrets *s)
+{
+	secret_cancel(s->job);
+	s->job = NULL;
+}
+
+/* secret_early: start the one helper the account has (see account.h). */
+static void account_secret_early(void *ctx)
+{
+	struct account_secrets *s = ctx;
+	const struct cfg_remote *r = &s->a->remote;
+	bool pw = r->password == NULL && r->password_cmd != NULL && r->oauth2_token_cmd == NULL;
+	bool token = r->password == NULL && r->password_cmd == NULL && r->oauth2_token_cmd != NULL;
+	struct err e;
+
+	if (s->job != NULL || (!pw && !token))
+		return;
+	err_clear(&e);
+	if (secret_start_for_account(s->a, token, &s->job, &e) < 0)
+		s->job = NULL;  /* run again when asked, which reports the error */
+	else
+		s->job_token = token;
+}
+
 int account_secret(void *ctx, enum imap_secret_kind kind, struct buf *out, struct err *e)
 {
-	const struct cfg_account *a = ctx;
+	struct account_secrets *s = ctx;
+	bool token = kind == IMAP_SECRET_TOKEN;
 	char *secret = NULL;
 	int r;
 
-	if (kind == IMAP_SECRET_TOKEN)
-		r = secret_oauth2_token(a, &secret, e);
-	else
-		r = secret_password(a, &secret, e);
+	if (s->job != NULL && s->job_token == token) {
+		struct secret_job *j = s->job;
+
+		s->job = NULL;
+		r = secret_finish(j, &secret, e);
+	} else if (token) {
+		r = secret_oauth2_token(s->a, &secret, e);
+	} else {
+		r = secret_password(s->a, &secret, e);
+	}
 	if (r < 0)
 		return -1;
 	r = buf_adds(out, secret, e);
@@ -141,7 +178,8 @@ static enum imap_auth_mech map_mech(enum cfg_auth_mech m)
 	}
 }
 
-void account_client_opts(const struct cfg_account *a, struct imap_client_opts *opts,
+void account_client_opts(const struct cfg_account *a, struct account_secrets *secrets,
+			 struct imap_client_opts *opts,
 			 enum imap_auth_mech mechs_buf[CFG_AUTH_COUNT], char fp_text[110])
 {
 	const struct cfg_remote *r = &a->remote;
@@ -171,7 +209,8 @@ void account_client_opts(const struct cfg_account *a, struct imap_client_opts *o
 	opts->have_password = r->password != NULL || r->password_cmd != NULL;
 	opts->have_token = r->oauth2_token_cmd != NULL;
 	opts->get_secret = account_secret;
-	opts->secret_ctx = (void *)a;
+	opts->secret_early = account_secret_early;
+	opts->secret_ctx = secrets;
 	opts->client_name = "ferry";
 	opts->client_version = ferry_version();
 }

@@ -36,14 +36,38 @@ struct run_ctx {
 int run_ctx_init(struct run_ctx *rc, const struct cli *cli, struct err *e);
 void run_ctx_release(struct run_ctx *rc);
 
-/* The password or token for the client, fetched only when it asks. */
+/*
+ * Where one login's secret comes from: the account, and the helper command
+ * started early, if any.  The client gets it as secret_ctx
+ * (account_client_opts).  Once the connection is made, before the greeting,
+ * the helper of an account with exactly one secret command (password_cmd
+ * without oauth2_token_cmd, or the reverse) and no `password:` is started,
+ * so that it runs while the server gets ready; it is not started when the
+ * connection cannot be made.  When the client then asks for that secret,
+ * the helper's answer is taken (errors as if it had been run then); when
+ * it does not ask (PREAUTH, a mechanism needing another secret, a failure
+ * before authentication), account_secrets_release() kills the helper's
+ * process group and reaps it.  Release once the login is over.
+ */
+struct secret_job;
+struct account_secrets {
+	const struct cfg_account *a;
+	struct secret_job *job;         /* started early, not yet taken */
+	bool job_token;                 /* job is oauth2_token_cmd, not password_cmd */
+};
+void account_secrets_init(struct account_secrets *s, const struct cfg_account *a);
+void account_secrets_release(struct account_secrets *s);
+
+/* The password or token for the client (ctx: struct account_secrets), fetched only when it asks. */
 int account_secret(void *ctx, enum imap_secret_kind kind, struct buf *out, struct err *e);
 
 /*
  * Fill client options from the account (strings point into the account,
- * fp_text must outlive the options).  mechs_buf holds the mapped auth list.
+ * fp_text must outlive the options; secrets, initialised for a, must
+ * outlive the login).  mechs_buf holds the mapped auth list.
  */
-void account_client_opts(const struct cfg_account *a, struct imap_client_opts *opts,
+void account_client_opts(const struct cfg_account *a, struct account_secrets *secrets,
+			 struct imap_client_opts *opts,
 			 enum imap_auth_mech mechs_buf[CFG_AUTH_COUNT], char fp_text[110]);
 
 /* "account \"work\": " prefix, then the error, on stderr; with a hint for the user. */

@@ -59,6 +59,7 @@ static void sort_mailboxes(struct check_result *res)
 static int check_online(const struct cfg_account *a, struct check_result *res, struct err *e)
 {
 	enum imap_auth_mech mechs[CFG_AUTH_COUNT];
+	struct account_secrets secrets;
 	struct imap_client_opts opts;
 	struct imap_client *cl;
 	char fp_text[110];
@@ -66,10 +67,14 @@ static int check_online(const struct cfg_account *a, struct check_result *res, s
 	const char *fp;
 	int r = -1;
 
-	account_client_opts(a, &opts, mechs, fp_text);
+	account_secrets_init(&secrets, a);
+	account_client_opts(a, &secrets, &opts, mechs, fp_text);
 	cl = imap_client_new(&opts);
-	if (imap_client_open(cl, e) < 0)
+	r = imap_client_open(cl, e);
+	account_secrets_release(&secrets);
+	if (r < 0)
 		goto out;
+	r = -1;
 	copy_caps(&res->caps, imap_client_caps(cl));
 	res->mech = imap_auth_mech_name(imap_client_mech(cl));
 	res->tls = imap_conn_is_tls(imap_client_conn(cl));

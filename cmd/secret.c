@@ -38,6 +38,14 @@ struct child {
 	int status;
 	bool reaped;
 	bool timed_out;
+	long long deadline;     /* CLOCK_MONOTONIC ms: the command's time is up */
+};
+
+/* A command started by secret_start(), not yet waited for. */
+struct secret_job {
+	struct child c;
+	char *what;
+	unsigned timeout_s;
 };
 
 static int fd_above_stdio(int fd)
@@ -239,9 +247,9 @@ static void drain(struct child *c)
  * kernel), the exit is checked every TICK_MS, which costs up to a tick
  * after the pipes close.
  */
-static void child_wait(struct child *c, unsigned timeout_s)
+static void child_wait(struct child *c)
 {
-	long long deadline = now_ms() + (long long)timeout_s * 1000;
+	long long deadline = c->deadline;
 
 	for (;;) {
 		struct pollfd p[3];
@@ -328,42 +336,92 @@ static bool child_ok(const struct child *c, size_t len)
 	       WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0 && len > 0;
 }
 
-int secret_run(const char *command, const char *what, unsigned timeout_s,
-	       char **secret_out, struct err *e)
+static void child_close(struct child *c)
 {
-	struct child c = {
+	if (c->out_fd >= 0)
+		close(c->out_fd);
+	if (c->err_fd >= 0)
+		close(c->err_fd);
+	if (c->pid_fd >= 0)
+		close(c->pid_fd);
+	c->out_fd = c->err_fd = c->pid_fd = -1;
+	buf_release_secret(&c->line);
+	buf_release(&c->errtext);
+}
+
+int secret_start(const char *command, const char *what, unsigned timeout_s,
+		 struct secret_job **job_out, struct err *e)
+{
+	struct secret_job *j = xcalloc(1, sizeof(*j));
+
+	*job_out = NULL;
+	j->c = (struct child){
 		.pid_fd = -1, .out_fd = -1, .err_fd = -1,
 		.line = BUF_INIT(SECRET_LINE_MAX),
 		.errtext = BUF_INIT(SECRET_STDERR_MAX),
+		.deadline = now_ms() + (long long)timeout_s * 1000,
 	};
+	j->what = xstrdup(what);
+	j->timeout_s = timeout_s;
+	if (child_start(&j->c, command, what, e) < 0) {
+		free(j->what);
+		free(j);
+		return -1;
+	}
+	*job_out = j;
+	return 0;
+}
+
+int secret_finish(struct secret_job *j, char **secret_out, struct err *e)
+{
+	struct child *c = &j->c;
 	size_t len;
 	int rc = 0;
 
-	if (child_start(&c, command, what, e) < 0)
-		return -1;
-	child_wait(&c, timeout_s);
-	if (c.out_fd >= 0)
-		close(c.out_fd);
-	if (c.err_fd >= 0)
-		close(c.err_fd);
-	if (c.pid_fd >= 0)
-		close(c.pid_fd);
-	len = c.line.len;
-	while (len > 0 && (c.line.data[len - 1] == '\r' || c.line.data[len - 1] == '\n'))
+	child_wait(c);
+	len = c->line.len;
+	while (len > 0 && (c->line.data[len - 1] == '\r' || c->line.data[len - 1] == '\n'))
 		len--;
-	if (child_ok(&c, len))
-		*secret_out = xmemdup(c.line.data, len);
+	if (child_ok(c, len))
+		*secret_out = xmemdup(c->line.data, len);
 	else
-		rc = child_error(&c, what, timeout_s, e);
-	buf_release_secret(&c.line);
-	buf_release(&c.errtext);
+		rc = child_error(c, j->what, j->timeout_s, e);
+	child_close(c);
+	free(j->what);
+	free(j);
 	return rc;
+}
+
+void secret_cancel(struct secret_job *j)
+{
+	if (j == NULL)
+		return;
+	if (!j->c.reaped)
+		kill_group(&j->c);
+	child_close(&j->c);
+	free(j->what);
+	free(j);
+}
+
+int secret_run(const char *command, const char *what, unsigned timeout_s,
+	       char **secret_out, struct err *e)
+{
+	struct secret_job *j;
+
+	if (secret_start(command, what, timeout_s, &j, e) < 0)
+		return -1;
+	return secret_finish(j, secret_out, e);
+}
+
+static char *what_for(const struct cfg_account *a, const char *key)
+{
+	return xasprintf("%s for account \"%s\"", key, a->name);
 }
 
 static int run_for_account(const struct cfg_account *a, const char *key,
 			   const char *command, char **secret_out, struct err *e)
 {
-	char *what = xasprintf("%s for account \"%s\"", key, a->name);
+	char *what = what_for(a, key);
 	int rc = secret_run(command, what, SECRET_TIMEOUT, secret_out, e);
 
 	free(what);
@@ -389,4 +447,21 @@ int secret_oauth2_token(const struct cfg_account *a, char **secret_out, struct e
 		return run_for_account(a, "oauth2_token_cmd", a->remote.oauth2_token_cmd,
 				       secret_out, e);
 	return err_set(e, ERR_AUTH, "account \"%s\" has no oauth2_token_cmd", a->name);
+}
+
+int secret_start_for_account(const struct cfg_account *a, bool token,
+			     struct secret_job **job_out, struct err *e)
+{
+	const char *key = token ? "oauth2_token_cmd" : "password_cmd";
+	const char *command = token ? a->remote.oauth2_token_cmd : a->remote.password_cmd;
+	char *what;
+	int rc;
+
+	*job_out = NULL;
+	if (command == NULL)
+		return err_set(e, ERR_AUTH, "account \"%s\" has no %s", a->name, key);
+	what = what_for(a, key);
+	rc = secret_start(command, what, SECRET_TIMEOUT, job_out, e);
+	free(what);
+	return rc;
 }

@@ -27,6 +27,8 @@
 #ifndef FERRY_SECRET_H
 #define FERRY_SECRET_H
 
+#include <stdbool.h>
+
 #include "config.h"
 #include "err.h"
 
@@ -40,6 +42,27 @@
  */
 int secret_run(const char *command, const char *what, unsigned timeout_s,
 	       char **secret_out, struct err *e);
+
+/*
+ * secret_run() in two halves, so that the command can run while the caller
+ * waits for something else: secret_start() starts it (its time limit runs
+ * from now), secret_finish() waits for it and returns its first line as
+ * secret_run() does (same errors), secret_cancel() kills its process group
+ * (SIGKILL), reaps it and wipes what it printed.  Finish and cancel free
+ * the job; exactly one of them must be called.
+ */
+struct secret_job;
+int secret_start(const char *command, const char *what, unsigned timeout_s,
+		 struct secret_job **job_out, struct err *e);
+int secret_finish(struct secret_job *job, char **secret_out, struct err *e);
+void secret_cancel(struct secret_job *job);
+
+/*
+ * Start the account's password_cmd (token: oauth2_token_cmd) with the
+ * account helpers' time limit; ERR_AUTH if the account has no such command.
+ */
+int secret_start_for_account(const struct cfg_account *a, bool token,
+			     struct secret_job **job_out, struct err *e);
 
 /*
  * The account's password: a copy of `password:`, or the output of

@@ -260,6 +260,7 @@ static int sync_one(struct run_ctx *rc, size_t idx, struct progress *pr, struct 
 	const struct cfg_account *a = rc->accounts[idx];
 	struct selection sel = { a, rc->mailboxes[idx], rc->nmailboxes[idx] };
 	enum imap_auth_mech mechs[CFG_AUTH_COUNT];
+	struct account_secrets secrets;
 	struct imap_client_opts copts;
 	struct sync_account_opts o;
 	struct sync_remote *remote;
@@ -299,9 +300,12 @@ static int sync_one(struct run_ctx *rc, size_t idx, struct progress *pr, struct 
 		o.progress_ctx = pr;
 	}
 
-	account_client_opts(a, &copts, mechs, fp_text);
+	account_secrets_init(&secrets, a);
+	account_client_opts(a, &secrets, &copts, mechs, fp_text);
 	remote = sync_remote_new(&copts);
-	if (sync_remote_open(remote, e) < 0) {
+	r = sync_remote_open(remote, e);
+	account_secrets_release(&secrets);
+	if (r < 0) {
 		sync_remote_free(remote);
 		return -1;
 	}

@@ -404,6 +404,11 @@ int state_msg_iter_next(struct state_iter *it, struct arena *a,
 			struct state_msg *m_out, struct err *e);
 void state_msg_iter_release(struct state_iter *it);
 
+/* The highest UID among the mailbox's records (0: none has a UID), from the
+ * uid index alone (no record is read). */
+int state_msg_max_uid(struct state_txn *txn, uint32_t mailbox, uint32_t *uid_out,
+		      struct err *e);
+
 /* All records of a mailbox in UID order (uid 0 first); memory in `a`. */
 int state_msg_list(struct state_txn *txn, uint32_t mailbox, struct arena *a,
 		   struct state_msg **list_out, size_t *n_out, struct err *e);

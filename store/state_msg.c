@@ -149,6 +149,38 @@ static int uid_lookup(struct state_txn *txn, uint32_t mailbox, uint32_t uid,
 	return ret;
 }
 
+int state_msg_max_uid(struct state_txn *txn, uint32_t mailbox, uint32_t *uid_out,
+		      struct err *e)
+{
+	uint8_t next[8];
+	MDB_val k = { 8, next }, v;
+	MDB_cursor *cur;
+	int rc, ret = 0;
+
+	*uid_out = 0;
+	if (state_txn_check(txn, false, e) < 0)
+		return -1;
+	rc = mdb_cursor_open(txn->txn, txn->st->msg_uid, &cur);
+	if (rc != 0)
+		return lmdb_fail(txn, rc, e, "cannot read the uid index");
+	/* The key before the next mailbox's first one (or the last key). */
+	state_be32(next, mailbox + 1);
+	state_be32(next + 4, 0);
+	rc = mailbox == UINT32_MAX ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+	else if (rc == MDB_NOTFOUND)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	if (rc == 0 && k.mv_size != UID_KEY_LEN)
+		ret = state_damaged(txn->st, e, "uid index key of %zu bytes", k.mv_size);
+	else if (rc == 0 && state_get_be32(k.mv_data) == mailbox)
+		*uid_out = state_get_be32((const uint8_t *)k.mv_data + 4);
+	else if (rc != 0 && rc != MDB_NOTFOUND)
+		ret = lmdb_fail(txn, rc, e, "cannot read the uid index");
+	mdb_cursor_close(cur);
+	return ret;
+}
+
 /* The record id of `name` in `mailbox` via the name index: 1 found, 0 not. */
 static int name_lookup(struct state_txn *txn, uint32_t mailbox,
 		       const char *name, uint64_t *id_out, struct err *e)

@@ -410,6 +410,34 @@ Test(conn, untagged_responses_go_to_the_command_then_the_connection)
 	fake_finish(&f, true);
 }
 
+/* A command is the oldest once every command sent before it has its answer. */
+Test(conn, a_command_is_oldest_once_the_earlier_ones_are_answered)
+{
+	struct step script[] = {
+		{ SEND, GREETING, 0, 0 }, { EXPECT, "F1 NOOP", 0, 0 }, { EXPECT, "F2 NOOP", 0, 0 },
+		{ SEND, "F1 OK\r\n", 0, 0 }, { SLEEP, NULL, 300, 0 }, { SEND, "F2 OK\r\n", 0, 0 },
+		{ END, NULL, 0, 0 },
+	};
+	struct fake f = fake_start(script);
+	struct imap_conn *c = conn_over(&f, 5000);
+	struct imap_cmd *a = submit(c, "NOOP");
+	struct imap_cmd *b = submit(c, "NOOP");
+	struct err e;
+
+	cr_assert(imap_cmd_is_oldest(a));
+	cr_assert(!imap_cmd_is_oldest(b), "F1 is still waiting");
+	cr_assert_eq(imap_conn_wait(c, a, &e), 0, "%s", e.msg);
+	cr_assert(!imap_cmd_is_oldest(a), "a done command is not waiting");
+	cr_assert(!imap_cmd_is_done(b), "F2 OK came early");
+	cr_assert(imap_cmd_is_oldest(b));
+	cr_assert_eq(imap_conn_wait(c, b, &e), 0, "%s", e.msg);
+	cr_assert(!imap_cmd_is_oldest(b));
+	imap_cmd_free(a);
+	imap_cmd_free(b);
+	imap_conn_free(c);
+	fake_finish(&f, true);
+}
+
 Test(conn, bye_with_commands_in_flight_fails_them_with_the_reason)
 {
 	struct step script[] = {
@@ -740,6 +768,53 @@ Test(conn, client_auth_refusal_is_auth_error_and_secret_fetched_once)
 	cr_assert_eq(calls, 1);
 	imap_client_free(cl);
 	cr_assert_eq(fake_finish(&f, true), 0);
+}
+
+struct early_log {
+	int calls;
+	double at;
+};
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void note_early(void *ctx)
+{
+	struct early_log *l = ctx;
+
+	l->calls++;
+	l->at = mono_s();
+}
+
+/* secret_early runs once connected, while the server has not greeted yet. */
+Test(conn, client_calls_secret_early_before_the_greeting_arrives)
+{
+	struct step script[] = {
+		{ SLEEP, NULL, 400, 0 }, { SEND, "* PREAUTH [CAPABILITY IMAP4rev1] hi\r\n", 0, 0 },
+		{ END, NULL, 0, 0 },
+	};
+	struct fake f = fake_start(script);
+	struct early_log l = { 0, 0 };
+	struct imap_client_opts o = {
+		.conn = { .host = "fake", .tls = IMAP_TLS_NONE, .timeout_ms = 5000 },
+		.user = "alice", .have_password = true, .secret_early = note_early, .secret_ctx = &l,
+	};
+	struct imap_client *cl = imap_client_new(&o);
+	double greeted;
+	struct err e;
+
+	cr_assert_eq(imap_client_attach_fd(cl, f.fd, &e), 0, "%s", e.msg);
+	greeted = mono_s();
+	cr_assert_eq(l.calls, 1);
+	cr_assert_gt(greeted - l.at, 0.25, "secret_early ran only %.3f s before the greeting was read",
+		     greeted - l.at);
+	imap_client_free(cl);
+	fake_finish(&f, true);
 }
 
 Test(conn, client_starttls_not_offered_is_a_tls_error)

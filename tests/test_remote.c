@@ -1349,8 +1349,8 @@ Test(remote_rev1, select_and_known_listing_pipelined_and_a_new_uidvalidity_relis
 	cr_assert_eq(l2.uidvalidity, l1.uidvalidity);
 	cr_assert_eq(l2.nmsgs, n);
 	for (size_t i = 0; i < n; i++) {
-		/* The last one is also answered by "max+1:*", with its real size. */
-		uint64_t want = i == n - 1 ? l1.msgs[i].size : sizes[i];
+		/* The last one too: "max+1:4294967295" does not answer it (as "max+1:*" would). */
+		uint64_t want = sizes[i];
 
 		cr_assert_eq(l2.msgs[i].uid, l1.msgs[i].uid);
 		cr_assert_eq(l2.msgs[i].size, want, "uid %u: size %llu, want %llu", l1.msgs[i].uid,
@@ -1374,6 +1374,142 @@ Test(remote_rev1, select_and_known_listing_pipelined_and_a_new_uidvalidity_relis
 	cr_assert_eq(l4.nmsgs, n);
 	free(sizes);
 	free(uids);
+	arena_release(&a);
+	remote_close(r);
+}
+
+static int fp_ignore(void *ctx, uint32_t uid, const struct sync_fp *fp, const char *message_id,
+		     uint64_t size, struct err *e)
+{
+	(void)ctx;
+	(void)uid;
+	(void)fp;
+	(void)message_id;
+	(void)size;
+	(void)e;
+	return 0;
+}
+
+/* Known UIDs and deliberately wrong sizes (real + 1000) of a listing; arrays to free. */
+static void known_with_sizes(const struct sync_remote_listing *l, struct sync_remote_known *k,
+			     uint32_t **uids_out, uint64_t **sizes_out)
+{
+	*uids_out = known_from(l, k);
+	*sizes_out = xcalloc(l->nmsgs + 1, sizeof(**sizes_out));
+	for (size_t i = 0; i < l->nmsgs; i++)
+		(*sizes_out)[i] = l->msgs[i].size + 1000;
+	k->sizes = *sizes_out;
+}
+
+/* The listing matches `want` by UID and flags; sizes are the recorded ones, or the real ones. */
+static void same_listing(const struct sync_remote_listing *got, const struct sync_remote_listing *want,
+			 const uint64_t *sizes, bool recorded_sizes)
+{
+	cr_assert_eq(got->nmsgs, want->nmsgs);
+	for (size_t i = 0; i < want->nmsgs; i++) {
+		uint64_t size = recorded_sizes ? sizes[i] : want->msgs[i].size;
+
+		cr_assert_eq(got->msgs[i].uid, want->msgs[i].uid);
+		cr_assert_eq(got->msgs[i].flags.sys, want->msgs[i].flags.sys);
+		cr_assert_eq(got->msgs[i].size, size, "uid %u: size %llu, want %llu", got->msgs[i].uid,
+			     (unsigned long long)got->msgs[i].size, (unsigned long long)size);
+	}
+}
+
+/*
+ * Listings started ahead: four in flight at once (every SELECT and FETCH
+ * sent before any answer is read), finished in order.  Each gets its own
+ * mailbox's messages; a known UID recorded without a size gets its size
+ * from its own mailbox, selected again since another was selected after
+ * it; the one whose SELECT fails fails alone; the one whose UIDVALIDITY
+ * changed is selected again too and listed afresh with its real sizes;
+ * the adapter's selection is then that last SELECT's mailbox.
+ */
+Test(remote_rev1, listings_started_ahead_are_answered_each_to_its_own)
+{
+	struct sync_remote_listing li, lo, l1, l2, l3, l4;
+	struct sync_remote_known ki, ko;
+	struct sync_remote_scan_ahead *x[4];
+	uint32_t *ui, *uo, mi, mo;
+	uint64_t *si, *so;
+	unsigned long sel0;
+	struct sync_remote *r;
+	struct arena a;
+	struct err e;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 10, NULL), 0);
+	r = remote_open();
+	cr_assert_eq(sync_remote_create(r, "Other", &e), 0, "%s", e.msg);
+	for (int i = 0; i < 3; i++)
+		append_text(r, "Other", i == 1 ? "Subject: o2\n\nsecond\n" : msg_lf, NULL, 0, NULL);
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &li);
+	scan(r, "Other", NULL, &a, &lo);
+	cr_assert_gt(li.nmsgs, 3);
+	cr_assert_eq(lo.nmsgs, 3);
+	known_with_sizes(&li, &ki, &ui, &si);
+	known_with_sizes(&lo, &ko, &uo, &so);
+	mi = ui[li.nmsgs - 1];
+	mo = uo[lo.nmsgs - 1];
+	cr_assert(sync_remote_scan_can_start(r));
+
+	sel0 = sync_remote_selects(r);
+	cr_assert_eq(sync_remote_scan_start(r, "INBOX", ki.uidvalidity, mi, &a, &x[0], &e), 0, "%s", e.msg);
+	cr_assert_eq(sync_remote_scan_start(r, "No Such Box", 7, 5, &a, &x[1], &e), 0, "%s", e.msg);
+	cr_assert_eq(sync_remote_scan_start(r, "Other", lo.uidvalidity - 1, mo, &a, &x[2], &e), 0,
+		     "%s", e.msg);
+	cr_assert_eq(sync_remote_scan_start(r, "Other", lo.uidvalidity, mo, &a, &x[3], &e), 0, "%s", e.msg);
+	cr_assert_eq(imap_conn_pending(imap_client_conn(sync_remote_client(r))), 12u,
+		     "the starts waited for answers");
+
+	si[2] = 0;                      /* recorded without a size: asked of INBOX */
+	cr_assert_eq(sync_remote_scan_finish(x[0], &ki, &l1, &e), 0, "%s", e.msg);
+	cr_assert(l1.complete && !l1.uidvalidity_changed);
+	cr_assert_eq(l1.uidvalidity, li.uidvalidity);
+	si[2] = li.msgs[2].size;
+	same_listing(&l1, &li, si, true);
+
+	ko.uidvalidity = 7;
+	cr_assert_eq(sync_remote_scan_finish(x[1], &ko, &l2, &e), -1);
+	cr_assert(strstr(e.msg, "No Such Box") != NULL, "%s", e.msg);
+	cr_assert_eq(e.code, ERR_SERVER, "%s", e.msg);
+
+	ko.uidvalidity = lo.uidvalidity - 1;
+	cr_assert_eq(sync_remote_scan_finish(x[2], &ko, &l3, &e), 0, "%s", e.msg);
+	cr_assert(l3.uidvalidity_changed);
+	cr_assert_eq(l3.uidvalidity, lo.uidvalidity);
+	same_listing(&l3, &lo, so, false);
+
+	ko.uidvalidity = lo.uidvalidity;
+	cr_assert_eq(sync_remote_scan_finish(x[3], &ko, &l4, &e), 0, "%s", e.msg);
+	same_listing(&l4, &lo, so, true);
+	cr_assert_eq(sync_remote_selects(r) - sel0, 6u, "INBOX and Other were not selected again");
+
+	/* The last SELECT sent (Other, again) is the selection: no SELECT for it now. */
+	sel0 = sync_remote_selects(r);
+	cr_assert_eq(sync_remote_fetch_fps(r, "Other", uo, 1, fp_ignore, NULL, &e), 0, "%s", e.msg);
+	cr_assert_eq(sync_remote_selects(r), sel0);
+	cr_assert_eq(sync_remote_fetch_fps(r, "INBOX", ui, 1, fp_ignore, NULL, &e), 0, "%s", e.msg);
+	cr_assert_eq(sync_remote_selects(r), sel0 + 1);
+
+	/* Nothing recorded: the whole listing with sizes, in flight with another. */
+	cr_assert_eq(sync_remote_scan_start(r, "Other", 0, 0, &a, &x[0], &e), 0, "%s", e.msg);
+	cr_assert_eq(sync_remote_scan_start(r, "INBOX", ki.uidvalidity, mi, &a, &x[1], &e), 0, "%s", e.msg);
+	cr_assert_eq(sync_remote_scan_finish(x[0], NULL, &l3, &e), 0, "%s", e.msg);
+	cr_assert(!l3.uidvalidity_changed);
+	same_listing(&l3, &lo, so, false);
+	cr_assert_eq(sync_remote_scan_finish(x[1], &ki, &l4, &e), 0, "%s", e.msg);
+	same_listing(&l4, &li, si, true);
+
+	/* Abandoned in flight: the connection goes on. */
+	cr_assert_eq(sync_remote_scan_start(r, "Other", lo.uidvalidity, mo, &a, &x[0], &e), 0, "%s", e.msg);
+	sync_remote_scan_abandon(x[0]);
+	scan(r, "Other", &ko, &a, &l3);
+	cr_assert_eq(l3.nmsgs, lo.nmsgs);
+	free(ui);
+	free(uo);
+	free(si);
+	free(so);
 	arena_release(&a);
 	remote_close(r);
 }

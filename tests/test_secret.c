@@ -1,6 +1,7 @@
 /*
  * Unit tests for cmd/secret: running password_cmd / oauth2_token_cmd for
- * real through /bin/sh.
+ * real through /bin/sh, also started early and finished or cancelled later
+ * (cmd/account.c's helper started before the greeting).
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "account.h"
 #include "config.h"
 #include "secret.h"
 #include "xalloc.h"
@@ -291,4 +293,215 @@ Test(secret, account_oauth2_token_from_command)
 	cr_assert_eq(secret_password(&cfg->accounts[0], &s, &e), -1);
 	cr_assert_eq(e.code, ERR_AUTH);
 	cfg_free(cfg);
+}
+
+/* ---- started early: secret_start / _finish / _cancel -------------------------- */
+
+/* Wait up to 5 s for `path` to hold a number; returns it (0 if it never did). */
+static int read_pid_file(const char *path)
+{
+	for (int i = 0; i < 250; i++) {
+		FILE *f = fopen(path, "r");
+		int pid = 0;
+
+		if (f != NULL) {
+			if (fscanf(f, "%d", &pid) != 1)
+				pid = 0;
+			fclose(f);
+		}
+		if (pid > 0)
+			return pid;
+		usleep(20000);
+	}
+	return 0;
+}
+
+/* True while /proc knows `pid` at all (a zombie included). */
+static bool process_exists(int pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d", pid);
+	return access(path, F_OK) == 0;
+}
+
+Test(secret, started_helper_runs_while_the_caller_does_other_work)
+{
+	struct secret_job *job = NULL;
+	char *s = NULL;
+	double start = now_s(), waited;
+	struct err e;
+
+	err_clear(&e);
+	cr_assert_eq(secret_start("sleep 0.4; echo pw", "cmd", 10, &job, &e), 0, "%s", e.msg);
+	cr_assert_not_null(job);
+	cr_assert_lt(now_s() - start, 0.3, "secret_start waited for the helper");
+	usleep(500000);         /* the caller's other work: the helper finishes meanwhile */
+	start = now_s();
+	cr_assert_eq(secret_finish(job, &s, &e), 0, "%s", e.msg);
+	waited = now_s() - start;
+	cr_assert_str_eq(s, "pw");
+	cr_assert_lt(waited, 0.3, "the helper only ran once finished was called (%.2f s)", waited);
+	free_secret(s);
+}
+
+Test(secret, finished_helper_reports_errors_as_secret_run_does)
+{
+	struct secret_job *job = NULL;
+	char *s = NULL;
+	struct err e;
+
+	cr_assert_eq(secret_start("echo oops >&2; exit 3", "cmd", 10, &job, &e), 0, "%s", e.msg);
+	cr_assert_eq(secret_finish(job, &s, &e), -1);
+	cr_assert_null(s);
+	cr_assert_eq(e.code, ERR_EXEC);
+	cr_assert_str_eq(e.msg, "cmd exited with status 3: oops");
+}
+
+Test(secret, time_limit_counts_from_the_start)
+{
+	struct secret_job *job = NULL;
+	char *s = NULL;
+	double start;
+	struct err e;
+
+	cr_assert_eq(secret_start("sleep 100", "cmd", 1, &job, &e), 0, "%s", e.msg);
+	usleep(1200000);
+	start = now_s();
+	cr_assert_eq(secret_finish(job, &s, &e), -1);
+	cr_assert_lt(now_s() - start, 0.5, "the limit restarted at secret_finish");
+	cr_assert_str_eq(e.msg, "cmd timed out after 1 s");
+}
+
+Test(secret, cancel_kills_the_process_group_and_reaps_the_shell)
+{
+	char *pidfile = xasprintf("%s/pids", tmpdir);
+	char *cmd = xasprintf("sleep 100 & echo $! > '%s.bg'; echo $$ > '%s'; sleep 100", pidfile,
+			      pidfile);
+	char *bgfile = xasprintf("%s.bg", pidfile);
+	struct secret_job *job = NULL;
+	double start;
+	int sh, bg;
+	struct err e;
+
+	cr_assert_eq(secret_start(cmd, "cmd", 60, &job, &e), 0, "%s", e.msg);
+	sh = read_pid_file(pidfile);
+	bg = read_pid_file(bgfile);
+	cr_assert_gt(sh, 0);
+	cr_assert_gt(bg, 0);
+	start = now_s();
+	secret_cancel(job);
+	cr_assert_lt(now_s() - start, 2.0);
+	cr_assert(!process_exists(sh), "the shell %d was not reaped", sh);
+	for (int i = 0; i < 100 && !process_gone(bg); i++)
+		usleep(20000);
+	cr_assert(process_gone(bg), "the helper's background child %d survived", bg);
+	secret_cancel(NULL);
+	free(bgfile);
+	free(cmd);
+	free(pidfile);
+}
+
+/* ---- the account's helper started before the greeting (account.h) ------------- */
+
+static size_t lines_in(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+	int ch;
+
+	if (f == NULL)
+		return 0;
+	while ((ch = fgetc(f)) != EOF)
+		n += ch == '\n';
+	fclose(f);
+	return n;
+}
+
+static void early_then_ask(struct cfg *cfg, enum imap_secret_kind kind, const char *want)
+{
+	enum imap_auth_mech mechs[CFG_AUTH_COUNT];
+	struct account_secrets sec;
+	struct imap_client_opts o;
+	struct buf out = BUF_INIT(1024);
+	char fp[110];
+	struct err e;
+
+	account_secrets_init(&sec, &cfg->accounts[0]);
+	account_client_opts(&cfg->accounts[0], &sec, &o, mechs, fp);
+	cr_assert_not_null(o.secret_early);
+	o.secret_early(o.secret_ctx);
+	err_clear(&e);
+	cr_assert_eq(o.get_secret(o.secret_ctx, kind, &out, &e), 0, "%s", e.msg);
+	cr_assert_str_eq(buf_cstr(&out), want);
+	buf_release_secret(&out);
+	account_secrets_release(&sec);
+}
+
+Test(secret, account_helper_started_early_runs_once_and_is_taken)
+{
+	char *log = xasprintf("%s/runs", tmpdir);
+	char *extra = xasprintf("      password_cmd: \"echo run >> %s; echo from-cmd\"\n", log);
+	struct cfg *cfg = load(extra);
+	enum imap_auth_mech mechs[CFG_AUTH_COUNT];
+	struct account_secrets sec;
+	struct imap_client_opts o;
+	char fp[110];
+
+	/* Started by secret_early alone, before anyone asks. */
+	account_secrets_init(&sec, &cfg->accounts[0]);
+	account_client_opts(&cfg->accounts[0], &sec, &o, mechs, fp);
+	o.secret_early(o.secret_ctx);
+	for (int i = 0; i < 250 && lines_in(log) == 0; i++)
+		usleep(20000);
+	cr_assert_eq(lines_in(log), 1, "password_cmd did not start early");
+	account_secrets_release(&sec);
+
+	/* Asked for after the early start: its answer, and no second run. */
+	early_then_ask(cfg, IMAP_SECRET_PASSWORD, "from-cmd");
+	cr_assert_eq(lines_in(log), 2);
+	cfg_free(cfg);
+	free(extra);
+
+	/* An inline password: nothing to start. */
+	cfg = load("      password: inline-pw\n");
+	account_secrets_init(&sec, &cfg->accounts[0]);
+	account_client_opts(&cfg->accounts[0], &sec, &o, mechs, fp);
+	o.secret_early(o.secret_ctx);
+	cr_assert_null(sec.job);
+	account_secrets_release(&sec);
+	early_then_ask(cfg, IMAP_SECRET_PASSWORD, "inline-pw");
+	cfg_free(cfg);
+
+	/* A token command alone is started early too. */
+	extra = xasprintf("      oauth2_token_cmd: \"echo tok >> %s; echo tok2\"\n", log);
+	cfg = load(extra);
+	early_then_ask(cfg, IMAP_SECRET_TOKEN, "tok2");
+	cr_assert_eq(lines_in(log), 3);
+	cfg_free(cfg);
+	free(extra);
+	free(log);
+}
+
+Test(secret, account_helper_started_early_and_not_asked_for_is_killed)
+{
+	char *pidfile = xasprintf("%s/pid", tmpdir);
+	char *extra = xasprintf("      password_cmd: \"echo $$ > %s; sleep 100; echo pw\"\n", pidfile);
+	struct cfg *cfg = load(extra);
+	enum imap_auth_mech mechs[CFG_AUTH_COUNT];
+	struct account_secrets sec;
+	struct imap_client_opts o;
+	char fp[110];
+	int sh;
+
+	account_secrets_init(&sec, &cfg->accounts[0]);
+	account_client_opts(&cfg->accounts[0], &sec, &o, mechs, fp);
+	o.secret_early(o.secret_ctx);
+	sh = read_pid_file(pidfile);
+	cr_assert_gt(sh, 0, "password_cmd did not start early");
+	account_secrets_release(&sec);  /* e.g. the greeting was PREAUTH */
+	cr_assert(!process_exists(sh), "the helper %d still runs", sh);
+	cfg_free(cfg);
+	free(extra);
+	free(pidfile);
 }

@@ -475,6 +475,43 @@ Test(state, update_and_delete_keep_indexes_consistent)
 	state_close(st);
 }
 
+/* The highest UID of each mailbox from the index, whatever the mailbox order. */
+Test(state, max_uid_is_the_mailboxs_highest_uid)
+{
+	struct state *st = open_rw();
+	struct state_txn *t = begin(st, true);
+	uint32_t a = add_mailbox(t, "A", "A");
+	uint32_t b = add_mailbox(t, "B", "B");
+	uint32_t c = add_mailbox(t, "C", "C");
+	uint32_t d = add_mailbox(t, "D", "D");
+	uint32_t uid;
+	struct err e;
+
+	add_msg(t, a, 7, "a.7", "", 1);
+	add_msg(t, a, 300, "a.300", "", 2);
+	add_msg(t, a, 0, "a.new", "", 3);       /* no UID yet: sorts first */
+	add_msg(t, b, 0, "b.new", "", 4);       /* only a record without a UID */
+	add_msg(t, d, 5, "d.5", "", 5);         /* the last mailbox in the index */
+	add_msg(t, d, 9, "d.9", "", 6);
+	commit(t);
+
+	t = begin(st, false);
+	cr_assert_eq(state_msg_max_uid(t, a, &uid, &e), 0, "%s", e.msg);
+	cr_assert_eq(uid, 300u);
+	cr_assert_eq(state_msg_max_uid(t, b, &uid, &e), 0, "%s", e.msg);
+	cr_assert_eq(uid, 0u);
+	cr_assert_eq(state_msg_max_uid(t, c, &uid, &e), 0, "%s", e.msg);
+	cr_assert_eq(uid, 0u, "no records");
+	cr_assert_eq(state_msg_max_uid(t, d, &uid, &e), 0, "%s", e.msg);
+	cr_assert_eq(uid, 9u);
+	cr_assert_eq(state_msg_max_uid(t, d + 100, &uid, &e), 0, "%s", e.msg);
+	cr_assert_eq(uid, 0u, "a mailbox after the last one");
+	cr_assert_eq(state_msg_max_uid(t, UINT32_MAX, &uid, &e), 0, "%s", e.msg);
+	cr_assert_eq(uid, 0u);
+	state_txn_abort(t);
+	state_close(st);
+}
+
 Test(state, uid_and_name_are_unique_per_mailbox)
 {
 	struct state *st = open_rw();

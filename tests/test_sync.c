@@ -9,6 +9,8 @@
 #define SYNC_SUITE sync
 #include "sync_common.h"
 
+#include <sys/stat.h>
+
 /* §4.1: a first run copies every server folder, message and flag. */
 SYNC_TEST(first_sync_pulls_everything_keeping_folders_and_flags)
 {
@@ -284,4 +286,80 @@ SYNC_TEST(expunge_false_keeps_everything)
 	sl_snap_release(&r);
 	sl_snap_release(&l);
 	free(path);
+}
+
+/*
+ * Without CONDSTORE the listings of the mailboxes go out together: in the
+ * trace of a run with nothing to do, every SELECT is sent before the answer
+ * to the first one is read (before: one mailbox after another).
+ */
+Test(SYNC_REV1, listings_of_all_mailboxes_are_sent_before_the_first_answer)
+{
+	static const char *const boxes[] = { "INBOX", "A1", "A2", "A3" };
+	struct harness_result res;
+	const char *p, *first = NULL, *last = NULL, *tag, *answer;
+	char want[64];
+	size_t nselect = 0;
+	int st;
+
+	for (size_t i = 1; i < 4; i++)
+		cr_assert_eq(sl_remote_create(&ctx, boxes[i]), 0);
+	for (size_t i = 0; i < 4; i++)
+		put_remote(&ctx, boxes[i], boxes[i], 300, NULL);
+	sync_ok(&ctx);
+	st = run_keep(&ctx, &res, "-vv", "sync", NULL);
+	cr_assert_eq(st, 0, "%s", res.err);
+	for (p = res.err; (p = strstr(p, " SELECT ")) != NULL; p++) {     /* "C: F7 SELECT A1" */
+		if (first == NULL)
+			first = p;
+		last = p;
+		nselect++;
+	}
+	cr_assert_geq(nselect, 4, "%zu SELECTs in:\n%s", nselect, res.err);
+	for (tag = first; tag > res.err && strncmp(tag, "C: ", 3) != 0; tag--)
+		;
+	tag += 3;
+	snprintf(want, sizeof(want), "S: %.*s ", (int)(first - tag), tag);
+	answer = strstr(res.err, want);
+	cr_assert_not_null(answer, "no \"%s\" in:\n%s", want, res.err);
+	cr_assert_lt(last, answer, "a SELECT waited for the first mailbox's answer:\n%s", res.err);
+	harness_result_release(&res);
+	assert_sides_equal(&ctx);
+}
+
+/*
+ * A mailbox the server cannot open (its folder unreadable: SELECT fails)
+ * fails alone: the mailboxes around it, whose listings were sent with its
+ * SELECT, still get their new mail, and the next run once it is readable
+ * again syncs it.
+ */
+SYNC_TEST(mailbox_whose_select_fails_fails_alone)
+{
+	char *folder = xasprintf("%s/mail/%s/Maildir/.B", c->d.dir, c->user);
+	struct harness_result res;
+	int st;
+
+	cr_assert_eq(sl_remote_create(c, "A"), 0);
+	cr_assert_eq(sl_remote_create(c, "B"), 0);
+	cr_assert_eq(sl_remote_create(c, "C"), 0);
+	put_remote(c, "A", "a1", 300, NULL);
+	put_remote(c, "B", "b1", 300, NULL);
+	put_remote(c, "C", "c1", 300, NULL);
+	sync_ok(c);
+	put_remote(c, "A", "a2", 300, "\\Seen");
+	put_remote(c, "B", "b2", 300, NULL);
+	put_remote(c, "C", "c2", 300, "\\Flagged");
+	cr_assert_eq(chmod(folder, 0), 0, "chmod %s", folder);
+	st = run_keep(c, &res, "sync", NULL);
+	cr_assert_eq(chmod(folder, 0700), 0);
+	cr_assert_eq(st, 1, "ferry exited %d\nstdout:\n%s\nstderr:\n%s", st, res.out, res.err);
+	cr_assert_not_null(strstr(res.err, "\"B\""), "%s", res.err);
+	harness_result_release(&res);
+	expect_local(c, "A", LIST(MID("a1"), MID("a2") " \\Seen"));
+	expect_local(c, "C", LIST(MID("c1"), MID("c2") " \\Flagged"));
+	expect_local(c, "B", LIST(MID("b1")));
+	sync_ok(c);
+	expect_both(c, "B", LIST(MID("b1"), MID("b2")));
+	assert_sides_equal(c);
+	free(folder);
 }

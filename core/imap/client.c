@@ -264,7 +264,11 @@ int imap_client_connect(struct imap_client *cl, struct err *e)
 		return err_set(e, ERR_INTERNAL, "already connected");
 	cl->conn = imap_conn_new(&cl->opts.conn);
 	imap_conn_set_untagged(cl->conn, client_untagged, cl);
-	if (imap_conn_connect(cl->conn, e) < 0 || read_greeting(cl, e) < 0)
+	if (imap_conn_connect(cl->conn, e) < 0)
+		return -1;
+	if (cl->opts.secret_early)
+		cl->opts.secret_early(cl->opts.secret_ctx);
+	if (read_greeting(cl, e) < 0)
 		return -1;
 	if (cl->opts.conn.tls == IMAP_TLS_STARTTLS && starttls(cl, e) < 0)
 		return -1;
@@ -279,7 +283,11 @@ int imap_client_attach_fd(struct imap_client *cl, int fd, struct err *e)
 		return err_set(e, ERR_INTERNAL, "already connected");
 	cl->conn = imap_conn_new(&cl->opts.conn);
 	imap_conn_set_untagged(cl->conn, client_untagged, cl);
-	if (imap_conn_attach_fd(cl->conn, fd, e) < 0 || read_greeting(cl, e) < 0)
+	if (imap_conn_attach_fd(cl->conn, fd, e) < 0)
+		return -1;
+	if (cl->opts.secret_early)
+		cl->opts.secret_early(cl->opts.secret_ctx);
+	if (read_greeting(cl, e) < 0)
 		return -1;
 	if (cl->opts.conn.tls == IMAP_TLS_STARTTLS && starttls(cl, e) < 0)
 		return -1;

@@ -24,7 +24,10 @@
  * tokens of XOAUTH2 / OAUTHBEARER) are never sent over an unencrypted
  * connection unless the peer is on this machine.  The secret is asked for
  * through opts.get_secret only once the mechanism is chosen, and is wiped
- * after use.  One attempt only: a NO is ERR_AUTH with the server's text.
+ * after use.  opts.secret_early (optional) is called once the connection
+ * is made (TCP, and TLS when implicit), before the greeting is read, so
+ * that a caller can start obtaining the secret (run a helper) while the
+ * server gets ready; get_secret is called later as usual, or not at all.  One attempt only: a NO is ERR_AUTH with the server's text.
  *
  * Errors: ERR_NET, ERR_TIMEOUT, ERR_TLS (certificates, STARTTLS missing),
  * ERR_AUTH, ERR_PROTO, ERR_SERVER (NO/BAD to other commands; text kept),
@@ -88,6 +91,7 @@ struct imap_client_opts {
 	bool have_password;                 /* a password source is configured */
 	bool have_token;                    /* an OAuth token source is configured */
 	imap_secret_fn get_secret;
+	void (*secret_early)(void *secret_ctx);     /* optional: see above */
 	void *secret_ctx;
 	bool no_compress;                   /* never COMPRESS=DEFLATE */
 	bool no_enable;                     /* never ENABLE (tests, broken servers) */

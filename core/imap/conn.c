@@ -464,6 +464,11 @@ bool imap_cmd_is_done(const struct imap_cmd *cmd)
 	return cmd->done;
 }
 
+bool imap_cmd_is_oldest(const struct imap_cmd *cmd)
+{
+	return !cmd->done && cmd->conn != NULL && cmd->conn->cmds == cmd;
+}
+
 enum imap_status imap_cmd_status(const struct imap_cmd *cmd)
 {
 	return cmd->resp ? cmd->resp->status : IMAP_STATUS_NONE;

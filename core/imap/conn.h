@@ -239,6 +239,12 @@ size_t imap_conn_pending(const struct imap_conn *c);
 
 /* Command results. */
 bool imap_cmd_is_done(const struct imap_cmd *cmd);
+/*
+ * True while cmd waits for its answer and every command submitted before it
+ * has completed: an untagged response arriving now was not sent for those
+ * earlier commands (the server answers in order).  False once cmd is done.
+ */
+bool imap_cmd_is_oldest(const struct imap_cmd *cmd);
 /* IMAP_STATUS_OK/NO/BAD once done with a tagged response; NONE if the connection failed. */
 enum imap_status imap_cmd_status(const struct imap_cmd *cmd);
 /* The tagged response (response codes such as CAPABILITY, APPENDUID), or NULL. */

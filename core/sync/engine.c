@@ -335,8 +335,8 @@ static void report_mailboxes(struct eng *g)
 /* The local listing of an unchanged folder: its records. */
 static void local_from_records(struct eng *g, struct eng_mbox *m)
 {
-	m->local = arena_zalloc(&g->a, (g->nrecs + 1) * sizeof(*m->local));
-	for (size_t i = 0; i < g->nrecs; i++) {
+	m->local = arena_zalloc(&g->a, (m->nrecs + 1) * sizeof(*m->local));
+	for (size_t i = m->rec0; i < m->rec0 + m->nrecs; i++) {
 		const struct sync_record *r = &g->recs[i];
 		struct sync_local_msg *lm = &m->local[m->nlocal];
 
@@ -431,10 +431,10 @@ static int known_uids(struct eng *g, struct eng_mbox *m, uint32_t **uids_out,
 		      uint64_t **sizes_out, size_t *n_out)
 {
 	size_t n = 0;
-	uint32_t *u = arena_alloc(&g->a, (g->nrecs + 1) * sizeof(*u));
-	uint64_t *sz = arena_alloc(&g->a, (g->nrecs + 1) * sizeof(*sz));
+	uint32_t *u = arena_alloc(&g->a, (m->nrecs + 1) * sizeof(*u));
+	uint64_t *sz = arena_alloc(&g->a, (m->nrecs + 1) * sizeof(*sz));
 
-	for (size_t i = 0; i < g->nrecs; i++)
+	for (size_t i = m->rec0; i < m->rec0 + m->nrecs; i++)
 		if (g->recs[i].mailbox == m->sm.id && g->recs[i].uid != 0) {
 			sz[n] = g->recs[i].size;
 			u[n++] = g->recs[i].uid;
@@ -446,26 +446,44 @@ static int known_uids(struct eng *g, struct eng_mbox *m, uint32_t **uids_out,
 	return 0;
 }
 
-int eng_scan_remote(struct eng *g, struct eng_mbox *m, struct err *e)
+/* What the state knows of m's remote side (arrays in g's arena); false: nothing. */
+static bool remote_known(struct eng *g, struct eng_mbox *m, struct sync_remote_known *k)
 {
-	struct sync_remote_known k = { 0 };
 	uint32_t *uids;
 	uint64_t *sizes;
 	size_t nuids;
+
+	memset(k, 0, sizeof(*k));
+	if (m->sm.uidvalidity == 0)
+		return false;
+	known_uids(g, m, &uids, &sizes, &nuids);
+	k->uidvalidity = m->sm.uidvalidity;
+	k->highestmodseq = m->sm.highestmodseq;
+	k->uidnext = m->sm.uidnext;
+	k->messages = m->sm.msg_count;
+	k->uids = uids;
+	k->nuids = nuids;
+	k->sizes = sizes;
+	k->status = m->status.have ? &m->status : NULL;
+	return true;
+}
+
+int eng_scan_remote(struct eng *g, struct eng_mbox *m, struct err *e)
+{
+	struct sync_remote_known k;
 	struct sync_remote_listing *l = &m->listing;
+	struct sync_remote_scan_ahead *ahead = m->ahead;
+	int rc;
 
 	if (!m->remote_exists)
 		return 0;
-	known_uids(g, m, &uids, &sizes, &nuids);
-	k.uidvalidity = m->sm.uidvalidity;
-	k.highestmodseq = m->sm.highestmodseq;
-	k.uidnext = m->sm.uidnext;
-	k.messages = m->sm.msg_count;
-	k.uids = uids;
-	k.nuids = nuids;
-	k.sizes = sizes;
-	k.status = m->status.have ? &m->status : NULL;
-	if (sync_remote_scan(g->r, m->sm.remote_name, m->sm.uidvalidity ? &k : NULL, &g->a, l, e) < 0)
+	m->ahead = NULL;
+	if (ahead != NULL)
+		rc = sync_remote_scan_finish(ahead, remote_known(g, m, &k) ? &k : NULL, l, e);
+	else
+		rc = sync_remote_scan(g->r, m->sm.remote_name, remote_known(g, m, &k) ? &k : NULL,
+				      &g->a, l, e);
+	if (rc < 0)
 		return -1;
 	m->have_listing = true;
 	m->remote = l->msgs;
@@ -534,6 +552,7 @@ static int load_records(struct eng *g, struct err *e)
 		struct state_msg *list;
 		size_t n;
 
+		g->mb[i].rec0 = g->nrecs;
 		if (g->mb[i].failed || g->mb[i].idle)
 			continue;
 		if (state_msg_list(txn, g->mb[i].sm.id, &g->a, &list, &n, e) < 0) {
@@ -566,6 +585,7 @@ static int load_records(struct eng *g, struct err *e)
 			g->rec_msgids[g->nrecs] = (char *)(list[j].message_id ? list[j].message_id : "");
 			g->nrecs++;
 		}
+		g->mb[i].nrecs = g->nrecs - g->mb[i].rec0;
 	}
 	state_txn_abort(txn);
 	return 0;
@@ -1022,8 +1042,78 @@ static int write_final(struct state_txn *txn, void *ctx, struct err *e)
 
 /* ---------------------------------------------------------------- the run */
 
+/*
+ * Remote listings started ahead (sync_remote_scan_start), so that the server
+ * lists the next mailboxes while the records are read and this mailbox is
+ * scanned locally: up to SCAN_AHEAD in flight, in the order of g->mb, from
+ * *next on.  Only without CONDSTORE (a complete listing each, the split at
+ * m->max_known).  A start that fails stops the run: the mailbox is then
+ * scanned on its own (when nothing else is in flight), which reports the
+ * error.  Not with `since` (its searches select mailboxes between the
+ * scans).
+ */
+#define SCAN_AHEAD 16
+
+static bool ahead_wanted(struct eng *g)
+{
+	return g->o->since == 0 && sync_remote_scan_can_start(g->r);
+}
+
+/* m->max_known of the mailboxes that may be listed ahead, from the uid index. */
+static int max_known_uids(struct eng *g, struct err *e)
+{
+	struct state_txn *txn;
+	int rc = 0;
+
+	if (!ahead_wanted(g))
+		return 0;
+	if (state_txn_begin(g->st, false, &txn, e) < 0)
+		return -1;
+	for (size_t i = 0; rc == 0 && i < g->nmb; i++) {
+		struct eng_mbox *m = &g->mb[i];
+
+		/* load_records() reads none of a failed mailbox's: nothing known */
+		if (!m->idle && !m->failed && m->remote_exists && m->sm.uidvalidity != 0)
+			rc = state_msg_max_uid(txn, m->sm.id, &m->max_known, e);
+	}
+	state_txn_abort(txn);
+	return rc;
+}
+
+static void scan_ahead(struct eng *g, size_t *next, size_t *inflight)
+{
+	while (ahead_wanted(g) && *next < g->nmb && *inflight < SCAN_AHEAD) {
+		struct eng_mbox *m = &g->mb[*next];
+		struct err e;
+
+		if (m->idle || !m->remote_exists) {     /* no remote scan (scan_all) */
+			(*next)++;
+			continue;
+		}
+		err_clear(&e);
+		if (m->no_ahead ||
+		    sync_remote_scan_start(g->r, m->sm.remote_name, m->sm.uidvalidity, m->max_known,
+					   &g->a, &m->ahead, &e) < 0) {
+			m->no_ahead = true;
+			return;
+		}
+		(*inflight)++;
+		(*next)++;
+	}
+}
+
+/* The listings still in flight (an error ended the scans): dropped. */
+static void abandon_ahead(struct eng *g)
+{
+	for (size_t i = 0; i < g->nmb; i++) {
+		sync_remote_scan_abandon(g->mb[i].ahead);
+		g->mb[i].ahead = NULL;
+	}
+}
+
 static void eng_release(struct eng *g)
 {
+	abandon_ahead(g);
 	for (size_t i = 0; i < g->nmb; i++) {
 		if (g->mb[i].have_snap)
 			maildir_snapshot_release(&g->mb[i].snap);
@@ -1172,19 +1262,31 @@ static void since_apply(struct eng *g)
 
 static int scan_all(struct eng *g, struct err *e)
 {
-	if (status_all(g, e) < 0 || eng_mark_idle(g, e) < 0)
+	size_t next = 0, inflight = 0;
+
+	if (status_all(g, e) < 0 || eng_mark_idle(g, e) < 0 || max_known_uids(g, e) < 0)
 		return -1;
+	scan_ahead(g, &next, &inflight);        /* the server lists while the records load */
 	if (load_records(g, e) < 0)
 		return -1;
 	for (size_t i = 0; i < g->nmb; i++) {
 		struct eng_mbox *m = &g->mb[i];
 
+		if (next < i)
+			next = i;
+		scan_ahead(g, &next, &inflight);
 		if (m->idle)
 			continue;
+		if (m->ahead != NULL)
+			inflight--;
 		if (scan_local(g, m, e) < 0 || eng_scan_remote(g, m, e) < 0 ||
 		    (g->o->since != 0 && (since_local(g, m, e) < 0 || since_remote(g, m, e) < 0))) {
-			if (eng_err_fatal(e))
+			sync_remote_scan_abandon(m->ahead);     /* scan_local failed first */
+			m->ahead = NULL;
+			if (eng_err_fatal(e)) {
+				abandon_ahead(g);
 				return -1;
+			}
 			eng_mbox_fail(g, m, e);
 			err_clear(e);
 		}

@@ -58,6 +58,12 @@ struct eng_mbox {
 	bool idle;                      /* nothing to do on either side (idle.c): left out */
 	bool idle_rescanned;            /* idle by reading the names: prev_scan is the new
 					   marker, to be stored */
+	/* Its records: g->recs[rec0 .. rec0 + nrecs), from load_records() until the
+	 * scans end (the plan's input is filtered after them). */
+	size_t rec0, nrecs;
+	uint32_t max_known;             /* highest recorded UID (when listed ahead) */
+	struct sync_remote_scan_ahead *ahead;   /* remote listing in flight (engine.c) */
+	bool no_ahead;                  /* not to be listed ahead: scanned on its own */
 };
 
 struct dl_batch;

@@ -461,12 +461,25 @@ static int cmp_by_name(const void *a, const void *b, void *ctx)
 	return c;
 }
 
-/* Sort a side by key, refuse duplicates, and build the fp and name indexes. */
+/* Whether l is already in key order (a remote listing usually is). */
+static bool items_sorted(const struct item_list *l)
+{
+	for (size_t i = 1; i < l->n; i++)
+		if (cmp_item_key(&l->v[i - 1], &l->v[i]) > 0)
+			return false;
+	return true;
+}
+
+/*
+ * Sort a side by key and refuse duplicates.  The fp and name indexes are
+ * built on first use (index_fp, index_name): a run in which every record
+ * finds its messages by key needs neither.
+ */
 static int index_items(struct planner *pl, enum sync_side s, struct err *e)
 {
 	struct item_list *l = &pl->items[s];
 
-	if (l->n > 1)
+	if (l->n > 1 && !items_sorted(l))
 		qsort(l->v, l->n, sizeof(*l->v), cmp_item_qsort);
 	for (size_t i = 0; i < l->n; i++) {
 		if (i > 0 && cmp_item_key(&l->v[i - 1], &l->v[i]) == 0) {
@@ -480,17 +493,30 @@ static int index_items(struct planner *pl, enum sync_side s, struct err *e)
 		}
 		pl->mb[l->v[i].mbox].nitems[s]++;
 	}
+	return 0;
+}
+
+/* The items with a known fingerprint, by fingerprint then key (once; items are final). */
+static void index_fp(struct item_list *l)
+{
+	if (l->by_fp != NULL)
+		return;
 	l->by_fp = xcalloc(l->n + 1, sizeof(size_t));
-	l->by_name = xcalloc(l->n + 1, sizeof(size_t));
-	for (size_t i = 0; i < l->n; i++) {
+	for (size_t i = 0; i < l->n; i++)
 		if (fp_known(l->v[i].fp))
 			l->by_fp[l->nfp++] = i;
-		l->by_name[i] = i;
-	}
 	qsort_r(l->by_fp, l->nfp, sizeof(size_t), cmp_by_fp, l);
-	if (s == SYNC_LOCAL)
-		qsort_r(l->by_name, l->n, sizeof(size_t), cmp_by_name, l);
-	return 0;
+}
+
+/* The items by name then key (the local side; once). */
+static void index_name(struct item_list *l)
+{
+	if (l->by_name != NULL)
+		return;
+	l->by_name = xcalloc(l->n + 1, sizeof(size_t));
+	for (size_t i = 0; i < l->n; i++)
+		l->by_name[i] = i;
+	qsort_r(l->by_name, l->n, sizeof(size_t), cmp_by_name, l);
 }
 
 static struct item *find_key(struct item_list *l, size_t mbox, uint32_t uid, const char *name)
@@ -540,6 +566,7 @@ static struct item *find_fp(struct item_list *l, const struct sync_fp *fp, size_
 
 	if (!fp_known(fp))
 		return NULL;
+	index_fp(l);
 	for (size_t i = lower_bound(l, l->by_fp, l->nfp, cmp_item_fp_probe, fp);
 	     i < l->nfp && cmp_fp(l->v[l->by_fp[i]].fp, fp) == 0; i++) {
 		struct item *it = &l->v[l->by_fp[i]];
@@ -556,6 +583,7 @@ static struct item *find_fp(struct item_list *l, const struct sync_fp *fp, size_
 
 static struct item *find_name(struct item_list *l, const char *name)
 {
+	index_name(l);
 	for (size_t i = lower_bound(l, l->by_name, l->n, cmp_item_name_probe, name);
 	     i < l->n && strcmp(l->v[l->by_name[i]].name, name) == 0; i++)
 		if (!l->v[l->by_name[i]].claimed)
@@ -692,10 +720,21 @@ static void match_one_sided(struct planner *pl)
 }
 
 /* Unclaimed local and remote messages with one fingerprint become a link. */
+static bool any_unclaimed(const struct item_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!l->v[i].claimed)
+			return true;
+	return false;
+}
+
 static void match_new(struct planner *pl, bool same_only)
 {
 	struct item_list *ll = &pl->items[SYNC_LOCAL];
 
+	if (!any_unclaimed(ll) || !any_unclaimed(&pl->items[SYNC_REMOTE]))
+		return;         /* nothing to link */
+	index_fp(ll);
 	for (size_t i = 0; i < ll->nfp; i++) {
 		struct item *li = &ll->v[ll->by_fp[i]];
 		struct item *ri;

@@ -503,11 +503,20 @@ void remote_unselected(struct sync_remote *r)
 	memset(&r->sel, 0, sizeof(r->sel));
 }
 
+bool remote_selecting_reached(const struct remote_selecting *s)
+{
+	return s->waited || s->cmd == NULL || imap_cmd_is_done(s->cmd) ||
+	       imap_cmd_is_oldest(s->cmd);
+}
+
 static int select_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
 {
 	struct remote_selecting *sc = ctx;
-	int rc = imap_resp_select_item(resp, &sc->r->sel, e);
+	int rc;
 
+	if (!remote_selecting_reached(sc))
+		return 0;       /* an earlier command's: not this mailbox's */
+	rc = imap_resp_select_item(resp, &sc->sel, e);
 	if (rc != 0 || sc->fn == NULL)
 		return rc;
 	return sc->fn(sc->ctx, resp, e);
@@ -519,14 +528,14 @@ int remote_select_submit(struct sync_remote *r, const char *name, const char *pa
 {
 	struct buf b = BUF_INIT(REMOTE_CMD_MAX);
 
-	*s = (struct remote_selecting){ r, fn, ctx, NULL };
+	*s = (struct remote_selecting){ .r = r, .fn = fn, .ctx = ctx };
 	remote_unselected(r);
 	if (buf_adds(&b, "SELECT ", e) < 0 || remote_add_mailbox(r, &b, name, e) < 0 ||
 	    (params && (buf_addc(&b, ' ', e) < 0 || buf_adds(&b, params, e) < 0))) {
 		buf_release(&b);
 		return err_prefix(e, "mailbox \"%s\"", name);
 	}
-	r->selects++;
+	s->seq = ++r->selects;
 	s->cmd = remote_submit(r, &b, select_untagged, s, e);
 	buf_release(&b);
 	return s->cmd ? 0 : err_prefix(e, "mailbox \"%s\"", name);
@@ -535,17 +544,25 @@ int remote_select_submit(struct sync_remote *r, const char *name, const char *pa
 int remote_select_wait(struct remote_selecting *s, const char *name, struct err *e)
 {
 	struct sync_remote *r = s->r;
+	bool latest = s->seq == r->selects;
 	int rc = imap_conn_wait(imap_client_conn(r->cl), s->cmd, e);
 
-	if (rc == 0 && imap_resp_select_item(imap_cmd_response(s->cmd), &r->sel, e) < 0)
+	if (rc == 0 && imap_resp_select_item(imap_cmd_response(s->cmd), &s->sel, e) < 0)
 		rc = -1;
 	imap_cmd_free(s->cmd);
 	s->cmd = NULL;
+	s->waited = true;
+	latest = latest && s->seq == r->selects;
 	if (rc < 0) {
-		remote_unselected(r);
+		if (latest)
+			remote_unselected(r);
 		return err_prefix(e, "mailbox \"%s\"", name);
 	}
-	r->selected = xstrdup(name);
+	if (latest) {
+		free(r->selected);
+		r->selected = xstrdup(name);
+		r->sel = s->sel;
+	}
 	return 0;
 }
 

@@ -211,6 +211,49 @@ int sync_remote_scan(struct sync_remote *r, const char *name, const struct sync_
 		     struct arena *a, struct sync_remote_listing *out, struct err *e);
 
 /*
+ * sync_remote_scan() in two halves, so that the listings of several
+ * mailboxes can be in flight at once (the server goes from one to the next
+ * without waiting for the client).  Only on a server without CONDSTORE
+ * (sync_remote_scan_can_start()), where a scan is always a complete
+ * listing; sync_remote_scan() itself then uses them.
+ *
+ * sync_remote_scan_start() sends SELECT name and the listing's FETCHes
+ * without waiting; *out is the scan in flight.  `uidvalidity` is the
+ * recorded one (0: nothing known), `max_known` the highest recorded UID
+ * (0: none).  With one, the listing is "UID FETCH 1:max_known (UID
+ * FLAGS)" and "UID FETCH max_known+1:4294967295 (UID FLAGS RFC822.SIZE)",
+ * else "UID FETCH 1:* (UID FLAGS RFC822.SIZE)".  sync_remote_scan_finish()
+ * waits for its answers and fills *out exactly as sync_remote_scan(r, name,
+ * known, ...) would; `known` (the records, with this UIDVALIDITY; NULL when it is 0)
+ * is needed only now: a UID up to max_known takes its recorded size, or
+ * gets it from one more FETCH; under a new UIDVALIDITY the answers are
+ * dropped and the mailbox listed afresh.  Either command selects the
+ * mailbox again first if another SELECT was sent since.  Finish frees the
+ * scan, failed or not.  The arena must
+ * stay until the finish.  Finish the scans in the order they were started;
+ * between a start and its finish send nothing but other scans' starts
+ * (another command would find another mailbox selected).
+ * sync_remote_scan_abandon() frees a scan that will not be finished (its
+ * commands are dropped when their answers come).
+ *
+ * Each scan's responses go to it alone: untagged responses that arrive
+ * before the server reached its SELECT belong to earlier commands.  A
+ * SELECT that fails fails its own scan only (the server then has no
+ * mailbox selected, so the FETCHes behind it fail too and are not run in
+ * another mailbox).  The adapter's selection after several scans is the
+ * last SELECT's.
+ */
+struct sync_remote_scan_ahead;
+bool sync_remote_scan_can_start(const struct sync_remote *r);
+int sync_remote_scan_start(struct sync_remote *r, const char *name, uint32_t uidvalidity,
+			   uint32_t max_known, struct arena *a,
+			   struct sync_remote_scan_ahead **out, struct err *e);
+int sync_remote_scan_finish(struct sync_remote_scan_ahead *scan,
+			    const struct sync_remote_known *known,
+			    struct sync_remote_listing *out, struct err *e);
+void sync_remote_scan_abandon(struct sync_remote_scan_ahead *scan);
+
+/*
  * The UIDs of `name` whose INTERNALDATE is before the day of `since` (a
  * UTC midnight): "UID SEARCH BEFORE d-Mon-yyyy" (the server compares dates,
  * ignoring the time of day).  *uids_out is ascending, in arena `a`; *n_out

@@ -68,21 +68,36 @@ int remote_select_with(struct sync_remote *r, const char *name, const char *para
 		       imap_untagged_fn fn, void *ctx, struct err *e);
 /*
  * remote_select_with() in two halves, so that commands can be pipelined
- * behind the SELECT: remote_select_submit() sends it (the selection is
- * forgotten at once), remote_select_wait() waits for its answer and makes
- * `name` the selection when it succeeded.  `s` is the caller's, and must
- * stay in place from submit to wait; wait frees what submit took.
+ * behind the SELECT, and several SELECTs with theirs: remote_select_submit()
+ * sends it (the selection is forgotten at once), remote_select_wait() waits
+ * for its answer.  What the SELECT said goes to s->sel, never to r->sel
+ * while it is in flight; wait copies it to r->sel and makes `name` the
+ * selection only if it succeeded and no later SELECT was sent since (a
+ * failed latest SELECT leaves none).  The SELECT's handler (and fn) takes
+ * untagged responses only once every command sent before it has completed
+ * (remote_selecting_reached): until then they belong to those commands.
+ * `s` is the caller's, and must stay in place from submit to wait; wait
+ * frees what submit took.
  */
 struct remote_selecting {
 	struct sync_remote *r;
 	imap_untagged_fn fn;
 	void *ctx;
 	struct imap_cmd *cmd;
+	struct imap_select_info sel;    /* this SELECT's answer */
+	unsigned long seq;              /* r->selects once sent: the latest while equal */
+	bool waited;                    /* remote_select_wait() ran */
 };
 int remote_select_submit(struct sync_remote *r, const char *name, const char *params,
 			 imap_untagged_fn fn, void *ctx, struct remote_selecting *s,
 			 struct err *e);
 int remote_select_wait(struct remote_selecting *s, const char *name, struct err *e);
+/*
+ * Whether the server has reached s's SELECT: every command sent before it
+ * has completed.  Handlers of commands pipelined behind the SELECT take
+ * untagged responses only then.
+ */
+bool remote_selecting_reached(const struct remote_selecting *s);
 /* Forget the selection (after a failed SELECT, DELETE ...). */
 void remote_unselected(struct sync_remote *r);
 

@@ -38,6 +38,8 @@ struct scan_ctx {
 	bool *present;                  /* [known->nuids]: seen by the expunge check */
 	bool size_pass;                 /* only sizes are taken from FETCH */
 	uint32_t uid_min;               /* FETCH of UIDs below this is ignored */
+	/* A scan ahead's SELECT: nothing is taken before the server reached it. */
+	const struct remote_selecting *gate;
 };
 
 static struct scan_entry *entry_for(struct scan_ctx *sc, uint32_t uid)
@@ -168,7 +170,8 @@ static int scan_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
 {
 	struct scan_ctx *sc = ctx;
 
-	if (resp->kind != IMAP_RESP_UNTAGGED || resp->name == NULL)
+	if (resp->kind != IMAP_RESP_UNTAGGED || resp->name == NULL ||
+	    (sc->gate != NULL && !remote_selecting_reached(sc->gate)))
 		return 0;
 	if (strcmp(resp->name, "FETCH") == 0 && resp->nargs == 1 &&
 	    resp->args[0].type == IMAP_ARG_LIST)
@@ -323,7 +326,7 @@ static int submit_text(struct sync_remote *r, const char *text, struct scan_ctx 
  * rest (not known, or recorded without a size) by fetch_sizes().  A UID's
  * size cannot change (a message is immutable under its UID).
  */
-static int sizes_from_known(struct scan_ctx *sc, uint32_t max_known, struct err *e)
+static void take_known_sizes(struct scan_ctx *sc, uint32_t max_known)
 {
 	const struct sync_remote_known *k = sc->known;
 	size_t i, idx;
@@ -337,15 +340,30 @@ static int sizes_from_known(struct scan_ctx *sc, uint32_t max_known, struct err 
 		x->m.size = k->sizes[idx];
 		x->have_size = true;
 	}
+}
+
+static bool sizes_missing(const struct scan_ctx *sc)
+{
+	for (size_t i = 0; i < sc->n; i++)
+		if (!sc->ents[i].have_size)
+			return true;
+	return false;
+}
+
+static int sizes_from_known(struct scan_ctx *sc, uint32_t max_known, struct err *e)
+{
+	take_known_sizes(sc, max_known);
 	return fetch_sizes(sc, e);
 }
 
 /*
  * The complete listing.  With the mailbox's records (same UIDVALIDITY, sizes
  * given): "UID FETCH 1:maxknown (UID FLAGS)" and, pipelined, "UID FETCH
- * maxknown+1:* (UID FLAGS RFC822.SIZE)": sizes are asked only of the new
- * messages, the known ones take the recorded size.  Otherwise one
- * "UID FETCH 1:* (UID FLAGS RFC822.SIZE)".
+ * maxknown+1:4294967295 (UID FLAGS RFC822.SIZE)": sizes are asked only of
+ * the new messages, the known ones take the recorded size.  The upper end
+ * is the highest UID there can be, not "*": "n:*" above the highest UID
+ * still answers the last message, whose size the server may have to read
+ * the file for.  Otherwise one "UID FETCH 1:* (UID FLAGS RFC822.SIZE)".
  */
 static bool known_listing(const struct sync_remote_known *k)
 {
@@ -353,18 +371,17 @@ static bool known_listing(const struct sync_remote_known *k)
 }
 
 /* The known listing's commands, sent without waiting (cmd[2] to wait for). */
-static int submit_known_listing(struct scan_ctx *sc, struct imap_cmd *cmd[2], struct err *e)
+static int submit_known_listing(struct scan_ctx *sc, uint32_t max_known, struct imap_cmd *cmd[2],
+				struct err *e)
 {
-	uint32_t max_known = sc->known->uids[sc->known->nuids - 1];
 	char text[2][96];
 	size_t ncmd = 1;
 
 	cmd[0] = cmd[1] = NULL;
 	snprintf(text[0], sizeof(text[0]), "UID FETCH 1:%u (UID FLAGS)", max_known);
 	if (max_known < UINT32_MAX) {
-		/* "n:*" above the highest UID still answers the last message: kept, sized. */
-		snprintf(text[1], sizeof(text[1]), "UID FETCH %u:* (UID FLAGS RFC822.SIZE)",
-			 max_known + 1);
+		snprintf(text[1], sizeof(text[1]), "UID FETCH %u:%u (UID FLAGS RFC822.SIZE)",
+			 max_known + 1, UINT32_MAX);
 		ncmd = 2;
 	}
 	for (size_t i = 0; i < ncmd; i++)
@@ -403,54 +420,13 @@ static int full_listing(struct scan_ctx *sc, bool uidvalidity_changed, struct er
 
 	if (!known_listing(sc->known) || uidvalidity_changed)
 		return run_text(sc->r, "UID FETCH 1:* (UID FLAGS RFC822.SIZE)", scan_untagged, sc, e);
-	rc = submit_known_listing(sc, cmd, e);
+	rc = submit_known_listing(sc, sc->known->uids[sc->known->nuids - 1], cmd, e);
 	err_clear(&e2);
 	if (wait_cmds(sc->r, cmd, &e2) < 0 && rc == 0) {
 		*e = e2;
 		rc = -1;
 	}
 	return rc < 0 ? -1 : sizes_from_known(sc, sc->known->uids[sc->known->nuids - 1], e);
-}
-
-/*
- * Without CONDSTORE, for a mailbox with records: the SELECT and the known
- * listing's FETCHes in one round trip (the UIDVALIDITY they assume is the
- * recorded one).  *stale_out: the SELECT reported another UIDVALIDITY, the
- * answers are dropped and the caller lists the mailbox afresh.  When the
- * SELECT fails, so do the FETCHes (no mailbox is selected): its error is
- * the one reported.  In an empty mailbox a FETCH's failure is ignored: the
- * listing is known to be empty.
- */
-static int pipelined_listing(struct scan_ctx *sc, const char *name, bool *stale_out,
-			     struct err *e)
-{
-	struct remote_selecting s;
-	struct imap_cmd *cmd[2] = { NULL, NULL };
-	struct err e2;
-	int rc;
-
-	*stale_out = false;
-	if (remote_select_submit(sc->r, name, NULL, scan_untagged, sc, &s, e) < 0)
-		return -1;
-	rc = submit_known_listing(sc, cmd, e);
-	err_clear(&e2);
-	if (remote_select_wait(&s, name, &e2) < 0 && rc == 0) {
-		*e = e2;
-		rc = -1;
-	}
-	err_clear(&e2);
-	if (wait_cmds(sc->r, cmd, &e2) < 0 && rc == 0 && sc->r->sel.exists > 0) {
-		*e = e2;
-		rc = -1;
-	}
-	if (rc < 0)
-		return -1;
-	if (sc->r->sel.uidvalidity != sc->known->uidvalidity) {
-		reset_entries(sc);
-		*stale_out = true;
-		return 0;
-	}
-	return sizes_from_known(sc, sc->known->uids[sc->known->nuids - 1], e);
 }
 
 /* Sorted, deduplicated (the later response wins), into the arena. */
@@ -546,7 +522,7 @@ int sync_remote_scan(struct sync_remote *r, const char *name, const struct sync_
 {
 	struct scan_ctx sc = { .r = r, .a = a, .known = known };
 	const struct imap_select_info *sel = &r->sel;
-	bool stale = false, listed = false;     /* pipelined_listing() */
+	struct sync_remote_scan_ahead *ahead;
 	char text[96];
 	int rc = -1;
 
@@ -561,17 +537,19 @@ int sync_remote_scan(struct sync_remote *r, const char *name, const struct sync_
 		out->highestmodseq = known->status->highestmodseq;
 		return 0;
 	}
+	if (sync_remote_scan_can_start(r)) {
+		uint32_t uidvalidity = known ? known->uidvalidity : 0;
+
+		if (sync_remote_scan_start(r, name, uidvalidity,
+					   uidvalidity && known_listing(known)
+					   ? known->uids[known->nuids - 1] : 0, a, &ahead, e) < 0)
+			return -1;
+		return sync_remote_scan_finish(ahead, known, out, e);
+	}
 	if (known && known->nuids)
 		sc.gone = xcalloc(known->nuids, sizeof(bool));
-	if (!r->caps.condstore && !r->caps.qresync && known_listing(known) &&
-	    known->uidvalidity != 0) {
-		out->method = SYNC_REMOTE_FULL;
-		if (pipelined_listing(&sc, name, &stale, e) < 0)
-			goto done;
-		listed = !stale;
-	} else if (select_for_scan(&sc, name, out, e) < 0) {
+	if (select_for_scan(&sc, name, out, e) < 0)
 		goto done;
-	}
 	out->uidvalidity = sel->uidvalidity;
 	out->uidnext = sel->uidnext;
 	out->messages = sel->exists;
@@ -583,11 +561,9 @@ int sync_remote_scan(struct sync_remote *r, const char *name, const struct sync_
 		out->method = SYNC_REMOTE_FULL;     /* no delta can be trusted */
 	if (out->method == SYNC_REMOTE_FULL) {
 		out->complete = true;
-		if (!listed) {
-			reset_entries(&sc);
-			if (sel->exists > 0 && full_listing(&sc, out->uidvalidity_changed, e) < 0)
-				goto done;
-		}
+		reset_entries(&sc);
+		if (sel->exists > 0 && full_listing(&sc, out->uidvalidity_changed, e) < 0)
+			goto done;
 	} else if (out->method == SYNC_REMOTE_CONDSTORE) {
 		snprintf(text, sizeof(text), "UID FETCH 1:* (UID FLAGS RFC822.SIZE) (CHANGEDSINCE %llu)",
 			 (unsigned long long)known->highestmodseq);
@@ -606,6 +582,173 @@ done:
 	free(sc.gone);
 	free(sc.present);
 	return rc;
+}
+
+/* ---------------------------------------------------------------- scan ahead */
+
+/*
+ * Without CONDSTORE: the SELECT and the listing's FETCHes sent together,
+ * without waiting, so that several mailboxes' listings can be in flight at
+ * once.  With a recorded UID, the known listing (submit_known_listing(): it
+ * assumes the recorded UIDVALIDITY); without, "UID FETCH 1:* (UID FLAGS
+ * RFC822.SIZE)".  Every handler is gated by the scan's SELECT (see
+ * remote_selecting_reached()): a response that arrives before the server
+ * reached it is an earlier command's.  The records (known UIDs and sizes)
+ * are needed only by the finish.
+ */
+struct sync_remote_scan_ahead {
+	struct sync_remote *r;
+	char *name;
+	uint32_t uidvalidity, max_known;
+	struct scan_ctx sc;
+	struct remote_selecting s;
+	struct imap_cmd *cmd[2];
+};
+
+bool sync_remote_scan_can_start(const struct sync_remote *r)
+{
+	return !r->caps.condstore && !r->caps.qresync;
+}
+
+static void ahead_free(struct sync_remote_scan_ahead *x)
+{
+	imap_cmd_free(x->s.cmd);        /* in flight: detached, dropped on completion */
+	for (size_t i = 0; i < 2; i++)
+		imap_cmd_free(x->cmd[i]);
+	free(x->sc.ents);
+	free(x->sc.gone);
+	free(x->sc.present);
+	free(x->name);
+	free(x);
+}
+
+int sync_remote_scan_start(struct sync_remote *r, const char *name, uint32_t uidvalidity,
+			   uint32_t max_known, struct arena *a,
+			   struct sync_remote_scan_ahead **out, struct err *e)
+{
+	struct sync_remote_scan_ahead *x;
+
+	*out = NULL;
+	if (!sync_remote_scan_can_start(r) || (uidvalidity == 0 && max_known != 0))
+		return err_set(e, ERR_INTERNAL, "mailbox \"%s\" cannot be listed ahead", name);
+	x = xcalloc(1, sizeof(*x));
+	x->r = r;
+	x->name = xstrdup(name);
+	x->uidvalidity = uidvalidity;
+	x->max_known = max_known;
+	x->sc.r = r;
+	x->sc.a = a;
+	x->sc.gate = &x->s;
+	if (remote_select_submit(r, name, NULL, scan_untagged, &x->sc, &x->s, e) < 0 ||
+	    (max_known != 0 ? submit_known_listing(&x->sc, max_known, x->cmd, e)
+	     : submit_text(r, "UID FETCH 1:* (UID FLAGS RFC822.SIZE)", &x->sc, &x->cmd[0], e)) < 0) {
+		ahead_free(x);
+		return err_prefix(e, "listing mailbox \"%s\"", name);
+	}
+	*out = x;
+	return 0;
+}
+
+/*
+ * A command for the scan's mailbox after its answers: if a later SELECT was
+ * sent since, the mailbox is selected again first (everything sent before
+ * has been answered once that SELECT is), and *sel becomes that SELECT's.
+ */
+static int ahead_reselect(struct sync_remote_scan_ahead *x, const struct imap_select_info **sel,
+			  struct err *e)
+{
+	if (x->s.seq == x->r->selects)
+		return 0;
+	if (remote_select_with(x->r, x->name, NULL, NULL, NULL, e) < 0)
+		return -1;
+	*sel = &x->r->sel;
+	return 0;
+}
+
+/* The UIDVALIDITY changed: the answers are dropped and the mailbox listed afresh. */
+static int ahead_relist(struct sync_remote_scan_ahead *x, const struct imap_select_info **sel,
+			struct err *e)
+{
+	reset_entries(&x->sc);
+	if (ahead_reselect(x, sel, e) < 0)
+		return -1;
+	return (*sel)->exists > 0 ? full_listing(&x->sc, true, e) : 0;
+}
+
+/*
+ * Sizes: the recorded ones, then a FETCH for the rest (in the mailbox,
+ * selected again if need be; had its UIDVALIDITY moved meanwhile, the
+ * listing is redone).
+ */
+static int ahead_sizes(struct sync_remote_scan_ahead *x, const struct imap_select_info **sel,
+		       struct err *e)
+{
+	uint32_t uidvalidity = (*sel)->uidvalidity;
+
+	take_known_sizes(&x->sc, x->max_known);
+	if (!sizes_missing(&x->sc))
+		return 0;
+	if (ahead_reselect(x, sel, e) < 0)
+		return -1;
+	if ((*sel)->uidvalidity != uidvalidity) {
+		reset_entries(&x->sc);
+		return (*sel)->exists > 0 ? full_listing(&x->sc, true, e) : 0;
+	}
+	return fetch_sizes(&x->sc, e);
+}
+
+/*
+ * When the SELECT fails, so do the FETCHes (no mailbox is selected): its
+ * error is the one reported.  In an empty mailbox a FETCH's failure is
+ * ignored: the listing is known to be empty.
+ */
+int sync_remote_scan_finish(struct sync_remote_scan_ahead *x, const struct sync_remote_known *known,
+			    struct sync_remote_listing *out, struct err *e)
+{
+	const struct imap_select_info *sel = &x->s.sel;
+	struct err e2;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->method = SYNC_REMOTE_FULL;
+	out->complete = true;
+	if (known != NULL ? known->uidvalidity != x->uidvalidity : x->uidvalidity != 0)
+		rc = err_set(e, ERR_INTERNAL, "the records do not match the listing started");
+	else if (known != NULL && remote_check_uids(known->uids, known->nuids, e) < 0)
+		rc = -1;
+	x->sc.known = known;
+	err_clear(&e2);
+	if (remote_select_wait(&x->s, x->name, &e2) < 0 && rc == 0) {
+		*e = e2;
+		rc = -1;
+	}
+	err_clear(&e2);
+	if (wait_cmds(x->r, x->cmd, &e2) < 0 && rc == 0 && sel->exists > 0) {
+		*e = e2;
+		rc = -1;
+	}
+	if (rc == 0 && x->uidvalidity != 0 && sel->uidvalidity != x->uidvalidity)
+		rc = ahead_relist(x, &sel, e);
+	else if (rc == 0)
+		rc = ahead_sizes(x, &sel, e);
+	if (rc == 0) {
+		out->uidvalidity = sel->uidvalidity;
+		out->uidnext = sel->uidnext;
+		out->messages = sel->exists;
+		out->highestmodseq = sel->nomodseq ? 0 : sel->highestmodseq;
+		out->uidvalidity_changed = x->uidvalidity != 0 && x->uidvalidity != sel->uidvalidity;
+		rc = finish_listing(&x->sc, out);
+	}
+	if (rc < 0)
+		err_prefix(e, "listing mailbox \"%s\"", x->name);
+	ahead_free(x);
+	return rc;
+}
+
+void sync_remote_scan_abandon(struct sync_remote_scan_ahead *x)
+{
+	if (x != NULL)
+		ahead_free(x);
 }
 
 /* ---------------------------------------------------------------- since: */
