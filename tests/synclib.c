@@ -1542,5 +1542,16 @@ int sl_log_bytes(struct sl_ctx *c, long mark, uint64_t *in_out, uint64_t *out_ou
 		nanosleep(&ts, NULL);
 	}
 	*sessions_out = sessions;
+	if (sessions == 0) {
+		/* say what the log holds after the mark, for the next reader */
+		char *text = harness_read_file(c->d.log_file, SL_TEXT_MAX);
+		size_t len = text ? strlen(text) : 0, from = (size_t)mark < len ? (size_t)mark : len;
+
+		fprintf(stderr, "sl_log_bytes: no \"imap(%s)\" line with in=/out= after offset %ld "
+			"of %s (%zu bytes now); what follows the offset (last 4 KB):\n%s\n",
+			c->user, mark, c->d.log_file, len,
+			text ? text + (len - from > 4096 ? len - 4096 : from) : "(unreadable)");
+		free(text);
+	}
 	return sessions ? 0 : -1;
 }
