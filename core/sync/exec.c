@@ -702,9 +702,12 @@ static void dl_batch_free(struct dl_batch *b)
 
 /*
  * One step of a tail (a stream that has ended): `all` settles it at once
- * (maildir_folder_sync), else the folder advances, and once every message
- * that came is durable and recorded, the intents of those that never came
- * are cleared.  *done_out: the tail has nothing left to do.
+ * (maildir_folder_sync; so does every step with fdatasync per file, where
+ * an advance is a full sync anyway).  Else the folder advances and the
+ * messages it reports durable are recorded when enough have gathered
+ * (dl_record_now); once every message that came is durable, they are all
+ * recorded and the intents of those that never came are cleared.
+ * *done_out: the tail has nothing left to do.
  */
 static int dl_tail_step(struct dl_batch *t, bool all, bool *done_out, struct err *e)
 {
