@@ -854,34 +854,26 @@ static int dl_intents_ahead(struct eng *g, size_t from, struct err *e)
 	return rc;
 }
 
-/* The batch's intents: those committed ahead, the others committed now. */
+/*
+ * The batch's intents, committed ahead (dl_intents_ahead from the batch's
+ * first action on covers every action of the batch).
+ */
 static int dl_take_intents(struct eng *g, struct dl_batch *b, struct err *e)
 {
-	struct state_intent *in = xcalloc(b->n, sizeof(*in));
-	size_t *at = xcalloc(b->n, sizeof(*at));
-	uint64_t *ids = xcalloc(b->n, sizeof(*ids));
-	size_t n = 0;
-	int rc = 0;
+	size_t j0 = (size_t)(b->acts[0] - g->plan.actions);
 
+	if ((g->dl_ids == NULL || g->dl_ids[j0] == 0) && dl_intents_ahead(g, j0, e) < 0)
+		return -1;
 	for (size_t i = 0; i < b->n; i++) {
 		size_t j = (size_t)(b->acts[i] - g->plan.actions);
 
-		if (g->dl_ids != NULL && g->dl_ids[j] != 0 && g->dl_ids[j] != UINT64_MAX) {
-			b->ids[i] = g->dl_ids[j];
-			g->dl_ids[j] = UINT64_MAX;
-			continue;
-		}
-		intent_init(&in[n], STATE_INTENT_DOWNLOAD, g, b->acts[i]);
-		at[n++] = i;
+		if (g->dl_ids[j] == 0 || g->dl_ids[j] == UINT64_MAX)
+			return err_set(e, ERR_INTERNAL, "download of UID %u has no intent",
+				       (unsigned)b->acts[i]->uid);
+		b->ids[i] = g->dl_ids[j];
+		g->dl_ids[j] = UINT64_MAX;
 	}
-	if (n > 0)
-		rc = add_intents(g, in, n, ids, e);
-	for (size_t k = 0; rc == 0 && k < n; k++)
-		b->ids[at[k]] = ids[k];
-	free(in);
-	free(at);
-	free(ids);
-	return rc;
+	return 0;
 }
 
 /*
@@ -1658,16 +1650,6 @@ int eng_execute(struct eng *g, struct err *e)
 			goto fatal;
 		if (action_blocked(g, &g->plan.actions[i]))
 			continue;       /* its mailbox failed to settle */
-		if (g->plan.actions[i].kind == SYNC_ACT_DOWNLOAD &&
-		    (g->dl_ids == NULL || g->dl_ids[i] == 0) && dl_intents_ahead(g, i, e) < 0) {
-			struct eng_mbox *m = eng_mbox_by_id(g, g->plan.actions[i].mailbox);
-
-			if (eng_err_fatal(e) || m == NULL)
-				goto fatal;
-			eng_mbox_fail(g, m, e);
-			err_clear(e);
-			continue;
-		}
 		n = batch_len(g, i);
 		for (size_t k = 0; k < n; k++) {
 			acts[k] = &g->plan.actions[i + k];
