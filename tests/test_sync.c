@@ -93,6 +93,155 @@ SYNC_TEST(new_messages_on_each_side_reach_the_other)
 	}
 }
 
+/* In a -vv trace: the tagged answer to the command whose "C: TAG VERB"
+ * line contains `at`, or NULL. */
+static const char *answer_to(const char *log, const char *at)
+{
+	const char *tag = at, *sp;
+	char want[64];
+
+	while (tag > log && strncmp(tag, "C: ", 3) != 0)
+		tag--;
+	tag += 3;
+	sp = strchr(tag, ' ');
+	if (sp == NULL || sp - tag > 40)
+		return NULL;
+	snprintf(want, sizeof(want), "S: %.*s ", (int)(sp - tag), tag);
+	return strstr(at, want);
+}
+
+/* The last "C: TAG <verb_box>" line (e.g. " STATUS U1 ") before `end`, or NULL. */
+static const char *last_sent(const char *log, const char *end, const char *verb_box)
+{
+	const char *p, *last = NULL;
+
+	for (p = log; (p = strstr(p, verb_box)) != NULL && p < end; p++)
+		last = p;
+	return last;
+}
+
+/*
+ * New local mail in three folders goes up as one run: one round of STATUS
+ * for the three mailboxes' UIDNEXT (all three sent before the first
+ * answer), then, with LITERAL+ and UIDPLUS, the APPENDs to the three
+ * mailboxes all sent before the answer to the first is read.
+ */
+Test(SYNC_FULL, uploads_to_several_mailboxes_are_pipelined_together)
+{
+	static const char *const boxes[] = { "INBOX", "U1", "U2" };
+	struct harness_result res;
+	const char *status[3], *first_append, *last_append, *p, *answer;
+	int st;
+
+	for (size_t i = 1; i < 3; i++)
+		cr_assert_eq(sl_remote_create(&ctx, boxes[i]), 0);
+	for (size_t i = 0; i < 3; i++)
+		put_remote(&ctx, boxes[i], boxes[i], 300, NULL);
+	sync_ok(&ctx);
+	for (size_t i = 0; i < 3; i++) {
+		char *t1 = xasprintf("%s-n1", boxes[i]), *t2 = xasprintf("%s-n2", boxes[i]);
+
+		put_local(&ctx, boxes[i], t1, 700, "S");
+		put_local(&ctx, boxes[i], t2, 40000, NULL);
+		free(t1);
+		free(t2);
+	}
+	st = run_keep(&ctx, &res, "-vv", "sync", NULL);
+	cr_assert_eq(st, 0, "%s", res.err);
+	first_append = strstr(res.err, " APPEND ");
+	cr_assert_not_null(first_append, "no APPEND in:\n%s", res.err);
+	last_append = last_sent(res.err, res.err + strlen(res.err), " APPEND ");
+	cr_assert_not_null(strstr(first_append, " APPEND U2 "), "no APPEND to U2 in:\n%s", res.err);
+	answer = answer_to(res.err, first_append);
+	cr_assert_not_null(answer, "no answer to the first APPEND in:\n%s", res.err);
+	cr_assert_lt(last_append, answer, "an APPEND waited for the first one's answer:\n%s", res.err);
+	/* the STATUS commands for UIDNEXT, the last ones before the APPENDs */
+	status[0] = last_sent(res.err, first_append, " STATUS INBOX ");
+	status[1] = last_sent(res.err, first_append, " STATUS U1 ");
+	status[2] = last_sent(res.err, first_append, " STATUS U2 ");
+	p = NULL;
+	for (size_t i = 0; i < 3; i++) {
+		cr_assert_not_null(status[i], "no STATUS %s before the APPENDs:\n%s", boxes[i], res.err);
+		if (p == NULL || status[i] < p)
+			p = status[i];
+	}
+	answer = answer_to(res.err, p);
+	cr_assert_not_null(answer, "no answer to the first STATUS in:\n%s", res.err);
+	for (size_t i = 0; i < 3; i++)
+		cr_assert_lt(status[i], answer, "STATUS %s waited for another STATUS's answer:\n%s", boxes[i],
+			     res.err);
+	harness_result_release(&res);
+	for (size_t i = 0; i < 3; i++) {
+		char *m0 = xasprintf("<%s@ferry.test>", boxes[i]);
+		char *m1 = xasprintf("<%s-n1@ferry.test> \\Seen", boxes[i]);
+		char *m2 = xasprintf("<%s-n2@ferry.test>", boxes[i]);
+
+		expect_both(&ctx, boxes[i], LIST(m0, m1, m2));
+		free(m0);
+		free(m1);
+		free(m2);
+	}
+	assert_sides_equal(&ctx);
+}
+
+/*
+ * An upload the server refuses (its mailbox's tmp/ not writable: the
+ * APPEND fails, the SELECT still works) fails that mailbox alone: the new
+ * mail of the mailboxes around it, uploaded in the same run, reaches the
+ * server, and the next run, once the folder is writable again, uploads
+ * the rest.
+ */
+/* Mailboxes A, B and C with a message each (a1, b1, c1), synced. */
+static void abc_synced(struct sl_ctx *c)
+{
+	static const char *const boxes[] = { "A", "B", "C" };
+	static const char *const tags[] = { "a1", "b1", "c1" };
+
+	for (size_t i = 0; i < 3; i++) {
+		cr_assert_eq(sl_remote_create(c, boxes[i]), 0);
+		put_remote(c, boxes[i], tags[i], 300, NULL);
+	}
+	sync_ok(c);
+}
+
+/*
+ * A sync while the server's `sub` of B's folder (".B" or ".B/tmp") has
+ * mode `mode`: it must fail B, and say so (with `also` in its output when
+ * not NULL).
+ */
+static void sync_fails_b(struct sl_ctx *c, const char *sub, mode_t mode, const char *also)
+{
+	char *path = xasprintf("%s/mail/%s/Maildir/%s", c->d.dir, c->user, sub);
+	struct harness_result res;
+	int st;
+
+	cr_assert_eq(chmod(path, mode), 0, "chmod %s", path);
+	st = run_keep(c, &res, "sync", NULL);
+	cr_assert_eq(chmod(path, 0700), 0);
+	cr_assert_eq(st, 1, "ferry exited %d\nstdout:\n%s\nstderr:\n%s", st, res.out, res.err);
+	cr_assert_not_null(strstr(res.err, "\"B\""), "%s", res.err);
+	if (also != NULL)
+		cr_assert_not_null(strstr(res.err, also), "no \"%s\" in:\n%s", also, res.err);
+	harness_result_release(&res);
+	free(path);
+}
+
+SYNC_TEST(mailbox_whose_append_fails_fails_alone)
+{
+	abc_synced(c);
+	put_local(c, "A", "a2", 500, "S");
+	put_local(c, "B", "b2", 500, NULL);
+	put_local(c, "B", "b3", 500, "F");
+	put_local(c, "C", "c2", 500, "F");
+	sync_fails_b(c, ".B/tmp", 0500, "local message");
+	expect_both(c, "A", LIST(MID("a1"), MID("a2") " \\Seen"));
+	expect_both(c, "C", LIST(MID("c1"), MID("c2") " \\Flagged"));
+	expect_remote(c, "B", LIST(MID("b1")));
+	sync_ok(c);
+	expect_both(c, "B", LIST(MID("b1"), MID("b2"), MID("b3") " \\Flagged"));
+	assert_sides_equal(c);
+}
+
 /* §4.2: a flag changed on the server reaches the Maildir (incl. \Deleted as T). */
 SYNC_TEST(flag_change_on_server_reaches_local)
 {
@@ -297,8 +446,7 @@ Test(SYNC_REV1, listings_of_all_mailboxes_are_sent_before_the_first_answer)
 {
 	static const char *const boxes[] = { "INBOX", "A1", "A2", "A3" };
 	struct harness_result res;
-	const char *p, *first = NULL, *last = NULL, *tag, *answer;
-	char want[64];
+	const char *p, *first = NULL, *last = NULL, *answer;
 	size_t nselect = 0;
 	int st;
 
@@ -316,12 +464,8 @@ Test(SYNC_REV1, listings_of_all_mailboxes_are_sent_before_the_first_answer)
 		nselect++;
 	}
 	cr_assert_geq(nselect, 4, "%zu SELECTs in:\n%s", nselect, res.err);
-	for (tag = first; tag > res.err && strncmp(tag, "C: ", 3) != 0; tag--)
-		;
-	tag += 3;
-	snprintf(want, sizeof(want), "S: %.*s ", (int)(first - tag), tag);
-	answer = strstr(res.err, want);
-	cr_assert_not_null(answer, "no \"%s\" in:\n%s", want, res.err);
+	answer = answer_to(res.err, first);
+	cr_assert_not_null(answer, "no answer to the first SELECT in:\n%s", res.err);
 	cr_assert_lt(last, answer, "a SELECT waited for the first mailbox's answer:\n%s", res.err);
 	harness_result_release(&res);
 	assert_sides_equal(&ctx);
@@ -335,31 +479,15 @@ Test(SYNC_REV1, listings_of_all_mailboxes_are_sent_before_the_first_answer)
  */
 SYNC_TEST(mailbox_whose_select_fails_fails_alone)
 {
-	char *folder = xasprintf("%s/mail/%s/Maildir/.B", c->d.dir, c->user);
-	struct harness_result res;
-	int st;
-
-	cr_assert_eq(sl_remote_create(c, "A"), 0);
-	cr_assert_eq(sl_remote_create(c, "B"), 0);
-	cr_assert_eq(sl_remote_create(c, "C"), 0);
-	put_remote(c, "A", "a1", 300, NULL);
-	put_remote(c, "B", "b1", 300, NULL);
-	put_remote(c, "C", "c1", 300, NULL);
-	sync_ok(c);
+	abc_synced(c);
 	put_remote(c, "A", "a2", 300, "\\Seen");
 	put_remote(c, "B", "b2", 300, NULL);
 	put_remote(c, "C", "c2", 300, "\\Flagged");
-	cr_assert_eq(chmod(folder, 0), 0, "chmod %s", folder);
-	st = run_keep(c, &res, "sync", NULL);
-	cr_assert_eq(chmod(folder, 0700), 0);
-	cr_assert_eq(st, 1, "ferry exited %d\nstdout:\n%s\nstderr:\n%s", st, res.out, res.err);
-	cr_assert_not_null(strstr(res.err, "\"B\""), "%s", res.err);
-	harness_result_release(&res);
+	sync_fails_b(c, ".B", 0, NULL);
 	expect_local(c, "A", LIST(MID("a1"), MID("a2") " \\Seen"));
 	expect_local(c, "C", LIST(MID("c1"), MID("c2") " \\Flagged"));
 	expect_local(c, "B", LIST(MID("b1")));
 	sync_ok(c);
 	expect_both(c, "B", LIST(MID("b1"), MID("b2")));
 	assert_sides_equal(c);
-	free(folder);
 }

@@ -367,14 +367,16 @@ static void expect_batches(struct sl_ctx *c)
 				     MID("k3") " \\Flagged", MID("k4") " \\Answered", MID("k5") " \\Seen",
 				     MID("n1"), MID("n2") " \\Seen", MID("n3") " \\Flagged", MID("n4"),
 				     MID("n5") " \\Seen"));
+	expect_both(c, "Work", LIST(MID("w1"), MID("n6"), MID("n7") " \\Flagged"));
 	assert_sides_equal(c);
 }
 
-/* SPEC 4.8 for the batches: five new local messages uploaded in one batch
- * (pipelined APPENDs when the server offers LITERAL+ and UIDPLUS; one of
- * them larger than the upload's read buffer), flag stores of two flag sets
- * in one mailbox, two local flag renames in one folder; killed at every
- * step and rerun: every message once on each side, with its flags. */
+/* SPEC 4.8 for the batches: seven new local messages in two folders
+ * uploaded in one run (pipelined APPENDs across both mailboxes when the
+ * server offers LITERAL+ and UIDPLUS; one of them larger than the upload's
+ * read buffer), flag stores of two flag sets in one mailbox, two local flag
+ * renames in one folder; killed at every step and rerun: every message
+ * once on each side, with its flags. */
 SYNC_TEST(killed_during_upload_and_flag_batches_then_rerun_leaves_no_duplicate)
 {
 	put_remote(c, "INBOX", "k1", 2000, NULL);
@@ -382,12 +384,16 @@ SYNC_TEST(killed_during_upload_and_flag_batches_then_rerun_leaves_no_duplicate)
 	put_remote(c, "INBOX", "k3", 2000, NULL);
 	put_remote(c, "INBOX", "k4", 2000, NULL);
 	put_remote(c, "INBOX", "k5", 2000, "\\Seen");
+	cr_assert_eq(sl_remote_create(c, "Work"), 0);
+	put_remote(c, "Work", "w1", 2000, NULL);
 	sync_ok(c);
 	put_local(c, "INBOX", "n1", 3000, NULL);
 	put_local(c, "INBOX", "n2", 4000, "S");
 	put_local(c, "INBOX", "n3", 150000, "F");
 	put_local(c, "INBOX", "n4", 500, NULL);
 	put_local(c, "INBOX", "n5", 6000, "S");
+	put_local(c, "Work", "n6", 2500, NULL);
+	put_local(c, "Work", "n7", 90000, "F");
 	cr_assert_eq(sl_local_set_flags(c, "INBOX", MID("k1"), "FS"), 0);
 	cr_assert_eq(sl_local_set_flags(c, "INBOX", MID("k2"), "RS"), 0);
 	cr_assert_eq(sl_remote_store(c, "INBOX", MID("k3"), "+FLAGS", "\\Flagged"), 0);

@@ -35,7 +35,7 @@
  *      the folders' existence are recorded by the plan's mailbox-state
  *      actions.  A failed mailbox keeps what the last run recorded.
  *
- * Intents (SPEC 4.8): before a batch of downloads, an upload, a batch of
+ * Intents (SPEC 4.8): before a batch of downloads, a run of uploads, a batch of
  * remote moves or local moves, remote expunges or local deletions, one
  * intent per message is committed; then the side effect; then the records
  * it produced and the clearing of its intents in ONE commit.  Downloads are

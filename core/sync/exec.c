@@ -40,7 +40,6 @@
 #define EXEC_DOWNLOAD_CHECKPOINT 256u   /* <= MAILDIR_PENDING_MAX */
 #define EXEC_DOWNLOAD_CHECKPOINT_BYTES (64u << 20)
 #define EXEC_MOVE_BATCH 256
-#define EXEC_UPLOAD_BATCH 64    /* uploads to one mailbox: one UIDNEXT, one intent commit, one outcome commit */
 #define EXEC_DELETE_BATCH 256   /* local deletions: one intent commit, one folder sync, one outcome commit */
 #define EXEC_FLAGS_BATCH 256    /* flag changes in one mailbox: pipelined STOREs or renames, one commit */
 
@@ -944,237 +943,326 @@ static int exec_downloads(struct eng *g, struct eng_mbox *m, struct sync_action 
 
 /* ---------------------------------------------------------------- uploads */
 
-static int exec_upload(struct eng *g, struct sync_action *act, struct eng_mbox *m, struct err *e)
-{
-	const struct maildir_entry *ent = eng_local_entry(g, m, act->name);
-	struct eng_mbox *to = eng_mbox_by_id(g, act->to_mailbox);
-	struct sync_fp_value v;
-	struct state_intent in;
-	struct sync_fp fp = { SYNC_FP_KNOWN, { 0 } };
-	struct stat stt;
-	uint64_t id = 0;
-	uint32_t uid = 0, uidnext = 0;
-	int fd = -1, rc = -1;
-
-	if (to == NULL)
-		to = m;
-	if (ent == NULL)
-		return 0;       /* gone: the next run sees what became of it */
-	rc = maildir_entry_open(&m->f, ent, &fd, e);
-	if (rc != 0)
-		return rc < 0 ? -1 : 0;
-	rc = -1;
-	if (sync_fp_fd(fd, &v, e) < 0 || fstat(fd, &stt) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
-		if (e->code == ERR_NONE)
-			err_sys(e, ERR_IO, errno, "cannot read \"%s\"", act->name);
-		goto out;
-	}
-	memcpy(fp.bytes, v.bytes, SYNC_FP_LEN);
-	if (sync_remote_uidnext(g->r, to->sm.remote_name, &uidnext, e) < 0)
-		goto out;
-	intent_init(&in, STATE_INTENT_UPLOAD, g, act);
-	in.mailbox = to->sm.id;
-	in.uidnext = uidnext;
-	in.message_id = v.message_id;
-	memcpy(in.body_hash, v.bytes, STATE_HASH_LEN);
-	if (add_intents(g, &in, 1, &id, e) < 0)
-		goto out;
-	sync_step("upload");
-	eng_progress_upload(g, act, to, v.size);
-	if (sync_remote_append(g->r, to->sm.remote_name, fd, v.size, &act->flags, stt.st_mtime, &fp,
-			       &uid, e) < 0) {
-		err_prefix(e, "local message \"%s\"", act->name);
-		goto out;
-	}
-	sync_step("uploaded");
-	if (act->rec.uid == 0)
-		act->rec.uid = uid;
-	if (act->rec.fp.state != SYNC_FP_KNOWN)
-		act->rec.fp = fp;
-	if (act->rec.size == 0)
-		act->rec.size = v.size;
-	rep_of(g, to)->remote.added++;
-	rep_of(g, to)->remote.bytes += v.size;
-	eng_progress_msg(g, to, true, 0);
-	rc = finish_one(g, act, v.message_id, id, e);
-out:
-	close(fd);
-	return rc;
-}
-
 /*
- * A batch of uploads from one folder to one mailbox: exec_upload's steps
- * with one STATUS for UIDNEXT (the intents' lower bound for the search by
- * fingerprint after a crash), one intent commit and one outcome commit.
- * The APPENDs are pipelined when the server allows it (LITERAL+ and
- * UIDPLUS: at most EXEC_UPLOAD_WINDOW in flight, the answers read in
- * order), else they go one after another.  Either way every intent is
- * committed before the first APPEND, so a run killed with APPENDs in
- * flight leaves intents for all of them, resolved by the next run.  After
- * a failed APPEND no more are started; the ones that succeeded are still
- * recorded, the failed ones' intents stay for the next run to resolve.
+ * A run of uploads: the consecutive UPLOAD actions of the plan, from any
+ * folders to any mailboxes (at most EXEC_UPLOAD_RUN: each holds its file
+ * open until its outcome is committed).  One round of STATUS for the
+ * UIDNEXT of every target mailbox (the intents' lower bound for the search
+ * by fingerprint after a crash), one intent commit, the APPENDs, one
+ * outcome commit.  The APPENDs are pipelined across the run's mailboxes
+ * when the server allows it (LITERAL+ and UIDPLUS: at most
+ * EXEC_UPLOAD_WINDOW in flight, the answers read in order), else they go
+ * one after another.  Either way every intent is committed before the
+ * first APPEND, so a run killed with APPENDs in flight leaves intents for
+ * all of them, resolved by the next run.
+ *
+ * A failure that concerns one mailbox (a local file that cannot be read,
+ * an APPEND the server refuses, a target without UIDNEXT) fails the
+ * upload's source mailbox (eng_mbox_fail): none of its uploads is started
+ * after that, those of the other mailboxes go on, and what succeeded is
+ * recorded.  A failed upload's intent stays for the next run to resolve.
+ * A fatal error (the connection, the state) stops new APPENDs; those in
+ * flight are waited for and the successful ones recorded before the error
+ * is returned.
  */
+#define EXEC_UPLOAD_RUN 256
 #define EXEC_UPLOAD_WINDOW 16
 
 struct up_item {
 	struct sync_action *act;
+	struct eng_mbox *m;             /* the folder it comes from */
+	struct eng_mbox *to;            /* the mailbox it goes to */
 	int fd;
 	struct sync_fp_value v;
 	struct sync_fp fp;
 	time_t mtime;
+	uint32_t uidnext;               /* the target's, before the first APPEND */
+	uint64_t intent;
 	uint32_t uid;                   /* the server's, once appended */
 	bool ok;                        /* appended */
 };
 
-/* One APPEND after another; the first failure stops. */
-static int uploads_serial(struct eng *g, struct eng_mbox *to, struct up_item *it, size_t k,
-			  struct err *e)
+struct up_run {
+	struct eng *g;
+	struct up_item *it;
+	size_t n;
+};
+
+/*
+ * A failure of item u's source mailbox: fail it and go on (0), or, for an
+ * error that ends the run, -1 with *e kept.
+ */
+static int up_fail(struct up_run *ur, struct up_item *u, struct err *e)
 {
-	for (size_t i = 0; i < k; i++) {
-		sync_step("upload");
-		if (sync_remote_append(g->r, to->sm.remote_name, it[i].fd, it[i].v.size,
-				       &it[i].act->flags, it[i].mtime, &it[i].fp, &it[i].uid, e) < 0)
-			return err_prefix(e, "local message \"%s\"", it[i].act->name);
-		sync_step("uploaded");
-		it[i].ok = true;
+	if (eng_err_fatal(e))
+		return -1;
+	err_prefix(e, "local message \"%s\"", u->act->name);
+	eng_mbox_fail(ur->g, u->m, e);
+	err_clear(e);
+	return 0;
+}
+
+static bool up_blocked(const struct up_item *u)
+{
+	return u->m->failed || u->to->failed;
+}
+
+/* Open and fingerprint the run's local files; a vanished one is skipped. */
+static int up_open(struct up_run *ur, struct sync_action **acts, size_t n, struct err *e)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct eng_mbox *m = eng_mbox_by_id(ur->g, acts[i]->mailbox);
+		struct eng_mbox *to = eng_mbox_by_id(ur->g, acts[i]->to_mailbox);
+		const struct maildir_entry *ent;
+		struct up_item *u = &ur->it[ur->n];
+		struct stat stt;
+		int r;
+
+		if (m == NULL)
+			return err_set(e, ERR_INTERNAL, "upload from an unknown mailbox %u",
+				       (unsigned)acts[i]->mailbox);
+		u->m = m;
+		u->to = to != NULL ? to : m;
+		u->act = acts[i];
+		u->fd = -1;
+		if (up_blocked(u))
+			continue;
+		ent = eng_local_entry(ur->g, m, acts[i]->name);
+		if (ent == NULL)
+			continue;       /* gone: the next run sees what became of it */
+		r = maildir_entry_open(&m->f, ent, &u->fd, e);
+		if (r > 0)
+			continue;
+		if (r == 0 && (sync_fp_fd(u->fd, &u->v, e) < 0 || fstat(u->fd, &stt) < 0 ||
+			       lseek(u->fd, 0, SEEK_SET) < 0)) {
+			if (e->code == ERR_NONE)
+				err_sys(e, ERR_IO, errno, "cannot read \"%s\"", acts[i]->name);
+			r = -1;
+		}
+		if (r < 0) {
+			if (u->fd >= 0)
+				close(u->fd);
+			u->fd = -1;
+			if (up_fail(ur, u, e) < 0)
+				return -1;
+			continue;
+		}
+		u->mtime = stt.st_mtime;
+		u->fp.state = SYNC_FP_KNOWN;
+		memcpy(u->fp.bytes, u->v.bytes, SYNC_FP_LEN);
+		ur->n++;
 	}
 	return 0;
 }
 
-/* Pipelined APPENDs; after a failure none is started, those in flight are waited for. */
-static int uploads_pipelined(struct eng *g, struct eng_mbox *to, struct up_item *it, size_t k,
-			     struct err *e)
+/* UIDNEXT of every target mailbox, in one round of pipelined STATUS. */
+static int up_uidnexts(struct up_run *ur, struct err *e)
 {
-	struct sync_remote_append **ap = xcalloc(k, sizeof(*ap));
-	size_t sub = 0;
+	const char **names = xcalloc(ur->n + 1, sizeof(*names));
+	struct eng_mbox **tos = xcalloc(ur->n + 1, sizeof(*tos));
+	struct imap_status_data *st;
+	size_t nt = 0;
 	int rc = 0;
 
-	for (size_t i = 0; i < k; i++) {
-		struct err e2;
+	for (size_t i = 0; i < ur->n; i++) {
+		size_t t = 0;
 
-		while (rc == 0 && sub < k && sub < i + EXEC_UPLOAD_WINDOW) {
-			sync_step("upload");
-			if (sync_remote_append_submit(g->r, to->sm.remote_name, it[sub].fd,
-						      it[sub].v.size, &it[sub].act->flags,
-						      it[sub].mtime, &ap[sub], e) < 0) {
-				rc = err_prefix(e, "local message \"%s\"", it[sub].act->name);
-				break;
-			}
-			sub++;
+		while (t < nt && tos[t] != ur->it[i].to)
+			t++;
+		if (t == nt) {
+			tos[nt] = ur->it[i].to;
+			names[nt++] = ur->it[i].to->sm.remote_name;
 		}
-		if (i >= sub)
-			break;
-		err_clear(&e2);
-		if (sync_remote_append_wait(g->r, ap[i], &it[i].uid, &e2) < 0) {
-			if (rc == 0) {
-				*e = e2;
-				rc = err_prefix(e, "local message \"%s\"", it[i].act->name);
-			}
+	}
+	st = xcalloc(nt + 1, sizeof(*st));
+	if (sync_remote_status_each(ur->g->r, names, nt, st, e) < 0)
+		rc = -1;
+	for (size_t i = 0; rc == 0 && i < ur->n; i++) {
+		struct up_item *u = &ur->it[i];
+		size_t t = 0;
+
+		while (tos[t] != u->to)
+			t++;
+		if (st[t].have & IMAP_STATUS_HAVE_UIDNEXT) {
+			u->uidnext = st[t].uidnext;
+			continue;
+		}
+		if (up_blocked(u))
+			continue;
+		err_set(e, ERR_SERVER, "mailbox \"%s\" has no UIDNEXT (does it exist?)", names[t]);
+		rc = up_fail(ur, u, e);
+	}
+	free(names);
+	free(tos);
+	free(st);
+	return rc;
+}
+
+/* One intent per upload still to do, in one commit. */
+static int up_intents(struct up_run *ur, struct err *e)
+{
+	struct state_intent *in = xcalloc(ur->n + 1, sizeof(*in));
+	uint64_t *ids = xcalloc(ur->n + 1, sizeof(*ids));
+	size_t k = 0;
+	int rc;
+
+	for (size_t i = 0; i < ur->n; i++) {
+		struct up_item *u = &ur->it[i];
+
+		if (up_blocked(u))
+			continue;
+		intent_init(&in[k], STATE_INTENT_UPLOAD, ur->g, u->act);
+		in[k].mailbox = u->to->sm.id;
+		in[k].uidnext = u->uidnext;
+		in[k].message_id = u->v.message_id;
+		memcpy(in[k].body_hash, u->v.bytes, STATE_HASH_LEN);
+		k++;
+	}
+	rc = k > 0 ? add_intents(ur->g, in, k, ids, e) : 0;
+	for (size_t i = 0, j = 0; rc == 0 && i < ur->n; i++)
+		if (!up_blocked(&ur->it[i]))
+			ur->it[i].intent = ids[j++];
+	free(in);
+	free(ids);
+	return rc;
+}
+
+/* One APPEND after another. */
+static int uploads_serial(struct up_run *ur, struct err *e)
+{
+	for (size_t i = 0; i < ur->n; i++) {
+		struct up_item *u = &ur->it[i];
+
+		if (up_blocked(u) || u->intent == 0)
+			continue;
+		sync_step("upload");
+		eng_progress_upload(ur->g, u->act, u->to, u->v.size);
+		if (sync_remote_append(ur->g->r, u->to->sm.remote_name, u->fd, u->v.size,
+				       &u->act->flags, u->mtime, &u->fp, &u->uid, e) < 0) {
+			if (up_fail(ur, u, e) < 0)
+				return -1;
 			continue;
 		}
 		sync_step("uploaded");
-		it[i].ok = true;
+		eng_progress_msg(ur->g, u->to, true, 0);
+		u->ok = true;
+	}
+	return 0;
+}
+
+/*
+ * Pipelined APPENDs.  An item is submitted only while its mailboxes have
+ * not failed; after a fatal error none is, and those in flight are waited
+ * for.
+ */
+static int uploads_pipelined(struct up_run *ur, struct err *e)
+{
+	struct sync_remote_append **ap = xcalloc(ur->n + 1, sizeof(*ap));
+	size_t sub = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < ur->n; i++) {
+		struct up_item *u = &ur->it[i];
+		struct err e2;
+
+		for (; rc == 0 && sub < ur->n && sub < i + EXEC_UPLOAD_WINDOW; sub++) {
+			struct up_item *s = &ur->it[sub];
+
+			if (up_blocked(s) || s->intent == 0)
+				continue;
+			sync_step("upload");
+			eng_progress_upload(ur->g, s->act, s->to, s->v.size);
+			if (sync_remote_append_submit(ur->g->r, s->to->sm.remote_name, s->fd,
+						      s->v.size, &s->act->flags, s->mtime, &ap[sub],
+						      e) < 0)
+				rc = up_fail(ur, s, e);
+		}
+		if (ap[i] == NULL)
+			continue;
+		err_clear(&e2);
+		if (sync_remote_append_wait(ur->g->r, ap[i], &u->uid, &e2) < 0) {
+			ap[i] = NULL;
+			if (rc == 0 && up_fail(ur, u, &e2) < 0) {
+				*e = e2;
+				rc = -1;
+			}
+			continue;
+		}
+		ap[i] = NULL;
+		sync_step("uploaded");
+		eng_progress_msg(ur->g, u->to, true, 0);
+		u->ok = true;
 	}
 	free(ap);
 	return rc;
 }
 
-static int exec_uploads(struct eng *g, struct eng_mbox *m, struct sync_action **acts, size_t n,
-			struct err *e)
+/* Records and reports of the uploads that succeeded, in one commit. */
+static int up_finish(struct up_run *ur, struct err *e)
 {
-	struct eng_mbox *to = eng_mbox_by_id(g, acts[0]->to_mailbox);
-	struct up_item *it = xcalloc(n, sizeof(*it));
-	struct state_intent *in = xcalloc(n, sizeof(*in));
-	uint64_t *ids = xcalloc(n, sizeof(*ids));
-	uint64_t *clear = xcalloc(n, sizeof(*clear));
-	struct sync_action **done = xcalloc(n, sizeof(*done));
-	const char **msgids = xcalloc(n, sizeof(*msgids));
-	size_t k = 0, nd = 0, nc = 0, i;
-	uint32_t uidnext = 0;
-	int rc = -1, up;
+	struct sync_action **done = xcalloc(ur->n + 1, sizeof(*done));
+	const char **msgids = xcalloc(ur->n + 1, sizeof(*msgids));
+	uint64_t *clear = xcalloc(ur->n + 1, sizeof(*clear));
+	size_t nd = 0, nc = 0;
+	int rc;
 
-	if (to == NULL)
-		to = m;
-	for (i = 0; i < n; i++) {
-		const struct maildir_entry *ent = eng_local_entry(g, m, acts[i]->name);
-		struct up_item *u = &it[k];
-		struct stat stt;
-		int r;
+	for (size_t i = 0; i < ur->n; i++) {
+		struct up_item *u = &ur->it[i];
+		struct sync_action *act = u->act;
 
-		if (ent == NULL)
-			continue;       /* gone: the next run sees what became of it */
-		r = maildir_entry_open(&m->f, ent, &u->fd, e);
-		if (r != 0) {
-			if (r < 0)
-				goto out;
-			continue;
-		}
-		k++;
-		if (sync_fp_fd(u->fd, &u->v, e) < 0 || fstat(u->fd, &stt) < 0 ||
-		    lseek(u->fd, 0, SEEK_SET) < 0) {
-			if (e->code == ERR_NONE)
-				err_sys(e, ERR_IO, errno, "cannot read \"%s\"", acts[i]->name);
-			goto out;
-		}
-		u->act = acts[i];
-		u->mtime = stt.st_mtime;
-		u->fp.state = SYNC_FP_KNOWN;
-		memcpy(u->fp.bytes, u->v.bytes, SYNC_FP_LEN);
-	}
-	if (k == 0) {
-		rc = 0;
-		goto out;
-	}
-	if (sync_remote_uidnext(g->r, to->sm.remote_name, &uidnext, e) < 0)
-		goto out;
-	for (i = 0; i < k; i++) {
-		intent_init(&in[i], STATE_INTENT_UPLOAD, g, it[i].act);
-		in[i].mailbox = to->sm.id;
-		in[i].uidnext = uidnext;
-		in[i].message_id = it[i].v.message_id;
-		memcpy(in[i].body_hash, it[i].v.bytes, STATE_HASH_LEN);
-	}
-	if (add_intents(g, in, k, ids, e) < 0)
-		goto out;
-	up = sync_remote_can_pipeline_appends(g->r) ? uploads_pipelined(g, to, it, k, e)
-						    : uploads_serial(g, to, it, k, e);
-	for (i = 0; i < k; i++) {
-		struct sync_action *act = it[i].act;
-
-		if (!it[i].ok)
+		if (!u->ok)
 			continue;
 		if (act->rec.uid == 0)
-			act->rec.uid = it[i].uid;
+			act->rec.uid = u->uid;
 		if (act->rec.fp.state != SYNC_FP_KNOWN)
-			act->rec.fp = it[i].fp;
+			act->rec.fp = u->fp;
 		if (act->rec.size == 0)
-			act->rec.size = it[i].v.size;
-		rep_of(g, to)->remote.added++;
-		rep_of(g, to)->remote.bytes += it[i].v.size;
-		clear[nc++] = ids[i];
+			act->rec.size = u->v.size;
+		rep_of(ur->g, u->to)->remote.added++;
+		rep_of(ur->g, u->to)->remote.bytes += u->v.size;
+		clear[nc++] = u->intent;
 		if (act->rec_op != SYNC_REC_NONE) {
-			msgids[nd] = it[i].v.message_id;
+			msgids[nd] = u->v.message_id;
 			done[nd++] = act;
 		}
 	}
-	if (up < 0) {           /* an APPEND failed: record what is done, keep its error */
+	rc = nc > 0 ? finish(ur->g, done, msgids, nd, clear, nc, e) : 0;
+	free(done);
+	free(msgids);
+	free(clear);
+	return rc;
+}
+
+static int exec_uploads(struct eng *g, struct sync_action **acts, size_t n, struct err *e)
+{
+	struct up_run ur = { .g = g, .it = xcalloc(n + 1, sizeof(*ur.it)) };
+	int rc = -1, up;
+
+	if (up_open(&ur, acts, n, e) < 0)
+		goto out;
+	rc = 0;
+	if (ur.n == 0)
+		goto out;
+	if (up_uidnexts(&ur, e) < 0 || up_intents(&ur, e) < 0) {
+		rc = -1;
+		goto out;
+	}
+	up = sync_remote_can_pipeline_appends(g->r) ? uploads_pipelined(&ur, e)
+						    : uploads_serial(&ur, e);
+	if (up < 0) {   /* fatal: record what is done, keep the error */
 		struct err e2;
 
 		err_clear(&e2);
-		if (!eng_err_fatal(e))
-			(void)finish(g, done, msgids, nd, clear, nc, &e2);
+		(void)up_finish(&ur, &e2);
+		rc = -1;
 		goto out;
 	}
-	rc = finish(g, done, msgids, nd, clear, nc, e);
+	rc = up_finish(&ur, e);
 out:
-	for (i = 0; i < k; i++)
-		close(it[i].fd);
-	free(it);
-	free(in);
-	free(ids);
-	free(clear);
-	free(done);
-	free(msgids);
+	for (size_t i = 0; i < n; i++)
+		if (ur.it[i].fd >= 0 && ur.it[i].act != NULL)
+			close(ur.it[i].fd);
+	free(ur.it);
 	return rc;
 }
 
@@ -1550,7 +1638,7 @@ static size_t batch_len(struct eng *g, size_t i)
 	size_t cap = a->kind == SYNC_ACT_DOWNLOAD ? EXEC_DOWNLOAD_BATCH
 		   : a->kind == SYNC_ACT_MOVE_REMOTE ? EXEC_MOVE_BATCH
 		   : a->kind == SYNC_ACT_DELETE_LOCAL ? EXEC_DELETE_BATCH
-		   : a->kind == SYNC_ACT_UPLOAD ? EXEC_UPLOAD_BATCH
+		   : a->kind == SYNC_ACT_UPLOAD ? EXEC_UPLOAD_RUN
 		   : a->kind == SYNC_ACT_FLAGS_REMOTE || a->kind == SYNC_ACT_FLAGS_LOCAL ? EXEC_FLAGS_BATCH
 		   : a->kind == SYNC_ACT_RECORD || a->kind == SYNC_ACT_MAILBOX_STATE ? SIZE_MAX : 1;
 	size_t j = i + 1;
@@ -1561,6 +1649,7 @@ static size_t batch_len(struct eng *g, size_t i)
 		if (b->kind != a->kind || action_blocked(g, b))
 			break;
 		if (a->kind != SYNC_ACT_RECORD && a->kind != SYNC_ACT_MAILBOX_STATE &&
+		    a->kind != SYNC_ACT_UPLOAD &&
 		    (b->mailbox != a->mailbox || b->to_mailbox != a->to_mailbox))
 			break;
 		if (a->kind == SYNC_ACT_MOVE_REMOTE) {
@@ -1601,7 +1690,7 @@ static int exec_batch(struct eng *g, struct sync_action **acts, size_t n, struct
 	case SYNC_ACT_DOWNLOAD:
 		return exec_downloads(g, m, acts, n, e);
 	case SYNC_ACT_UPLOAD:
-		return n > 1 ? exec_uploads(g, m, acts, n, e) : exec_upload(g, act, m, e);
+		return exec_uploads(g, acts, n, e);
 	case SYNC_ACT_FLAGS_REMOTE:
 		return exec_flags_remote(g, m, acts, n, e);
 	case SYNC_ACT_FLAGS_LOCAL:
