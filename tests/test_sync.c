@@ -185,6 +185,37 @@ Test(SYNC_FULL, uploads_to_several_mailboxes_are_pipelined_together)
 }
 
 /*
+ * A download's SELECT goes out with its FETCHes: in the trace, the UID
+ * FETCH of the bodies is sent before the answer to the SELECT is read
+ * (before: a round trip for the SELECT first), and the messages arrive
+ * whole, in their folders.
+ */
+SYNC_TEST(download_select_is_pipelined_with_its_fetch)
+{
+	struct harness_result res;
+	const char *fetch, *select, *answer;
+	int st;
+
+	cr_assert_eq(sl_remote_create(c, "D1"), 0);
+	put_remote(c, "INBOX", "i1", 900, "\\Seen");
+	put_remote(c, "D1", "d1", 60000, NULL);
+	put_remote(c, "D1", "d2", 700, "\\Flagged");
+	st = run_keep(c, &res, "-vv", "sync", NULL);
+	cr_assert_eq(st, 0, "%s", res.err);
+	fetch = strstr(res.err, " BODY.PEEK[])");
+	cr_assert_not_null(fetch, "no download in:\n%s", res.err);
+	select = last_sent(res.err, fetch, " SELECT ");
+	cr_assert_not_null(select, "no SELECT before the download in:\n%s", res.err);
+	answer = answer_to(res.err, select);
+	cr_assert_not_null(answer, "no answer to the SELECT in:\n%s", res.err);
+	cr_assert_lt(fetch, answer, "the FETCH waited for its SELECT's answer:\n%s", res.err);
+	harness_result_release(&res);
+	expect_both(c, "INBOX", LIST(MID("i1") " \\Seen"));
+	expect_both(c, "D1", LIST(MID("d1"), MID("d2") " \\Flagged"));
+	assert_sides_equal(c);
+}
+
+/*
  * An upload the server refuses (its mailbox's tmp/ not writable: the
  * APPEND fails, the SELECT still works) fails that mailbox alone: the new
  * mail of the mailboxes around it, uploaded in the same run, reaches the

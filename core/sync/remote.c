@@ -509,6 +509,11 @@ bool remote_selecting_reached(const struct remote_selecting *s)
 	       imap_cmd_is_oldest(s->cmd);
 }
 
+bool remote_selecting_done(const struct remote_selecting *s)
+{
+	return s->waited || s->cmd == NULL || imap_cmd_is_done(s->cmd);
+}
+
 static int select_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
 {
 	struct remote_selecting *sc = ctx;

@@ -98,6 +98,8 @@ int remote_select_wait(struct remote_selecting *s, const char *name, struct err 
  * untagged responses only then.
  */
 bool remote_selecting_reached(const struct remote_selecting *s);
+/* Whether s's SELECT has been answered (its mailbox is selected, or it failed). */
+bool remote_selecting_done(const struct remote_selecting *s);
 /* Forget the selection (after a failed SELECT, DELETE ...). */
 void remote_unselected(struct sync_remote *r);
 

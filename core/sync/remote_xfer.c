@@ -188,6 +188,7 @@ struct dl_run {
 	const uint32_t *uids;
 	size_t n;
 	bool *got;                      /* [n] */
+	const struct remote_selecting *gate;    /* the SELECT sent with the FETCHes, or NULL */
 	bool failed;
 	struct err err;
 	struct arena a;                 /* flags of one response, reset after each */
@@ -284,6 +285,8 @@ static int dl_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
 	if (resp->kind != IMAP_RESP_UNTAGGED || resp->name == NULL ||
 	    strcmp(resp->name, "FETCH") != 0 || resp->nargs != 1 || resp->args[0].type != IMAP_ARG_LIST)
 		return 0;
+	if (dr->gate != NULL && !remote_selecting_done(dr->gate))
+		return 0;       /* before the mailbox is selected: not an answer to these FETCHes */
 	list = &resp->args[0];
 	body = imap_fetch_item(list, dr->item);
 	if (body == NULL)
@@ -334,20 +337,37 @@ static int download_item(struct sync_remote *r, const char *name, const uint32_t
 			 struct err *e)
 {
 	struct dl_run dr = { .r = r, .sink = sink, .item = item, .uids = uids, .n = n };
+	struct remote_selecting sel;
+	struct remote_cmds q = { 0 };
+	struct err e2;
 	size_t i;
 	int rc;
 
 	if (n == 0)
 		return 0;
-	if (remote_check_uids(uids, n, e) < 0 || remote_select(r, name, e) < 0)
+	if (remote_check_uids(uids, n, e) < 0)
 		return -1;
+	/* A SELECT needed goes out with the FETCHes, not a round trip ahead of them. */
+	if (r->selected == NULL || strcmp(r->selected, name) != 0) {
+		if (remote_select_submit(r, name, NULL, NULL, NULL, &sel, e) < 0)
+			return -1;
+		dr.gate = &sel;
+	}
 	dr.got = xcalloc(n, sizeof(bool));
 	arena_init(&dr.a, 4096);
 	r->user_sink = sink;
 	r->body_item = item;
 	r->sink_mode = REMOTE_SINK_BODY;
-	rc = remote_run_uid_sets(r, "UID FETCH ", suffix, uids, n, DOWNLOAD_BATCH, dl_untagged, &dr,
-				 e);
+	rc = remote_submit_uid_sets(r, "UID FETCH ", suffix, uids, n, DOWNLOAD_BATCH, dl_untagged, &dr,
+				    &q, e);
+	err_clear(&e2);
+	if (dr.gate != NULL && remote_select_wait(&sel, name, &e2) < 0 && rc == 0) {
+		*e = e2;
+		rc = -1;
+	}
+	err_clear(&e2);
+	if (remote_cmds_wait(r, &q, NULL, NULL, rc == 0 ? e : &e2) < 0)
+		rc = -1;
 	r->sink_mode = REMOTE_SINK_OFF;
 	r->body_item = NULL;
 	remote_lits_abort_all(r);
