@@ -1363,6 +1363,59 @@ Test(conn, streamed_literal_with_literal_plus_goes_at_once)
 	streamed_append(IMAP_LITERAL_PLUS, "F1 APPEND INBOX (\\Seen) {2097155+}\r\n");
 }
 
+/*
+ * MULTIAPPEND's shape: two streamed literals with text between them, each
+ * announced in turn; without LITERAL+ each waits for its own "+".
+ */
+static void two_streamed_literals(enum imap_literal_mode mode, const char *first, const char *second)
+{
+	size_t n1 = 100, n2 = 70000;
+	char *want1 = pattern_bytes(n1), *want2 = pattern_bytes(n2);
+	struct step script[] = {
+		{ SEND, GREETING, 0, 0 }, { EXPECT, first, 0, 0 }, { SEND, "+ ok\r\n", 0, 0 },
+		{ READ, want1, 0, n1 }, { EXPECT, second, 0, 0 }, { SEND, "+ ok\r\n", 0, 0 },
+		{ READ, want2, 0, n2 + 2 }, { SEND, "F1 OK [APPENDUID 5 6:7] done\r\n", 0, 0 },
+		{ END, NULL, 0, 0 },
+	};
+	struct pattern_source ps[2] = { { n1, 0, UINT64_MAX, 0 }, { n2, 0, UINT64_MAX, 0 } };
+	struct imap_literal_source src[2] = { { n1, pattern_read, &ps[0] },
+					       { n2, pattern_read, &ps[1] } };
+	const char *const between[] = { " (\\Flagged) " };
+	struct imap_cmd_req req = { .text = "APPEND INBOX (\\Seen) ", .len = 21, .source = src,
+				    .nsources = 2, .between = between };
+	struct fake f;
+	struct imap_conn *c;
+	struct imap_cmd *cmd;
+	struct err e;
+
+	if (mode == IMAP_LITERAL_PLUS)
+		script[2] = script[5] = (struct step){ SLEEP, NULL, 0, 0 };   /* no "+" */
+	f = fake_start(script);
+	c = conn_over(&f, 5000);
+	imap_conn_set_literal_mode(c, mode);
+	cmd = imap_conn_submit(c, &req, &e);
+	cr_assert_not_null(cmd, "%s", e.msg);
+	cr_assert_eq(imap_conn_wait(c, cmd, &e), 0, "%s", e.msg);
+	cr_assert_eq(ps[0].left, 0);
+	cr_assert_eq(ps[1].left, 0);
+	imap_cmd_free(cmd);
+	imap_conn_free(c);
+	cr_assert_eq(fake_finish(&f, true), 0);
+	free(want1);
+	free(want2);
+}
+
+Test(conn, two_streamed_literals_each_wait_for_their_continuation)
+{
+	two_streamed_literals(IMAP_LITERAL_SYNC, "F1 APPEND INBOX (\\Seen) {100}", " (\\Flagged) {70000}");
+}
+
+Test(conn, two_streamed_literals_with_literal_plus_go_at_once)
+{
+	two_streamed_literals(IMAP_LITERAL_PLUS, "F1 APPEND INBOX (\\Seen) {100+}",
+			      " (\\Flagged) {70000+}");
+}
+
 Test(conn, streamed_literal_that_ends_early_fails_the_connection)
 {
 	struct step script[] = {

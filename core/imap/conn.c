@@ -234,31 +234,51 @@ static bool literal_may_skip_sync(const struct imap_conn *c, uint64_t size)
 static void cmd_add_seg(struct imap_cmd *cmd, size_t off, size_t len, bool literal, bool sync)
 {
 	cmd->segs = xgrow(cmd->segs, &cmd->segs_cap, cmd->nsegs + 1, sizeof(*cmd->segs));
-	cmd->segs[cmd->nsegs++] = (struct cmd_seg){ off, len, literal, false, sync };
+	cmd->segs[cmd->nsegs++] = (struct cmd_seg){ .off = off, .len = len, .literal = literal,
+						     .sync = sync };
+}
+
+static bool has_line_break(const char *t, size_t len)
+{
+	return t != NULL && (memchr(t, '\r', len) || memchr(t, '\n', len));
 }
 
 /*
  * The last text segment (b from seg_start, without its CRLF yet) is followed
- * by a streamed literal: announce it, add the stream, then the tail.
+ * by streamed literals: for each, announce it and add the stream, then the
+ * text that follows it (between[i], or the tail after the last).
  */
 static int cmd_add_stream(struct imap_conn *c, struct imap_cmd *cmd, const struct imap_cmd_req *req,
 			  struct buf *b, size_t seg_start, struct err *e)
 {
-	uint64_t size = req->source->size;
-	bool sync = !literal_may_skip_sync(c, size);
+	size_t n = req->nsources ? req->nsources : 1;
 
-	if (req->tail && (memchr(req->tail, '\r', req->tail_len) ||
-			  memchr(req->tail, '\n', req->tail_len)))
+	if (has_line_break(req->tail, req->tail_len))
 		return err_set(e, ERR_INTERNAL, "command tail contains a line break");
-	if (buf_addf(b, e, "{%llu%s}\r\n", (unsigned long long)size, sync ? "" : "+") < 0)
-		return -1;
-	cmd_add_seg(cmd, seg_start, b->len - seg_start, false, sync);
-	cmd_add_seg(cmd, 0, (size_t)size, true, false);
-	cmd->segs[cmd->nsegs - 1].stream = true;
-	cmd->source = *req->source;
-	seg_start = b->len;
-	if (buf_add(b, req->tail ? req->tail : "", req->tail_len, e) < 0 ||
-	    buf_add(b, "\r\n", 2, e) < 0)
+	for (size_t i = 0; i + 1 < n; i++)
+		if (req->between == NULL || req->between[i] == NULL ||
+		    has_line_break(req->between[i], strlen(req->between[i])))
+			return err_set(e, ERR_INTERNAL, "text between literals missing or broken");
+	cmd->sources = xcalloc(n, sizeof(*cmd->sources));
+	memcpy(cmd->sources, req->source, n * sizeof(*cmd->sources));
+	cmd->nsources = n;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t size = req->source[i].size;
+		bool sync = !literal_may_skip_sync(c, size);
+		const char *after = i + 1 < n ? req->between[i] : req->tail ? req->tail : "";
+		size_t after_len = i + 1 < n ? strlen(after) : req->tail_len;
+
+		if (buf_addf(b, e, "{%llu%s}\r\n", (unsigned long long)size, sync ? "" : "+") < 0)
+			return -1;
+		cmd_add_seg(cmd, seg_start, b->len - seg_start, false, sync);
+		cmd_add_seg(cmd, 0, (size_t)size, true, false);
+		cmd->segs[cmd->nsegs - 1].stream = true;
+		cmd->segs[cmd->nsegs - 1].src = (uint32_t)i;
+		seg_start = b->len;
+		if (buf_add(b, after, after_len, e) < 0)
+			return -1;
+	}
+	if (buf_add(b, "\r\n", 2, e) < 0)
 		return -1;
 	cmd_add_seg(cmd, seg_start, b->len - seg_start, false, false);
 	return 0;
@@ -504,6 +524,7 @@ void imap_cmd_free(struct imap_cmd *cmd)
 		free(cmd->text);
 	}
 	free(cmd->segs);
+	free(cmd->sources);
 	imap_resp_free(cmd->resp);
 	free(cmd);
 }
@@ -518,11 +539,12 @@ static bool cmd_may_start(const struct imap_conn *c)
 /* Read up to *k bytes of the command's streamed literal into dst; *k says how many came. */
 static int pump_stream(struct imap_cmd *cmd, struct buf *dst, size_t *k, struct err *e)
 {
+	const struct imap_literal_source *src = &cmd->sources[cmd->segs[cmd->seg_i].src];
 	ssize_t n;
 
 	if (buf_reserve(dst, *k, e) < 0)
 		return -1;
-	n = cmd->source.read(cmd->source.ctx, dst->data + dst->len, *k, e);
+	n = src->read(src->ctx, dst->data + dst->len, *k, e);
 	if (n <= 0 || (size_t)n > *k) {
 		if (n == 0)
 			err_set(e, ERR_IO, "the literal for %s ended %llu bytes early", cmd->tag,

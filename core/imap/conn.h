@@ -150,11 +150,16 @@ struct imap_cmd_req {
 	const char *text;
 	size_t len;
 	/*
-	 * Optional streamed literal: the command is text, then "{size}\r\n"
-	 * (or "{size+}"), the source's bytes, then tail (no literals in it).
-	 * The source struct is copied.
+	 * Optional streamed literals: the command is text, then for each of
+	 * the nsources sources (nsources 0 means 1) "{size}\r\n" (or
+	 * "{size+}"), the source's bytes, and then between[i] before the
+	 * next source (MULTIAPPEND's " (flags) date "), tail after the last
+	 * one; none of these texts holds a line break or a literal.  The
+	 * source structs are copied; between[] is copied.
 	 */
 	const struct imap_literal_source *source;
+	size_t nsources;
+	const char *const *between;
 	const char *tail;
 	size_t tail_len;
 	unsigned flags;             /* enum imap_cmd_flags */

@@ -15,7 +15,8 @@
 struct cmd_seg {
 	size_t off, len;
 	bool literal;
-	bool stream;            /* literal bytes from the command's source */
+	bool stream;            /* literal bytes from one of the command's sources */
+	uint32_t src;           /* stream: the index of that source */
 	bool sync;              /* text ending in {N}: wait for "+" after it */
 };
 
@@ -30,7 +31,8 @@ struct imap_cmd {
 	struct cmd_seg *segs;
 	size_t nsegs, segs_cap;
 	size_t seg_i, seg_off;      /* send progress */
-	struct imap_literal_source source;  /* for the stream segment */
+	struct imap_literal_source *sources;        /* for the stream segments */
+	size_t nsources;
 	bool blocked;               /* waiting for "+" before the next segment */
 	unsigned flags;
 	size_t public_len;
