@@ -1142,7 +1142,8 @@ static unsigned long crash_loop(unsigned long stride)
 	sync_report_release(&rep);
 	check_equal((size_t)-1);
 	cr_log_info("a round takes %lu steps", steps);
-	cr_assert_geq(steps, 50, "a round has only %lu crash points", steps);
+	/* (The seven uploads to INBOX are one MULTIAPPEND: two steps, not fourteen.) */
+	cr_assert_geq(steps, 40, "a round has only %lu crash points", steps);
 	for (n = 1; n <= steps; n += stride) {
 		int status;
 
@@ -1165,7 +1166,8 @@ Test(engine, killed_at_every_step_then_resumed_leaves_both_sides_equal, .timeout
 {
 	unsigned long killed = crash_loop(1);
 
-	cr_assert_geq(killed, 50, "only %lu runs were killed", killed);
+	/* about one per step of a round (40 and more, see crash_loop) */
+	cr_assert_geq(killed, 35, "only %lu runs were killed", killed);
 }
 
 Test(engine_rev1, killed_at_every_other_step_then_resumed_leaves_both_sides_equal, .timeout = 1200)

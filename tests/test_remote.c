@@ -996,6 +996,59 @@ Test(remote, append_returns_uid_and_keeps_flags_and_date)
 	remote_close(r);
 }
 
+/*
+ * MULTIAPPEND: three messages with their own flags and dates in one
+ * command; the UIDs come back in order from APPENDUID's set, and each
+ * message is on the server with its flags, date and CRLF body.
+ */
+Test(remote, multiappend_stores_each_message_with_its_flags_and_uid)
+{
+	static const char *const texts[3] = { "Subject: m1\n\none\n", "Subject: m2\n\ntwo\ntwo\n",
+					      "Subject: m3\n\nthree\n" };
+	const unsigned sys[3] = { SYNC_F_SEEN, 0, SYNC_F_FLAGGED | SYNC_F_DRAFT };
+	struct sync_flags fl[3];
+	struct sync_remote_append_msg msgs[3];
+	struct sync_remote_append *ap;
+	struct sync_remote_listing l;
+	struct dl_sink s = { .keep = true };
+	struct sync_remote *r;
+	struct arena a;
+	uint32_t uids[3];
+	struct err e;
+
+	r = remote_open();
+	cr_assert(sync_remote_can_multiappend(r));
+	for (int i = 0; i < 3; i++) {
+		fl[i] = (struct sync_flags){ sys[i], 0, NULL };
+		msgs[i] = (struct sync_remote_append_msg){
+			temp_file(i == 0 ? "m1.eml" : i == 1 ? "m2.eml" : "m3.eml", texts[i], strlen(texts[i])),
+			crlf_size(texts[i], strlen(texts[i])), &fl[i], (time_t)1700000000 + i };
+	}
+	cr_assert_eq(sync_remote_append_many_submit(r, "INBOX", msgs, 3, &ap, &e), 0, "%s", e.msg);
+	cr_assert_eq(sync_remote_append_many_wait(r, ap, uids, &e), 0, "%s", e.msg);
+	cr_assert_gt(uids[0], 0u);
+	cr_assert_eq(uids[1], uids[0] + 1);
+	cr_assert_eq(uids[2], uids[0] + 2);
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l);
+	for (int i = 0; i < 3; i++) {
+		const struct sync_remote_msg *m = find_msg(&l, uids[i]);
+		char *crlf = crlf_of(texts[i]);
+
+		cr_assert_not_null(m, "UID %u not on the server", uids[i]);
+		cr_assert_eq(m->flags.sys, sys[i], "message %d: flags %x", i, m->flags.sys);
+		cr_assert_eq(m->size, strlen(crlf));
+		download(r, "INBOX", &uids[i], 1, &s);
+		cr_assert_str_eq(s.msgs[i].data, crlf);
+		cr_assert_eq(s.msgs[i].date, (time_t)1700000000 + i);
+		free(crlf);
+		close(msgs[i].fd);
+	}
+	dl_release(&s);
+	arena_release(&a);
+	remote_close(r);
+}
+
 Test(remote, append_waits_for_continuation_without_literal_plus)
 {
 	struct sync_remote *r = remote_open();

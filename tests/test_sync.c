@@ -124,7 +124,8 @@ static const char *last_sent(const char *log, const char *end, const char *verb_
  * New local mail in three folders goes up as one run: one round of STATUS
  * for the three mailboxes' UIDNEXT (all three sent before the first
  * answer), then, with LITERAL+ and UIDPLUS, the APPENDs to the three
- * mailboxes all sent before the answer to the first is read.
+ * mailboxes all sent before the answer to the first is read, and with
+ * MULTIAPPEND one APPEND per mailbox for its two messages.
  */
 Test(SYNC_FULL, uploads_to_several_mailboxes_are_pipelined_together)
 {
@@ -155,6 +156,14 @@ Test(SYNC_FULL, uploads_to_several_mailboxes_are_pipelined_together)
 	answer = answer_to(res.err, first_append);
 	cr_assert_not_null(answer, "no answer to the first APPEND in:\n%s", res.err);
 	cr_assert_lt(last_append, answer, "an APPEND waited for the first one's answer:\n%s", res.err);
+	/* Dovecot offers MULTIAPPEND: one command per mailbox carries both its messages */
+	{
+		size_t nappend = 0;
+
+		for (p = res.err; (p = strstr(p, " APPEND ")) != NULL; p++)
+			nappend++;
+		cr_assert_eq(nappend, 3, "%zu APPEND commands for 3 mailboxes:\n%s", nappend, res.err);
+	}
 	/* the STATUS commands for UIDNEXT, the last ones before the APPENDs */
 	status[0] = last_sent(res.err, first_append, " STATUS INBOX ");
 	status[1] = last_sent(res.err, first_append, " STATUS U1 ");

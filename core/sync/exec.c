@@ -1151,49 +1151,144 @@ static int uploads_serial(struct up_run *ur, struct err *e)
 }
 
 /*
- * Pipelined APPENDs.  An item is submitted only while its mailboxes have
- * not failed; after a fatal error none is, and those in flight are waited
- * for.
+ * Pipelined APPENDs, in chunks: consecutive uploads from one folder to one
+ * mailbox go in one MULTIAPPEND command (at most EXEC_UPLOAD_MULTI messages
+ * or EXEC_UPLOAD_MULTI_BYTES) when the server offers it, else one message
+ * per command; at most EXEC_UPLOAD_WINDOW commands in flight.  The server
+ * stores a chunk all or none, so a refused chunk fails its folder's
+ * mailbox as a refused message would.  A chunk is submitted only while its
+ * mailboxes have not failed; after a fatal error none is, and those in
+ * flight are waited for.
  */
-static int uploads_pipelined(struct up_run *ur, struct err *e)
+#define EXEC_UPLOAD_MULTI 16
+#define EXEC_UPLOAD_MULTI_BYTES (16u << 20)
+
+struct up_chunk {
+	size_t first, n;                /* items it->[first, first + n) */
+	struct sync_remote_append *ap;  /* in flight, or NULL */
+};
+
+/* Cut the items to upload into chunks (*nchunks_out of them, in order). */
+static struct up_chunk *up_chunks(struct up_run *ur, size_t *nchunks_out)
 {
-	struct sync_remote_append **ap = xcalloc(ur->n + 1, sizeof(*ap));
-	size_t sub = 0;
-	int rc = 0;
+	struct up_chunk *ch = xcalloc(ur->n + 1, sizeof(*ch));
+	size_t max = sync_remote_can_multiappend(ur->g->r) ? EXEC_UPLOAD_MULTI : 1;
+	size_t nc = 0;
+	uint64_t bytes = 0;
 
 	for (size_t i = 0; i < ur->n; i++) {
-		struct up_item *u = &ur->it[i];
-		struct err e2;
+		const struct up_item *u = &ur->it[i], *f;
+		struct up_chunk *c = nc > 0 ? &ch[nc - 1] : NULL;
 
-		for (; rc == 0 && sub < ur->n && sub < i + EXEC_UPLOAD_WINDOW; sub++) {
-			struct up_item *s = &ur->it[sub];
-
-			if (up_blocked(s) || s->intent == 0)
-				continue;
-			sync_step("upload");
-			eng_progress_upload(ur->g, s->act, s->to, s->v.size);
-			if (sync_remote_append_submit(ur->g->r, s->to->sm.remote_name, s->fd,
-						      s->v.size, &s->act->flags, s->mtime, &ap[sub],
-						      e) < 0)
-				rc = up_fail(ur, s, e);
-		}
-		if (ap[i] == NULL)
+		if (up_blocked(u) || u->intent == 0)
 			continue;
-		err_clear(&e2);
-		if (sync_remote_append_wait(ur->g->r, ap[i], &u->uid, &e2) < 0) {
-			ap[i] = NULL;
-			if (rc == 0 && up_fail(ur, u, &e2) < 0) {
+		f = c != NULL ? &ur->it[c->first] : NULL;
+		if (c == NULL || c->n == max || f->m != u->m || f->to != u->to ||
+		    c->first + c->n != i || bytes + u->v.size > EXEC_UPLOAD_MULTI_BYTES) {
+			c = &ch[nc++];
+			c->first = i;
+			bytes = 0;
+		}
+		c->n++;
+		bytes += u->v.size;
+	}
+	*nchunks_out = nc;
+	return ch;
+}
+
+static int up_submit(struct up_run *ur, struct up_chunk *c, struct err *e)
+{
+	struct sync_remote_append_msg *msgs = xcalloc(c->n, sizeof(*msgs));
+	struct up_item *f = &ur->it[c->first];
+	int rc;
+
+	for (size_t k = 0; k < c->n; k++) {
+		struct up_item *u = &ur->it[c->first + k];
+
+		msgs[k] = (struct sync_remote_append_msg){ u->fd, u->v.size, &u->act->flags, u->mtime };
+		eng_progress_upload(ur->g, u->act, u->to, u->v.size);
+	}
+	sync_step("upload");
+	rc = sync_remote_append_many_submit(ur->g->r, f->to->sm.remote_name, msgs, c->n, &c->ap, e);
+	free(msgs);
+	if (rc < 0)
+		return up_fail(ur, f, e);
+	return 0;
+}
+
+/* One message alone, submitted and waited for: 0, or up_fail()'s result. */
+static int up_one(struct up_run *ur, struct up_item *u, struct err *e)
+{
+	struct sync_remote_append_msg m = { u->fd, u->v.size, &u->act->flags, u->mtime };
+	struct sync_remote_append *ap;
+
+	sync_step("upload");
+	if (sync_remote_append_many_submit(ur->g->r, u->to->sm.remote_name, &m, 1, &ap, e) < 0 ||
+	    sync_remote_append_many_wait(ur->g->r, ap, &u->uid, e) < 0)
+		return up_fail(ur, u, e);
+	sync_step("uploaded");
+	u->ok = true;
+	eng_progress_msg(ur->g, u->to, true, 0);
+	return 0;
+}
+
+/*
+ * Wait for chunk c; 0 or the result of up_fail() for its folder.  A
+ * MULTIAPPEND the server refused stored nothing: its messages are tried
+ * one by one, so that one message the server will not take does not hold
+ * back the others.
+ */
+static int up_wait(struct up_run *ur, struct up_chunk *c, bool fatal_seen, struct err *e)
+{
+	uint32_t *uids = xcalloc(c->n, sizeof(*uids));
+	struct up_item *f = &ur->it[c->first];
+	struct err e2;
+	int rc = 0;
+
+	err_clear(&e2);
+	if (sync_remote_append_many_wait(ur->g->r, c->ap, uids, &e2) < 0) {
+		if (fatal_seen || eng_err_fatal(&e2)) {
+			if (!fatal_seen) {
 				*e = e2;
 				rc = -1;
 			}
-			continue;
+		} else if (c->n == 1) {
+			rc = up_fail(ur, f, &e2);
+		} else {
+			log_msg(LOG_INFO, LOG_CAT_SYNC, "mailbox \"%s\": MULTIAPPEND refused (%s); "
+				"uploading its %zu messages one by one", f->to->sm.remote_name, e2.msg, c->n);
+			for (size_t k = 0; rc == 0 && k < c->n; k++)
+				rc = up_one(ur, &ur->it[c->first + k], e);
 		}
-		ap[i] = NULL;
+	} else {
 		sync_step("uploaded");
-		eng_progress_msg(ur->g, u->to, true, 0);
-		u->ok = true;
+		for (size_t k = 0; k < c->n; k++) {
+			struct up_item *u = &ur->it[c->first + k];
+
+			u->uid = uids[k];
+			u->ok = true;
+			eng_progress_msg(ur->g, u->to, true, 0);
+		}
 	}
-	free(ap);
+	c->ap = NULL;
+	free(uids);
+	return rc;
+}
+
+static int uploads_pipelined(struct up_run *ur, struct err *e)
+{
+	size_t nc, sub = 0;
+	struct up_chunk *ch = up_chunks(ur, &nc);
+	int rc = 0;
+
+	for (size_t i = 0; i < nc; i++) {
+		for (; rc == 0 && sub < nc && sub < i + EXEC_UPLOAD_WINDOW; sub++)
+			if (!up_blocked(&ur->it[ch[sub].first]))
+				rc = up_submit(ur, &ch[sub], e);
+		if (ch[i].ap != NULL && up_wait(ur, &ch[i], rc < 0, e) < 0)
+			rc = -1;
+	}
+	free(ch);
 	return rc;
 }
 

@@ -10,9 +10,8 @@
  * imap_client_select() on the adapter's client: the adapter would not know.
  * Capabilities are taken as advertised: a server that sends APPENDUID or
  * COPYUID without announcing UIDPLUS is not believed (the UID is then found
- * by fingerprint, or reported as 0).  MULTIAPPEND is reported in the caps
- * but not used: one APPEND per message (pipelining them is the caller's
- * choice of order, not needed for correctness).
+ * by fingerprint, or reported as 0).  MULTIAPPEND is used only through
+ * sync_remote_append_many_submit(), when the caller asks for it.
  *
  * Typical use (the engine):
  *
@@ -362,6 +361,30 @@ int sync_remote_append_submit(struct sync_remote *r, const char *name, int fd, u
 /* Wait for ap's answer and free ap; *uid_out from APPENDUID (0 if none). */
 int sync_remote_append_wait(struct sync_remote *r, struct sync_remote_append *ap,
 			    uint32_t *uid_out, struct err *e);
+
+/*
+ * MULTIAPPEND (RFC 3502): n messages into one mailbox in one command, which
+ * the server stores all or none, and so with one transaction instead of n
+ * (measured on Dovecot 2.3: 50 messages into 10 mailboxes take less than
+ * half the time as 10 commands of 5 than as 50 APPENDs).  Only when
+ * sync_remote_can_multiappend() (MULTIAPPEND, LITERAL+ and UIDPLUS); n == 1
+ * needs only sync_remote_can_pipeline_appends().  Submitted and waited for
+ * like sync_remote_append_submit(); every fd stays open until the wait.
+ * uids_out[0..n): the UIDs of APPENDUID's set in order; all 0 when the set
+ * does not name exactly n UIDs.
+ */
+struct sync_remote_append_msg {
+	int fd;
+	uint64_t size_crlf;
+	const struct sync_flags *flags;
+	time_t internaldate;
+};
+bool sync_remote_can_multiappend(const struct sync_remote *r);
+int sync_remote_append_many_submit(struct sync_remote *r, const char *name,
+				   const struct sync_remote_append_msg *msgs, size_t n,
+				   struct sync_remote_append **ap_out, struct err *e);
+int sync_remote_append_many_wait(struct sync_remote *r, struct sync_remote_append *ap,
+				 uint32_t *uids_out, struct err *e);
 
 /*
  * Optional: fn(ctx, n) is called as an APPEND's message data is read to

@@ -414,15 +414,23 @@ struct crlf_src {
 	uint64_t produced, size;
 	const struct sync_remote *r;    /* for r->upload_progress */
 	size_t in_len, in_pos;
-	char in[READ_CHUNK];
+	char *in;                       /* READ_CHUNK bytes while the file is read, else NULL */
 };
+
+static void crlf_src_release(struct crlf_src *s)
+{
+	free(s->in);
+	s->in = NULL;
+}
 
 static ssize_t crlf_fill(struct crlf_src *s, struct err *e)
 {
 	ssize_t k;
 
+	if (s->in == NULL)
+		s->in = xmalloc(READ_CHUNK);
 	do
-		k = pread(s->fd, s->in, sizeof(s->in), s->off);
+		k = pread(s->fd, s->in, READ_CHUNK, s->off);
 	while (k < 0 && errno == EINTR);
 	if (k < 0)
 		return err_sys(e, ERR_IO, errno, "cannot read the message to upload");
@@ -465,6 +473,8 @@ static ssize_t crlf_read(void *ctx, char *buf, size_t n, struct err *e)
 	s->produced += out;
 	if (out == 0 || s->produced > s->size)
 		return err_set(e, ERR_STATE, "message changed while it was uploaded");
+	if (s->produced == s->size)
+		crlf_src_release(s);    /* all sent: the next literal of a MULTIAPPEND gets it */
 	if (s->r->upload_progress)
 		s->r->upload_progress(s->r->upload_progress_ctx, out);
 	return (ssize_t)out;
@@ -493,6 +503,7 @@ static int crlf_count(int fd, uint64_t *size_out, struct err *e)
 		}
 		size += (uint64_t)k;
 	}
+	crlf_src_release(&s);
 	if (k < 0)
 		return -1;
 	*size_out = size;
@@ -523,65 +534,156 @@ static int appenduid(const struct imap_resp *resp, uint32_t *uid_out)
 	return 1;
 }
 
-/* An APPEND in flight: its command and the literal's source (which the connection reads). */
+/*
+ * An APPEND in flight: its command and its literals' sources (which the
+ * connection reads), one per message.
+ */
 struct sync_remote_append {
 	struct imap_cmd *cmd;
-	struct crlf_src src;
+	size_t n;
+	struct crlf_src src[];
 };
 
-/*
- * Check the file's CRLF size against size_crlf, then submit "APPEND name
- * (flags) date {size}" with the file as its streamed literal.  On success
- * *ap_out is in flight (to wait for); on failure NULL.
- */
-static int append_submit(struct sync_remote *r, const char *name, int fd, uint64_t size_crlf,
-			 const struct sync_flags *flags, time_t internaldate,
-			 struct sync_remote_append **ap_out, struct err *e)
+static void append_free(struct sync_remote_append *ap)
+{
+	for (size_t i = 0; i < ap->n; i++)
+		crlf_src_release(&ap->src[i]);
+	imap_cmd_free(ap->cmd);
+	free(ap);
+}
+
+/* " (flags) date " of one message: what precedes its literal. */
+static int add_msg_head(struct buf *b, const struct sync_remote_append_msg *m, struct err *e)
 {
 	struct sync_flags none = { 0, 0, NULL };
+
+	return buf_addc(b, ' ', e) < 0 || remote_add_flag_list(b, m->flags ? m->flags : &none, e) < 0 ||
+	       (m->internaldate > 0 && add_date(b, m->internaldate, e) < 0) ||
+	       buf_addc(b, ' ', e) < 0 ? -1 : 0;
+}
+
+/*
+ * Check each file's CRLF size against its size_crlf, then submit "APPEND
+ * name (flags) date {size}" with the file as its streamed literal, and, for
+ * n > 1 (MULTIAPPEND), the next messages' " (flags) date {size}" and files
+ * in the same command.  On success *ap_out is in flight (to wait for); on
+ * failure NULL.
+ */
+static int append_submit(struct sync_remote *r, const char *name,
+			 const struct sync_remote_append_msg *msgs, size_t n,
+			 struct sync_remote_append **ap_out, struct err *e)
+{
 	struct buf b = BUF_INIT(REMOTE_CMD_MAX);
 	struct sync_remote_append *ap;
-	struct imap_literal_source ls;
+	struct imap_literal_source *ls = xcalloc(n, sizeof(*ls));
+	char **between = xcalloc(n, sizeof(*between));
 	struct imap_cmd_req req;
 	struct imap_conn *c;
-	uint64_t size = 0;
-	int rc;
+	int rc = 0;
 
 	*ap_out = NULL;
-	if (crlf_count(fd, &size, e) < 0)
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		uint64_t size = 0;
+
+		if (crlf_count(msgs[i].fd, &size, e) < 0)
+			rc = -1;
+		else if (size != msgs[i].size_crlf)
+			rc = err_set(e, ERR_STATE, "message changed since it was scanned (%llu bytes, "
+				     "expected %llu)", (unsigned long long)size,
+				     (unsigned long long)msgs[i].size_crlf);
+	}
+	if (rc == 0 && remote_conn(r, &c, e) < 0)
+		rc = -1;
+	if (rc == 0)
+		rc = buf_adds(&b, "APPEND ", e) < 0 || remote_add_mailbox(r, &b, name, e) < 0 ||
+		     add_msg_head(&b, &msgs[0], e) < 0 ? -1 : 0;
+	for (size_t i = 1; rc == 0 && i < n; i++) {
+		struct buf h = BUF_INIT(REMOTE_CMD_MAX);
+
+		rc = add_msg_head(&h, &msgs[i], e);
+		between[i - 1] = buf_detach(&h, NULL);
+	}
+	if (rc < 0) {
+		buf_release(&b);
+		for (size_t i = 0; i < n; i++)
+			free(between[i]);
+		free(between);
+		free(ls);
 		return -1;
-	if (size != size_crlf)
-		return err_set(e, ERR_STATE, "message changed since it was scanned (%llu bytes, "
-			       "expected %llu)", (unsigned long long)size,
-			       (unsigned long long)size_crlf);
-	if (remote_conn(r, &c, e) < 0)
-		return -1;
-	rc = buf_adds(&b, "APPEND ", e) < 0 || remote_add_mailbox(r, &b, name, e) < 0 ||
-	     buf_addc(&b, ' ', e) < 0 ||
-	     remote_add_flag_list(&b, flags ? flags : &none, e) < 0 ||
-	     (internaldate > 0 && add_date(&b, internaldate, e) < 0) ||
-	     buf_addc(&b, ' ', e) < 0 ? -1 : 0;
-	ap = xcalloc(1, sizeof(*ap));
-	ap->src.fd = fd;
-	ap->src.size = size_crlf;
-	ap->src.r = r;
-	ls.size = size_crlf;
-	ls.read = crlf_read;
-	ls.ctx = &ap->src;
+	}
+	ap = xcalloc(1, sizeof(*ap) + n * sizeof(ap->src[0]));
+	ap->n = n;
+	for (size_t i = 0; i < n; i++) {
+		ap->src[i].fd = msgs[i].fd;
+		ap->src[i].size = msgs[i].size_crlf;
+		ap->src[i].r = r;
+		ls[i].size = msgs[i].size_crlf;
+		ls[i].read = crlf_read;
+		ls[i].ctx = &ap->src[i];
+	}
 	memset(&req, 0, sizeof(req));
 	req.text = buf_cstr(&b);
 	req.len = b.len;
-	req.source = &ls;
+	req.source = ls;
+	req.nsources = n;
+	req.between = (const char *const *)between;
 	/* LITERAL+ (the connection's literal mode) sends it at once, else after "+". */
-	if (rc == 0)
-		ap->cmd = imap_conn_submit(c, &req, e);
+	ap->cmd = imap_conn_submit(c, &req, e);
 	buf_release(&b);
+	for (size_t i = 0; i < n; i++)
+		free(between[i]);
+	free(between);
+	free(ls);
 	if (ap->cmd == NULL) {
-		free(ap);
+		append_free(ap);
 		return -1;
 	}
 	*ap_out = ap;
 	return 0;
+}
+
+/*
+ * APPENDUID's UID set, expanded in order into uids[0..n) (RFC 4315: the
+ * messages' UIDs in the order they were appended).  0 when it does not name
+ * exactly n UIDs.
+ */
+static int appenduid_set(const struct imap_resp *resp, uint32_t *uids, size_t n)
+{
+	const char *p, *end;
+	size_t k = 0;
+	uint32_t uv;
+
+	if (resp == NULL || resp->code == NULL || strcmp(resp->code, "APPENDUID") != 0 ||
+	    resp->ncode_args != 2 || !imap_arg_u32(&resp->code_args[0], &uv) ||
+	    resp->code_args[1].type != IMAP_ARG_ATOM)
+		return 0;
+	p = resp->code_args[1].str;
+	end = p + resp->code_args[1].len;
+	while (p < end) {
+		unsigned long a, z;
+		char *q;
+
+		if (*p < '1' || *p > '9')
+			return 0;
+		a = strtoul(p, &q, 10);
+		z = a;
+		if (q < end && *q == ':') {
+			if (q[1] < '1' || q[1] > '9')
+				return 0;
+			z = strtoul(q + 1, &q, 10);
+		}
+		if (a > UINT32_MAX || z > UINT32_MAX || (q < end && *q != ','))
+			return 0;
+		for (unsigned long u = a;; u = a <= z ? u + 1 : u - 1) {
+			if (k == n)
+				return 0;
+			uids[k++] = (uint32_t)u;
+			if (u == z)
+				break;
+		}
+		p = q < end ? q + 1 : q;
+	}
+	return k == n;
 }
 
 /* Wait for ap, free it; *uid_out from APPENDUID when UIDPLUS is offered, else 0. */
@@ -596,8 +698,7 @@ static int append_wait(struct sync_remote *r, struct sync_remote_append *ap, uin
 	/* APPENDUID only when UIDPLUS is offered (a cut-down server may still send it). */
 	if (rc == 0 && r->caps.uidplus)
 		(void)appenduid(imap_cmd_response(ap->cmd), uid_out);
-	imap_cmd_free(ap->cmd);
-	free(ap);
+	append_free(ap);
 	return rc;
 }
 
@@ -605,6 +706,7 @@ int sync_remote_append(struct sync_remote *r, const char *name, int fd, uint64_t
 		       const struct sync_flags *flags, time_t internaldate,
 		       const struct sync_fp *fp, uint32_t *uid_out, struct err *e)
 {
+	const struct sync_remote_append_msg m = { fd, size_crlf, flags, internaldate };
 	struct sync_remote_append *ap = NULL;
 	uint32_t uidnext = 0;
 	int rc;
@@ -613,7 +715,7 @@ int sync_remote_append(struct sync_remote *r, const char *name, int fd, uint64_t
 	rc = !r->caps.uidplus && fp && fp->state == SYNC_FP_KNOWN ?
 	     sync_remote_uidnext(r, name, &uidnext, e) : 0;
 	if (rc == 0)
-		rc = append_submit(r, name, fd, size_crlf, flags, internaldate, &ap, e);
+		rc = append_submit(r, name, &m, 1, &ap, e);
 	if (rc == 0)
 		rc = append_wait(r, ap, uid_out, e);
 	if (rc == 0 && *uid_out == 0 && uidnext > 0)
@@ -632,10 +734,12 @@ int sync_remote_append_submit(struct sync_remote *r, const char *name, int fd, u
 			      const struct sync_flags *flags, time_t internaldate,
 			      struct sync_remote_append **ap_out, struct err *e)
 {
+	const struct sync_remote_append_msg m = { fd, size_crlf, flags, internaldate };
+
 	*ap_out = NULL;
 	if (!sync_remote_can_pipeline_appends(r))
 		return err_set(e, ERR_INTERNAL, "pipelined APPEND without LITERAL+ and UIDPLUS");
-	if (append_submit(r, name, fd, size_crlf, flags, internaldate, ap_out, e) < 0)
+	if (append_submit(r, name, &m, 1, ap_out, e) < 0)
 		return err_prefix(e, "uploading to mailbox \"%s\"", name);
 	return 0;
 }
@@ -644,6 +748,40 @@ int sync_remote_append_wait(struct sync_remote *r, struct sync_remote_append *ap
 			    uint32_t *uid_out, struct err *e)
 {
 	if (append_wait(r, ap, uid_out, e) < 0)
+		return err_prefix(e, "uploading");
+	return 0;
+}
+
+bool sync_remote_can_multiappend(const struct sync_remote *r)
+{
+	return sync_remote_can_pipeline_appends(r) && r->caps.multiappend;
+}
+
+int sync_remote_append_many_submit(struct sync_remote *r, const char *name,
+				   const struct sync_remote_append_msg *msgs, size_t n,
+				   struct sync_remote_append **ap_out, struct err *e)
+{
+	*ap_out = NULL;
+	if (n == 0 || (n > 1 ? !sync_remote_can_multiappend(r) : !sync_remote_can_pipeline_appends(r)))
+		return err_set(e, ERR_INTERNAL, "MULTIAPPEND of %zu messages not offered", n);
+	if (append_submit(r, name, msgs, n, ap_out, e) < 0)
+		return err_prefix(e, "uploading to mailbox \"%s\"", name);
+	return 0;
+}
+
+int sync_remote_append_many_wait(struct sync_remote *r, struct sync_remote_append *ap,
+				 uint32_t *uids_out, struct err *e)
+{
+	struct imap_conn *c;
+	size_t n = ap->n;
+	int rc;
+
+	memset(uids_out, 0, n * sizeof(*uids_out));
+	rc = remote_conn(r, &c, e) < 0 ? -1 : imap_conn_wait(c, ap->cmd, e);
+	if (rc == 0 && !appenduid_set(imap_cmd_response(ap->cmd), uids_out, n))
+		memset(uids_out, 0, n * sizeof(*uids_out));
+	append_free(ap);
+	if (rc < 0)
 		return err_prefix(e, "uploading");
 	return 0;
 }
