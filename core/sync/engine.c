@@ -704,9 +704,17 @@ static int cmp_u32(const void *a, const void *b)
 static size_t fp_remote_uids(struct eng *g, struct eng_mbox *m, const struct sync_plan *p,
 			     uint32_t **uids_out)
 {
-	uint32_t *uids = arena_alloc(&g->a, (p->nfp_requests + 1) * sizeof(*uids));
+	uint32_t *uids;
 	size_t n = 0;
 
+	for (size_t i = 0; i < p->nfp_requests; i++)
+		if (p->fp_requests[i].side == SYNC_REMOTE && p->fp_requests[i].mailbox == m->sm.id)
+			n++;
+	*uids_out = NULL;
+	if (n == 0)
+		return 0;
+	uids = arena_alloc(&g->a, n * sizeof(*uids));
+	n = 0;
 	for (size_t i = 0; i < p->nfp_requests; i++)
 		if (p->fp_requests[i].side == SYNC_REMOTE && p->fp_requests[i].mailbox == m->sm.id)
 			uids[n++] = p->fp_requests[i].uid;

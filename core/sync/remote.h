@@ -58,6 +58,9 @@
  *   HIGHESTMODSEQ did not move, and returns an empty delta (unchanged set).
  *   Without HIGHESTMODSEQ (no CONDSTORE) a flag change is invisible to
  *   STATUS, so the pre-check never says "unchanged" then.
+ *   Pipelining across mailboxes: sync_remote_scan_start_known() / _finish()
+ *   (any method) and sync_remote_fetch_fps_many() send the commands of
+ *   several mailboxes before the first answer is read; see there.
  *
  * Fingerprints (SYNC-DESIGN.md): SHA-256 over "ferry-fp1\n", the header
  * section with CRLF line ends, "\n" and the decimal RFC822.SIZE; fetched as
