@@ -237,13 +237,12 @@ int sync_remote_scan(struct sync_remote *r, const char *name, const struct sync_
  * of a QRESYNC delta whose size is not recorded get it from one more FETCH
  * (the mailbox selected again if need be).
  *
- * sync_remote_scan_start() below is the older form for a server without
+ * sync_remote_scan_start() is the older form, only for a server without
  * CONDSTORE (sync_remote_scan_can_start()), where a scan is always a
  * complete listing; sync_remote_scan() itself then uses it (with CONDSTORE
- * sync_remote_scan() sends one command after the other).
- *
- * sync_remote_scan_start() sends SELECT name and the listing's FETCHes
- * without waiting; *out is the scan in flight.  `uidvalidity` is the
+ * sync_remote_scan() sends one command after the other).  It sends SELECT
+ * name and the listing's FETCHes without waiting; *out is the scan in
+ * flight.  `uidvalidity` is the
  * recorded one (0: nothing known), `max_known` the highest recorded UID
  * (0: none).  With one, the listing is "UID FETCH 1:max_known (UID
  * FLAGS)" and "UID FETCH max_known+1:4294967295 (UID FLAGS RFC822.SIZE)",
