@@ -1734,3 +1734,344 @@ Test(remote, condstore_without_esearch_or_list_status)
 	cr_assert(st.have & IMAP_STATUS_HAVE_MESSAGES);
 	remote_close(r);
 }
+
+/* ---- deltas and fingerprints of several mailboxes in flight ------------------------ */
+
+#define AHEAD_BOXES 4
+
+/* In `box` (raw IMAP): flag flag_uid with \Flagged and keyword kw, expunge gone_uid, add one message. */
+static void change_box_behind_the_back(const char *box, uint32_t flag_uid, const char *kw,
+				       uint32_t gone_uid, const char *new_msg)
+{
+	char *sel = xasprintf("A SELECT \"%s\"", box);
+	char *c1 = xasprintf("B UID STORE %u +FLAGS (\\Flagged %s)", flag_uid, kw);
+	char *c2 = xasprintf("C UID STORE %u +FLAGS (\\Deleted)", gone_uid);
+	const char *cmds[] = { sel, c1, c2, "D EXPUNGE", NULL };
+
+	free(raw(cmds));
+	raw_append(box, "\\Seen", new_msg);
+	free(sel);
+	free(c1);
+	free(c2);
+}
+
+/* Two listings are the same in every field, message by message. */
+static void same_delta(const struct sync_remote_listing *got, const struct sync_remote_listing *want,
+		       const char *box)
+{
+	cr_assert_eq(got->method, want->method, "%s", box);
+	cr_assert_eq(got->complete, want->complete, "%s", box);
+	cr_assert_eq(got->uidvalidity_changed, want->uidvalidity_changed, "%s", box);
+	cr_assert_eq(got->uidvalidity, want->uidvalidity, "%s", box);
+	cr_assert_eq(got->uidnext, want->uidnext, "%s", box);
+	cr_assert_eq(got->messages, want->messages, "%s", box);
+	cr_assert_eq(got->highestmodseq, want->highestmodseq, "%s", box);
+	cr_assert_eq(got->nmsgs, want->nmsgs, "%s: %zu messages, want %zu", box, got->nmsgs, want->nmsgs);
+	for (size_t i = 0; i < want->nmsgs; i++) {
+		const struct sync_remote_msg *g = &got->msgs[i], *w = &want->msgs[i];
+
+		cr_assert_eq(g->uid, w->uid, "%s", box);
+		cr_assert_eq(g->size, w->size, "%s uid %u", box, w->uid);
+		cr_assert_eq(g->flags.sys, w->flags.sys, "%s uid %u", box, w->uid);
+		cr_assert_eq(g->flags.nkw, w->flags.nkw, "%s uid %u", box, w->uid);
+		for (size_t k = 0; k < w->flags.nkw; k++)
+			cr_assert_str_eq(g->flags.kw[k], w->flags.kw[k]);
+	}
+	cr_assert_eq(got->nvanished, want->nvanished, "%s", box);
+	for (size_t i = 0; i < want->nvanished; i++)
+		cr_assert_eq(got->vanished[i], want->vanished[i], "%s", box);
+}
+
+/*
+ * Deltas started ahead (sync_remote_scan_start_known) in AHEAD_BOXES
+ * mailboxes plus one that does not exist, all sent before any answer is
+ * read: each mailbox had a flag change (its own keyword), an expunge and a
+ * new message (its own size); the third is scanned with a wrong recorded
+ * UIDVALIDITY (a complete listing), the second with a known message
+ * recorded without a size.  Each listing has exactly its own mailbox's
+ * changes, the same as a serial sync_remote_scan() gives, and the missing
+ * mailbox fails alone.
+ */
+static void check_deltas_ahead(struct sync_remote *r, enum sync_remote_method method)
+{
+	static const char *const boxes[AHEAD_BOXES] = { "D0", "D1", "D2", "D3" };
+	struct sync_remote_listing l0[AHEAD_BOXES], la[AHEAD_BOXES], ls[AHEAD_BOXES], lx;
+	struct sync_remote_known k[AHEAD_BOXES], kx;
+	struct sync_remote_scan_ahead *x[AHEAD_BOXES + 1];
+	uint32_t *uids[AHEAD_BOXES];
+	uint64_t *sizes[AHEAD_BOXES];
+	size_t want_pending = 0;
+	struct arena a;
+	struct err e;
+
+	arena_init(&a, 4096);
+	for (size_t b = 0; b < AHEAD_BOXES; b++) {
+		cr_assert_eq(sync_remote_create(r, boxes[b], &e), 0, "%s", e.msg);
+		for (size_t i = 0; i < 6; i++) {
+			char *msg = xasprintf("Subject: %s %zu\n\n%0*d\n", boxes[b], i, (int)(10 + 7 * b), 0);
+
+			append_text(r, boxes[b], msg, NULL, 0, NULL);
+			free(msg);
+		}
+		scan(r, boxes[b], NULL, &a, &l0[b]);
+		cr_assert_eq(l0[b].nmsgs, 6);
+		uids[b] = known_from(&l0[b], &k[b]);
+		sizes[b] = xcalloc(7, sizeof(uint64_t));
+		for (size_t i = 0; i < 6; i++)
+			sizes[b][i] = l0[b].msgs[i].size;
+		k[b].sizes = sizes[b];
+	}
+	sizes[1][2] = 0;        /* D1: recorded without a size (flagged below: its size is asked) */
+	for (size_t b = 0; b < AHEAD_BOXES; b++) {
+		char kw[16], *msg = xasprintf("Subject: new in %s\r\n\r\n%0*d\r\n", boxes[b],
+					      (int)(100 + 13 * b), 0);
+
+		snprintf(kw, sizeof(kw), "$Box%zu", b);
+		change_box_behind_the_back(boxes[b], uids[b][1 + b % 2], kw, uids[b][3 + b % 2], msg);
+		free(msg);
+	}
+	k[2].uidvalidity = l0[2].uidvalidity - 1;       /* as if D2 had been renumbered */
+	kx = k[0];
+
+	for (size_t b = 0; b < AHEAD_BOXES; b++) {
+		cr_assert_eq(sync_remote_scan_start_known(r, boxes[b], &k[b], &a, &x[b], &e), 0, "%s",
+			     e.msg);
+		cr_assert_not_null(x[b]);
+		want_pending += method == SYNC_REMOTE_QRESYNC ? 2 : 3;
+		if (b == 1) {
+			cr_assert_eq(sync_remote_scan_start_known(r, "No Such Box", &kx, &a, &x[AHEAD_BOXES],
+								  &e), 0, "%s", e.msg);
+			want_pending += method == SYNC_REMOTE_QRESYNC ? 2 : 3;
+		}
+	}
+	cr_assert_eq(imap_conn_pending(imap_client_conn(sync_remote_client(r))), want_pending,
+		     "the starts waited for answers");
+	for (size_t b = 0; b < AHEAD_BOXES; b++) {
+		cr_assert_eq(sync_remote_scan_finish(x[b], &k[b], &la[b], &e), 0, "%s: %s", boxes[b],
+			     e.msg);
+		if (b == 1) {
+			cr_assert_eq(sync_remote_scan_finish(x[AHEAD_BOXES], &kx, &lx, &e), -1);
+			cr_assert(strstr(e.msg, "No Such Box") != NULL, "%s", e.msg);
+			cr_assert_eq(e.code, ERR_SERVER, "%s", e.msg);
+		}
+	}
+	for (size_t b = 0; b < AHEAD_BOXES; b++) {
+		uint32_t flagged = uids[b][1 + b % 2], gone = uids[b][3 + b % 2];
+		const struct sync_remote_msg *m;
+		char kw[16];
+
+		snprintf(kw, sizeof(kw), "$Box%zu", b);
+		scan(r, boxes[b], &k[b], &a, &ls[b]);
+		same_delta(&la[b], &ls[b], boxes[b]);
+		if (b == 2) {
+			cr_assert(la[b].uidvalidity_changed && la[b].complete);
+			cr_assert_eq(la[b].method, SYNC_REMOTE_FULL);
+			cr_assert_eq(la[b].nmsgs, 6);
+		} else {
+			cr_assert_eq(la[b].method, method, "%s", boxes[b]);
+			cr_assert(!la[b].complete);
+			cr_assert_eq(la[b].nvanished, 1, "%s", boxes[b]);
+			cr_assert_eq(la[b].vanished[0], gone, "%s", boxes[b]);
+			cr_assert_eq(la[b].nmsgs, 2, "%s: %zu messages", boxes[b], la[b].nmsgs);
+		}
+		cr_assert_null(find_msg(&la[b], gone), "%s", boxes[b]);
+		m = find_msg(&la[b], flagged);
+		cr_assert_not_null(m, "%s", boxes[b]);
+		cr_assert(m->flags.sys & SYNC_F_FLAGGED);
+		cr_assert_eq(m->flags.nkw, 1, "%s", boxes[b]);
+		cr_assert_str_eq(m->flags.kw[0], kw);
+		cr_assert_eq(m->size, l0[b].msgs[1 + b % 2].size, "%s", boxes[b]);
+		m = find_msg(&la[b], l0[b].uidnext);
+		cr_assert_not_null(m, "%s: no new message", boxes[b]);
+		cr_assert_eq(m->size, strlen("Subject: new in D0\r\n\r\n\r\n") + 100 + 13 * b);
+		cr_assert_eq(m->flags.sys, SYNC_F_SEEN);
+		cr_assert_eq(la[b].uidnext, l0[b].uidnext + 1);
+		cr_assert_eq(la[b].messages, 6);
+	}
+	for (size_t b = 0; b < AHEAD_BOXES; b++) {
+		free(uids[b]);
+		free(sizes[b]);
+	}
+	arena_release(&a);
+}
+
+Test(remote, qresync_deltas_started_ahead_are_answered_each_to_its_own)
+{
+	struct sync_remote *r = remote_open();
+
+	cr_assert(sync_remote_caps(r)->qresync);
+	cr_assert(!sync_remote_scan_can_start(r));
+	check_deltas_ahead(r, SYNC_REMOTE_QRESYNC);
+	remote_close(r);
+}
+
+Test(remote, condstore_deltas_started_ahead_are_answered_each_to_its_own)
+{
+	struct sync_remote *r = remote_open_with(true);     /* no ENABLE: CONDSTORE only */
+
+	cr_assert(!sync_remote_caps(r)->qresync);
+	cr_assert(sync_remote_caps(r)->condstore);
+	check_deltas_ahead(r, SYNC_REMOTE_CONDSTORE);
+	remote_close(r);
+}
+
+/* A start whose pre-check says unchanged sends nothing. */
+Test(remote, delta_start_of_an_unchanged_mailbox_sends_nothing)
+{
+	struct sync_remote_listing l;
+	struct sync_remote_known k;
+	struct sync_remote_scan_ahead *x = (void *)1;
+	struct imap_status_data st;
+	struct sync_remote *r;
+	const char *name = "INBOX";
+	unsigned long sel0;
+	struct arena a;
+	uint32_t *uids;
+	struct err e;
+
+	cr_assert_eq(harness_seed(&dc, dc.user1, 5, NULL), 0);
+	r = remote_open();
+	arena_init(&a, 4096);
+	scan(r, "INBOX", NULL, &a, &l);
+	uids = known_from(&l, &k);
+	cr_assert_eq(sync_remote_status_all(r, &name, 1, &st, &e), 0, "%s", e.msg);
+	k.status = &st;
+	sel0 = sync_remote_selects(r);
+	cr_assert_eq(sync_remote_scan_start_known(r, "INBOX", &k, &a, &x, &e), 0, "%s", e.msg);
+	cr_assert_null(x);
+	cr_assert_eq(sync_remote_selects(r), sel0);
+	cr_assert_eq(imap_conn_pending(imap_client_conn(sync_remote_client(r))), 0u);
+	free(uids);
+	arena_release(&a);
+	remote_close(r);
+}
+
+struct fp_seen {
+	uint32_t uid[16];
+	struct sync_fp fp[16];
+	uint64_t size[16];
+	size_t n;
+	size_t *pending_min;            /* the fewest commands in flight at a callback of job 0 */
+	struct sync_remote *r;
+};
+
+static int fp_keep(void *ctx, uint32_t uid, const struct sync_fp *fp, const char *message_id,
+		   uint64_t size, struct err *e)
+{
+	struct fp_seen *s = ctx;
+
+	(void)message_id;
+	if (s->n == 16)
+		return err_set(e, ERR_LIMIT, "too many fingerprints for the test");
+	if (s->pending_min) {
+		size_t p = imap_conn_pending(imap_client_conn(sync_remote_client(s->r)));
+
+		if (p < *s->pending_min)
+			*s->pending_min = p;
+	}
+	s->uid[s->n] = uid;
+	s->fp[s->n] = *fp;
+	s->size[s->n++] = size;
+	return 0;
+}
+
+/*
+ * Fingerprints of four mailboxes (and one that does not exist) in one
+ * pipelined pass: while the first mailbox's answers are read, the other
+ * mailboxes' SELECT and FETCH are in flight already; each job gets exactly
+ * what sync_remote_fetch_fps() of its own mailbox gives (its own UIDs,
+ * sizes and fingerprints, an expunged UID left out), the missing mailbox
+ * fails alone.
+ */
+static void check_fps_many(struct sync_remote *r)
+{
+	static const char *const boxes[] = { "F0", "F1", "No Such Box", "F2", "F3" };
+	struct sync_remote_fp_job jobs[5];
+	struct fp_seen got[5], want[5];
+	uint32_t uids[5][4];
+	size_t pending_min = SIZE_MAX;
+	struct err e;
+
+	memset(got, 0, sizeof(got));
+	memset(want, 0, sizeof(want));
+	for (size_t b = 0; b < 5; b++) {
+		struct sync_remote_listing l;
+		struct arena a;
+
+		if (b == 2) {
+			uids[b][0] = 1;
+			uids[b][1] = 2;
+			continue;
+		}
+		arena_init(&a, 4096);
+		cr_assert_eq(sync_remote_create(r, boxes[b], &e), 0, "%s", e.msg);
+		for (size_t i = 0; i < 4; i++) {
+			char *msg = xasprintf("Subject: %s %zu\nMessage-ID: <%s-%zu@t>\n\n%0*d\n", boxes[b],
+					      i, boxes[b], i, (int)(5 + 11 * b + i), 0);
+
+			append_text(r, boxes[b], msg, NULL, 0, NULL);
+			free(msg);
+		}
+		scan(r, boxes[b], NULL, &a, &l);
+		cr_assert_eq(l.nmsgs, 4);
+		for (size_t i = 0; i < 4; i++)
+			uids[b][i] = l.msgs[i].uid;
+		arena_release(&a);
+	}
+	/* F1's second asked UID is expunged: no call for it */
+	{
+		char *c1 = xasprintf("B UID STORE %u +FLAGS (\\Deleted)", uids[1][1]);
+		const char *cmds[] = { "A SELECT F1", c1, "C EXPUNGE", NULL };
+
+		free(raw(cmds));
+		free(c1);
+	}
+	for (size_t b = 0; b < 5; b++) {
+		want[b].r = got[b].r = r;
+		if (b != 2)
+			cr_assert_eq(sync_remote_fetch_fps(r, boxes[b], uids[b], b == 3 ? 4 : 2,
+							   fp_keep, &want[b], &e), 0, "%s", e.msg);
+		jobs[b] = (struct sync_remote_fp_job){ .name = boxes[b], .uids = uids[b],
+						       .n = b == 3 ? 4 : 2, .fn = fp_keep,
+						       .ctx = &got[b] };
+	}
+	got[0].pending_min = &pending_min;
+	sync_remote_fetch_fps_many(r, jobs, 5);
+	cr_assert_geq(pending_min, 8u, "the other mailboxes were not in flight (%zu commands)",
+		      pending_min);
+	for (size_t b = 0; b < 5; b++) {
+		if (b == 2) {
+			cr_assert_eq(jobs[b].rc, -1);
+			cr_assert_eq(jobs[b].err.code, ERR_SERVER, "%s", jobs[b].err.msg);
+			cr_assert(strstr(jobs[b].err.msg, "No Such Box") != NULL, "%s", jobs[b].err.msg);
+			cr_assert_eq(got[b].n, 0);
+			continue;
+		}
+		cr_assert_eq(jobs[b].rc, 0, "%s: %s", boxes[b], jobs[b].err.msg);
+		cr_assert_eq(got[b].n, b == 1 ? 1 : b == 3 ? 4 : 2, "%s: %zu", boxes[b], got[b].n);
+		cr_assert_eq(got[b].n, want[b].n, "%s", boxes[b]);
+		for (size_t i = 0; i < got[b].n; i++) {
+			cr_assert_eq(got[b].uid[i], want[b].uid[i]);
+			cr_assert_eq(got[b].uid[i], uids[b][i]);
+			cr_assert_eq(got[b].size[i], want[b].size[i]);
+			cr_assert_eq(memcmp(got[b].fp[i].bytes, want[b].fp[i].bytes, SYNC_FP_LEN), 0,
+				     "%s uid %u: another mailbox's fingerprint", boxes[b], got[b].uid[i]);
+		}
+	}
+}
+
+Test(remote, fingerprints_of_several_mailboxes_are_pipelined_each_to_its_own)
+{
+	struct sync_remote *r = remote_open();
+
+	check_fps_many(r);
+	remote_close(r);
+}
+
+Test(remote_rev1, fingerprints_of_several_mailboxes_are_pipelined_each_to_its_own)
+{
+	struct sync_remote *r = remote_open();
+
+	check_fps_many(r);
+	remote_close(r);
+}

@@ -700,50 +700,89 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Remote fingerprints of mailbox `m` the plan asked for. */
-static int fp_remote(struct eng *g, struct eng_mbox *m, const struct sync_plan *p, struct err *e)
+/* The UIDs of mailbox `m` whose remote fingerprints the plan asked for (ascending, in g's arena). */
+static size_t fp_remote_uids(struct eng *g, struct eng_mbox *m, const struct sync_plan *p,
+			     uint32_t **uids_out)
 {
-	uint32_t *uids = xcalloc(p->nfp_requests + 1, sizeof(*uids));
+	uint32_t *uids;
 	size_t n = 0;
-	int rc = 0;
 
 	for (size_t i = 0; i < p->nfp_requests; i++)
 		if (p->fp_requests[i].side == SYNC_REMOTE && p->fp_requests[i].mailbox == m->sm.id)
+			n++;
+	*uids_out = NULL;
+	if (n == 0)
+		return 0;
+	uids = arena_alloc(&g->a, n * sizeof(*uids));
+	n = 0;
+	for (size_t i = 0; i < p->nfp_requests; i++)
+		if (p->fp_requests[i].side == SYNC_REMOTE && p->fp_requests[i].mailbox == m->sm.id)
 			uids[n++] = p->fp_requests[i].uid;
-	if (n > 0) {
+	if (n > 1)
 		qsort(uids, n, sizeof(*uids), cmp_u32);
-		rc = sync_remote_fetch_fps(g->r, m->sm.remote_name, uids, n, on_remote_fp, m, e);
+	*uids_out = uids;
+	return n;
+}
+
+/* Every remote fingerprint still unknown in m is unavailable: never asked again. */
+static void fp_remote_give_up(struct eng_mbox *m)
+{
+	for (size_t j = 0; j < m->nremote; j++)
+		if (m->remote[j].fp.state == SYNC_FP_UNKNOWN)
+			m->remote[j].fp.state = SYNC_FP_UNAVAILABLE;
+}
+
+/*
+ * The remote fingerprints the plan asked for, every mailbox's requests in
+ * one pipelined pass (sync_remote_fetch_fps_many); a mailbox whose part
+ * fails fails alone (a dead connection fails the run).
+ */
+static int satisfy_fp_requests(struct eng *g, const struct sync_plan *p, struct err *e)
+{
+	struct sync_remote_fp_job *jobs = xcalloc(g->nmb + 1, sizeof(*jobs));
+	size_t *mb = xcalloc(g->nmb + 1, sizeof(*mb));
+	size_t nj = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < p->nfp_requests; i++)
+		if (p->fp_requests[i].side == SYNC_LOCAL)
+			fp_local(g, &p->fp_requests[i]);
+	for (size_t i = 0; i < g->nmb; i++) {
+		struct eng_mbox *m = &g->mb[i];
+		uint32_t *uids;
+		size_t n;
+
+		if (m->failed || !m->have_listing || (n = fp_remote_uids(g, m, p, &uids)) == 0)
+			continue;
+		jobs[nj] = (struct sync_remote_fp_job){ .name = m->sm.remote_name, .uids = uids,
+							.n = n, .fn = on_remote_fp, .ctx = m };
+		mb[nj++] = i;
+	}
+	sync_remote_fetch_fps_many(g->r, jobs, nj);
+	for (size_t j = 0; j < nj; j++) {
+		struct eng_mbox *m = &g->mb[mb[j]];
+
+		if (jobs[j].rc != 0) {
+			if (eng_err_fatal(&jobs[j].err)) {
+				*e = jobs[j].err;
+				rc = -1;
+				break;
+			}
+			eng_mbox_fail(g, m, &jobs[j].err);
+			fp_remote_give_up(m);
+			continue;
+		}
 		/* Asked and not answered (gone meanwhile): never ask again. */
-		for (size_t i = 0; rc == 0 && i < n; i++) {
-			struct sync_remote_msg *rm = remote_msg(m, uids[i]);
+		for (size_t i = 0; i < jobs[j].n; i++) {
+			struct sync_remote_msg *rm = remote_msg(m, jobs[j].uids[i]);
 
 			if (rm != NULL && rm->fp.state == SYNC_FP_UNKNOWN)
 				rm->fp.state = SYNC_FP_UNAVAILABLE;
 		}
 	}
-	free(uids);
+	free(jobs);
+	free(mb);
 	return rc;
-}
-
-static int satisfy_fp_requests(struct eng *g, const struct sync_plan *p, struct err *e)
-{
-	for (size_t i = 0; i < p->nfp_requests; i++)
-		if (p->fp_requests[i].side == SYNC_LOCAL)
-			fp_local(g, &p->fp_requests[i]);
-	for (size_t i = 0; i < g->nmb; i++) {
-		if (g->mb[i].failed || !g->mb[i].have_listing)
-			continue;
-		if (fp_remote(g, &g->mb[i], p, e) < 0) {
-			if (eng_err_fatal(e))
-				return -1;
-			eng_mbox_fail(g, &g->mb[i], e);
-			err_clear(e);
-			for (size_t j = 0; j < g->mb[i].nremote; j++)
-				if (g->mb[i].remote[j].fp.state == SYNC_FP_UNKNOWN)
-					g->mb[i].remote[j].fp.state = SYNC_FP_UNAVAILABLE;
-		}
-	}
-	return 0;
 }
 
 static int make_plan(struct eng *g, struct err *e)
@@ -1043,20 +1082,23 @@ static int write_final(struct state_txn *txn, void *ctx, struct err *e)
 /* ---------------------------------------------------------------- the run */
 
 /*
- * Remote listings started ahead (sync_remote_scan_start), so that the server
- * lists the next mailboxes while the records are read and this mailbox is
- * scanned locally: up to SCAN_AHEAD in flight, in the order of g->mb, from
- * *next on.  Only without CONDSTORE (a complete listing each, the split at
- * m->max_known).  A start that fails stops the run: the mailbox is then
- * scanned on its own (when nothing else is in flight), which reports the
- * error.  Not with `since` (its searches select mailboxes between the
- * scans).
+ * Remote listings started ahead, so that the server lists the next
+ * mailboxes while the records are read and this mailbox is scanned
+ * locally: up to SCAN_AHEAD in flight, in the order of g->mb, from *next
+ * on.  Without CONDSTORE (sync_remote_scan_start: a complete listing each,
+ * the split at m->max_known) they start before the records are loaded;
+ * with CONDSTORE / QRESYNC (sync_remote_scan_start_known: the delta's
+ * SELECT parameters are built from the records) once they are.  A mailbox
+ * the pre-check finds unchanged is not started (it needs no command).  A
+ * start that fails stops the run: the mailbox is then scanned on its own
+ * (when nothing else is in flight), which reports the error.  Not with
+ * `since` (its searches select mailboxes between the scans).
  */
 #define SCAN_AHEAD 16
 
 static bool ahead_wanted(struct eng *g)
 {
-	return g->o->since == 0 && sync_remote_scan_can_start(g->r);
+	return g->o->since == 0;
 }
 
 /* m->max_known of the mailboxes that may be listed ahead, from the uid index. */
@@ -1065,7 +1107,7 @@ static int max_known_uids(struct eng *g, struct err *e)
 	struct state_txn *txn;
 	int rc = 0;
 
-	if (!ahead_wanted(g))
+	if (!ahead_wanted(g) || !sync_remote_scan_can_start(g->r))
 		return 0;
 	if (state_txn_begin(g->st, false, &txn, e) < 0)
 		return -1;
@@ -1080,8 +1122,23 @@ static int max_known_uids(struct eng *g, struct err *e)
 	return rc;
 }
 
-static void scan_ahead(struct eng *g, size_t *next, size_t *inflight)
+/* Start m's listing (m->ahead stays NULL when the pre-check needs none). */
+static int start_ahead(struct eng *g, struct eng_mbox *m, struct err *e)
 {
+	struct sync_remote_known k;
+
+	if (sync_remote_scan_can_start(g->r))
+		return sync_remote_scan_start(g->r, m->sm.remote_name, m->sm.uidvalidity,
+					      m->max_known, &g->a, &m->ahead, e);
+	return sync_remote_scan_start_known(g->r, m->sm.remote_name,
+					    remote_known(g, m, &k) ? &k : NULL, &g->a, &m->ahead, e);
+}
+
+/* `records`: load_records() has run (a delta's start needs them). */
+static void scan_ahead(struct eng *g, size_t *next, size_t *inflight, bool records)
+{
+	if (!records && !sync_remote_scan_can_start(g->r))
+		return;
 	while (ahead_wanted(g) && *next < g->nmb && *inflight < SCAN_AHEAD) {
 		struct eng_mbox *m = &g->mb[*next];
 		struct err e;
@@ -1091,13 +1148,12 @@ static void scan_ahead(struct eng *g, size_t *next, size_t *inflight)
 			continue;
 		}
 		err_clear(&e);
-		if (m->no_ahead ||
-		    sync_remote_scan_start(g->r, m->sm.remote_name, m->sm.uidvalidity, m->max_known,
-					   &g->a, &m->ahead, &e) < 0) {
+		if (m->no_ahead || start_ahead(g, m, &e) < 0) {
 			m->no_ahead = true;
 			return;
 		}
-		(*inflight)++;
+		if (m->ahead != NULL)
+			(*inflight)++;
 		(*next)++;
 	}
 }
@@ -1266,7 +1322,7 @@ static int scan_all(struct eng *g, struct err *e)
 
 	if (status_all(g, e) < 0 || eng_mark_idle(g, e) < 0 || max_known_uids(g, e) < 0)
 		return -1;
-	scan_ahead(g, &next, &inflight);        /* the server lists while the records load */
+	scan_ahead(g, &next, &inflight, false); /* the server lists while the records load */
 	if (load_records(g, e) < 0)
 		return -1;
 	for (size_t i = 0; i < g->nmb; i++) {
@@ -1274,7 +1330,7 @@ static int scan_all(struct eng *g, struct err *e)
 
 		if (next < i)
 			next = i;
-		scan_ahead(g, &next, &inflight);
+		scan_ahead(g, &next, &inflight, true);
 		if (m->idle)
 			continue;
 		if (m->ahead != NULL)

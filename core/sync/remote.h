@@ -57,6 +57,9 @@
  *   HIGHESTMODSEQ did not move, and returns an empty delta (unchanged set).
  *   Without HIGHESTMODSEQ (no CONDSTORE) a flag change is invisible to
  *   STATUS, so the pre-check never says "unchanged" then.
+ *   Pipelining across mailboxes: sync_remote_scan_start_known() / _finish()
+ *   (any method) and sync_remote_fetch_fps_many() send the commands of
+ *   several mailboxes before the first answer is read; see there.
  *
  * Fingerprints (SYNC-DESIGN.md): SHA-256 over "ferry-fp1\n", the header
  * section with CRLF line ends, "\n" and the decimal RFC822.SIZE; fetched as
@@ -212,12 +215,33 @@ int sync_remote_scan(struct sync_remote *r, const char *name, const struct sync_
 /*
  * sync_remote_scan() in two halves, so that the listings of several
  * mailboxes can be in flight at once (the server goes from one to the next
- * without waiting for the client).  Only on a server without CONDSTORE
- * (sync_remote_scan_can_start()), where a scan is always a complete
- * listing; sync_remote_scan() itself then uses them.
+ * without waiting for the client).
  *
- * sync_remote_scan_start() sends SELECT name and the listing's FETCHes
- * without waiting; *out is the scan in flight.  `uidvalidity` is the
+ * sync_remote_scan_start_known() works on every server: it sends what
+ * sync_remote_scan(r, name, known, ...) would, without waiting: the SELECT
+ * with the same parameters (QRESYNC (uidvalidity modseq known-uids),
+ * (CONDSTORE), or none) and the listing's commands behind it (QRESYNC: UID
+ * FETCH known-uidnext:4294967295 (UID FLAGS RFC822.SIZE); CONDSTORE: the
+ * CHANGEDSINCE FETCH and the expunge check's UID SEARCH; a complete
+ * listing: as sync_remote_scan_start() below).  When the pre-check
+ * (known->status) says unchanged, nothing is sent and *out is NULL: call
+ * sync_remote_scan() for the listing.  known (NULL: nothing known) and its
+ * arrays must stay unchanged until the finish, which must be given the
+ * same records (ERR_INTERNAL otherwise).  sync_remote_scan_finish() fills
+ * *out exactly as sync_remote_scan() would: when the SELECT's answer
+ * forbids the delta (UIDVALIDITY changed, NOMODSEQ, HIGHESTMODSEQ went
+ * back), or a "* OK [CLOSED]" arrives after responses were taken (they were
+ * the previous mailbox's, RFC 7162 3.2.11), the answers are dropped and the
+ * mailbox is scanned again one command after the other; changed messages
+ * of a QRESYNC delta whose size is not recorded get it from one more FETCH
+ * (the mailbox selected again if need be).
+ *
+ * sync_remote_scan_start() is the older form, only for a server without
+ * CONDSTORE (sync_remote_scan_can_start()), where a scan is always a
+ * complete listing; sync_remote_scan() itself then uses it (with CONDSTORE
+ * sync_remote_scan() sends one command after the other).  It sends SELECT
+ * name and the listing's FETCHes without waiting; *out is the scan in
+ * flight.  `uidvalidity` is the
  * recorded one (0: nothing known), `max_known` the highest recorded UID
  * (0: none).  With one, the listing is "UID FETCH 1:max_known (UID
  * FLAGS)" and "UID FETCH max_known+1:4294967295 (UID FLAGS RFC822.SIZE)",
@@ -247,6 +271,9 @@ bool sync_remote_scan_can_start(const struct sync_remote *r);
 int sync_remote_scan_start(struct sync_remote *r, const char *name, uint32_t uidvalidity,
 			   uint32_t max_known, struct arena *a,
 			   struct sync_remote_scan_ahead **out, struct err *e);
+int sync_remote_scan_start_known(struct sync_remote *r, const char *name,
+				 const struct sync_remote_known *known, struct arena *a,
+				 struct sync_remote_scan_ahead **out, struct err *e);
 int sync_remote_scan_finish(struct sync_remote_scan_ahead *scan,
 			    const struct sync_remote_known *known,
 			    struct sync_remote_listing *out, struct err *e);
@@ -277,6 +304,30 @@ int sync_remote_fetch_fps(struct sync_remote *r, const char *name, const uint32_
 			  sync_remote_fp_fn fn, void *ctx, struct err *e);
 
 /* What a downloaded message came with (known only once its FETCH is complete). */
+/* One mailbox's part of sync_remote_fetch_fps_many(). */
+struct sync_remote_fp_job {
+	const char *name;
+	const uint32_t *uids;           /* ascending; n == 0: nothing is sent */
+	size_t n;
+	sync_remote_fp_fn fn;
+	void *ctx;
+	/* Out: 0, -1 (err filled), or fn's non-zero return (err as fn left it). */
+	int rc;
+	struct err err;
+};
+
+/*
+ * sync_remote_fetch_fps() for several mailboxes, pipelined: each job's
+ * SELECT (none for the first when its mailbox is the selected one) and UID
+ * FETCHes are sent without waiting for the previous jobs' answers, up to
+ * 16 mailboxes ahead; answers are read and fn called job after job, in
+ * order.  Every job gets its own result: a mailbox that cannot be selected
+ * fails its job alone.  After a job fails with ERR_NET / ERR_TLS /
+ * ERR_TIMEOUT / ERR_PROTO / ERR_LIMIT the connection is dead and so fail
+ * the ones after it.  The adapter's selection is then the last SELECT's.
+ */
+void sync_remote_fetch_fps_many(struct sync_remote *r, struct sync_remote_fp_job *jobs, size_t n);
+
 struct sync_remote_fetched {
 	uint32_t uid;
 	struct sync_flags flags;        /* strings live for the call only */

@@ -40,6 +40,12 @@ struct scan_ctx {
 	uint32_t uid_min;               /* FETCH of UIDs below this is ignored */
 	/* A scan ahead's SELECT: nothing is taken before the server reached it. */
 	const struct remote_selecting *gate;
+	/*
+	 * "* OK [CLOSED]" (RFC 7162 3.2.11): what came before it was the
+	 * previous mailbox's.  A FETCH or VANISHED taken before a [CLOSED]
+	 * that then arrives was not this mailbox's: the listing is redone.
+	 */
+	bool closed_seen, took_before_closed, misattributed;
 };
 
 static struct scan_entry *entry_for(struct scan_ctx *sc, uint32_t uid)
@@ -173,11 +179,20 @@ static int scan_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
 	if (resp->kind != IMAP_RESP_UNTAGGED || resp->name == NULL ||
 	    (sc->gate != NULL && !remote_selecting_reached(sc->gate)))
 		return 0;
+	if (resp->code != NULL && strcmp(resp->code, "CLOSED") == 0) {
+		sc->misattributed = sc->misattributed || sc->took_before_closed;
+		sc->closed_seen = true;
+		return 0;
+	}
 	if (strcmp(resp->name, "FETCH") == 0 && resp->nargs == 1 &&
-	    resp->args[0].type == IMAP_ARG_LIST)
+	    resp->args[0].type == IMAP_ARG_LIST) {
+		sc->took_before_closed = sc->took_before_closed || !sc->closed_seen;
 		return scan_fetch(sc, resp, e);
-	if (strcmp(resp->name, "VANISHED") == 0 && resp->nargs >= 1)
+	}
+	if (strcmp(resp->name, "VANISHED") == 0 && resp->nargs >= 1) {
+		sc->took_before_closed = sc->took_before_closed || !sc->closed_seen;
 		return scan_vanished(sc, resp, e);
+	}
 	return 0;
 }
 
@@ -188,7 +203,8 @@ static int search_untagged(void *ctx, const struct imap_resp *resp, struct err *
 	size_t i, idx;
 	uint32_t uid;
 
-	if (resp->kind != IMAP_RESP_UNTAGGED || resp->name == NULL)
+	if (resp->kind != IMAP_RESP_UNTAGGED || resp->name == NULL ||
+	    (sc->gate != NULL && !remote_selecting_reached(sc->gate)))
 		return 0;
 	if (strcmp(resp->name, "SEARCH") == 0) {
 		for (i = 0; i < resp->nargs; i++) {
@@ -310,15 +326,21 @@ static int new_messages(struct scan_ctx *sc, struct err *e)
 	return rc;
 }
 
-/* Submit `text` without waiting (*cmd_out: to wait for and free). */
-static int submit_text(struct sync_remote *r, const char *text, struct scan_ctx *sc,
-		       struct imap_cmd **cmd_out, struct err *e)
+/* Submit `text` without waiting, answers to fn (*cmd_out: to wait for and free). */
+static int submit_text_fn(struct sync_remote *r, const char *text, imap_untagged_fn fn,
+			  struct scan_ctx *sc, struct imap_cmd **cmd_out, struct err *e)
 {
 	struct buf b = BUF_INIT(REMOTE_CMD_MAX);
 
-	*cmd_out = buf_adds(&b, text, e) < 0 ? NULL : remote_submit(r, &b, scan_untagged, sc, e);
+	*cmd_out = buf_adds(&b, text, e) < 0 ? NULL : remote_submit(r, &b, fn, sc, e);
 	buf_release(&b);
 	return *cmd_out ? 0 : -1;
+}
+
+static int submit_text(struct sync_remote *r, const char *text, struct scan_ctx *sc,
+		       struct imap_cmd **cmd_out, struct err *e)
+{
+	return submit_text_fn(r, text, scan_untagged, sc, cmd_out, e);
 }
 
 /*
@@ -493,63 +515,70 @@ static int qresync_params(const struct sync_remote_known *k, struct buf *p, stru
 	return buf_adds(p, "))", e);
 }
 
+/*
+ * The method for `k` on this session and the SELECT's parameters for it
+ * (left empty in p when none): QRESYNC with a delta, "(CONDSTORE)" with
+ * CONDSTORE (a delta, or a complete listing when nothing is known), else a
+ * plain SELECT and a complete listing.
+ */
+static int scan_params(const struct sync_remote *r, const struct sync_remote_known *k,
+		       struct buf *p, enum sync_remote_method *method_out, struct err *e)
+{
+	bool delta = k && k->uidvalidity != 0 && k->highestmodseq != 0;
+
+	if (r->caps.qresync && delta) {
+		*method_out = SYNC_REMOTE_QRESYNC;
+		return qresync_params(k, p, e);
+	}
+	if (r->caps.condstore) {
+		*method_out = delta ? SYNC_REMOTE_CONDSTORE : SYNC_REMOTE_FULL;
+		return buf_adds(p, "(CONDSTORE)", e);
+	}
+	*method_out = SYNC_REMOTE_FULL;
+	return 0;
+}
+
 static int select_for_scan(struct scan_ctx *sc, const char *name, struct sync_remote_listing *out,
 			   struct err *e)
 {
-	struct sync_remote *r = sc->r;
-	const struct sync_remote_known *k = sc->known;
-	bool delta = k && k->uidvalidity != 0 && k->highestmodseq != 0;
 	struct buf p = BUF_INIT(KNOWN_UIDS_MAX + 128);
-	int rc;
+	int rc = scan_params(sc->r, sc->known, &p, &out->method, e);
 
-	if (r->caps.qresync && delta) {
-		out->method = SYNC_REMOTE_QRESYNC;
-		rc = qresync_params(k, &p, e) < 0 ? -1
-			: remote_select_with(r, name, buf_cstr(&p), scan_untagged, sc, e);
-	} else if (r->caps.condstore) {
-		out->method = delta ? SYNC_REMOTE_CONDSTORE : SYNC_REMOTE_FULL;
-		rc = remote_select_with(r, name, "(CONDSTORE)", scan_untagged, sc, e);
-	} else {
-		out->method = SYNC_REMOTE_FULL;
-		rc = remote_select_with(r, name, NULL, scan_untagged, sc, e);
-	}
+	if (rc == 0)
+		rc = remote_select_with(sc->r, name, p.len ? buf_cstr(&p) : NULL, scan_untagged, sc, e);
 	buf_release(&p);
 	return rc;
 }
 
-int sync_remote_scan(struct sync_remote *r, const char *name, const struct sync_remote_known *known,
-		     struct arena *a, struct sync_remote_listing *out, struct err *e)
+/* Forget what was taken (the listing is redone). */
+static void scan_restart(struct scan_ctx *sc)
+{
+	reset_entries(sc);
+	if (sc->present && sc->known)
+		memset(sc->present, 0, sc->known->nuids * sizeof(bool));
+	sc->closed_seen = sc->took_before_closed = sc->misattributed = false;
+}
+
+/* sync_remote_scan() one command after the other (the pre-check done). */
+static int scan_serial(struct sync_remote *r, const char *name, const struct sync_remote_known *known,
+		       struct arena *a, struct sync_remote_listing *out, struct err *e)
 {
 	struct scan_ctx sc = { .r = r, .a = a, .known = known };
 	const struct imap_select_info *sel = &r->sel;
-	struct sync_remote_scan_ahead *ahead;
 	char text[96];
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
-	if (known && known->nuids && remote_check_uids(known->uids, known->nuids, e) < 0)
-		return -1;
-	if (known && known->status && sync_remote_unchanged(known->status, known)) {
-		out->method = SYNC_REMOTE_UNCHANGED;
-		out->uidvalidity = known->status->uidvalidity;
-		out->uidnext = known->status->uidnext;
-		out->messages = known->status->messages;
-		out->highestmodseq = known->status->highestmodseq;
-		return 0;
-	}
-	if (sync_remote_scan_can_start(r)) {
-		uint32_t uidvalidity = known ? known->uidvalidity : 0;
-
-		if (sync_remote_scan_start(r, name, uidvalidity,
-					   uidvalidity && known_listing(known)
-					   ? known->uids[known->nuids - 1] : 0, a, &ahead, e) < 0)
-			return -1;
-		return sync_remote_scan_finish(ahead, known, out, e);
-	}
 	if (known && known->nuids)
 		sc.gone = xcalloc(known->nuids, sizeof(bool));
 	if (select_for_scan(&sc, name, out, e) < 0)
 		goto done;
+	if (sc.misattributed) {
+		/* Selected now: a second SELECT's [CLOSED] comes before its data. */
+		scan_restart(&sc);
+		if (select_for_scan(&sc, name, out, e) < 0)
+			goto done;
+	}
 	out->uidvalidity = sel->uidvalidity;
 	out->uidnext = sel->uidnext;
 	out->messages = sel->exists;
@@ -584,22 +613,76 @@ done:
 	return rc;
 }
 
+/* The pre-check said nothing changed (see remote.h). */
+static bool scan_unchanged(const struct sync_remote_known *known, struct sync_remote_listing *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (known == NULL || known->status == NULL || !sync_remote_unchanged(known->status, known))
+		return false;
+	out->method = SYNC_REMOTE_UNCHANGED;
+	out->uidvalidity = known->status->uidvalidity;
+	out->uidnext = known->status->uidnext;
+	out->messages = known->status->messages;
+	out->highestmodseq = known->status->highestmodseq;
+	return true;
+}
+
+int sync_remote_scan(struct sync_remote *r, const char *name, const struct sync_remote_known *known,
+		     struct arena *a, struct sync_remote_listing *out, struct err *e)
+{
+	struct sync_remote_scan_ahead *ahead;
+
+	memset(out, 0, sizeof(*out));
+	if (known && known->nuids && remote_check_uids(known->uids, known->nuids, e) < 0)
+		return -1;
+	if (scan_unchanged(known, out))
+		return 0;
+	if (sync_remote_scan_can_start(r)) {
+		uint32_t uidvalidity = known ? known->uidvalidity : 0;
+
+		if (sync_remote_scan_start(r, name, uidvalidity,
+					   uidvalidity && known_listing(known)
+					   ? known->uids[known->nuids - 1] : 0, a, &ahead, e) < 0)
+			return -1;
+		return sync_remote_scan_finish(ahead, known, out, e);
+	}
+	return scan_serial(r, name, known, a, out, e);
+}
+
 /* ---------------------------------------------------------------- scan ahead */
 
 /*
- * Without CONDSTORE: the SELECT and the listing's FETCHes sent together,
- * without waiting, so that several mailboxes' listings can be in flight at
- * once.  With a recorded UID, the known listing (submit_known_listing(): it
- * assumes the recorded UIDVALIDITY); without, "UID FETCH 1:* (UID FLAGS
- * RFC822.SIZE)".  Every handler is gated by the scan's SELECT (see
- * remote_selecting_reached()): a response that arrives before the server
- * reached it is an earlier command's.  The records (known UIDs and sizes)
- * are needed only by the finish.
+ * The SELECT and the listing's commands sent together, without waiting, so
+ * that several mailboxes' listings can be in flight at once.  Every
+ * handler is gated by the scan's SELECT (see remote_selecting_reached()):
+ * a response that arrives before the server reached it is an earlier
+ * command's.
+ *
+ * A complete listing (method FULL: no CONDSTORE, or nothing known): with a
+ * recorded UID, the known listing (submit_known_listing(): it assumes the
+ * recorded UIDVALIDITY); without, "UID FETCH 1:* (UID FLAGS RFC822.SIZE)".
+ * The records (known UIDs and sizes) are needed only by the finish.
+ *
+ * A delta (sync_remote_scan_start_known(), method QRESYNC or CONDSTORE):
+ * the SELECT with the parameters scan_serial() would send, then
+ *   QRESYNC: "UID FETCH uidnext:4294967295 (UID FLAGS RFC822.SIZE)" (the
+ *     new messages; the upper end is the highest UID there can be, so no
+ *     lower UID answers, and an empty range costs the server nothing);
+ *   CONDSTORE: "UID FETCH 1:* (UID FLAGS RFC822.SIZE) (CHANGEDSINCE m)"
+ *     and the expunge check's UID SEARCH (expunge_check()).
+ * The records are needed from the start (the SELECT's parameters, the
+ * vanished UIDs are matched as the answers come).  When the SELECT's answer
+ * forbids the delta (UIDVALIDITY changed, NOMODSEQ, HIGHESTMODSEQ went
+ * back) or a [CLOSED] shows that responses were taken for the wrong
+ * mailbox, the answers are dropped and the mailbox scanned again by
+ * scan_serial(), exactly as sync_remote_scan() would have.
  */
 struct sync_remote_scan_ahead {
 	struct sync_remote *r;
 	char *name;
+	enum sync_remote_method method;
 	uint32_t uidvalidity, max_known;
+	struct sync_remote_known known;         /* delta: the start's; arrays the caller's */
 	struct scan_ctx sc;
 	struct remote_selecting s;
 	struct imap_cmd *cmd[2];
@@ -622,6 +705,31 @@ static void ahead_free(struct sync_remote_scan_ahead *x)
 	free(x);
 }
 
+static struct sync_remote_scan_ahead *ahead_new(struct sync_remote *r, const char *name,
+						 struct arena *a)
+{
+	struct sync_remote_scan_ahead *x = xcalloc(1, sizeof(*x));
+
+	x->r = r;
+	x->name = xstrdup(name);
+	x->method = SYNC_REMOTE_FULL;
+	x->sc.r = r;
+	x->sc.a = a;
+	x->sc.gate = &x->s;
+	return x;
+}
+
+/* The complete listing's SELECT (with params, or none) and FETCHes. */
+static int ahead_submit_full(struct sync_remote_scan_ahead *x, const char *params, struct err *e)
+{
+	struct sync_remote *r = x->r;
+
+	if (remote_select_submit(r, x->name, params, scan_untagged, &x->sc, &x->s, e) < 0)
+		return -1;
+	return x->max_known != 0 ? submit_known_listing(&x->sc, x->max_known, x->cmd, e)
+		: submit_text(r, "UID FETCH 1:* (UID FLAGS RFC822.SIZE)", &x->sc, &x->cmd[0], e);
+}
+
 int sync_remote_scan_start(struct sync_remote *r, const char *name, uint32_t uidvalidity,
 			   uint32_t max_known, struct arena *a,
 			   struct sync_remote_scan_ahead **out, struct err *e)
@@ -631,17 +739,79 @@ int sync_remote_scan_start(struct sync_remote *r, const char *name, uint32_t uid
 	*out = NULL;
 	if (!sync_remote_scan_can_start(r) || (uidvalidity == 0 && max_known != 0))
 		return err_set(e, ERR_INTERNAL, "mailbox \"%s\" cannot be listed ahead", name);
-	x = xcalloc(1, sizeof(*x));
-	x->r = r;
-	x->name = xstrdup(name);
+	x = ahead_new(r, name, a);
 	x->uidvalidity = uidvalidity;
 	x->max_known = max_known;
-	x->sc.r = r;
-	x->sc.a = a;
-	x->sc.gate = &x->s;
-	if (remote_select_submit(r, name, NULL, scan_untagged, &x->sc, &x->s, e) < 0 ||
-	    (max_known != 0 ? submit_known_listing(&x->sc, max_known, x->cmd, e)
-	     : submit_text(r, "UID FETCH 1:* (UID FLAGS RFC822.SIZE)", &x->sc, &x->cmd[0], e)) < 0) {
+	if (ahead_submit_full(x, NULL, e) < 0) {
+		ahead_free(x);
+		return err_prefix(e, "listing mailbox \"%s\"", name);
+	}
+	*out = x;
+	return 0;
+}
+
+/* The delta's commands after its SELECT (see the top of this section). */
+static int ahead_submit_delta(struct sync_remote_scan_ahead *x, struct err *e)
+{
+	const struct sync_remote_known *k = &x->known;
+	char text[128];
+
+	if (x->method == SYNC_REMOTE_QRESYNC) {
+		snprintf(text, sizeof(text), "UID FETCH %u:%u (UID FLAGS RFC822.SIZE)",
+			 k->uidnext ? k->uidnext : 1, UINT32_MAX);
+		return submit_text(x->r, text, &x->sc, &x->cmd[0], e);
+	}
+	snprintf(text, sizeof(text), "UID FETCH 1:* (UID FLAGS RFC822.SIZE) (CHANGEDSINCE %llu)",
+		 (unsigned long long)k->highestmodseq);
+	if (submit_text(x->r, text, &x->sc, &x->cmd[0], e) < 0)
+		return -1;
+	if (k->nuids == 0)
+		return 0;       /* nothing to check for expunges */
+	x->sc.present = xcalloc(k->nuids, sizeof(bool));
+	snprintf(text, sizeof(text), "UID SEARCH %sUID 1:%u",
+		 x->r->caps.esearch ? "RETURN (ALL) " : "", k->uids[k->nuids - 1]);
+	return submit_text_fn(x->r, text, search_untagged, &x->sc, &x->cmd[1], e);
+}
+
+int sync_remote_scan_start_known(struct sync_remote *r, const char *name,
+				 const struct sync_remote_known *known, struct arena *a,
+				 struct sync_remote_scan_ahead **out, struct err *e)
+{
+	struct buf p = BUF_INIT(KNOWN_UIDS_MAX + 128);
+	struct sync_remote_listing unchanged;
+	struct sync_remote_scan_ahead *x;
+	int rc;
+
+	*out = NULL;
+	if (known && known->nuids && remote_check_uids(known->uids, known->nuids, e) < 0)
+		return -1;
+	if (scan_unchanged(known, &unchanged))
+		return 0;
+	if (sync_remote_scan_can_start(r)) {
+		uint32_t uidvalidity = known ? known->uidvalidity : 0;
+
+		return sync_remote_scan_start(r, name, uidvalidity,
+					      uidvalidity && known_listing(known)
+					      ? known->uids[known->nuids - 1] : 0, a, out, e);
+	}
+	x = ahead_new(r, name, a);
+	x->uidvalidity = known ? known->uidvalidity : 0;
+	rc = scan_params(r, known, &p, &x->method, e);
+	if (rc == 0 && x->method == SYNC_REMOTE_FULL) {
+		/* CONDSTORE, nothing to compare with: the records are the finish's */
+		x->max_known = x->uidvalidity && known_listing(known) ? known->uids[known->nuids - 1] : 0;
+		rc = ahead_submit_full(x, p.len ? buf_cstr(&p) : NULL, e);
+	} else if (rc == 0) {
+		x->known = *known;              /* a delta: known is not NULL */
+		x->sc.known = &x->known;
+		if (known->nuids)
+			x->sc.gone = xcalloc(known->nuids, sizeof(bool));
+		rc = remote_select_submit(r, name, buf_cstr(&p), scan_untagged, &x->sc, &x->s, e);
+		if (rc == 0)
+			rc = ahead_submit_delta(x, e);
+	}
+	buf_release(&p);
+	if (rc < 0) {
 		ahead_free(x);
 		return err_prefix(e, "listing mailbox \"%s\"", name);
 	}
@@ -676,25 +846,114 @@ static int ahead_relist(struct sync_remote_scan_ahead *x, const struct imap_sele
 }
 
 /*
- * Sizes: the recorded ones, then a FETCH for the rest (in the mailbox,
- * selected again if need be; had its UIDVALIDITY moved meanwhile, the
- * listing is redone).
+ * Sizes: the recorded ones up to max_known, then a FETCH for the rest (in
+ * the mailbox, selected again if need be).  1: its UIDVALIDITY moved
+ * meanwhile (nothing fetched).
  */
-static int ahead_sizes(struct sync_remote_scan_ahead *x, const struct imap_select_info **sel,
-		       struct err *e)
+static int ahead_fetch_sizes(struct sync_remote_scan_ahead *x, uint32_t max_known,
+			     const struct imap_select_info **sel, struct err *e)
 {
 	uint32_t uidvalidity = (*sel)->uidvalidity;
 
-	take_known_sizes(&x->sc, x->max_known);
+	take_known_sizes(&x->sc, max_known);
 	if (!sizes_missing(&x->sc))
 		return 0;
 	if (ahead_reselect(x, sel, e) < 0)
 		return -1;
-	if ((*sel)->uidvalidity != uidvalidity) {
-		reset_entries(&x->sc);
-		return (*sel)->exists > 0 ? full_listing(&x->sc, true, e) : 0;
-	}
+	if ((*sel)->uidvalidity != uidvalidity)
+		return 1;
 	return fetch_sizes(&x->sc, e);
+}
+
+/* A complete listing's sizes; had the UIDVALIDITY moved, the listing is redone. */
+static int ahead_sizes(struct sync_remote_scan_ahead *x, const struct imap_select_info **sel,
+		       struct err *e)
+{
+	int rc = ahead_fetch_sizes(x, x->max_known, sel, e);
+
+	if (rc <= 0)
+		return rc;
+	reset_entries(&x->sc);
+	return (*sel)->exists > 0 ? full_listing(&x->sc, true, e) : 0;
+}
+
+/* Wait for cmd[i] (freed); its error kept in *e only when `matters` and none is yet. */
+static int ahead_wait_one(struct sync_remote_scan_ahead *x, size_t i, bool matters, int rc,
+			  struct err *e)
+{
+	struct err e2;
+
+	if (x->cmd[i] == NULL)
+		return rc;
+	err_clear(&e2);
+	if (imap_conn_wait(imap_client_conn(x->r->cl), x->cmd[i], &e2) < 0 && matters && rc == 0) {
+		*e = e2;
+		rc = -1;
+	}
+	imap_cmd_free(x->cmd[i]);
+	x->cmd[i] = NULL;
+	return rc;
+}
+
+/* True if the SELECT's answer forbids the delta asked (scan_serial()'s test). */
+static bool delta_refused(const struct sync_remote_scan_ahead *x)
+{
+	const struct imap_select_info *sel = &x->s.sel;
+	uint64_t modseq = sel->nomodseq ? 0 : sel->highestmodseq;
+
+	return x->known.uidvalidity != sel->uidvalidity || modseq == 0 ||
+	       x->known.highestmodseq > modseq || x->sc.misattributed;
+}
+
+/*
+ * A delta's finish.  Its FETCHes fail in an empty mailbox without harm;
+ * the expunge check's failure fails the scan.  When the delta is refused,
+ * *redo_out is set: the caller scans again with scan_serial() (its SELECT
+ * and all).
+ */
+static int finish_delta(struct sync_remote_scan_ahead *x, struct sync_remote_listing *out,
+			bool *redo_out, struct err *e)
+{
+	const struct imap_select_info *sel = &x->s.sel;
+	struct scan_ctx *sc = &x->sc;
+	struct err e2;
+	int rc;
+
+	err_clear(&e2);
+	rc = remote_select_wait(&x->s, x->name, &e2) < 0 ? -1 : 0;
+	if (rc < 0)
+		*e = e2;
+	rc = ahead_wait_one(x, 0, sel->exists > 0, rc, e);
+	rc = ahead_wait_one(x, 1, true, rc, e);
+	if (rc == 0 && delta_refused(x)) {
+		*redo_out = true;
+		return 0;
+	}
+	if (rc < 0)
+		return -1;
+	out->method = x->method;
+	if (x->method == SYNC_REMOTE_CONDSTORE) {
+		for (size_t i = 0; sc->present && i < x->known.nuids; i++)
+			if (!sc->present[i])
+				sc->gone[i] = true;
+	} else if ((rc = ahead_fetch_sizes(x, UINT32_MAX, &sel, e)) != 0) {
+		*redo_out = rc > 0;
+		return rc < 0 ? -1 : 0;
+	}
+	out->uidvalidity = sel->uidvalidity;
+	out->uidnext = sel->uidnext;
+	out->messages = sel->exists;
+	out->highestmodseq = sel->nomodseq ? 0 : sel->highestmodseq;
+	return finish_listing(sc, out);
+}
+
+/* Whether `known` is what a delta was started with (same records). */
+static bool same_known(const struct sync_remote_known *a, const struct sync_remote_known *b)
+{
+	return b != NULL && a->uidvalidity == b->uidvalidity && a->highestmodseq == b->highestmodseq &&
+	       a->uidnext == b->uidnext && a->nuids == b->nuids &&
+	       (a->nuids == 0 || (memcmp(a->uids, b->uids, a->nuids * sizeof(*a->uids)) == 0 &&
+				  (a->sizes == NULL) == (b->sizes == NULL)));
 }
 
 /*
@@ -710,6 +969,20 @@ int sync_remote_scan_finish(struct sync_remote_scan_ahead *x, const struct sync_
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
+	if (x->method != SYNC_REMOTE_FULL) {
+		bool redo = false;
+
+		if (!same_known(&x->known, known))
+			rc = err_set(e, ERR_INTERNAL, "the records do not match the listing started");
+		else
+			rc = finish_delta(x, out, &redo, e);
+		if (redo) {
+			rc = scan_serial(x->r, x->name, known, x->sc.a, out, e);
+			ahead_free(x);
+			return rc;
+		}
+		goto done;
+	}
 	out->method = SYNC_REMOTE_FULL;
 	out->complete = true;
 	if (known != NULL ? known->uidvalidity != x->uidvalidity : x->uidvalidity != 0)
@@ -727,7 +1000,8 @@ int sync_remote_scan_finish(struct sync_remote_scan_ahead *x, const struct sync_
 		*e = e2;
 		rc = -1;
 	}
-	if (rc == 0 && x->uidvalidity != 0 && sel->uidvalidity != x->uidvalidity)
+	if (rc == 0 && ((x->uidvalidity != 0 && sel->uidvalidity != x->uidvalidity) ||
+			x->sc.misattributed))
 		rc = ahead_relist(x, &sel, e);
 	else if (rc == 0)
 		rc = ahead_sizes(x, &sel, e);
@@ -739,6 +1013,7 @@ int sync_remote_scan_finish(struct sync_remote_scan_ahead *x, const struct sync_
 		out->uidvalidity_changed = x->uidvalidity != 0 && x->uidvalidity != sel->uidvalidity;
 		rc = finish_listing(&x->sc, out);
 	}
+done:
 	if (rc < 0)
 		err_prefix(e, "listing mailbox \"%s\"", x->name);
 	ahead_free(x);

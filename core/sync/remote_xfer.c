@@ -27,6 +27,8 @@ struct fp_run {
 	sync_remote_fp_fn fn;
 	void *ctx;
 	uint32_t uid_min;               /* lower bound (find_fp); 0: any */
+	/* Pipelined behind a SELECT: nothing is taken before the server reached it. */
+	const struct remote_selecting *gate;
 	int failed;                     /* the callback's return, once non-zero */
 	struct err err;
 };
@@ -58,7 +60,9 @@ static int fp_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
 	int rc;
 
 	if (resp->kind != IMAP_RESP_UNTAGGED || resp->name == NULL ||
-	    strcmp(resp->name, "FETCH") != 0 || resp->nargs != 1 || resp->args[0].type != IMAP_ARG_LIST)
+	    strcmp(resp->name, "FETCH") != 0 || resp->nargs != 1 ||
+	    resp->args[0].type != IMAP_ARG_LIST ||
+	    (fr->gate != NULL && !remote_selecting_reached(fr->gate)))
 		return 0;
 	list = &resp->args[0];
 	hdr = imap_fetch_item(list, "BODY[HEADER]");
@@ -134,6 +138,99 @@ int sync_remote_fetch_fps(struct sync_remote *r, const char *name, const uint32_
 	if (n == 0)
 		return 0;
 	return fps_run(r, name, uids, n, NULL, &fr, e);
+}
+
+/*
+ * Several mailboxes' fingerprints in flight (sync_remote_fetch_fps_many):
+ * each one's SELECT (left out for the first when its mailbox is selected)
+ * and UID FETCH commands are sent without waiting, up to FP_AHEAD mailboxes
+ * ahead of the one whose answers are read.  Handlers are gated by their
+ * SELECT, as the scans ahead are (remote_scan.c).  A SELECT that fails
+ * fails its job alone: the server then has no mailbox selected, so the
+ * FETCHes behind it fail too and run in no other mailbox.
+ */
+#define FP_AHEAD 16u
+
+struct fp_ahead {
+	struct sync_remote_fp_job *job;
+	struct fp_run fr;
+	struct remote_selecting s;
+	bool selecting;                 /* s was sent */
+	struct remote_cmds q;           /* the FETCHes */
+	int submit_rc;                  /* -1: a submit failed (submit_err) */
+	struct err submit_err;
+};
+
+static void fp_ahead_start(struct sync_remote *r, struct fp_ahead *w, struct sync_remote_fp_job *job,
+			   bool first)
+{
+	struct err *e = &w->submit_err;
+
+	memset(w, 0, sizeof(*w));
+	w->job = job;
+	w->fr = (struct fp_run){ .r = r, .fn = job->fn, .ctx = job->ctx };
+	if (job->n == 0)
+		return;
+	if (!first || r->selected == NULL || strcmp(r->selected, job->name) != 0) {
+		if (remote_select_submit(r, job->name, NULL, NULL, NULL, &w->s, e) < 0) {
+			w->submit_rc = -1;
+			return;
+		}
+		w->selecting = true;
+		w->fr.gate = &w->s;
+	}
+	if (remote_submit_uid_sets(r, "UID FETCH ", " (UID RFC822.SIZE BODY.PEEK[HEADER])",
+				   job->uids, job->n, FP_BATCH, fp_untagged, &w->fr, &w->q, e) < 0)
+		w->submit_rc = -1;
+}
+
+/* Wait for w's answers; the job's result (the SELECT's error first). */
+static void fp_ahead_finish(struct sync_remote *r, struct fp_ahead *w)
+{
+	struct sync_remote_fp_job *job = w->job;
+	struct err e2;
+	int rc = 0;
+
+	err_clear(&job->err);
+	if (w->selecting && remote_select_wait(&w->s, job->name, &job->err) < 0)
+		rc = -1;
+	err_clear(&e2);
+	if (remote_cmds_wait(r, &w->q, NULL, NULL, &e2) < 0 && rc == 0) {
+		job->err = e2;
+		rc = -1;
+	}
+	if (rc == 0 && w->submit_rc < 0) {
+		job->err = w->submit_err;
+		rc = -1;
+	}
+	if (rc == 0 && w->fr.failed) {
+		job->err = w->fr.err;
+		job->rc = w->fr.failed;
+		return;
+	}
+	if (rc < 0)
+		err_prefix(&job->err, "fingerprints in mailbox \"%s\"", job->name);
+	job->rc = rc;
+}
+
+void sync_remote_fetch_fps_many(struct sync_remote *r, struct sync_remote_fp_job *jobs, size_t n)
+{
+	struct fp_ahead *w;
+	size_t next = 0, done = 0;
+
+	if (n == 0)
+		return;
+	w = xcalloc(FP_AHEAD, sizeof(*w));
+	r->sink_mode = REMOTE_SINK_HEADER;
+	while (done < n) {
+		for (; next < n && next - done < FP_AHEAD; next++)
+			fp_ahead_start(r, &w[next % FP_AHEAD], &jobs[next], next == done);
+		fp_ahead_finish(r, &w[done % FP_AHEAD]);
+		done++;
+	}
+	r->sink_mode = REMOTE_SINK_OFF;
+	remote_lits_abort_all(r);
+	free(w);
 }
 
 struct find_ctx {
