@@ -426,10 +426,9 @@ int sync_remote_expunge(struct sync_remote *r, const char *name, const uint32_t 
 
 /*
  * Expunges and flag stores in several mailboxes, pipelined: each submit
- * sends the mailbox's SELECT (unless it is the selected mailbox already)
- * and its UID commands without waiting for an answer (what the socket
- * takes at once goes out, so the server works while the caller does
- * something else); wait for each handle, in the order submitted, to learn
+ * queues the mailbox's SELECT (unless it is the selected mailbox already)
+ * and its UID commands without waiting for an answer (sync_remote_send()
+ * puts them on the wire); wait for each handle, in the order submitted, to learn
  * that mailbox's outcome: an error spoils that mailbox only, unless it is
  * the connection's (ERR_NET, ERR_TIMEOUT ...: every handle reports it).
  * A failed SELECT leaves no mailbox selected, so the commands behind it
@@ -450,6 +449,12 @@ int sync_remote_store_submit(struct sync_remote *r, const char *name,
 			     struct sync_remote_pending **p_out, struct err *e);
 /* Wait for p's answers and free p: 0 if every command of it succeeded. */
 int sync_remote_pending_wait(struct sync_remote *r, struct sync_remote_pending *p, struct err *e);
+/*
+ * Send what was submitted now, without waiting for any answer, so that
+ * the server works while the caller does something else (a wait sends it
+ * anyway).  A failure fails the connection; the next wait reports it.
+ */
+void sync_remote_send(struct sync_remote *r);
 
 /* CREATE then SUBSCRIBE (an existing mailbox is fine: ALREADYEXISTS). */
 int sync_remote_create(struct sync_remote *r, const char *name, struct err *e);

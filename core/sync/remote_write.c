@@ -263,8 +263,7 @@ static int pending_abort(struct sync_remote *r, struct sync_remote_pending *p, s
 	return -1;
 }
 
-/* Send what was queued now, so that the server works while the caller does. */
-static void pending_send(struct sync_remote *r)
+void sync_remote_send(struct sync_remote *r)
 {
 	struct imap_conn *c;
 	struct err e2;
@@ -296,7 +295,6 @@ int sync_remote_expunge_submit(struct sync_remote *r, const char *name, const ui
 					   NULL, NULL, &p->q, e) < 0 ||
 		    remote_submit_uid_sets(r, "UID EXPUNGE ", "", uids, n, 0, NULL, NULL, &p->q, e) < 0)
 			return pending_abort(r, p, e);
-		pending_send(r);
 	}
 	*p_out = p;
 	return 0;
@@ -312,7 +310,6 @@ int sync_remote_store_submit(struct sync_remote *r, const char *name,
 	if (store_ops_total(ops, nops) > 0) {
 		if (pending_select(r, p, e) < 0 || store_ops_submit(r, ops, nops, &p->q, e) < 0)
 			return pending_abort(r, p, e);
-		pending_send(r);
 	}
 	*p_out = p;
 	return 0;
