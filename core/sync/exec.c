@@ -41,7 +41,7 @@
 #define EXEC_DOWNLOAD_CHECKPOINT_BYTES (64u << 20)
 #define EXEC_MOVE_BATCH 256
 #define EXEC_UPLOAD_BATCH 64    /* uploads to one mailbox: one UIDNEXT, one intent commit, one outcome commit */
-#define EXEC_FLAGS_BATCH 256    /* flag changes in one mailbox: pipelined STOREs or renames, one commit */
+#define EXEC_FLAGS_BATCH 256    /* local flag changes in one folder: renames, one sync, one commit */
 
 /* ---------------------------------------------------------------- commits */
 
@@ -1180,33 +1180,144 @@ out:
 /* ---------------------------------------------------------------- flags */
 
 /*
- * Flag stores in one mailbox (one action per flag set): every UID STORE
- * pipelined, then one commit of the records.  A run killed in between
- * finds the server's flags equal to the local ones and records them.
+ * A flag-store run: the FLAGS_REMOTE actions that follow one another in
+ * the plan (one action per mailbox and flag set; any mailboxes), carried
+ * out together: each mailbox's SELECT and UID STOREs submitted (at most
+ * EXEC_FLAGS_WINDOW mailboxes unanswered, sync_remote_store_submit), the
+ * answers read mailbox by mailbox, then one commit of the records of the
+ * mailboxes that went well.  A mailbox whose stores fail fails alone.  A
+ * run killed before the commit leaves server flags equal to the local
+ * ones: the next run finds them so and records them.
  */
-static int exec_flags_remote(struct eng *g, struct eng_mbox *m, struct sync_action **acts,
-			     size_t n, struct err *e)
-{
-	struct sync_remote_store_op *ops = xcalloc(n, sizeof(*ops));
-	struct sync_action **done = xcalloc(n, sizeof(*done));
-	size_t k = 0, i;
-	int rc = -1;
+#define EXEC_FLAGS_RUN 4096             /* actions of one flag-store run */
+#define EXEC_FLAGS_WINDOW 16            /* mailboxes with stores unanswered at once */
 
-	for (i = 0; i < n; i++)
-		ops[i] = (struct sync_remote_store_op){ acts[i]->uids, acts[i]->nuids, &acts[i]->add,
-							&acts[i]->remove };
-	sync_step("flags-remote");
-	if (sync_remote_store_many(g->r, m->sm.remote_name, ops, n, e) < 0)
-		goto out;
-	for (i = 0; i < n; i++) {
-		rep_of(g, m)->remote.flags += acts[i]->nuids;
-		if (acts[i]->rec_op != SYNC_REC_NONE)
-			done[k++] = acts[i];
+/* Consecutive actions of one mailbox in a flag-store run. */
+struct fl_seg {
+	struct eng_mbox *m;
+	size_t first, n;                        /* in fl_run.ops / acts */
+	struct sync_remote_pending *p;          /* in flight */
+	bool ok;                                /* every store answered OK */
+};
+
+struct fl_run {
+	struct eng *g;
+	struct sync_action **acts;              /* the run's unblocked actions */
+	struct sync_remote_store_op *ops;       /* parallel */
+	size_t n;
+	struct fl_seg *segs;
+	size_t nsegs, next_submit, inflight;
+	bool fatal;
+	struct err fatal_err;
+};
+
+static size_t flags_run_len(struct eng *g, size_t i)
+{
+	size_t j = i + 1;
+
+	while (j < g->plan.nactions && j - i < EXEC_FLAGS_RUN &&
+	       g->plan.actions[j].kind == SYNC_ACT_FLAGS_REMOTE)
+		j++;
+	return j - i;
+}
+
+static void fl_fail(struct fl_run *f, struct fl_seg *sg, const struct err *why)
+{
+	if (eng_err_fatal(why)) {
+		if (!f->fatal)
+			f->fatal_err = *why;
+		f->fatal = true;
+	} else {
+		eng_mbox_fail(f->g, sg->m, why);
 	}
-	rc = k ? finish(g, done, NULL, k, NULL, 0, e) : 0;
-out:
-	free(ops);
+}
+
+static void fl_submit_more(struct fl_run *f)
+{
+	while (f->next_submit < f->nsegs && f->inflight < EXEC_FLAGS_WINDOW && !f->fatal) {
+		struct fl_seg *sg = &f->segs[f->next_submit++];
+		struct err e2;
+
+		if (sg->m->failed)
+			continue;       /* an earlier segment of it failed */
+		err_clear(&e2);
+		if (sync_remote_store_submit(f->g->r, sg->m->sm.remote_name, f->ops + sg->first, sg->n,
+					     &sg->p, &e2) < 0) {
+			fl_fail(f, sg, &e2);
+			continue;
+		}
+		f->inflight++;
+	}
+}
+
+static int exec_flags_remote_run(struct eng *g, struct sync_action **acts, size_t n,
+				 struct err *e)
+{
+	struct fl_run f = { .g = g };
+	struct sync_action **done = xcalloc(n + 1, sizeof(*done));
+	size_t nd = 0;
+	int rc = 0;
+
+	f.acts = xcalloc(n + 1, sizeof(*f.acts));
+	f.ops = xcalloc(n + 1, sizeof(*f.ops));
+	f.segs = xcalloc(n + 1, sizeof(*f.segs));
+	for (size_t i = 0; i < n; i++) {
+		struct sync_action *a = acts[i];
+		struct eng_mbox *m;
+
+		if (action_blocked(g, a))
+			continue;
+		m = eng_mbox_by_id(g, a->mailbox);
+		if (f.nsegs == 0 || f.segs[f.nsegs - 1].m != m)
+			f.segs[f.nsegs++] = (struct fl_seg){ .m = m, .first = f.n };
+		f.segs[f.nsegs - 1].n++;
+		f.ops[f.n] = (struct sync_remote_store_op){ a->uids, a->nuids, &a->add, &a->remove };
+		f.acts[f.n++] = a;
+	}
+	if (f.nsegs > 0)
+		sync_step("flags-remote");
+	for (size_t k = 0; k < f.nsegs; k++) {
+		struct fl_seg *sg = &f.segs[k];
+		struct err e2;
+
+		fl_submit_more(&f);
+		if (sg->p == NULL)
+			continue;
+		err_clear(&e2);
+		if (sync_remote_pending_wait(g->r, sg->p, &e2) < 0)
+			fl_fail(&f, sg, &e2);
+		else
+			sg->ok = true;
+		sg->p = NULL;
+		f.inflight--;
+	}
+	for (size_t k = 0; k < f.nsegs; k++) {
+		const struct fl_seg *sg = &f.segs[k];
+
+		for (size_t i = sg->first; sg->ok && !sg->m->failed && i < sg->first + sg->n; i++) {
+			rep_of(g, sg->m)->remote.flags += f.acts[i]->nuids;
+			if (f.acts[i]->rec_op != SYNC_REC_NONE)
+				done[nd++] = f.acts[i];
+		}
+	}
+	if (nd > 0 && finish(g, done, NULL, nd, NULL, 0, e) < 0) {
+		if (eng_err_fatal(e)) {
+			rc = -1;
+		} else {
+			for (size_t k = 0; k < f.nsegs; k++)
+				if (f.segs[k].ok)
+					eng_mbox_fail(g, f.segs[k].m, e);
+			err_clear(e);
+		}
+	}
+	if (f.fatal) {
+		*e = f.fatal_err;
+		rc = -1;
+	}
 	free(done);
+	free(f.acts);
+	free(f.ops);
+	free(f.segs);
 	return rc;
 }
 
@@ -1808,8 +1919,10 @@ static int exec_deletion_run(struct eng *g, struct sync_action **acts, size_t n,
 	}
 	if (remote)
 		sync_step("expunge-remote");
-	if (remote && pipelined)
+	if (remote && pipelined) {
 		del_submit_more(&d);
+		sync_remote_send(g->r);
+	}
 	del_unlink_all(&d);
 	del_sync_folders(&d);
 	if (remote && pipelined)
@@ -1846,12 +1959,14 @@ static size_t batch_len(struct eng *g, size_t i)
 	size_t cap = a->kind == SYNC_ACT_DOWNLOAD ? EXEC_DOWNLOAD_BATCH
 		   : a->kind == SYNC_ACT_MOVE_REMOTE ? EXEC_MOVE_BATCH
 		   : a->kind == SYNC_ACT_UPLOAD ? EXEC_UPLOAD_BATCH
-		   : a->kind == SYNC_ACT_FLAGS_REMOTE || a->kind == SYNC_ACT_FLAGS_LOCAL ? EXEC_FLAGS_BATCH
+		   : a->kind == SYNC_ACT_FLAGS_LOCAL ? EXEC_FLAGS_BATCH
 		   : a->kind == SYNC_ACT_RECORD || a->kind == SYNC_ACT_MAILBOX_STATE ? SIZE_MAX : 1;
 	size_t j = i + 1;
 
 	if (del_run_kind(a->kind))
 		return del_run_len(g, i);
+	if (a->kind == SYNC_ACT_FLAGS_REMOTE)
+		return flags_run_len(g, i);
 	while (j < g->plan.nactions && j - i < cap) {
 		const struct sync_action *b = &g->plan.actions[j];
 
@@ -1900,7 +2015,7 @@ static int exec_batch(struct eng *g, struct sync_action **acts, size_t n, struct
 	case SYNC_ACT_UPLOAD:
 		return n > 1 ? exec_uploads(g, m, acts, n, e) : exec_upload(g, act, m, e);
 	case SYNC_ACT_FLAGS_REMOTE:
-		return exec_flags_remote(g, m, acts, n, e);
+		return exec_flags_remote_run(g, acts, n, e);
 	case SYNC_ACT_FLAGS_LOCAL:
 		return exec_flags_local(g, m, acts, n, e);
 	case SYNC_ACT_MOVE_REMOTE:
