@@ -401,7 +401,7 @@ static void expect_deleted(struct sl_ctx *c)
 {
 	for (size_t i = 0; i < 3; i++) {
 		char *keep = xasprintf("<%s-keep@ferry.test>", del_boxes[i]);
-		char *kept = xasprintf("<%s-kept@ferry.test> \\Seen", del_boxes[i]);
+		char *kept = xasprintf("<%s-kept@ferry.test> \\Flagged \\Seen", del_boxes[i]);
 		const char *want[] = { keep, kept, NULL };
 
 		expect_both(c, del_boxes[i], want);
@@ -411,13 +411,15 @@ static void expect_deleted(struct sl_ctx *c)
 	assert_sides_equal(c);
 }
 
-/* SPEC 4.8 for a deletion run: three mailboxes, each with two files
- * deleted locally and two messages expunged on the server, carried out
- * together (one intent commit, the expunges of all three pipelined with
- * full caps, one after the other with IMAP4rev1, the unlinks of all three
- * folders, one sync, one outcome commit); killed at every step and rerun:
- * no message lost (the survivors), none doubled, none back. */
-SYNC_TEST(killed_during_a_deletion_run_over_mailboxes_then_rerun_brings_nothing_back)
+/* SPEC 4.8 for a deletion run and a flag-store run: three mailboxes,
+ * each with two files deleted locally, two messages expunged on the
+ * server and one message flagged locally, carried out together (the
+ * stores of all three pipelined, one commit; then one intent commit, the
+ * expunges of all three pipelined with full caps, one after the other
+ * with IMAP4rev1, the unlinks of all three folders, one sync, one outcome
+ * commit); killed at every step and rerun: no message lost (the
+ * survivors, with their flags), none doubled, none back. */
+SYNC_TEST(killed_during_deletion_and_flag_runs_over_mailboxes_then_rerun_brings_nothing_back)
 {
 	static const char *const doomed[] = { "gone-l1", "gone-l2", "gone-r1", "gone-r2" };
 
@@ -446,6 +448,12 @@ SYNC_TEST(killed_during_a_deletion_run_over_mailboxes_then_rerun_brings_nothing_
 				cr_assert_eq(sl_local_delete(c, del_boxes[i], mid), 0);
 			else
 				cr_assert_eq(sl_remote_expunge(c, del_boxes[i], mid), 0);
+			free(mid);
+		}
+		{
+			char *mid = xasprintf("<%s-kept@ferry.test>", del_boxes[i]);
+
+			cr_assert_eq(sl_local_set_flags(c, del_boxes[i], mid, "FS"), 0);
 			free(mid);
 		}
 	}
