@@ -1250,17 +1250,14 @@ static void fl_submit_more(struct fl_run *f)
 	}
 }
 
-static int exec_flags_remote_run(struct eng *g, struct sync_action **acts, size_t n,
-				 struct err *e)
+/* The run's unblocked actions, cut into segments of one mailbox each. */
+static void fl_run_init(struct fl_run *f, struct eng *g, struct sync_action **acts, size_t n)
 {
-	struct fl_run f = { .g = g };
-	struct sync_action **done = xcalloc(n + 1, sizeof(*done));
-	size_t nd = 0;
-	int rc = 0;
-
-	f.acts = xcalloc(n + 1, sizeof(*f.acts));
-	f.ops = xcalloc(n + 1, sizeof(*f.ops));
-	f.segs = xcalloc(n + 1, sizeof(*f.segs));
+	memset(f, 0, sizeof(*f));
+	f->g = g;
+	f->acts = xcalloc(n + 1, sizeof(*f->acts));
+	f->ops = xcalloc(n + 1, sizeof(*f->ops));
+	f->segs = xcalloc(n + 1, sizeof(*f->segs));
 	for (size_t i = 0; i < n; i++) {
 		struct sync_action *a = acts[i];
 		struct eng_mbox *m;
@@ -1268,56 +1265,92 @@ static int exec_flags_remote_run(struct eng *g, struct sync_action **acts, size_
 		if (action_blocked(g, a))
 			continue;
 		m = eng_mbox_by_id(g, a->mailbox);
-		if (f.nsegs == 0 || f.segs[f.nsegs - 1].m != m)
-			f.segs[f.nsegs++] = (struct fl_seg){ .m = m, .first = f.n };
-		f.segs[f.nsegs - 1].n++;
-		f.ops[f.n] = (struct sync_remote_store_op){ a->uids, a->nuids, &a->add, &a->remove };
-		f.acts[f.n++] = a;
+		if (f->nsegs == 0 || f->segs[f->nsegs - 1].m != m)
+			f->segs[f->nsegs++] = (struct fl_seg){ .m = m, .first = f->n };
+		f->segs[f->nsegs - 1].n++;
+		f->ops[f->n] = (struct sync_remote_store_op){ a->uids, a->nuids, &a->add, &a->remove };
+		f->acts[f->n++] = a;
 	}
-	if (f.nsegs > 0)
-		sync_step("flags-remote");
-	for (size_t k = 0; k < f.nsegs; k++) {
-		struct fl_seg *sg = &f.segs[k];
+}
+
+static void fl_run_release(struct fl_run *f)
+{
+	free(f->acts);
+	free(f->ops);
+	free(f->segs);
+}
+
+/* Every segment's stores submitted (as the window allows) and answered. */
+static void fl_run_stores(struct fl_run *f)
+{
+	for (size_t k = 0; k < f->nsegs; k++) {
+		struct fl_seg *sg = &f->segs[k];
 		struct err e2;
 
-		fl_submit_more(&f);
+		fl_submit_more(f);
 		if (sg->p == NULL)
 			continue;
 		err_clear(&e2);
-		if (sync_remote_pending_wait(g->r, sg->p, &e2) < 0)
-			fl_fail(&f, sg, &e2);
+		if (sync_remote_pending_wait(f->g->r, sg->p, &e2) < 0)
+			fl_fail(f, sg, &e2);
 		else
 			sg->ok = true;
 		sg->p = NULL;
-		f.inflight--;
+		f->inflight--;
 	}
-	for (size_t k = 0; k < f.nsegs; k++) {
-		const struct fl_seg *sg = &f.segs[k];
+}
+
+/* One commit of the records of the mailboxes whose stores all succeeded. */
+static int fl_run_outcome(struct fl_run *f, struct err *e)
+{
+	struct sync_action **done = xcalloc(f->n + 1, sizeof(*done));
+	size_t nd = 0;
+	int rc = 0;
+
+	for (size_t k = 0; k < f->nsegs; k++) {
+		const struct fl_seg *sg = &f->segs[k];
 
 		for (size_t i = sg->first; sg->ok && !sg->m->failed && i < sg->first + sg->n; i++) {
-			rep_of(g, sg->m)->remote.flags += f.acts[i]->nuids;
-			if (f.acts[i]->rec_op != SYNC_REC_NONE)
-				done[nd++] = f.acts[i];
+			rep_of(f->g, sg->m)->remote.flags += f->acts[i]->nuids;
+			if (f->acts[i]->rec_op != SYNC_REC_NONE)
+				done[nd++] = f->acts[i];
 		}
 	}
-	if (nd > 0 && finish(g, done, NULL, nd, NULL, 0, e) < 0) {
+	if (nd > 0 && finish(f->g, done, NULL, nd, NULL, 0, e) < 0) {
 		if (eng_err_fatal(e)) {
 			rc = -1;
-		} else {
-			for (size_t k = 0; k < f.nsegs; k++)
-				if (f.segs[k].ok)
-					eng_mbox_fail(g, f.segs[k].m, e);
+		} else {                /* every mailbox it was to record fails */
+			for (size_t k = 0; k < f->nsegs; k++)
+				if (f->segs[k].ok && !f->segs[k].m->failed)
+					eng_mbox_fail(f->g, f->segs[k].m, e);
 			err_clear(e);
 		}
 	}
+	free(done);
+	return rc;
+}
+
+/*
+ * Carry out a flag-store run (flags_run_len()).  Returns -1 only for a
+ * fatal error (e), after recording the mailboxes done; a mailbox that
+ * fails is failed here and the run goes on.
+ */
+static int exec_flags_remote_run(struct eng *g, struct sync_action **acts, size_t n,
+				 struct err *e)
+{
+	struct fl_run f;
+	int rc;
+
+	fl_run_init(&f, g, acts, n);
+	if (f.nsegs > 0)
+		sync_step("flags-remote");
+	fl_run_stores(&f);
+	rc = fl_run_outcome(&f, e);
 	if (f.fatal) {
 		*e = f.fatal_err;
 		rc = -1;
 	}
-	free(done);
-	free(f.acts);
-	free(f.ops);
-	free(f.segs);
+	fl_run_release(&f);
 	return rc;
 }
 
