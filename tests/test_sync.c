@@ -531,3 +531,272 @@ SYNC_TEST(mailbox_whose_select_fails_fails_alone)
 	expect_both(c, "B", LIST(MID("b1"), MID("b2")));
 	assert_sides_equal(c);
 }
+
+/* ---------------------------------------------------------------- deletion runs */
+
+static const char *const run_boxes[] = { "A", "B", "C", "D" };
+
+/* Each of the four mailboxes: keep, gone-local (deleted locally), gone-remote (expunged on the server). */
+static void deletions_everywhere(struct sl_ctx *c)
+{
+	for (size_t i = 0; i < 4; i++) {
+		char *tag;
+
+		cr_assert_eq(sl_remote_create(c, run_boxes[i]), 0);
+		tag = xasprintf("%s-keep", run_boxes[i]);
+		put_remote(c, run_boxes[i], tag, 500, "\\Seen");
+		free(tag);
+		tag = xasprintf("%s-gone-local", run_boxes[i]);
+		put_remote(c, run_boxes[i], tag, 600, NULL);
+		free(tag);
+		tag = xasprintf("%s-gone-remote", run_boxes[i]);
+		put_remote(c, run_boxes[i], tag, 700, "\\Flagged");
+		free(tag);
+	}
+	sync_ok(c);
+	for (size_t i = 0; i < 4; i++) {
+		char *mid = xasprintf("<%s-gone-local@ferry.test>", run_boxes[i]);
+
+		cr_assert_eq(sl_local_delete(c, run_boxes[i], mid), 0);
+		free(mid);
+		mid = xasprintf("<%s-gone-remote@ferry.test>", run_boxes[i]);
+		cr_assert_eq(sl_remote_expunge(c, run_boxes[i], mid), 0);
+		free(mid);
+	}
+}
+
+static void expect_kept(struct sl_ctx *c, const char *box)
+{
+	char *keep = xasprintf("<%s-keep@ferry.test> \\Seen", box);
+	const char *want[] = { keep, NULL };
+
+	expect_both(c, box, want);
+	free(keep);
+}
+
+/* Where in the trace the tagged answer to the command on line `cmd` ("C: TAG ...") is. */
+static const char *answer_of(const char *trace, const char *cmd)
+{
+	const char *tag = cmd + 3, *sp = strchr(tag, ' ');
+	char want[64];
+
+	cr_assert_not_null(sp);
+	snprintf(want, sizeof(want), "S: %.*s ", (int)(sp - tag), tag);
+	return strstr(trace, want);
+}
+
+/*
+ * Deletions both ways in four mailboxes are one deletion run: every file
+ * and message goes, only those, and another run changes nothing.  With
+ * UIDPLUS the four mailboxes' SELECT + UID STORE + UID EXPUNGE are all
+ * sent before the first UID EXPUNGE is answered.
+ */
+SYNC_TEST(deletions_in_several_mailboxes_go_both_ways_in_one_run)
+{
+	struct harness_result res;
+	struct sl_snap r, l;
+	const char *p, *first = NULL, *last = NULL;
+	size_t n = 0;
+	int st;
+
+	deletions_everywhere(c);
+	st = run_keep(c, &res, "-vv", "sync", NULL);
+	cr_assert_eq(st, 0, "ferry exited %d\n%s", st, res.err);
+	for (p = res.err; (p = strstr(p, " UID EXPUNGE ")) != NULL; p++) {
+		const char *line = p;
+
+		while (line > res.err && strncmp(line, "C: ", 3) != 0)
+			line--;
+		if (first == NULL)
+			first = line;
+		last = p;
+		n++;
+	}
+	if (!c->rev1) {
+		const char *answer;
+
+		cr_assert_eq(n, 4, "%zu UID EXPUNGE commands in:\n%s", n, res.err);
+		answer = answer_of(res.err, first);
+		cr_assert_not_null(answer, "no answer to the first UID EXPUNGE in:\n%s", res.err);
+		cr_assert_lt(last, answer, "the expunges were not pipelined:\n%s", res.err);
+	}
+	harness_result_release(&res);
+	for (size_t i = 0; i < 4; i++)
+		expect_kept(c, run_boxes[i]);
+	assert_sides_equal(c);
+	snap_both(c, &r, &l);
+	sync_ok(c);
+	assert_remote_unchanged(c, &r, true);
+	assert_local_unchanged(c, &l, true);
+	sl_snap_release(&r);
+	sl_snap_release(&l);
+}
+
+/*
+ * A deletion run where one mailbox fails on the server: B's folder in
+ * Dovecot's Maildir is not writable for Dovecot, which then opens it
+ * [READ-ONLY] and answers UID STORE and UID EXPUNGE with an OK that
+ * changes nothing; that must count as a failure of B.  B fails alone
+ * (exit 1, named): A, C and D complete both ways; B's records and intents
+ * stay, and the next run, once B is writable again, finishes it without
+ * bringing anything back.
+ */
+SYNC_TEST(deletion_run_with_a_failing_mailbox_completes_the_others)
+{
+	static const char *const dirs[] = { "", "/cur", "/new", "/tmp" };
+	char *box = xasprintf("%s/mail/%s/Maildir/.B", c->d.dir, c->user);
+	struct harness_result res;
+	int st;
+
+	deletions_everywhere(c);
+	for (size_t i = 0; i < 4; i++) {
+		char *p = xasprintf("%s%s", box, dirs[i]);
+
+		cr_assert_eq(chmod(p, 0500), 0, "chmod %s", p);
+		free(p);
+	}
+	st = run_keep(c, &res, "sync", NULL);
+	for (size_t i = 0; i < 4; i++) {
+		char *p = xasprintf("%s%s", box, dirs[i]);
+
+		cr_assert_eq(chmod(p, 0700), 0, "chmod %s", p);
+		free(p);
+	}
+	cr_assert_eq(st, 1, "ferry exited %d\nstdout:\n%s\nstderr:\n%s", st, res.out, res.err);
+	cr_assert_not_null(strstr(res.err, "\"B\""), "%s", res.err);
+	cr_assert_not_null(strstr(res.err, "read-only"), "%s", res.err);
+	harness_result_release(&res);
+	expect_kept(c, "A");
+	expect_kept(c, "C");
+	expect_kept(c, "D");
+	expect_remote(c, "B", LIST(MID("B-keep") " \\Seen", MID("B-gone-local")));
+	sync_ok(c);
+	for (size_t i = 0; i < 4; i++)
+		expect_kept(c, run_boxes[i]);
+	assert_sides_equal(c);
+	free(box);
+}
+
+/* ---------------------------------------------------------------- flag-store runs */
+
+/* Each of the four mailboxes: f1 and f2, their flags then changed locally (f1 +\Flagged, f2 +\Seen). */
+static void flag_changes_everywhere(struct sl_ctx *c)
+{
+	for (size_t i = 0; i < 4; i++) {
+		char *tag;
+
+		cr_assert_eq(sl_remote_create(c, run_boxes[i]), 0);
+		tag = xasprintf("%s-f1", run_boxes[i]);
+		put_remote(c, run_boxes[i], tag, 500, "\\Seen");
+		free(tag);
+		tag = xasprintf("%s-f2", run_boxes[i]);
+		put_remote(c, run_boxes[i], tag, 600, NULL);
+		free(tag);
+	}
+	sync_ok(c);
+	for (size_t i = 0; i < 4; i++) {
+		char *mid = xasprintf("<%s-f1@ferry.test>", run_boxes[i]);
+
+		cr_assert_eq(sl_local_set_flags(c, run_boxes[i], mid, "FS"), 0);
+		free(mid);
+		mid = xasprintf("<%s-f2@ferry.test>", run_boxes[i]);
+		cr_assert_eq(sl_local_set_flags(c, run_boxes[i], mid, "S"), 0);
+		free(mid);
+	}
+}
+
+static void expect_flags_stored(struct sl_ctx *c, const char *box)
+{
+	char *f1 = xasprintf("<%s-f1@ferry.test> \\Flagged \\Seen", box);
+	char *f2 = xasprintf("<%s-f2@ferry.test> \\Seen", box);
+	const char *want[] = { f1, f2, NULL };
+
+	expect_both(c, box, want);
+	free(f1);
+	free(f2);
+}
+
+/*
+ * Flags changed locally in four mailboxes are stored in one run: with
+ * every server all four get them, and another run changes nothing; the
+ * four mailboxes' SELECT and UID STOREs (two flag sets each) are all sent
+ * before the first UID STORE is answered.
+ */
+SYNC_TEST(flag_changes_in_several_mailboxes_are_stored_in_one_run)
+{
+	struct harness_result res;
+	struct sl_snap r, l;
+	const char *p, *first = NULL, *last = NULL, *answer;
+	size_t n = 0;
+	int st;
+
+	flag_changes_everywhere(c);
+	st = run_keep(c, &res, "-vv", "sync", NULL);
+	cr_assert_eq(st, 0, "ferry exited %d\n%s", st, res.err);
+	for (p = res.err; (p = strstr(p, " UID STORE ")) != NULL; p++) {
+		const char *line = p;
+
+		while (line > res.err && strncmp(line, "C: ", 3) != 0)
+			line--;
+		if (first == NULL)
+			first = line;
+		last = p;
+		n++;
+	}
+	cr_assert_eq(n, 8, "%zu UID STORE commands in:\n%s", n, res.err);
+	answer = answer_of(res.err, first);
+	cr_assert_not_null(answer, "no answer to the first UID STORE in:\n%s", res.err);
+	cr_assert_lt(last, answer, "the stores were not pipelined:\n%s", res.err);
+	harness_result_release(&res);
+	for (size_t i = 0; i < 4; i++)
+		expect_flags_stored(c, run_boxes[i]);
+	assert_sides_equal(c);
+	snap_both(c, &r, &l);
+	sync_ok(c);
+	assert_remote_unchanged(c, &r, true);
+	assert_local_unchanged(c, &l, true);
+	sl_snap_release(&r);
+	sl_snap_release(&l);
+}
+
+/*
+ * A flag-store run where B is read-only on the server (as in
+ * deletion_run_with_a_failing_mailbox_completes_the_others): B fails
+ * alone, named; A, C and D get their flags; once B is writable again the
+ * next run stores B's.
+ */
+SYNC_TEST(flag_store_run_with_a_read_only_mailbox_completes_the_others)
+{
+	static const char *const dirs[] = { "", "/cur", "/new", "/tmp" };
+	char *box = xasprintf("%s/mail/%s/Maildir/.B", c->d.dir, c->user);
+	struct harness_result res;
+	int st;
+
+	flag_changes_everywhere(c);
+	for (size_t i = 0; i < 4; i++) {
+		char *p = xasprintf("%s%s", box, dirs[i]);
+
+		cr_assert_eq(chmod(p, 0500), 0, "chmod %s", p);
+		free(p);
+	}
+	st = run_keep(c, &res, "sync", NULL);
+	for (size_t i = 0; i < 4; i++) {
+		char *p = xasprintf("%s%s", box, dirs[i]);
+
+		cr_assert_eq(chmod(p, 0700), 0, "chmod %s", p);
+		free(p);
+	}
+	cr_assert_eq(st, 1, "ferry exited %d\nstdout:\n%s\nstderr:\n%s", st, res.out, res.err);
+	cr_assert_not_null(strstr(res.err, "\"B\""), "%s", res.err);
+	cr_assert_not_null(strstr(res.err, "read-only"), "%s", res.err);
+	harness_result_release(&res);
+	expect_flags_stored(c, "A");
+	expect_flags_stored(c, "C");
+	expect_flags_stored(c, "D");
+	expect_remote(c, "B", LIST(MID("B-f1") " \\Seen", MID("B-f2")));
+	sync_ok(c);
+	for (size_t i = 0; i < 4; i++)
+		expect_flags_stored(c, run_boxes[i]);
+	assert_sides_equal(c);
+	free(box);
+}

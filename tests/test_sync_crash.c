@@ -400,3 +400,69 @@ SYNC_TEST(killed_during_upload_and_flag_batches_then_rerun_leaves_no_duplicate)
 	cr_assert_eq(sl_remote_store(c, "INBOX", MID("k4"), "+FLAGS", "\\Answered"), 0);
 	kill_at_every_step(c, expect_batches, "batches");
 }
+
+static const char *const del_boxes[] = { "INBOX", "Work", "Lists" };
+
+static void expect_deleted(struct sl_ctx *c)
+{
+	for (size_t i = 0; i < 3; i++) {
+		char *keep = xasprintf("<%s-keep@ferry.test>", del_boxes[i]);
+		char *kept = xasprintf("<%s-kept@ferry.test> \\Flagged \\Seen", del_boxes[i]);
+		const char *want[] = { keep, kept, NULL };
+
+		expect_both(c, del_boxes[i], want);
+		free(keep);
+		free(kept);
+	}
+	assert_sides_equal(c);
+}
+
+/* SPEC 4.8 for a deletion run and a flag-store run: three mailboxes,
+ * each with two files deleted locally, two messages expunged on the
+ * server and one message flagged locally, carried out together (the
+ * stores of all three pipelined, one commit; then one intent commit, the
+ * expunges of all three pipelined with full caps, one after the other
+ * with IMAP4rev1, the unlinks of all three folders, one sync, one outcome
+ * commit); killed at every step and rerun: no message lost (the
+ * survivors, with their flags), none doubled, none back. */
+SYNC_TEST(killed_during_deletion_and_flag_runs_over_mailboxes_then_rerun_brings_nothing_back)
+{
+	static const char *const doomed[] = { "gone-l1", "gone-l2", "gone-r1", "gone-r2" };
+
+	cr_assert_eq(sl_remote_create(c, "Work"), 0);
+	cr_assert_eq(sl_remote_create(c, "Lists"), 0);
+	for (size_t i = 0; i < 3; i++) {
+		char *tag = xasprintf("%s-keep", del_boxes[i]);
+
+		put_remote(c, del_boxes[i], tag, 900, NULL);
+		free(tag);
+		tag = xasprintf("%s-kept", del_boxes[i]);
+		put_remote(c, del_boxes[i], tag, 900, "\\Seen");
+		free(tag);
+		for (size_t k = 0; k < 4; k++) {
+			tag = xasprintf("%s-%s", del_boxes[i], doomed[k]);
+			put_remote(c, del_boxes[i], tag, 900 + 100 * k, k % 2 ? "\\Flagged" : NULL);
+			free(tag);
+		}
+	}
+	sync_ok(c);
+	for (size_t i = 0; i < 3; i++) {
+		for (size_t k = 0; k < 4; k++) {
+			char *mid = xasprintf("<%s-%s@ferry.test>", del_boxes[i], doomed[k]);
+
+			if (k < 2)
+				cr_assert_eq(sl_local_delete(c, del_boxes[i], mid), 0);
+			else
+				cr_assert_eq(sl_remote_expunge(c, del_boxes[i], mid), 0);
+			free(mid);
+		}
+		{
+			char *mid = xasprintf("<%s-kept@ferry.test>", del_boxes[i]);
+
+			cr_assert_eq(sl_local_set_flags(c, del_boxes[i], mid, "FS"), 0);
+			free(mid);
+		}
+	}
+	cr_assert_geq(kill_at_every_step(c, expect_deleted, "deletion run"), 6,
+		      "fewer steps than the run's unlinks");
+}

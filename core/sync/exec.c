@@ -40,8 +40,7 @@
 #define EXEC_DOWNLOAD_CHECKPOINT 256u   /* <= MAILDIR_PENDING_MAX */
 #define EXEC_DOWNLOAD_CHECKPOINT_BYTES (64u << 20)
 #define EXEC_MOVE_BATCH 256
-#define EXEC_DELETE_BATCH 256   /* local deletions: one intent commit, one folder sync, one outcome commit */
-#define EXEC_FLAGS_BATCH 256    /* flag changes in one mailbox: pipelined STOREs or renames, one commit */
+#define EXEC_FLAGS_BATCH 256    /* local flag changes in one folder: renames, one sync, one commit */
 
 /* ---------------------------------------------------------------- commits */
 
@@ -1364,33 +1363,177 @@ out:
 /* ---------------------------------------------------------------- flags */
 
 /*
- * Flag stores in one mailbox (one action per flag set): every UID STORE
- * pipelined, then one commit of the records.  A run killed in between
- * finds the server's flags equal to the local ones and records them.
+ * A flag-store run: the FLAGS_REMOTE actions that follow one another in
+ * the plan (one action per mailbox and flag set; any mailboxes), carried
+ * out together: each mailbox's SELECT and UID STOREs submitted (at most
+ * EXEC_FLAGS_WINDOW mailboxes unanswered, sync_remote_store_submit), the
+ * answers read mailbox by mailbox, then one commit of the records of the
+ * mailboxes that went well.  A mailbox whose stores fail fails alone.  A
+ * run killed before the commit leaves server flags equal to the local
+ * ones: the next run finds them so and records them.
  */
-static int exec_flags_remote(struct eng *g, struct eng_mbox *m, struct sync_action **acts,
-			     size_t n, struct err *e)
-{
-	struct sync_remote_store_op *ops = xcalloc(n, sizeof(*ops));
-	struct sync_action **done = xcalloc(n, sizeof(*done));
-	size_t k = 0, i;
-	int rc = -1;
+#define EXEC_FLAGS_RUN 4096             /* actions of one flag-store run */
+#define EXEC_FLAGS_WINDOW 16            /* mailboxes with stores unanswered at once */
 
-	for (i = 0; i < n; i++)
-		ops[i] = (struct sync_remote_store_op){ acts[i]->uids, acts[i]->nuids, &acts[i]->add,
-							&acts[i]->remove };
-	sync_step("flags-remote");
-	if (sync_remote_store_many(g->r, m->sm.remote_name, ops, n, e) < 0)
-		goto out;
-	for (i = 0; i < n; i++) {
-		rep_of(g, m)->remote.flags += acts[i]->nuids;
-		if (acts[i]->rec_op != SYNC_REC_NONE)
-			done[k++] = acts[i];
+/* Consecutive actions of one mailbox in a flag-store run. */
+struct fl_seg {
+	struct eng_mbox *m;
+	size_t first, n;                        /* in fl_run.ops / acts */
+	struct sync_remote_pending *p;          /* in flight */
+	bool ok;                                /* every store answered OK */
+};
+
+struct fl_run {
+	struct eng *g;
+	struct sync_action **acts;              /* the run's unblocked actions */
+	struct sync_remote_store_op *ops;       /* parallel */
+	size_t n;
+	struct fl_seg *segs;
+	size_t nsegs, next_submit, inflight;
+	bool fatal;
+	struct err fatal_err;
+};
+
+static size_t flags_run_len(struct eng *g, size_t i)
+{
+	size_t j = i + 1;
+
+	while (j < g->plan.nactions && j - i < EXEC_FLAGS_RUN &&
+	       g->plan.actions[j].kind == SYNC_ACT_FLAGS_REMOTE)
+		j++;
+	return j - i;
+}
+
+static void fl_fail(struct fl_run *f, struct fl_seg *sg, const struct err *why)
+{
+	if (eng_err_fatal(why)) {
+		if (!f->fatal)
+			f->fatal_err = *why;
+		f->fatal = true;
+	} else {
+		eng_mbox_fail(f->g, sg->m, why);
 	}
-	rc = k ? finish(g, done, NULL, k, NULL, 0, e) : 0;
-out:
-	free(ops);
+}
+
+static void fl_submit_more(struct fl_run *f)
+{
+	while (f->next_submit < f->nsegs && f->inflight < EXEC_FLAGS_WINDOW && !f->fatal) {
+		struct fl_seg *sg = &f->segs[f->next_submit++];
+		struct err e2;
+
+		if (sg->m->failed)
+			continue;       /* an earlier segment of it failed */
+		err_clear(&e2);
+		if (sync_remote_store_submit(f->g->r, sg->m->sm.remote_name, f->ops + sg->first, sg->n,
+					     &sg->p, &e2) < 0) {
+			fl_fail(f, sg, &e2);
+			continue;
+		}
+		f->inflight++;
+	}
+}
+
+/* The run's unblocked actions, cut into segments of one mailbox each. */
+static void fl_run_init(struct fl_run *f, struct eng *g, struct sync_action **acts, size_t n)
+{
+	memset(f, 0, sizeof(*f));
+	f->g = g;
+	f->acts = xcalloc(n + 1, sizeof(*f->acts));
+	f->ops = xcalloc(n + 1, sizeof(*f->ops));
+	f->segs = xcalloc(n + 1, sizeof(*f->segs));
+	for (size_t i = 0; i < n; i++) {
+		struct sync_action *a = acts[i];
+		struct eng_mbox *m;
+
+		if (action_blocked(g, a))
+			continue;
+		m = eng_mbox_by_id(g, a->mailbox);
+		if (f->nsegs == 0 || f->segs[f->nsegs - 1].m != m)
+			f->segs[f->nsegs++] = (struct fl_seg){ .m = m, .first = f->n };
+		f->segs[f->nsegs - 1].n++;
+		f->ops[f->n] = (struct sync_remote_store_op){ a->uids, a->nuids, &a->add, &a->remove };
+		f->acts[f->n++] = a;
+	}
+}
+
+static void fl_run_release(struct fl_run *f)
+{
+	free(f->acts);
+	free(f->ops);
+	free(f->segs);
+}
+
+/* Every segment's stores submitted (as the window allows) and answered. */
+static void fl_run_stores(struct fl_run *f)
+{
+	for (size_t k = 0; k < f->nsegs; k++) {
+		struct fl_seg *sg = &f->segs[k];
+		struct err e2;
+
+		fl_submit_more(f);
+		if (sg->p == NULL)
+			continue;
+		err_clear(&e2);
+		if (sync_remote_pending_wait(f->g->r, sg->p, &e2) < 0)
+			fl_fail(f, sg, &e2);
+		else
+			sg->ok = true;
+		sg->p = NULL;
+		f->inflight--;
+	}
+}
+
+/* One commit of the records of the mailboxes whose stores all succeeded. */
+static int fl_run_outcome(struct fl_run *f, struct err *e)
+{
+	struct sync_action **done = xcalloc(f->n + 1, sizeof(*done));
+	size_t nd = 0;
+	int rc = 0;
+
+	for (size_t k = 0; k < f->nsegs; k++) {
+		const struct fl_seg *sg = &f->segs[k];
+
+		for (size_t i = sg->first; sg->ok && !sg->m->failed && i < sg->first + sg->n; i++) {
+			rep_of(f->g, sg->m)->remote.flags += f->acts[i]->nuids;
+			if (f->acts[i]->rec_op != SYNC_REC_NONE)
+				done[nd++] = f->acts[i];
+		}
+	}
+	if (nd > 0 && finish(f->g, done, NULL, nd, NULL, 0, e) < 0) {
+		if (eng_err_fatal(e)) {
+			rc = -1;
+		} else {                /* every mailbox it was to record fails */
+			for (size_t k = 0; k < f->nsegs; k++)
+				if (f->segs[k].ok && !f->segs[k].m->failed)
+					eng_mbox_fail(f->g, f->segs[k].m, e);
+			err_clear(e);
+		}
+	}
 	free(done);
+	return rc;
+}
+
+/*
+ * Carry out a flag-store run (flags_run_len()).  Returns -1 only for a
+ * fatal error (e), after recording the mailboxes done; a mailbox that
+ * fails is failed here and the run goes on.
+ */
+static int exec_flags_remote_run(struct eng *g, struct sync_action **acts, size_t n,
+				 struct err *e)
+{
+	struct fl_run f;
+	int rc;
+
+	fl_run_init(&f, g, acts, n);
+	if (f.nsegs > 0)
+		sync_step("flags-remote");
+	fl_run_stores(&f);
+	rc = fl_run_outcome(&f, e);
+	if (f.fatal) {
+		*e = f.fatal_err;
+		rc = -1;
+	}
+	fl_run_release(&f);
 	return rc;
 }
 
@@ -1617,102 +1760,401 @@ static void keep_records_of_left(struct eng *g, const struct sync_action *act)
 	}
 }
 
-static int exec_expunge(struct eng *g, struct sync_action *act, struct eng_mbox *m, struct err *e)
-{
-	struct state_intent *in = xcalloc(act->nuids + 1, sizeof(*in));
-	uint64_t *ids = xcalloc(act->nuids + 1, sizeof(*ids));
-	bool left = false;
-	int rc = -1;
+/*
+ * A deletion run: the EXPUNGE_REMOTE and DELETE_LOCAL actions that follow
+ * one another in the plan (any mailboxes; with the record-only actions
+ * between them, which forget the expunged messages), carried out together:
+ *
+ *   1. one commit of every intent (one per expunged UID, one per file);
+ *   2. with UIDPLUS, each mailbox's SELECT + UID STORE \Deleted + UID
+ *      EXPUNGE submitted (at most EXEC_DELETE_WINDOW mailboxes unanswered),
+ *      so the server works while
+ *   3. the files of every folder are unlinked, and
+ *   4. the folders made durable (with the syncfs method one syncfs per file
+ *      system covers every folder on it);
+ *   5. the server's answers read, mailbox by mailbox (without UIDPLUS:
+ *      sync_remote_expunge() now, one mailbox after the other, which may
+ *      leave messages \Deleted: keep_records_of_left);
+ *   6. one commit of the records of every mailbox that went well, clearing
+ *      their intents.
+ *
+ * A mailbox whose part fails (a NO, a SELECT of a mailbox deleted
+ * meanwhile, an unlink or a folder sync that fails) fails alone
+ * (eng_mbox_fail): none of its records change and its intents stay, for
+ * the next run's eng_replay_intents() to clear; that run's plan finds each
+ * message still recorded, gone where this run removed it, and either
+ * forgets it or deletes it again.  Records are dropped only after the
+ * removal is durable (server answered, folder synced), so a message can
+ * never come back as new.  A connection error ends the run (fatal) after
+ * the mailboxes already done are recorded.
+ */
+#define EXEC_DELETE_RUN_INTENTS 8192    /* intents of one deletion run (at least one action) */
+#define EXEC_DELETE_WINDOW 16           /* mailboxes with an expunge unanswered at once */
 
-	for (size_t i = 0; i < act->nuids; i++) {
-		intent_init(&in[i], STATE_INTENT_EXPUNGE_REMOTE, g, act);
-		in[i].uid = act->uids[i];
-		in[i].msg = 0;
+/* One mailbox of a deletion run. */
+struct del_mbox {
+	struct eng_mbox *m;
+	struct sync_action *expunge;            /* its EXPUNGE_REMOTE, or NULL */
+	struct sync_remote_pending *p;          /* that expunge in flight */
+	bool removed;                           /* a file of it was unlinked: sync its folder */
+	bool synced;                            /* ... and that is durable */
+	bool remote_ok;                         /* its expunge answered OK */
+	bool bad;                               /* failed: nothing recorded, intents kept */
+};
+
+struct del_run {
+	struct eng *g;
+	struct sync_action **acts;              /* the run, blocked actions included */
+	size_t n;
+	size_t *mbox_of;                        /* per act: index in mb, SIZE_MAX if blocked */
+	struct del_mbox *mb;                    /* in the order of first appearance */
+	size_t nmb;
+	struct state_intent *in;                /* every intent of the run */
+	uint64_t *ids;
+	size_t *in_mbox;                        /* per intent: index in mb */
+	size_t nin;
+	size_t next_submit, inflight;           /* pipelined expunges */
+	bool fatal;                             /* fatal_err ends the run */
+	struct err fatal_err;
+};
+
+static bool del_run_kind(enum sync_action_kind k)
+{
+	return k == SYNC_ACT_EXPUNGE_REMOTE || k == SYNC_ACT_DELETE_LOCAL;
+}
+
+/* How many actions from i on (a deletion) form one deletion run. */
+static size_t del_run_len(struct eng *g, size_t i)
+{
+	size_t j = i + 1, intents = 0;
+
+	while (j < g->plan.nactions) {
+		const struct sync_action *b = &g->plan.actions[j];
+		size_t cost = b->kind == SYNC_ACT_EXPUNGE_REMOTE ? b->nuids
+			    : b->kind == SYNC_ACT_DELETE_LOCAL ? 1 : 0;
+
+		if (!del_run_kind(b->kind) && b->kind != SYNC_ACT_RECORD)
+			break;
+		if (!action_blocked(g, b)) {
+			if (intents + cost > EXEC_DELETE_RUN_INTENTS)
+				break;
+			intents += cost;
+		}
+		j++;
 	}
-	if (add_intents(g, in, act->nuids, ids, e) < 0)
-		goto out;
-	sync_step("expunge-remote");
-	if (sync_remote_expunge(g->r, m->sm.remote_name, act->uids, act->nuids, &left, e) < 0)
-		goto out;
-	sync_step("expunged-remote");
-	if (left)
-		keep_records_of_left(g, act);
-	rep_of(g, m)->remote.deleted += act->nuids;
-	rc = finish(g, &act, NULL, act->rec_op != SYNC_REC_NONE, ids, act->nuids, e);
-out:
-	free(in);
-	free(ids);
+	return j - i;
+}
+
+static size_t del_mbox_index(struct del_run *d, struct eng_mbox *m)
+{
+	for (size_t k = 0; k < d->nmb; k++)
+		if (d->mb[k].m == m)
+			return k;
+	d->mb[d->nmb].m = m;
+	return d->nmb++;
+}
+
+/* Group the run by mailbox and build its intents. */
+static void del_run_init(struct del_run *d, struct eng *g, struct sync_action **acts, size_t n)
+{
+	size_t nin = 0;
+
+	memset(d, 0, sizeof(*d));
+	d->g = g;
+	d->acts = acts;
+	d->n = n;
+	d->mbox_of = xcalloc(n, sizeof(*d->mbox_of));
+	d->mb = xcalloc(n, sizeof(*d->mb));
+	for (size_t i = 0; i < n; i++) {
+		d->mbox_of[i] = SIZE_MAX;
+		if (action_blocked(g, acts[i]))
+			continue;
+		d->mbox_of[i] = del_mbox_index(d, eng_mbox_by_id(g, acts[i]->mailbox));
+		nin += acts[i]->kind == SYNC_ACT_EXPUNGE_REMOTE ? acts[i]->nuids
+		     : acts[i]->kind == SYNC_ACT_DELETE_LOCAL ? 1 : 0;
+		if (acts[i]->kind == SYNC_ACT_EXPUNGE_REMOTE)
+			d->mb[d->mbox_of[i]].expunge = acts[i];
+	}
+	d->in = xcalloc(nin + 1, sizeof(*d->in));
+	d->ids = xcalloc(nin + 1, sizeof(*d->ids));
+	d->in_mbox = xcalloc(nin + 1, sizeof(*d->in_mbox));
+	for (size_t i = 0; i < n; i++) {
+		const struct sync_action *act = acts[i];
+
+		if (d->mbox_of[i] == SIZE_MAX)
+			continue;
+		if (act->kind == SYNC_ACT_DELETE_LOCAL) {
+			intent_init(&d->in[d->nin], STATE_INTENT_DELETE_LOCAL, g, act);
+			d->in_mbox[d->nin++] = d->mbox_of[i];
+		}
+		for (size_t u = 0; act->kind == SYNC_ACT_EXPUNGE_REMOTE && u < act->nuids; u++) {
+			intent_init(&d->in[d->nin], STATE_INTENT_EXPUNGE_REMOTE, g, act);
+			d->in[d->nin].uid = act->uids[u];
+			d->in[d->nin].msg = 0;
+			d->in_mbox[d->nin++] = d->mbox_of[i];
+		}
+	}
+}
+
+static void del_run_release(struct del_run *d)
+{
+	free(d->mbox_of);
+	free(d->mb);
+	free(d->in);
+	free(d->ids);
+	free(d->in_mbox);
+}
+
+/*
+ * Mailbox k failed with why: left out of the outcome.  A fatal error
+ * (the connection's, the state's) is kept to end the run with, and fails
+ * no mailbox by itself, as in eng_execute().
+ */
+static void del_fail(struct del_run *d, size_t k, const struct err *why)
+{
+	if (eng_err_fatal(why)) {
+		if (!d->fatal)
+			d->fatal_err = *why;
+		d->fatal = true;
+	} else if (!d->mb[k].bad) {
+		eng_mbox_fail(d->g, d->mb[k].m, why);
+	}
+	d->mb[k].bad = true;
+}
+
+/* Submit the next mailboxes' expunges, up to the window. */
+static void del_submit_more(struct del_run *d)
+{
+	while (d->next_submit < d->nmb && d->inflight < EXEC_DELETE_WINDOW && !d->fatal) {
+		struct del_mbox *x = &d->mb[d->next_submit++];
+		struct err e2;
+
+		if (x->expunge == NULL || x->bad)
+			continue;
+		err_clear(&e2);
+		if (sync_remote_expunge_submit(d->g->r, x->m->sm.remote_name, x->expunge->uids,
+					       x->expunge->nuids, &x->p, &e2) < 0) {
+			del_fail(d, (size_t)(x - d->mb), &e2);
+			continue;
+		}
+		d->inflight++;
+	}
+}
+
+/* Step 3: every file of the run unlinked. */
+static void del_unlink_all(struct del_run *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		struct sync_action *act = d->acts[i];
+		struct del_mbox *x;
+		const struct maildir_entry *ent;
+		struct err e2;
+		int r;
+
+		if (act->kind != SYNC_ACT_DELETE_LOCAL || d->mbox_of[i] == SIZE_MAX)
+			continue;
+		x = &d->mb[d->mbox_of[i]];
+		if (x->bad || (ent = eng_local_entry(d->g, x->m, act->name)) == NULL)
+			continue;
+		err_clear(&e2);
+		sync_step("delete-local");
+		r = maildir_entry_remove(&x->m->f, ent, &e2);
+		if (r < 0) {
+			del_fail(d, d->mbox_of[i], &e2);
+		} else if (r == 0) {
+			rep_of(d->g, x->m)->local.deleted++;
+			x->removed = true;
+		}
+	}
+}
+
+/*
+ * Step 4: the folders with unlinked files made durable.  With the syncfs
+ * method one maildir_folder_sync() per file system covers the unlinks of
+ * every folder on it (they all came before it); a folder with queued
+ * deliveries of its own still gets its own (it completes them).  A failed
+ * sync fails every folder it was to cover.
+ */
+static bool del_covered(const struct del_run *d, size_t k, const dev_t *devs)
+{
+	const struct del_mbox *x = &d->mb[k];
+
+	if (d->g->md.sync_method != MAILDIR_SYNC_FS || x->m->f.npending > 0 || devs[k] == 0)
+		return false;
+	for (size_t j = 0; j < k; j++)
+		if (d->mb[j].removed && devs[j] == devs[k] && d->mb[j].m->f.npending == 0)
+			return true;
+	return false;
+}
+
+static void del_sync_folders(struct del_run *d)
+{
+	dev_t *devs = xcalloc(d->nmb + 1, sizeof(*devs));
+	bool any = false;
+
+	for (size_t k = 0; k < d->nmb; k++) {
+		struct stat st;
+
+		if (d->mb[k].removed && stat(d->mb[k].m->f.path, &st) == 0)
+			devs[k] = st.st_dev;
+	}
+	for (size_t k = 0; k < d->nmb; k++) {
+		struct del_mbox *x = &d->mb[k];
+		bool coverer;
+		struct err e2;
+
+		if (!x->removed)
+			continue;
+		any = true;
+		if (del_covered(d, k, devs)) {
+			x->synced = true;       /* unless its coverer failed: then it is bad */
+			continue;
+		}
+		coverer = x->m->f.npending == 0;
+		err_clear(&e2);
+		if (maildir_folder_sync(&x->m->f, &e2) == 0) {
+			x->synced = true;
+			continue;
+		}
+		del_fail(d, k, &e2);
+		for (size_t j = k + 1; coverer && j < d->nmb; j++)
+			if (d->mb[j].removed && devs[j] == devs[k] && del_covered(d, j, devs))
+				del_fail(d, j, &e2);      /* it was to cover them */
+	}
+	if (any)
+		sync_step("deleted-local");
+	free(devs);
+}
+
+/* Step 5, pipelined: every answer read (submitting the rest as the window frees). */
+static void del_remote_wait(struct del_run *d)
+{
+	for (size_t k = 0; k < d->nmb; k++) {
+		struct del_mbox *x = &d->mb[k];
+		struct err e2;
+
+		del_submit_more(d);
+		if (x->p == NULL)
+			continue;
+		err_clear(&e2);
+		if (sync_remote_pending_wait(d->g->r, x->p, &e2) < 0) {
+			del_fail(d, k, &e2);
+		} else {
+			x->remote_ok = true;
+			rep_of(d->g, x->m)->remote.deleted += x->expunge->nuids;
+		}
+		x->p = NULL;
+		d->inflight--;
+	}
+}
+
+/* Step 5 without UIDPLUS: sync_remote_expunge(), one mailbox after the other. */
+static void del_remote_serial(struct del_run *d)
+{
+	for (size_t k = 0; k < d->nmb && !d->fatal; k++) {
+		struct del_mbox *x = &d->mb[k];
+		bool left = false;
+		struct err e2;
+
+		if (x->expunge == NULL || x->bad)
+			continue;
+		err_clear(&e2);
+		if (sync_remote_expunge(d->g->r, x->m->sm.remote_name, x->expunge->uids,
+					x->expunge->nuids, &left, &e2) < 0) {
+			del_fail(d, k, &e2);
+			continue;
+		}
+		if (left)
+			keep_records_of_left(d->g, x->expunge);
+		x->remote_ok = true;
+		rep_of(d->g, x->m)->remote.deleted += x->expunge->nuids;
+	}
+}
+
+/*
+ * Whether mailbox k went well: not failed, and everything of it done and
+ * durable (a fatal error may have stopped the run before its expunge).
+ */
+static bool del_good(const struct del_run *d, size_t k)
+{
+	const struct del_mbox *x = &d->mb[k];
+
+	return !x->bad && (x->expunge == NULL || x->remote_ok) && (!x->removed || x->synced);
+}
+
+/* Step 6: the records of the mailboxes that went well, their intents cleared. */
+static int del_outcome(struct del_run *d, struct err *e)
+{
+	struct sync_action **done = xcalloc(d->n + 1, sizeof(*done));
+	uint64_t *clear = xcalloc(d->nin + 1, sizeof(*clear));
+	size_t nd = 0, nc = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < d->n; i++)
+		if (d->mbox_of[i] != SIZE_MAX && del_good(d, d->mbox_of[i]) &&
+		    d->acts[i]->rec_op != SYNC_REC_NONE)
+			done[nd++] = d->acts[i];
+	for (size_t i = 0; i < d->nin; i++)
+		if (del_good(d, d->in_mbox[i]))
+			clear[nc++] = d->ids[i];
+	if (nd + nc > 0)
+		rc = finish(d->g, done, NULL, nd, clear, nc, e);
+	free(done);
+	free(clear);
 	return rc;
 }
 
-static int exec_delete_local(struct eng *g, struct sync_action *act, struct eng_mbox *m,
-			     struct err *e)
+/* A commit of the run failed with e: fatal, or every mailbox of the run fails. */
+static int del_fail_all(struct del_run *d, struct err *e)
 {
-	const struct maildir_entry *ent = eng_local_entry(g, m, act->name);
-	struct state_intent in;
-	uint64_t id;
-	int rc = 1;
-
-	intent_init(&in, STATE_INTENT_DELETE_LOCAL, g, act);
-	if (add_intents(g, &in, 1, &id, e) < 0)
+	if (eng_err_fatal(e))
 		return -1;
-	if (ent != NULL) {
-		sync_step("delete-local");
-		rc = maildir_entry_remove(&m->f, ent, e);
-		if (rc < 0)
-			return -1;
-		if (maildir_folder_sync(&m->f, e) < 0)
-			return -1;
-		sync_step("deleted-local");
-	}
-	if (rc == 0)
-		rep_of(g, m)->local.deleted++;
-	return finish_one(g, act, NULL, id, e);
+	for (size_t k = 0; k < d->nmb; k++)
+		del_fail(d, k, e);
+	err_clear(e);
+	return 0;
 }
 
-/* A batch of local deletions in one folder: exec_delete_local's steps, once for all. */
-static int exec_deletes_local(struct eng *g, struct eng_mbox *m, struct sync_action **acts,
-			      size_t n, struct err *e)
+/*
+ * Carry out a deletion run (del_run_len()).  Returns -1 only for a fatal
+ * error (e); a mailbox that fails is failed here and the run goes on.
+ */
+static int exec_deletion_run(struct eng *g, struct sync_action **acts, size_t n, struct err *e)
 {
-	struct state_intent *in = xcalloc(n, sizeof(*in));
-	uint64_t *ids = xcalloc(n, sizeof(*ids));
-	struct sync_action **done = xcalloc(n, sizeof(*done));
-	size_t k = 0;
-	bool any = false;
-	int rc = -1;
+	bool pipelined = sync_remote_can_pipeline_expunges(g->r);
+	bool remote = false;
+	struct del_run d;
+	int rc = 0;
 
-	for (size_t i = 0; i < n; i++)
-		intent_init(&in[i], STATE_INTENT_DELETE_LOCAL, g, acts[i]);
-	if (add_intents(g, in, n, ids, e) < 0)
+	del_run_init(&d, g, acts, n);
+	for (size_t k = 0; k < d.nmb; k++)
+		remote |= d.mb[k].expunge != NULL;
+	if (d.nin > 0 && add_intents(g, d.in, d.nin, d.ids, e) < 0) {
+		rc = del_fail_all(&d, e);
 		goto out;
-	for (size_t i = 0; i < n; i++) {
-		const struct maildir_entry *ent = eng_local_entry(g, m, acts[i]->name);
-		int r;
-
-		if (ent == NULL)
-			continue;
-		sync_step("delete-local");
-		r = maildir_entry_remove(&m->f, ent, e);
-		if (r < 0)
-			goto out;
-		if (r == 0) {
-			rep_of(g, m)->local.deleted++;
-			any = true;
-		}
 	}
-	if (any) {
-		if (maildir_folder_sync(&m->f, e) < 0)
-			goto out;
-		sync_step("deleted-local");
+	if (remote)
+		sync_step("expunge-remote");
+	if (remote && pipelined) {
+		del_submit_more(&d);
+		sync_remote_send(g->r);
 	}
-	for (size_t i = 0; i < n; i++)
-		if (acts[i]->rec_op != SYNC_REC_NONE)
-			done[k++] = acts[i];
-	rc = finish(g, done, NULL, k, ids, n, e);
+	del_unlink_all(&d);
+	del_sync_folders(&d);
+	if (remote && pipelined)
+		del_remote_wait(&d);
+	else if (remote)
+		del_remote_serial(&d);
+	if (remote && !d.fatal)
+		sync_step("expunged-remote");
+	if (del_outcome(&d, e) < 0)
+		rc = del_fail_all(&d, e);
+	else if (d.fatal)
+		rc = -1;
+	if (d.fatal)
+		*e = d.fatal_err;
 out:
-	free(in);
-	free(ids);
-	free(done);
+	del_run_release(&d);
 	return rc;
 }
 
@@ -1732,12 +2174,15 @@ static size_t batch_len(struct eng *g, size_t i)
 	const struct sync_action *a = &g->plan.actions[i];
 	size_t cap = a->kind == SYNC_ACT_DOWNLOAD ? EXEC_DOWNLOAD_BATCH
 		   : a->kind == SYNC_ACT_MOVE_REMOTE ? EXEC_MOVE_BATCH
-		   : a->kind == SYNC_ACT_DELETE_LOCAL ? EXEC_DELETE_BATCH
 		   : a->kind == SYNC_ACT_UPLOAD ? EXEC_UPLOAD_RUN
-		   : a->kind == SYNC_ACT_FLAGS_REMOTE || a->kind == SYNC_ACT_FLAGS_LOCAL ? EXEC_FLAGS_BATCH
+		   : a->kind == SYNC_ACT_FLAGS_LOCAL ? EXEC_FLAGS_BATCH
 		   : a->kind == SYNC_ACT_RECORD || a->kind == SYNC_ACT_MAILBOX_STATE ? SIZE_MAX : 1;
 	size_t j = i + 1;
 
+	if (del_run_kind(a->kind))
+		return del_run_len(g, i);
+	if (a->kind == SYNC_ACT_FLAGS_REMOTE)
+		return flags_run_len(g, i);
 	while (j < g->plan.nactions && j - i < cap) {
 		const struct sync_action *b = &g->plan.actions[j];
 
@@ -1787,7 +2232,7 @@ static int exec_batch(struct eng *g, struct sync_action **acts, size_t n, struct
 	case SYNC_ACT_UPLOAD:
 		return exec_uploads(g, acts, n, e);
 	case SYNC_ACT_FLAGS_REMOTE:
-		return exec_flags_remote(g, m, acts, n, e);
+		return exec_flags_remote_run(g, acts, n, e);
 	case SYNC_ACT_FLAGS_LOCAL:
 		return exec_flags_local(g, m, acts, n, e);
 	case SYNC_ACT_MOVE_REMOTE:
@@ -1797,9 +2242,8 @@ static int exec_batch(struct eng *g, struct sync_action **acts, size_t n, struct
 	case SYNC_ACT_RECORD:
 		return exec_records(g, acts, n, e);
 	case SYNC_ACT_EXPUNGE_REMOTE:
-		return exec_expunge(g, act, m, e);
 	case SYNC_ACT_DELETE_LOCAL:
-		return n > 1 ? exec_deletes_local(g, m, acts, n, e) : exec_delete_local(g, act, m, e);
+		return exec_deletion_run(g, acts, n, e);
 	default:
 		return err_set(e, ERR_INTERNAL, "unknown action kind %d", (int)act->kind);
 	}

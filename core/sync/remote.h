@@ -498,6 +498,38 @@ int sync_remote_move(struct sync_remote *r, const char *from, const uint32_t *ui
 int sync_remote_expunge(struct sync_remote *r, const char *name, const uint32_t *uids, size_t n,
 			bool *left_deleted_out, struct err *e);
 
+/*
+ * Expunges and flag stores in several mailboxes, pipelined: each submit
+ * queues the mailbox's SELECT (unless it is the selected mailbox already)
+ * and its UID commands without waiting for an answer (sync_remote_send()
+ * puts them on the wire); wait for each handle, in the order submitted, to learn
+ * that mailbox's outcome: an error spoils that mailbox only, unless it is
+ * the connection's (ERR_NET, ERR_TIMEOUT ...: every handle reports it).
+ * A failed SELECT leaves no mailbox selected, so the commands behind it
+ * fail without touching another mailbox.  Every handle returned must be
+ * waited for; a failed submit waits for what it sent, leaves *p_out NULL.
+ *
+ * Expunge: UID STORE +FLAGS.SILENT (\Deleted) and UID EXPUNGE, so only
+ * when sync_remote_can_pipeline_expunges() (UIDPLUS; without it use
+ * sync_remote_expunge(), which may leave messages \Deleted).  Store: the
+ * UID STOREs of sync_remote_store_many().
+ */
+struct sync_remote_pending;
+bool sync_remote_can_pipeline_expunges(const struct sync_remote *r);
+int sync_remote_expunge_submit(struct sync_remote *r, const char *name, const uint32_t *uids,
+			       size_t n, struct sync_remote_pending **p_out, struct err *e);
+int sync_remote_store_submit(struct sync_remote *r, const char *name,
+			     const struct sync_remote_store_op *ops, size_t nops,
+			     struct sync_remote_pending **p_out, struct err *e);
+/* Wait for p's answers and free p: 0 if every command of it succeeded. */
+int sync_remote_pending_wait(struct sync_remote *r, struct sync_remote_pending *p, struct err *e);
+/*
+ * Send what was submitted now, without waiting for any answer, so that
+ * the server works while the caller does something else (a wait sends it
+ * anyway).  A failure fails the connection; the next wait reports it.
+ */
+void sync_remote_send(struct sync_remote *r);
+
 /* CREATE then SUBSCRIBE (an existing mailbox is fine: ALREADYEXISTS). */
 int sync_remote_create(struct sync_remote *r, const char *name, struct err *e);
 /* UNSUBSCRIBE then DELETE (unselecting it first if needed). */

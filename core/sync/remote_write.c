@@ -18,20 +18,26 @@
 #include "imap/cmd.h"
 #include "xalloc.h"
 
-int sync_remote_store_many(struct sync_remote *r, const char *name,
-			   const struct sync_remote_store_op *ops, size_t nops, struct err *e)
+/*
+ * A mailbox the server opened read-only ([READ-ONLY]: e.g. its files are
+ * not writable for the server) takes STORE and EXPUNGE with an OK and
+ * changes nothing (Dovecot does so): that must not pass for done.
+ */
+static int writable(bool read_only, const char *name, struct err *e)
+{
+	if (read_only)
+		return err_set(e, ERR_SERVER, "mailbox \"%s\" is read-only on the server", name);
+	return 0;
+}
+
+/* Submit the UID STOREs of ops (to the mailbox selected by then), appended to q. */
+static int store_ops_submit(struct sync_remote *r, const struct sync_remote_store_op *ops,
+			    size_t nops, struct remote_cmds *q, struct err *e)
 {
 	struct buf suffix = BUF_INIT(REMOTE_CMD_MAX);
-	struct remote_cmds q = { 0 };
-	size_t total = 0, i;
+	size_t i;
 	int rc = 0, pass;
 
-	for (i = 0; i < nops; i++)
-		total += ops[i].n;
-	if (total == 0)
-		return 0;
-	if (remote_select(r, name, e) < 0)
-		return -1;
 	for (i = 0; i < nops && rc == 0; i++) {
 		for (pass = 0; pass < 2 && rc == 0; pass++) {
 			const struct sync_flags *f = pass == 0 ? ops[i].add : ops[i].remove;
@@ -43,10 +49,33 @@ int sync_remote_store_many(struct sync_remote *r, const char *name,
 				      e) < 0 ||
 			     remote_add_flag_list(&suffix, f, e) < 0 ? -1
 				: remote_submit_uid_sets(r, "UID STORE ", buf_cstr(&suffix), ops[i].uids,
-							 ops[i].n, 0, NULL, NULL, &q, e);
+							 ops[i].n, 0, NULL, NULL, q, e);
 		}
 	}
 	buf_release(&suffix);
+	return rc;
+}
+
+static size_t store_ops_total(const struct sync_remote_store_op *ops, size_t nops)
+{
+	size_t total = 0;
+
+	for (size_t i = 0; i < nops; i++)
+		total += ops[i].n;
+	return total;
+}
+
+int sync_remote_store_many(struct sync_remote *r, const char *name,
+			   const struct sync_remote_store_op *ops, size_t nops, struct err *e)
+{
+	struct remote_cmds q = { 0 };
+	int rc;
+
+	if (store_ops_total(ops, nops) == 0)
+		return 0;
+	if (remote_select(r, name, e) < 0 || writable(r->sel.read_only, name, e) < 0)
+		return err_prefix(e, "setting flags in mailbox \"%s\"", name);
+	rc = store_ops_submit(r, ops, nops, &q, e);
 	if (rc < 0) {
 		struct err e2;
 
@@ -148,29 +177,147 @@ int sync_remote_expunge(struct sync_remote *r, const char *name, const uint32_t 
 	if (n == 0)
 		return 0;
 	if (r->caps.uidplus) {
-		/*
-		 * Pipelined: UID EXPUNGE removes only those of our UIDs that
-		 * carry \Deleted, so it is harmless after a failed STORE.
-		 */
-		struct remote_cmds q = { 0 };
-		struct err e2;
-		int rc;
+		struct sync_remote_pending *p;
 
-		rc = remote_select(r, name, e) < 0 ||
-		     remote_submit_uid_sets(r, "UID STORE ", " +FLAGS.SILENT (\\Deleted)", uids, n, 0,
-					    NULL, NULL, &q, e) < 0 ||
-		     remote_submit_uid_sets(r, "UID EXPUNGE ", "", uids, n, 0, NULL, NULL, &q, e) < 0
-			? -1 : 0;
-		if (rc < 0)
-			(void)remote_cmds_wait(r, &q, NULL, NULL, &e2);
-		else
-			rc = remote_cmds_wait(r, &q, NULL, NULL, e);
-		return rc < 0 ? err_prefix(e, "expunging in mailbox \"%s\"", name) : 0;
+		if (sync_remote_expunge_submit(r, name, uids, n, &p, e) < 0)
+			return -1;
+		return sync_remote_pending_wait(r, p, e);
 	}
 	if (sync_remote_store(r, name, uids, n, &del, NULL, e) < 0 ||
 	    expunge_marked(r, uids, n, left_deleted_out, e) < 0)
 		return err_prefix(e, "expunging in mailbox \"%s\"", name);
 	return 0;
+}
+
+/* ---- commands for several mailboxes, pipelined ------------------------------------------ */
+
+/*
+ * One mailbox's commands in flight: its SELECT (unless it was the
+ * selected mailbox already), then its UID commands, all submitted; the
+ * server runs them in order, so a failed SELECT leaves no mailbox
+ * selected and the commands behind it fail (BAD) without touching
+ * another mailbox.
+ */
+struct sync_remote_pending {
+	char *name;                     /* UTF-8, for errors */
+	const char *what;               /* "expunging", "setting flags" */
+	bool selecting;                 /* sel: a SELECT was sent */
+	bool read_only;                 /* none sent: the selected mailbox is read-only */
+	struct remote_selecting sel;    /* in place from submit to wait (heap) */
+	struct remote_cmds q;           /* the UID commands */
+};
+
+static struct sync_remote_pending *pending_new(const char *name, const char *what)
+{
+	struct sync_remote_pending *p = xcalloc(1, sizeof(*p));
+
+	p->name = xstrdup(name);
+	p->what = what;
+	return p;
+}
+
+/* Wait for what p sent, report the first error, free p. */
+static int pending_finish(struct sync_remote *r, struct sync_remote_pending *p, struct err *e)
+{
+	struct err e2;
+	int rc = 0;
+
+	if (p->selecting && remote_select_wait(&p->sel, p->name, e) < 0)
+		rc = -1;
+	else
+		rc = writable(p->selecting ? p->sel.sel.read_only : p->read_only, p->name, e);
+	if (rc < 0)
+		(void)remote_cmds_wait(r, &p->q, NULL, NULL, &e2);
+	else
+		rc = remote_cmds_wait(r, &p->q, NULL, NULL, e);
+	if (rc < 0)
+		err_prefix(e, "%s in mailbox \"%s\"", p->what, p->name);
+	free(p->name);
+	free(p);
+	return rc;
+}
+
+/* SELECT name unless it is the selected mailbox (no SELECT sent since: see remote_int.h). */
+static int pending_select(struct sync_remote *r, struct sync_remote_pending *p, struct err *e)
+{
+	if (r->selected && strcmp(r->selected, p->name) == 0) {
+		p->read_only = r->sel.read_only;
+		return 0;
+	}
+	if (remote_select_submit(r, p->name, NULL, NULL, NULL, &p->sel, e) < 0)
+		return -1;
+	p->selecting = true;
+	return 0;
+}
+
+/*
+ * A submit went wrong after some of p was sent: wait for that, free p;
+ * e keeps the submit's error.
+ */
+static int pending_abort(struct sync_remote *r, struct sync_remote_pending *p, struct err *e)
+{
+	struct err e2;
+
+	err_prefix(e, "%s in mailbox \"%s\"", p->what, p->name);
+	(void)pending_finish(r, p, &e2);
+	return -1;
+}
+
+void sync_remote_send(struct sync_remote *r)
+{
+	struct imap_conn *c;
+	struct err e2;
+
+	/* a failure fails the connection: every command completes with it, and wait reports it */
+	if (remote_conn(r, &c, &e2) == 0)
+		(void)imap_conn_process(c, 0, &e2);
+}
+
+bool sync_remote_can_pipeline_expunges(const struct sync_remote *r)
+{
+	return r->caps.uidplus;
+}
+
+int sync_remote_expunge_submit(struct sync_remote *r, const char *name, const uint32_t *uids,
+			       size_t n, struct sync_remote_pending **p_out, struct err *e)
+{
+	struct sync_remote_pending *p;
+
+	*p_out = NULL;
+	if (!r->caps.uidplus)
+		return err_set(e, ERR_INTERNAL, "pipelined expunge without UIDPLUS");
+	p = pending_new(name, "expunging");
+	if (n > 0) {
+		/* UID EXPUNGE removes only those of our UIDs that carry \Deleted,
+		 * so it is harmless after a failed STORE. */
+		if (remote_check_uids(uids, n, e) < 0 || pending_select(r, p, e) < 0 ||
+		    remote_submit_uid_sets(r, "UID STORE ", " +FLAGS.SILENT (\\Deleted)", uids, n, 0,
+					   NULL, NULL, &p->q, e) < 0 ||
+		    remote_submit_uid_sets(r, "UID EXPUNGE ", "", uids, n, 0, NULL, NULL, &p->q, e) < 0)
+			return pending_abort(r, p, e);
+	}
+	*p_out = p;
+	return 0;
+}
+
+int sync_remote_store_submit(struct sync_remote *r, const char *name,
+			     const struct sync_remote_store_op *ops, size_t nops,
+			     struct sync_remote_pending **p_out, struct err *e)
+{
+	struct sync_remote_pending *p = pending_new(name, "setting flags");
+
+	*p_out = NULL;
+	if (store_ops_total(ops, nops) > 0) {
+		if (pending_select(r, p, e) < 0 || store_ops_submit(r, ops, nops, &p->q, e) < 0)
+			return pending_abort(r, p, e);
+	}
+	*p_out = p;
+	return 0;
+}
+
+int sync_remote_pending_wait(struct sync_remote *r, struct sync_remote_pending *p, struct err *e)
+{
+	return pending_finish(r, p, e);
 }
 
 /* ---- moves ------------------------------------------------------------------------------ */
@@ -255,6 +402,8 @@ int sync_remote_move(struct sync_remote *r, const char *from, const uint32_t *ui
 		return 0;
 	if (remote_check_uids(uids, n, e) < 0 || remote_select(r, from, e) < 0)
 		return -1;
+	if (writable(r->sel.read_only, from, e) < 0)
+		return err_prefix(e, "moving from \"%s\" to \"%s\"", from, to);
 	rc = buf_addc(&suffix, ' ', e) < 0 || remote_add_mailbox(r, &suffix, to, e) < 0 ? -1 : 0;
 	if (rc == 0 && r->caps.move)
 		rc = remote_run_uid_sets_ex(r, "UID MOVE ", buf_cstr(&suffix), uids, n, 0,
