@@ -1142,8 +1142,13 @@ static unsigned long crash_loop(unsigned long stride)
 	sync_report_release(&rep);
 	check_equal((size_t)-1);
 	cr_log_info("a round takes %lu steps", steps);
-	/* (The seven uploads to INBOX are one MULTIAPPEND: two steps, not fourteen.) */
-	cr_assert_geq(steps, 40, "a round has only %lu crash points", steps);
+	/*
+	 * A round makes every kind of side effect (uploads, downloads, moves,
+	 * flag changes, expunges, deletions, folders); the runs that group them
+	 * (one MULTIAPPEND for the seven uploads, one deletion run ...) keep it
+	 * to a few dozen steps.
+	 */
+	cr_assert_geq(steps, 30, "a round has only %lu crash points", steps);
 	for (n = 1; n <= steps; n += stride) {
 		int status;
 
@@ -1159,6 +1164,9 @@ static unsigned long crash_loop(unsigned long stride)
 			     n, rep.nactions);
 		sync_report_release(&rep);
 	}
+	/* nearly every kill point is reached (a later round may take a step or two less) */
+	cr_assert_geq(killed + 4, (steps + stride - 1) / stride, "only %lu of %lu runs were killed",
+		      killed, (steps + stride - 1) / stride);
 	return killed;
 }
 
@@ -1166,13 +1174,12 @@ Test(engine, killed_at_every_step_then_resumed_leaves_both_sides_equal, .timeout
 {
 	unsigned long killed = crash_loop(1);
 
-	/* about one per step of a round (40 and more, see crash_loop) */
-	cr_assert_geq(killed, 35, "only %lu runs were killed", killed);
+	cr_assert_geq(killed, 26, "only %lu runs were killed", killed);
 }
 
 Test(engine_rev1, killed_at_every_other_step_then_resumed_leaves_both_sides_equal, .timeout = 1200)
 {
 	unsigned long killed = crash_loop(2);
 
-	cr_assert_geq(killed, 25, "only %lu runs were killed", killed);
+	cr_assert_geq(killed, 13, "only %lu runs were killed", killed);
 }
