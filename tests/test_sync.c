@@ -760,6 +760,47 @@ SYNC_TEST(flag_changes_in_several_mailboxes_are_stored_in_one_run)
 }
 
 /*
+ * Flags changed on both sides in four mailboxes, in one run: the local
+ * changes are stored on the server while the server's changes are renamed
+ * into the local files (done during the stores), and a message changed on
+ * both sides gets the union.  Another run changes nothing.
+ */
+SYNC_TEST(flag_changes_both_ways_in_several_mailboxes_meet_in_one_run)
+{
+	flag_changes_everywhere(c);
+	for (size_t i = 0; i < 4; i++) {
+		char *f1 = xasprintf("<%s-f1@ferry.test>", run_boxes[i]);
+		char *f2 = xasprintf("<%s-f2@ferry.test>", run_boxes[i]);
+
+		cr_assert_eq(sl_remote_store(c, run_boxes[i], f1, "+FLAGS", "\\Answered"), 0);
+		cr_assert_eq(sl_remote_store(c, run_boxes[i], f2, "+FLAGS", "$Later"), 0);
+		free(f1);
+		free(f2);
+	}
+	sync_ok(c);
+	for (size_t i = 0; i < 4; i++) {
+		char *f1 = xasprintf("<%s-f1@ferry.test> \\Answered \\Flagged \\Seen", run_boxes[i]);
+		char *f2 = xasprintf("<%s-f2@ferry.test> \\Seen $Later", run_boxes[i]);
+		const char *want[] = { f1, f2, NULL };
+
+		expect_both(c, run_boxes[i], want);
+		free(f1);
+		free(f2);
+	}
+	assert_sides_equal(c);
+	{
+		struct sl_snap r, l;
+
+		snap_both(c, &r, &l);
+		sync_ok(c);
+		assert_remote_unchanged(c, &r, true);
+		assert_local_unchanged(c, &l, true);
+		sl_snap_release(&r);
+		sl_snap_release(&l);
+	}
+}
+
+/*
  * A flag-store run where B is read-only on the server (as in
  * deletion_run_with_a_failing_mailbox_completes_the_others): B fails
  * alone, named; A, C and D get their flags; once B is writable again the

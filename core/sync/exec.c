@@ -1374,6 +1374,7 @@ out:
  */
 #define EXEC_FLAGS_RUN 4096             /* actions of one flag-store run */
 #define EXEC_FLAGS_WINDOW 16            /* mailboxes with stores unanswered at once */
+#define EXEC_FLAGS_LOCAL_RUN 16384      /* local flag changes done while they are answered */
 
 /* Consecutive actions of one mailbox in a flag-store run. */
 struct fl_seg {
@@ -1394,12 +1395,21 @@ struct fl_run {
 	struct err fatal_err;
 };
 
+/*
+ * The FLAGS_REMOTE actions from i on, and the FLAGS_LOCAL actions that
+ * follow them: the local renames are done while the server works on the
+ * stores (exec_flags_remote_run()).
+ */
 static size_t flags_run_len(struct eng *g, size_t i)
 {
-	size_t j = i + 1;
+	size_t j = i + 1, k;
 
 	while (j < g->plan.nactions && j - i < EXEC_FLAGS_RUN &&
 	       g->plan.actions[j].kind == SYNC_ACT_FLAGS_REMOTE)
+		j++;
+	k = j;
+	while (j < g->plan.nactions && j - k < EXEC_FLAGS_LOCAL_RUN &&
+	       g->plan.actions[j].kind == SYNC_ACT_FLAGS_LOCAL)
 		j++;
 	return j - i;
 }
@@ -1513,24 +1523,66 @@ static int fl_run_outcome(struct fl_run *f, struct err *e)
 	return rc;
 }
 
+static int exec_flags_local(struct eng *g, struct eng_mbox *m, struct sync_action **acts,
+			    size_t n, struct err *e);
+
 /*
- * Carry out a flag-store run (flags_run_len()).  Returns -1 only for a
- * fatal error (e), after recording the mailboxes done; a mailbox that
- * fails is failed here and the run goes on.
+ * The local flag changes acts[0..n) (FLAGS_LOCAL, consecutive per folder),
+ * folder by folder as eng_execute() would run them: a folder that fails
+ * fails its mailbox alone.  -1 only for a fatal error (e).
+ */
+static int fl_locals(struct eng *g, struct sync_action **acts, size_t n, struct err *e)
+{
+	for (size_t i = 0, k; i < n; i = k) {
+		struct eng_mbox *m = eng_mbox_by_id(g, acts[i]->mailbox);
+
+		for (k = i + 1; k < n && acts[k]->mailbox == acts[i]->mailbox &&
+				k - i < EXEC_FLAGS_BATCH; k++)
+			;
+		if (m == NULL || action_blocked(g, acts[i]))
+			continue;
+		if (exec_flags_local(g, m, acts + i, k - i, e) < 0) {
+			if (eng_err_fatal(e))
+				return -1;
+			eng_mbox_fail(g, m, e);
+			err_clear(e);
+		}
+	}
+	return 0;
+}
+
+/*
+ * Carry out a flag-store run (flags_run_len()): the stores submitted and
+ * put on the wire, the local flag changes that follow them in the plan
+ * done while the server answers, then the answers and one commit.
+ * Returns -1 only for a fatal error (e), after recording the mailboxes
+ * done; a mailbox that fails is failed here and the run goes on.
  */
 static int exec_flags_remote_run(struct eng *g, struct sync_action **acts, size_t n,
 				 struct err *e)
 {
+	size_t nr = 0;
 	struct fl_run f;
-	int rc;
+	struct err le;
+	int rc, lrc;
 
-	fl_run_init(&f, g, acts, n);
-	if (f.nsegs > 0)
+	while (nr < n && acts[nr]->kind == SYNC_ACT_FLAGS_REMOTE)
+		nr++;
+	fl_run_init(&f, g, acts, nr);
+	if (f.nsegs > 0) {
 		sync_step("flags-remote");
+		fl_submit_more(&f);
+		sync_remote_send(g->r);
+	}
+	err_clear(&le);
+	lrc = fl_locals(g, acts + nr, n - nr, &le);
 	fl_run_stores(&f);
 	rc = fl_run_outcome(&f, e);
 	if (f.fatal) {
 		*e = f.fatal_err;
+		rc = -1;
+	} else if (lrc < 0 && rc == 0) {
+		*e = le;
 		rc = -1;
 	}
 	fl_run_release(&f);
