@@ -201,6 +201,19 @@ static inline void assert_local_unchanged(struct sl_ctx *c, const struct sl_snap
 	sl_snap_release(&now);
 }
 
+/* Another sync changes nothing on either side: same messages, flags, UIDs and file names. */
+static inline void assert_settled(struct sl_ctx *c)
+{
+	struct sl_snap r, l;
+
+	snap_both(c, &r, &l);
+	sync_ok(c);
+	assert_remote_unchanged(c, &r, true);
+	assert_local_unchanged(c, &l, true);
+	sl_snap_release(&r);
+	sl_snap_release(&l);
+}
+
 /* Bytes Dovecot counted for the sessions that ended since `mark`. */
 static inline void log_bytes(struct sl_ctx *c, long mark, uint64_t *in, uint64_t *out)
 {

@@ -81,16 +81,7 @@ SYNC_TEST(new_messages_on_each_side_reach_the_other)
 	expect_both(c, "Work", LIST(MID("srv2"), MID("loc2"), MID("loc3") " \\Flagged \\Answered"));
 	assert_sides_equal(c);
 	/* and nothing moves again */
-	{
-		struct sl_snap r, l;
-
-		snap_both(c, &r, &l);
-		sync_ok(c);
-		assert_remote_unchanged(c, &r, true);
-		assert_local_unchanged(c, &l, true);
-		sl_snap_release(&r);
-		sl_snap_release(&l);
-	}
+	assert_settled(c);
 }
 
 /* In a -vv trace: the tagged answer to the command whose "C: TAG VERB"
@@ -594,7 +585,6 @@ static const char *answer_of(const char *trace, const char *cmd)
 SYNC_TEST(deletions_in_several_mailboxes_go_both_ways_in_one_run)
 {
 	struct harness_result res;
-	struct sl_snap r, l;
 	const char *p, *first = NULL, *last = NULL;
 	size_t n = 0;
 	int st;
@@ -624,12 +614,7 @@ SYNC_TEST(deletions_in_several_mailboxes_go_both_ways_in_one_run)
 	for (size_t i = 0; i < 4; i++)
 		expect_kept(c, run_boxes[i]);
 	assert_sides_equal(c);
-	snap_both(c, &r, &l);
-	sync_ok(c);
-	assert_remote_unchanged(c, &r, true);
-	assert_local_unchanged(c, &l, true);
-	sl_snap_release(&r);
-	sl_snap_release(&l);
+	assert_settled(c);
 }
 
 /*
@@ -725,7 +710,6 @@ static void expect_flags_stored(struct sl_ctx *c, const char *box)
 SYNC_TEST(flag_changes_in_several_mailboxes_are_stored_in_one_run)
 {
 	struct harness_result res;
-	struct sl_snap r, l;
 	const char *p, *first = NULL, *last = NULL, *answer;
 	size_t n = 0;
 	int st;
@@ -751,12 +735,7 @@ SYNC_TEST(flag_changes_in_several_mailboxes_are_stored_in_one_run)
 	for (size_t i = 0; i < 4; i++)
 		expect_flags_stored(c, run_boxes[i]);
 	assert_sides_equal(c);
-	snap_both(c, &r, &l);
-	sync_ok(c);
-	assert_remote_unchanged(c, &r, true);
-	assert_local_unchanged(c, &l, true);
-	sl_snap_release(&r);
-	sl_snap_release(&l);
+	assert_settled(c);
 }
 
 /*
@@ -788,16 +767,7 @@ SYNC_TEST(flag_changes_both_ways_in_several_mailboxes_meet_in_one_run)
 		free(f2);
 	}
 	assert_sides_equal(c);
-	{
-		struct sl_snap r, l;
-
-		snap_both(c, &r, &l);
-		sync_ok(c);
-		assert_remote_unchanged(c, &r, true);
-		assert_local_unchanged(c, &l, true);
-		sl_snap_release(&r);
-		sl_snap_release(&l);
-	}
+	assert_settled(c);
 }
 
 /*

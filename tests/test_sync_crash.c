@@ -158,16 +158,7 @@ SYNC_TEST(killed_at_any_step_then_rerun_leaves_both_sides_complete_and_identical
 		free(crash);
 	}
 	/* after the last rerun, one more run finds nothing to do */
-	{
-		struct sl_snap r, l;
-
-		snap_both(c, &r, &l);
-		sync_ok(c);
-		assert_remote_unchanged(c, &r, true);
-		assert_local_unchanged(c, &l, true);
-		sl_snap_release(&r);
-		sl_snap_release(&l);
-	}
+	assert_settled(c);
 }
 
 /* ---------------------------------------------------------------- renames and placeholders */
@@ -230,16 +221,7 @@ static unsigned kill_at_every_step(struct sl_ctx *c, void (*expect)(struct sl_ct
 		expect(c);
 		free(crash);
 	}
-	{
-		struct sl_snap r, l;
-
-		snap_both(c, &r, &l);
-		sync_ok(c);
-		assert_remote_unchanged(c, &r, true);
-		assert_local_unchanged(c, &l, true);
-		sl_snap_release(&r);
-		sl_snap_release(&l);
-	}
+	assert_settled(c);
 	return n;
 }
 

@@ -240,18 +240,6 @@ static void local_mv(struct sl_ctx *c, const char *from, const char *to)
 }
 
 /* A second run finds nothing to do on either side. */
-static void assert_settled(struct sl_ctx *c)
-{
-	struct sl_snap r, l;
-
-	snap_both(c, &r, &l);
-	sync_ok(c);
-	assert_remote_unchanged(c, &r, true);
-	assert_local_unchanged(c, &l, true);
-	sl_snap_release(&r);
-	sl_snap_release(&l);
-}
-
 #define BIG 40000       /* a body no rename may transfer: the byte counters stay far below it */
 
 /* Renamed on the server: the local folder is renamed (same files, same
