@@ -1320,6 +1320,24 @@ static char *pattern_bytes(size_t n)
 	return p;
 }
 
+/* Submit req in literal mode `mode` to a fake server playing script; it must succeed. */
+static void run_against_script(const struct step *script, enum imap_literal_mode mode,
+			       const struct imap_cmd_req *req)
+{
+	struct fake f = fake_start(script);
+	struct imap_conn *c = conn_over(&f, 5000);
+	struct imap_cmd *cmd;
+	struct err e;
+
+	imap_conn_set_literal_mode(c, mode);
+	cmd = imap_conn_submit(c, req, &e);
+	cr_assert_not_null(cmd, "%s", e.msg);
+	cr_assert_eq(imap_conn_wait(c, cmd, &e), 0, "%s", e.msg);
+	imap_cmd_free(cmd);
+	imap_conn_free(c);
+	cr_assert_eq(fake_finish(&f, true), 0);
+}
+
 static void streamed_append(enum imap_literal_mode mode, const char *announce)
 {
 	size_t n = 2u * 1024 * 1024 + 3;
@@ -1332,24 +1350,12 @@ static void streamed_append(enum imap_literal_mode mode, const char *announce)
 	struct pattern_source ps = { n, 0, UINT64_MAX, 0 };
 	struct imap_literal_source src = { n, pattern_read, &ps };
 	struct imap_cmd_req req = { .text = "APPEND INBOX (\\Seen) ", .len = 21, .source = &src };
-	struct fake f;
-	struct imap_conn *c;
-	struct imap_cmd *cmd;
-	struct err e;
 
 	if (mode == IMAP_LITERAL_PLUS)
 		script[2] = script[3] = (struct step){ SLEEP, NULL, 0, 0 };   /* no "+" */
-	f = fake_start(script);
-	c = conn_over(&f, 5000);
-	imap_conn_set_literal_mode(c, mode);
-	cmd = imap_conn_submit(c, &req, &e);
-	cr_assert_not_null(cmd, "%s", e.msg);
-	cr_assert_eq(imap_conn_wait(c, cmd, &e), 0, "%s", e.msg);
+	run_against_script(script, mode, &req);
 	cr_assert_eq(ps.left, 0);
 	cr_assert_leq(ps.max_read, 256u * 1024, "read %zu bytes at once", ps.max_read);
-	imap_cmd_free(cmd);
-	imap_conn_free(c);
-	cr_assert_eq(fake_finish(&f, true), 0);
 	free(want);
 }
 
@@ -1383,24 +1389,12 @@ static void two_streamed_literals(enum imap_literal_mode mode, const char *first
 	const char *const between[] = { " (\\Flagged) " };
 	struct imap_cmd_req req = { .text = "APPEND INBOX (\\Seen) ", .len = 21, .source = src,
 				    .nsources = 2, .between = between };
-	struct fake f;
-	struct imap_conn *c;
-	struct imap_cmd *cmd;
-	struct err e;
 
 	if (mode == IMAP_LITERAL_PLUS)
 		script[2] = script[5] = (struct step){ SLEEP, NULL, 0, 0 };   /* no "+" */
-	f = fake_start(script);
-	c = conn_over(&f, 5000);
-	imap_conn_set_literal_mode(c, mode);
-	cmd = imap_conn_submit(c, &req, &e);
-	cr_assert_not_null(cmd, "%s", e.msg);
-	cr_assert_eq(imap_conn_wait(c, cmd, &e), 0, "%s", e.msg);
+	run_against_script(script, mode, &req);
 	cr_assert_eq(ps[0].left, 0);
 	cr_assert_eq(ps[1].left, 0);
-	imap_cmd_free(cmd);
-	imap_conn_free(c);
-	cr_assert_eq(fake_finish(&f, true), 0);
 	free(want1);
 	free(want2);
 }

@@ -235,27 +235,39 @@ static void abc_synced(struct sl_ctx *c)
 	sync_ok(c);
 }
 
-/*
- * A sync while the server's `sub` of B's folder (".B" or ".B/tmp") has
- * mode `mode`: it must fail B, and say so (with `also` in its output when
- * not NULL).
- */
-static void sync_fails_b(struct sl_ctx *c, const char *sub, mode_t mode, const char *also)
+/* The mode of each of the server's folders `subs` (".B", ".B/tmp" ..., NULL-ended). */
+static void server_chmod(struct sl_ctx *c, const char *const *subs, mode_t mode)
 {
-	char *path = xasprintf("%s/mail/%s/Maildir/%s", c->d.dir, c->user, sub);
+	for (size_t i = 0; subs[i] != NULL; i++) {
+		char *path = xasprintf("%s/mail/%s/Maildir/%s", c->d.dir, c->user, subs[i]);
+
+		cr_assert_eq(chmod(path, mode), 0, "chmod %s", path);
+		free(path);
+	}
+}
+
+/*
+ * A sync while the server's folders `subs` (of B's: ".B", ".B/tmp" ...)
+ * have mode `mode`: it must fail B, and say so (with `also` in its output
+ * when not NULL).  The folders get mode 0700 back after.
+ */
+static void sync_fails_b(struct sl_ctx *c, const char *const *subs, mode_t mode, const char *also)
+{
 	struct harness_result res;
 	int st;
 
-	cr_assert_eq(chmod(path, mode), 0, "chmod %s", path);
+	server_chmod(c, subs, mode);
 	st = run_keep(c, &res, "sync", NULL);
-	cr_assert_eq(chmod(path, 0700), 0);
+	server_chmod(c, subs, 0700);
 	cr_assert_eq(st, 1, "ferry exited %d\nstdout:\n%s\nstderr:\n%s", st, res.out, res.err);
 	cr_assert_not_null(strstr(res.err, "\"B\""), "%s", res.err);
 	if (also != NULL)
 		cr_assert_not_null(strstr(res.err, also), "no \"%s\" in:\n%s", also, res.err);
 	harness_result_release(&res);
-	free(path);
 }
+
+/* B's folder and its three subfolders: Dovecot can open it read-only only. */
+#define B_READ_ONLY ((const char *const[]){ ".B", ".B/cur", ".B/new", ".B/tmp", NULL })
 
 SYNC_TEST(mailbox_whose_append_fails_fails_alone)
 {
@@ -264,7 +276,7 @@ SYNC_TEST(mailbox_whose_append_fails_fails_alone)
 	put_local(c, "B", "b2", 500, NULL);
 	put_local(c, "B", "b3", 500, "F");
 	put_local(c, "C", "c2", 500, "F");
-	sync_fails_b(c, ".B/tmp", 0500, "local message");
+	sync_fails_b(c, (const char *const[]){ ".B/tmp", NULL }, 0500, "local message");
 	expect_both(c, "A", LIST(MID("a1"), MID("a2") " \\Seen"));
 	expect_both(c, "C", LIST(MID("c1"), MID("c2") " \\Flagged"));
 	expect_remote(c, "B", LIST(MID("b1")));
@@ -514,7 +526,7 @@ SYNC_TEST(mailbox_whose_select_fails_fails_alone)
 	put_remote(c, "A", "a2", 300, "\\Seen");
 	put_remote(c, "B", "b2", 300, NULL);
 	put_remote(c, "C", "c2", 300, "\\Flagged");
-	sync_fails_b(c, ".B", 0, NULL);
+	sync_fails_b(c, (const char *const[]){ ".B", NULL }, 0, NULL);
 	expect_local(c, "A", LIST(MID("a1"), MID("a2") " \\Seen"));
 	expect_local(c, "C", LIST(MID("c1"), MID("c2") " \\Flagged"));
 	expect_local(c, "B", LIST(MID("b1")));
@@ -628,29 +640,8 @@ SYNC_TEST(deletions_in_several_mailboxes_go_both_ways_in_one_run)
  */
 SYNC_TEST(deletion_run_with_a_failing_mailbox_completes_the_others)
 {
-	static const char *const dirs[] = { "", "/cur", "/new", "/tmp" };
-	char *box = xasprintf("%s/mail/%s/Maildir/.B", c->d.dir, c->user);
-	struct harness_result res;
-	int st;
-
 	deletions_everywhere(c);
-	for (size_t i = 0; i < 4; i++) {
-		char *p = xasprintf("%s%s", box, dirs[i]);
-
-		cr_assert_eq(chmod(p, 0500), 0, "chmod %s", p);
-		free(p);
-	}
-	st = run_keep(c, &res, "sync", NULL);
-	for (size_t i = 0; i < 4; i++) {
-		char *p = xasprintf("%s%s", box, dirs[i]);
-
-		cr_assert_eq(chmod(p, 0700), 0, "chmod %s", p);
-		free(p);
-	}
-	cr_assert_eq(st, 1, "ferry exited %d\nstdout:\n%s\nstderr:\n%s", st, res.out, res.err);
-	cr_assert_not_null(strstr(res.err, "\"B\""), "%s", res.err);
-	cr_assert_not_null(strstr(res.err, "read-only"), "%s", res.err);
-	harness_result_release(&res);
+	sync_fails_b(c, B_READ_ONLY, 0500, "read-only");
 	expect_kept(c, "A");
 	expect_kept(c, "C");
 	expect_kept(c, "D");
@@ -659,7 +650,6 @@ SYNC_TEST(deletion_run_with_a_failing_mailbox_completes_the_others)
 	for (size_t i = 0; i < 4; i++)
 		expect_kept(c, run_boxes[i]);
 	assert_sides_equal(c);
-	free(box);
 }
 
 /* ---------------------------------------------------------------- flag-store runs */
@@ -778,29 +768,8 @@ SYNC_TEST(flag_changes_both_ways_in_several_mailboxes_meet_in_one_run)
  */
 SYNC_TEST(flag_store_run_with_a_read_only_mailbox_completes_the_others)
 {
-	static const char *const dirs[] = { "", "/cur", "/new", "/tmp" };
-	char *box = xasprintf("%s/mail/%s/Maildir/.B", c->d.dir, c->user);
-	struct harness_result res;
-	int st;
-
 	flag_changes_everywhere(c);
-	for (size_t i = 0; i < 4; i++) {
-		char *p = xasprintf("%s%s", box, dirs[i]);
-
-		cr_assert_eq(chmod(p, 0500), 0, "chmod %s", p);
-		free(p);
-	}
-	st = run_keep(c, &res, "sync", NULL);
-	for (size_t i = 0; i < 4; i++) {
-		char *p = xasprintf("%s%s", box, dirs[i]);
-
-		cr_assert_eq(chmod(p, 0700), 0, "chmod %s", p);
-		free(p);
-	}
-	cr_assert_eq(st, 1, "ferry exited %d\nstdout:\n%s\nstderr:\n%s", st, res.out, res.err);
-	cr_assert_not_null(strstr(res.err, "\"B\""), "%s", res.err);
-	cr_assert_not_null(strstr(res.err, "read-only"), "%s", res.err);
-	harness_result_release(&res);
+	sync_fails_b(c, B_READ_ONLY, 0500, "read-only");
 	expect_flags_stored(c, "A");
 	expect_flags_stored(c, "C");
 	expect_flags_stored(c, "D");
@@ -809,5 +778,4 @@ SYNC_TEST(flag_store_run_with_a_read_only_mailbox_completes_the_others)
 	for (size_t i = 0; i < 4; i++)
 		expect_flags_stored(c, run_boxes[i]);
 	assert_sides_equal(c);
-	free(box);
 }

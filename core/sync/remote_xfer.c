@@ -619,18 +619,6 @@ static int add_date(struct buf *b, time_t t, struct err *e)
 			tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-static int appenduid(const struct imap_resp *resp, uint32_t *uid_out)
-{
-	uint32_t uv, uid;
-
-	if (resp == NULL || resp->code == NULL || strcmp(resp->code, "APPENDUID") != 0 ||
-	    resp->ncode_args != 2 || !imap_arg_u32(&resp->code_args[0], &uv) ||
-	    !imap_arg_u32(&resp->code_args[1], &uid) || uid == 0)
-		return 0;
-	*uid_out = uid;
-	return 1;
-}
-
 /*
  * An APPEND in flight: its command and its literals' sources (which the
  * connection reads), one per message.
@@ -746,41 +734,21 @@ static int append_submit(struct sync_remote *r, const char *name,
  */
 static int appenduid_set(const struct imap_resp *resp, uint32_t *uids, size_t n)
 {
-	const char *p, *end;
-	size_t k = 0;
-	uint32_t uv;
+	uint32_t uv, *got = NULL;
+	const char *set;
+	size_t len, k = 0;
+	struct err e;
 
 	if (resp == NULL || resp->code == NULL || strcmp(resp->code, "APPENDUID") != 0 ||
 	    resp->ncode_args != 2 || !imap_arg_u32(&resp->code_args[0], &uv) ||
-	    resp->code_args[1].type != IMAP_ARG_ATOM)
+	    (set = imap_arg_str(&resp->code_args[1], &len)) == NULL ||
+	    imap_seqset_expand(set, len, 0, n, &got, &k, &e) < 0 || k != n) {
+		free(got);
 		return 0;
-	p = resp->code_args[1].str;
-	end = p + resp->code_args[1].len;
-	while (p < end) {
-		unsigned long a, z;
-		char *q;
-
-		if (*p < '1' || *p > '9')
-			return 0;
-		a = strtoul(p, &q, 10);
-		z = a;
-		if (q < end && *q == ':') {
-			if (q[1] < '1' || q[1] > '9')
-				return 0;
-			z = strtoul(q + 1, &q, 10);
-		}
-		if (a > UINT32_MAX || z > UINT32_MAX || (q < end && *q != ','))
-			return 0;
-		for (unsigned long u = a;; u = a <= z ? u + 1 : u - 1) {
-			if (k == n)
-				return 0;
-			uids[k++] = (uint32_t)u;
-			if (u == z)
-				break;
-		}
-		p = q < end ? q + 1 : q;
 	}
-	return k == n;
+	memcpy(uids, got, n * sizeof(*uids));
+	free(got);
+	return 1;
 }
 
 /* Wait for ap, free it; *uid_out from APPENDUID when UIDPLUS is offered, else 0. */
@@ -794,7 +762,7 @@ static int append_wait(struct sync_remote *r, struct sync_remote_append *ap, uin
 	rc = remote_conn(r, &c, e) < 0 ? -1 : imap_conn_wait(c, ap->cmd, e);
 	/* APPENDUID only when UIDPLUS is offered (a cut-down server may still send it). */
 	if (rc == 0 && r->caps.uidplus)
-		(void)appenduid(imap_cmd_response(ap->cmd), uid_out);
+		(void)appenduid_set(imap_cmd_response(ap->cmd), uid_out, 1);
 	append_free(ap);
 	return rc;
 }
