@@ -21,6 +21,10 @@
       Message-ID, local changes only even ones: no conflicts.
   gen.py count ROOT INBOX
       Print "FOLDER COUNT" for each folder of a local verbatim Maildir.
+  gen.py evict TREE...
+      Drop the page cache of every file under TREE that has no other link
+      (posix_fadvise DONTNEED; the caller has run `sync`, so the pages are
+      clean).  bench/run does it to each tree it discards; see README.md.
 
 Sizes: mostly 2-10 KB, 11% a log-uniform tail from 10 KB to 2 MB (base64
 attachments); about a fifth of the small ones multipart.  Flags: 70% seen,
@@ -289,6 +293,22 @@ def cmd_count(root, inbox):
         print("%s %d" % (fname, n))
 
 
+def cmd_evict(trees):
+    for tree in trees:
+        for dirpath, _, files in os.walk(tree):
+            for name in files:
+                try:
+                    fd = os.open(os.path.join(dirpath, name), os.O_RDONLY | os.O_NOFOLLOW)
+                except OSError:
+                    continue
+                try:
+                    # a hard link shared with a snapshot is read again later
+                    if os.fstat(fd).st_nlink == 1:
+                        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                finally:
+                    os.close(fd)
+
+
 def main(argv):
     if len(argv) < 2:
         sys.exit(__doc__)
@@ -301,6 +321,8 @@ def main(argv):
         cmd_local_changes(a[0], a[1], a[2], int(a[3]), int(a[4]), int(a[5]))
     elif cmd == "count" and len(a) == 2:
         cmd_count(a[0], a[1])
+    elif cmd == "evict" and len(a) >= 1:
+        cmd_evict(a)
     else:
         sys.exit(__doc__)
 
