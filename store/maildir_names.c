@@ -382,9 +382,18 @@ char *maildir_uniq_new(struct maildir *md)
 	uint64_t rnd = 0;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-		rnd ^= (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)md->counter;
+	/* one getrandom per process, not per message: the names' R parts are
+	 * that seed stepped by the counter through a bijective mixer
+	 * (splitmix64), so they differ within the process and look random
+	 * across processes */
+	if (md->seed == 0 && (getrandom(&md->seed, sizeof(md->seed), 0) != (ssize_t)sizeof(md->seed) ||
+			      md->seed == 0))
+		md->seed = ((uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull) ^ (uint64_t)md->pid ^ 1u;
 	md->counter++;
+	rnd = md->seed + (uint64_t)md->counter * 0x9e3779b97f4a7c15ull;
+	rnd = (rnd ^ (rnd >> 30)) * 0xbf58476d1ce4e5b9ull;
+	rnd = (rnd ^ (rnd >> 27)) * 0x94d049bb133111ebull;
+	rnd ^= rnd >> 31;
 	return xasprintf("%lld.M%06ldP%ldQ%luR%016llx.%s", (long long)ts.tv_sec,
 			 ts.tv_nsec / 1000, md->pid, md->counter, (unsigned long long)rnd, md->host);
 }
