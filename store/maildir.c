@@ -154,6 +154,7 @@ int maildir_open(struct maildir *md, const struct maildir_config *cfg, struct er
 
 void maildir_release(struct maildir *md)
 {
+	fwriter_free(md->writer);       /* before the pool: a job may hand it a sync */
 	fsync_pool_free(md->fsync_pool);
 	free(md->root);
 	free(md->inbox);
@@ -727,23 +728,39 @@ int maildir_keywords_assign(struct maildir_folder *f, const char *const *names, 
 /* ---- delivery ---- */
 
 /* rename that never replaces an existing file (where the FS supports it). */
-static int rename_noreplace(int fromfd, const char *from, int tofd, const char *to)
+#define rename_noreplace fwriter_rename_noreplace
+
+/*
+ * The writer thread (fwriter.h) takes a delivery's file I/O with the
+ * syncfs method: a queued delivery's file is then not made durable by its
+ * own flush but by a syncfs, which the writer hands on after the writes.
+ * NULL: do it in place (the fdatasync method, or no thread).
+ */
+static struct fwriter *writer_of(struct maildir *md)
 {
-	if (renameat2(fromfd, from, tofd, to, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS)
-		return -1;
-	if (faccessat(tofd, to, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-		errno = EEXIST;
-		return -1;
+	if (md->sync_method != MAILDIR_SYNC_FS)
+		return NULL;
+	if (!md->writer_tried) {
+		md->writer_tried = true;
+		if (getenv("FERRY_NO_WRITER") == NULL)
+			md->writer = fwriter_new();
 	}
-	return renameat(fromfd, from, tofd, to);
+	return md->writer;
 }
 
 int maildir_deliver_begin(struct maildir_folder *f, struct maildir_delivery *d, struct err *e)
 {
 	memset(d, 0, sizeof(*d));
 	d->f = f;
+	d->fd = -1;
+	if (writer_of(f->md) != NULL) {
+		/* created by the writer, on its first write */
+		d->uniq = maildir_uniq_new(f->md);
+		d->wf = xmalloc(sizeof(*d->wf));
+		fwriter_file_init(d->wf, f->tmp_fd, d->uniq);
+		d->buf = xmalloc(DELIVERY_BUF);
+		return 0;
+	}
 	for (int tries = 0; tries < 5; tries++) {
 		d->uniq = maildir_uniq_new(f->md);
 		d->fd = openat(f->tmp_fd, d->uniq, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -765,6 +782,24 @@ int maildir_deliver_begin(struct maildir_folder *f, struct maildir_delivery *d, 
 
 static int deliver_flush(struct maildir_delivery *d, struct err *e)
 {
+	if (d->wf != NULL) {
+		/* a full buffer goes to the writer and a fresh one takes its
+		 * place; the last piece goes as a copy of its own size (the
+		 * writer's queue is bounded by the bytes it holds) */
+		char *piece = d->buf;
+
+		if (d->buf_len == 0)
+			return 0;
+		if (d->buf_len < DELIVERY_BUF / 2) {
+			piece = xmalloc(d->buf_len);
+			memcpy(piece, d->buf, d->buf_len);
+		} else {
+			d->buf = xmalloc(DELIVERY_BUF);
+		}
+		fwriter_write(d->f->md->writer, d->wf, piece, d->buf_len);
+		d->buf_len = 0;
+		return 0;
+	}
 	if (d->buf_len > 0 && write_all(d->fd, d->buf, d->buf_len) < 0)
 		return io_err(e, errno, "write a message file in", d->f->path);
 	d->buf_len = 0;
@@ -784,6 +819,13 @@ int maildir_deliver_write(struct maildir_delivery *d, const void *data, size_t n
 	}
 	if (deliver_flush(d, e) < 0)
 		return -1;
+	if (n >= DELIVERY_BUF && d->wf != NULL) {
+		char *copy = xmalloc(n);
+
+		memcpy(copy, data, n);
+		fwriter_write(d->f->md->writer, d->wf, copy, n);
+		return 0;
+	}
 	if (n >= DELIVERY_BUF) {
 		if (write_all(d->fd, data, n) < 0)
 			return io_err(e, errno, "write a message file in", d->f->path);
@@ -815,6 +857,7 @@ static void delivery_release(struct maildir_delivery *d)
 {
 	if (d->fd >= 0)
 		close(d->fd);
+	free(d->wf);
 	free(d->uniq);
 	free(d->buf);
 	memset(d, 0, sizeof(*d));
@@ -823,9 +866,37 @@ static void delivery_release(struct maildir_delivery *d)
 
 void maildir_deliver_abort(struct maildir_delivery *d)
 {
-	if (d->uniq != NULL && d->f != NULL)
+	if (d->wf != NULL) {
+		/* the writer may be creating it: remove it in its turn */
+		fwriter_unlink(d->f->md->writer, d->wf);
+		fwriter_drain(d->f->md->writer);
+	} else if (d->uniq != NULL && d->f != NULL) {
 		unlinkat(d->f->tmp_fd, d->uniq, 0);
+	}
 	delivery_release(d);
+}
+
+/*
+ * A delivery the writer has done so far becomes one done in place: wait
+ * for its jobs and take the file (created now if no write did).
+ */
+static int delivery_take_back(struct maildir_delivery *d, struct err *e)
+{
+	struct fwriter_file *wf = d->wf;
+
+	if (wf == NULL)
+		return 0;
+	fwriter_drain(d->f->md->writer);
+	if (wf->err != 0)
+		return io_err(e, wf->err, wf->failed, d->f->path);
+	d->wf = NULL;
+	d->fd = wf->fd;
+	free(wf);
+	if (d->fd < 0)
+		d->fd = openat(d->f->tmp_fd, d->uniq, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (d->fd < 0)
+		return io_err(e, errno, "create a message file in", d->f->path);
+	return 0;
 }
 
 int maildir_deliver_commit(struct maildir_delivery *d, uint32_t flags, uint32_t keywords,
@@ -836,7 +907,7 @@ int maildir_deliver_commit(struct maildir_delivery *d, uint32_t flags, uint32_t 
 	char *uniq = NULL;
 	bool into_new = to_new && flags == 0 && keywords == 0;
 
-	if (deliver_flush(d, e) < 0)
+	if (delivery_take_back(d, e) < 0 || deliver_flush(d, e) < 0)
 		goto fail;
 	if (internaldate != 0) {
 		struct timespec ts[2] = { { internaldate, 0 }, { internaldate, 0 } };
@@ -885,17 +956,26 @@ fail:
 struct maildir_pending {
 	struct fsync_job job;
 	bool queued;                    /* job handed to the pool */
+	struct fwriter_file *wf;        /* the writer's file (MAILDIR_SYNC_FS), or NULL */
 	char *tmp;                      /* name in tmp/ */
 	char *final;                    /* name in cur/ or new/ */
 	bool into_new;
 };
 
-/* Queued (MAILDIR_PENDING_MAX) plus those a syncfs in flight covers (as many). */
-#define PENDING_CAP (2 * MAILDIR_PENDING_MAX)
+/*
+ * Renamed by the writer at the last advance (MAILDIR_PENDING_MAX at most),
+ * covered by the syncfs in flight (as many), and queued (as many).
+ */
+#define PENDING_CAP (3 * MAILDIR_PENDING_MAX)
 
-/* Wait for p's fdatasync (or do it here without a pool): 0 or an errno. */
+/*
+ * Wait for p's fdatasync (or do it here without a pool): 0 or an errno.
+ * A file the writer did: its error, if any (the writer must be past it).
+ */
 static int pending_wait(struct maildir_folder *f, struct maildir_pending *p)
 {
+	if (p->wf != NULL)
+		return p->wf->err;
 	if (p->queued) {
 		p->queued = false;
 		return fsync_pool_wait(f->md->fsync_pool, &p->job);
@@ -917,8 +997,25 @@ static int fs_job_wait(struct maildir_folder *f)
 	return fsync_pool_wait(f->md->fsync_pool, &f->fs_job);
 }
 
+static void pending_free(struct maildir_pending *p)
+{
+	free(p->wf);
+	free(p->tmp);
+	free(p->final);
+}
+
+/* The error of a failed entry, as a message (its file, or `what` for the folder). */
+static int pending_err(struct maildir_folder *f, const struct maildir_pending *p, int err,
+		       const char *what, struct err *e)
+{
+	return io_err(e, err, p != NULL && p->wf != NULL && p->wf->failed ? p->wf->failed : what,
+		      f->path);
+}
+
 static void pending_abort_all(struct maildir_folder *f)
 {
+	if (f->md->writer != NULL)
+		fwriter_drain(f->md->writer);
 	(void)fs_job_wait(f);
 	for (size_t i = 0; i < f->npending; i++) {
 		struct maildir_pending *p = &f->pending[i];
@@ -929,19 +1026,50 @@ static void pending_abort_all(struct maildir_folder *f)
 		}
 		if (p->job.fd >= 0)
 			close(p->job.fd);
-		unlinkat(f->tmp_fd, p->tmp, 0);
-		free(p->tmp);
-		free(p->final);
+		/* renamed by the writer: in place, not durable, not recorded */
+		if (i >= f->nrenamed || (p->wf != NULL && p->wf->err != 0))
+			unlinkat(f->tmp_fd, p->tmp, 0);
+		pending_free(p);
 	}
 	free(f->pending);
 	f->pending = NULL;
-	f->npending = f->nsyncing = 0;
+	f->npending = f->nrenamed = f->nsyncing = 0;
+}
+
+/* Drop pending[0..n) (done with) from the array. */
+static void pending_drop(struct maildir_folder *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		pending_free(&f->pending[i]);
+	if (n > 0 && f->npending > n)
+		memmove(f->pending, f->pending + n, (f->npending - n) * sizeof(*f->pending));
+	f->npending -= n;
+}
+
+/*
+ * The writer's renames of the last advance are done (it is past them):
+ * any failure fails the batch; the others are dropped from the array.
+ */
+static int pending_renamed(struct maildir_folder *f, struct err *e)
+{
+	for (size_t i = 0; i < f->nrenamed; i++) {
+		struct maildir_pending *p = &f->pending[i];
+
+		if (p->wf->err != 0) {
+			pending_err(f, p, p->wf->err, "move a message into", e);
+			pending_abort_all(f);
+			return -1;
+		}
+	}
+	pending_drop(f, f->nrenamed);
+	f->nrenamed = 0;
+	return 0;
 }
 
 /*
  * Rename pending[0..n) into place, in order, and drop them from the
  * array.  Their data must be durable already.  On failure everything
- * still queued is aborted.
+ * still queued is aborted.  (No renames may be with the writer.)
  */
 static int pending_rename(struct maildir_folder *f, size_t n, struct err *e)
 {
@@ -958,23 +1086,13 @@ static int pending_rename(struct maildir_folder *f, size_t n, struct err *e)
 				     p->final) < 0) {
 			io_err(e, errno, "move a message into", f->path);
 			unlinkat(f->tmp_fd, p->tmp, 0);
-			for (size_t j = 0; j <= i; j++) {
-				free(f->pending[j].tmp);
-				free(f->pending[j].final);
-			}
-			memmove(f->pending, f->pending + i + 1,
-				(f->npending - i - 1) * sizeof(*f->pending));
-			f->npending -= i + 1;
+			pending_drop(f, i + 1);
 			f->nsyncing = 0;
 			pending_abort_all(f);
 			return -1;
 		}
-		free(p->tmp);
-		free(p->final);
 	}
-	if (n > 0 && f->npending > n)
-		memmove(f->pending, f->pending + n, (f->npending - n) * sizeof(*f->pending));
-	f->npending -= n;
+	pending_drop(f, n);
 	f->nsyncing = f->nsyncing > n ? f->nsyncing - n : 0;
 	return 0;
 }
@@ -986,13 +1104,18 @@ static int pending_rename(struct maildir_folder *f, size_t n, struct err *e)
  */
 static int pending_complete(struct maildir_folder *f, struct err *e)
 {
-	int err = fs_job_wait(f);
+	int err;
 
+	if (f->md->writer != NULL)
+		fwriter_drain(f->md->writer);
+	err = fs_job_wait(f);
 	if (err != 0) {
-		io_err(e, err, "sync the message files in", f->path);
+		pending_err(f, NULL, err, "sync the message files in", e);
 		pending_abort_all(f);
 		return -1;
 	}
+	if (pending_renamed(f, e) < 0)
+		return -1;
 	if (f->npending > 0 && f->md->sync_method == MAILDIR_SYNC_FS && syncfs(f->tmp_fd) < 0) {
 		io_err(e, errno, "sync the message files in", f->path);
 		pending_abort_all(f);
@@ -1001,7 +1124,7 @@ static int pending_complete(struct maildir_folder *f, struct err *e)
 	for (size_t i = 0; i < f->npending; i++) {
 		err = pending_wait(f, &f->pending[i]);
 		if (err != 0) {
-			io_err(e, err, "sync a message file in", f->path);
+			pending_err(f, &f->pending[i], err, "sync a message file in", e);
 			pending_abort_all(f);
 			return -1;
 		}
@@ -1012,6 +1135,41 @@ static int pending_complete(struct maildir_folder *f, struct err *e)
 uint64_t maildir_folder_generation(const struct maildir_folder *f)
 {
 	return f->gen;
+}
+
+/*
+ * Hand the renames of pending[0..n) (durable in tmp/, written without an
+ * error) to the writer, or do them here without one.
+ */
+static int advance_renames(struct maildir_folder *f, size_t n, struct err *e)
+{
+	struct fwriter *w = f->md->writer;
+
+	bool all_its = w != NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		struct maildir_pending *p = &f->pending[i];
+
+		if (p->wf == NULL) {
+			all_its = false;        /* done in place: renamed here */
+		} else if (p->wf->err != 0) {
+			pending_err(f, p, p->wf->err, "write a message file in", e);
+			pending_abort_all(f);
+			return -1;
+		}
+	}
+	/* (the writer is past every file of pending[0..n): the syncfs that
+	 * covered them was handed on after their jobs) */
+	if (!all_its)
+		return pending_rename(f, n, e);
+	for (size_t i = 0; i < n; i++) {
+		struct maildir_pending *p = &f->pending[i];
+
+		fwriter_rename(w, p->wf, p->into_new ? f->new_fd : f->cur_fd, p->final);
+	}
+	f->nrenamed = n;
+	f->nsyncing -= n;
+	return 0;
 }
 
 int maildir_folder_advance(struct maildir_folder *f, uint64_t *durable_out, struct err *e)
@@ -1026,27 +1184,33 @@ int maildir_folder_advance(struct maildir_folder *f, uint64_t *durable_out, stru
 		return 0;
 	}
 	/* the syncfs started by the last advance: the files it covered are
-	 * durable in tmp/, and the renames made then are durable too */
+	 * durable in tmp/, and the renames made then are durable too (the
+	 * writer handed it on after them) */
 	err = fs_job_wait(f);
 	if (err != 0) {
-		io_err(e, err, "sync the message files in", f->path);
+		pending_err(f, NULL, err, "sync the message files in", e);
 		pending_abort_all(f);
 		return -1;
 	}
+	if (pending_renamed(f, e) < 0)
+		return -1;
 	f->gen_durable = f->gen_renamed;
 	n = f->nsyncing;
 	if (n > 0) {
-		if (pending_rename(f, n, e) < 0)
+		if (advance_renames(f, n, e) < 0)
 			return -1;
 		f->gen_renamed = f->gen;        /* every generation before the current one */
 	}
 	/* one syncfs for the files queued since, and for those renames */
 	if (f->npending > 0 || n > 0) {
-		f->nsyncing = f->npending;
+		f->nsyncing = f->npending - f->nrenamed;
 		memset(&f->fs_job, 0, sizeof(f->fs_job));
 		f->fs_job.fd = f->tmp_fd;
 		f->fs_job.whole_fs = true;
-		fsync_pool_submit(f->md->fsync_pool, &f->fs_job);
+		if (f->md->writer != NULL)
+			fwriter_then_sync(f->md->writer, f->md->fsync_pool, &f->fs_job);
+		else
+			fsync_pool_submit(f->md->fsync_pool, &f->fs_job);
 		f->fs_job_queued = true;
 		f->gen++;
 	}
@@ -1063,11 +1227,19 @@ int maildir_deliver_queue(struct maildir_delivery *d, uint32_t flags, uint32_t k
 	char *uniq = NULL;
 	bool into_new = to_new && flags == 0 && keywords == 0;
 
-	if (f->npending - f->nsyncing >= MAILDIR_PENDING_MAX && maildir_folder_sync(f, e) < 0)
+	if (f->npending - f->nrenamed - f->nsyncing >= MAILDIR_PENDING_MAX &&
+	    maildir_folder_sync(f, e) < 0)
+		goto fail;
+	if (f->pending == NULL)
+		f->pending = xcalloc(PENDING_CAP, sizeof(*f->pending));
+	if (f->md->fsync_pool == NULL)  /* NULL: synced in place */
+		f->md->fsync_pool = fsync_pool_new(f->md->sync_method == MAILDIR_SYNC_FS ? 1 : FSYNC_THREADS);
+	if (d->wf != NULL && f->md->fsync_pool == NULL &&
+	    delivery_take_back(d, e) < 0)       /* no pool: nothing to hand syncs to */
 		goto fail;
 	if (deliver_flush(d, e) < 0)
 		goto fail;
-	if (internaldate != 0) {
+	if (d->wf == NULL && internaldate != 0) {
 		struct timespec ts[2] = { { internaldate, 0 }, { internaldate, 0 } };
 
 		if (futimens(d->fd, ts) < 0) {
@@ -1079,17 +1251,17 @@ int maildir_deliver_queue(struct maildir_delivery *d, uint32_t flags, uint32_t k
 	if (into_new ? buf_adds(&name, uniq, e) < 0
 		     : maildir_info_format(uniq, flags & MAILDIR_FLAGS_ALL, keywords, NULL, &name, e) < 0)
 		goto fail;
-	if (f->pending == NULL)
-		f->pending = xcalloc(PENDING_CAP, sizeof(*f->pending));
-	if (f->md->fsync_pool == NULL)  /* NULL: synced in place */
-		f->md->fsync_pool = fsync_pool_new(f->md->sync_method == MAILDIR_SYNC_FS ? 1 : FSYNC_THREADS);
 	p = &f->pending[f->npending++];
 	memset(p, 0, sizeof(*p));
 	p->job.fd = d->fd;
+	p->wf = d->wf;
 	p->tmp = d->uniq;
 	p->final = buf_detach(&name, NULL);
 	p->into_new = into_new;
-	if (f->md->sync_method == MAILDIR_SYNC_FS) {
+	if (p->wf != NULL) {
+		/* the writer writes, dates and closes it; a syncfs covers it */
+		fwriter_close(f->md->writer, p->wf, internaldate);
+	} else if (f->md->sync_method == MAILDIR_SYNC_FS) {
 		/* a syncfs writes it; starting its writeback here
 		 * (sync_file_range) was measured slower: the main thread then
 		 * submits the I/O itself */
@@ -1103,6 +1275,7 @@ int maildir_deliver_queue(struct maildir_delivery *d, uint32_t flags, uint32_t k
 		*name_out = xstrdup(p->final);
 	/* The file now belongs to the queue. */
 	d->fd = -1;
+	d->wf = NULL;
 	d->uniq = NULL;
 	buf_release(&name);
 	free(uniq);

@@ -67,6 +67,7 @@
 #include "buf.h"
 #include "err.h"
 #include "fsync_pool.h"
+#include "fwriter.h"
 
 enum maildir_layout {
 	MAILDIR_LAYOUT_VERBATIM = 0,    /* ROOT/Foo/Bar/{cur,new,tmp} */
@@ -125,6 +126,8 @@ struct maildir_config {
  * Btrfs, F2FS and tmpfs, and FILE everywhere else.  The environment
  * variable FERRY_SYNC_METHOD=file|fs overrides the choice (diagnosis and
  * tests; "fs" is still refused where syncfs cannot report errors).
+ * With MAILDIR_SYNC_FS, queued deliveries' file I/O runs on a writer
+ * thread (fwriter.h; doc/maildir.md), unless FERRY_NO_WRITER is set.
  */
 enum maildir_sync_method {
 	MAILDIR_SYNC_FILE,
@@ -140,8 +143,11 @@ struct maildir {
 	char *host;                     /* escaped for file names */
 	long pid;
 	unsigned long counter;          /* per-process delivery counter */
+	uint64_t seed;                  /* random, for the R part of unique names (0: not drawn yet) */
 	struct fsync_pool *fsync_pool;  /* queued deliveries' fdatasync (lazy; fsync_pool.h) */
 	enum maildir_sync_method sync_method;   /* how queued deliveries become durable */
+	struct fwriter *writer;         /* MAILDIR_SYNC_FS: the deliveries' file I/O (lazy; fwriter.h) */
+	bool writer_tried;              /* its thread failed to start: I/O done in place */
 };
 
 /* One folder, opened.  The fds are private; name/path are read-only. */
@@ -153,7 +159,8 @@ struct maildir_folder {
 	char *keywords[MAILDIR_KEYWORDS_MAX];   /* dovecot-keywords, NULL = free letter */
 	struct maildir_pending *pending;        /* queued deliveries (maildir_deliver_queue) */
 	size_t npending;                /* the array holds PENDING_CAP (maildir.c) */
-	size_t nsyncing;                /* pending[0..nsyncing): covered by the syncfs in flight */
+	size_t nrenamed;                /* pending[0..nrenamed): renames handed to the writer */
+	size_t nsyncing;                /* the nsyncing after those: covered by the syncfs in flight */
 	struct fsync_job fs_job;        /* that syncfs (MAILDIR_SYNC_FS, maildir_folder_advance) */
 	bool fs_job_queued;
 	uint64_t gen;                   /* generation of the deliveries queued now */
@@ -382,8 +389,10 @@ size_t maildir_entry_keyword_names(const struct maildir_snapshot *snap,
 
 /*
  * Delivery, streamed:  begin -> write* -> commit (or abort).
- * begin creates a file in tmp/ under a fresh unique name; write appends
- * (buffered); commit flushes, sets the mtime to `internaldate` (if not 0),
+ * begin creates a file in tmp/ under a fresh unique name (with the writer
+ * thread, md->writer, the thread creates it at the first flush of the
+ * buffer, and writes it; I/O errors then surface at the durability point:
+ * see maildir_deliver_queue); write appends (buffered); commit flushes, sets the mtime to `internaldate` (if not 0),
  * fsyncs the file and renames it into cur/ with ":2,<flags>" (or into new/
  * when `to_new` and there are no flags or keywords).  commit does NOT fsync
  * the directory: call maildir_folder_sync() once per batch, before the
@@ -394,7 +403,8 @@ size_t maildir_entry_keyword_names(const struct maildir_snapshot *snap,
  */
 struct maildir_delivery {
 	struct maildir_folder *f;       /* borrowed */
-	int fd;
+	int fd;                         /* -1 when the writer does the file (wf) */
+	struct fwriter_file *wf;        /* MAILDIR_SYNC_FS: the file, created by md->writer */
 	char *uniq;                     /* without ",S=" until commit */
 	char *buf;
 	size_t buf_len;
@@ -427,6 +437,9 @@ void maildir_deliver_abort(struct maildir_delivery *d);
  * durability point, as for commit; maildir_folder_advance() is the
  * checkpoint that does not wait for the disk.
  * Until then the final name does not exist yet: record nothing for it.
+ * With the writer thread the file's I/O is the thread's (fwriter.h): its
+ * failure fails the sync or advance that would rename the file or report
+ * it durable (ERR_IO naming what failed).
  * At most MAILDIR_PENDING_MAX files wait unsynced; the next queue call
  * first runs maildir_folder_sync().  The delivery is released either way;
  * maildir_folder_close() aborts what is still queued.

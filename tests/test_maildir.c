@@ -55,6 +55,39 @@ static void open_md(struct maildir *md, enum maildir_layout layout, char sep)
 	cr_assert_eq(maildir_open(md, &cfg, &e), 0, "%s", e.msg);
 }
 
+/*
+ * Open without the writer thread (FERRY_NO_WRITER): deliveries then do
+ * their file I/O in place, as with the fdatasync method, so a test can
+ * look at tmp/ in the middle of one.
+ */
+static void open_md_in_place(struct maildir *md, enum maildir_layout layout, char sep)
+{
+	cr_assert_eq(setenv("FERRY_NO_WRITER", "1", 1), 0);
+	open_md(md, layout, sep);
+	/* the writer is started (or not) at the first delivery */
+	md->writer_tried = true;
+	unsetenv("FERRY_NO_WRITER");
+}
+
+/* Open with the syncfs method, whose deliveries use the writer thread (or skip). */
+static void open_md_writer(struct maildir *md)
+{
+	cr_assert_eq(setenv("FERRY_SYNC_METHOD", "fs", 1), 0);
+	open_md(md, MAILDIR_LAYOUT_VERBATIM, '/');
+	unsetenv("FERRY_SYNC_METHOD");
+	if (md->sync_method != MAILDIR_SYNC_FS) {
+		maildir_release(md);
+		cr_skip_test("the syncfs method is refused on this kernel");
+	}
+}
+
+/* Wait until the writer thread (if any) has done every job asked of it. */
+static void writer_settle(struct maildir *md)
+{
+	if (md->writer != NULL)
+		fwriter_drain(md->writer);
+}
+
 static void open_folder(struct maildir *md, const char *name, struct maildir_folder *f)
 {
 	struct err e;
@@ -558,7 +591,9 @@ Test(maildir, interrupted_delivery_leaves_nothing_in_cur_or_new)
 	struct err e;
 	size_t removed;
 
-	open_md(&md, MAILDIR_LAYOUT_VERBATIM, '/');
+	/* in place: the kill finds the file in tmp/ (with the writer thread a
+	 * killed delivery may not have created it yet) */
+	open_md_in_place(&md, MAILDIR_LAYOUT_VERBATIM, '/');
 	open_folder(&md, "INBOX", &f);
 	/* Kill a child at each step before the rename. */
 	for (int step = 0; step < 3; step++) {
@@ -606,11 +641,35 @@ Test(maildir, aborted_delivery_removes_its_tmp_file)
 	struct maildir_delivery d;
 	struct err e;
 
-	open_md(&md, MAILDIR_LAYOUT_VERBATIM, '/');
+	open_md_in_place(&md, MAILDIR_LAYOUT_VERBATIM, '/');
 	open_folder(&md, "INBOX", &f);
 	cr_assert_eq(maildir_deliver_begin(&f, &d, &e), 0);
 	cr_assert_eq(maildir_deliver_write(&d, "abc", 3, &e), 0);
 	cr_assert_eq(count_sub(&f, "tmp"), 1);
+	maildir_deliver_abort(&d);
+	cr_assert_eq(count_sub(&f, "tmp"), 0);
+	cr_assert_eq(count_sub(&f, "cur") + count_sub(&f, "new"), 0);
+	maildir_folder_close(&f);
+	maildir_release(&md);
+}
+
+/* The same with the writer thread: its file, created by the thread, goes too. */
+Test(maildir, aborted_delivery_removes_the_writers_file)
+{
+	struct maildir md;
+	struct maildir_folder f;
+	struct maildir_delivery d;
+	struct err e;
+	static char big[200000];
+
+	open_md_writer(&md);
+	open_folder(&md, "INBOX", &f);
+	memset(big, 'x', sizeof(big));
+	cr_assert_eq(maildir_deliver_begin(&f, &d, &e), 0);
+	cr_assert_not_null(md.writer, "no writer thread with the syncfs method");
+	cr_assert_eq(maildir_deliver_write(&d, big, sizeof(big), &e), 0);    /* to the writer */
+	writer_settle(&md);
+	cr_assert_eq(count_sub(&f, "tmp"), 1, "the writer did not create the file");
 	maildir_deliver_abort(&d);
 	cr_assert_eq(count_sub(&f, "tmp"), 0);
 	cr_assert_eq(count_sub(&f, "cur") + count_sub(&f, "new"), 0);
@@ -668,9 +727,11 @@ static void check_queued_deliveries(const char *method, enum maildir_sync_method
 		     (int)md.sync_method);
 	open_folder(&md, "INBOX", &f);
 	queue_n(&f, 0, 10, names);
+	writer_settle(&md);
 	cr_assert_eq(count_sub(&f, "cur"), 0, "a queued file is in cur/ before the sync");
 	cr_assert_eq(count_sub(&f, "tmp"), 10);
 	queue_n(&f, 10, n, names);
+	writer_settle(&md);
 	cr_assert_eq(count_sub(&f, "cur"), MAILDIR_PENDING_MAX,
 		     "a full queue is completed (synced and renamed) before it grows");
 	cr_assert_eq(maildir_folder_sync(&f, &e), 0, "%s", e.msg);
@@ -737,6 +798,7 @@ static void check_advance(const char *method, bool fs)
 			queue_n(&f, i, i + 1, names);
 		}
 		cr_assert_eq(maildir_folder_advance(&f, &durable, &e), 0, "%s", e.msg);
+		writer_settle(&md);     /* it renames what the advance handed it */
 		in_cur = count_sub(&f, "cur");
 		for (size_t i = 0; i < 3 * round + 3; i++) {
 			char *p = xasprintf("%s/cur/%s", f.path, names[i]);
@@ -785,6 +847,63 @@ Test(maildir, advance_is_a_full_sync_with_fdatasync_per_file)
 	check_advance("file", false);
 }
 
+/*
+ * A file the writer thread cannot create (tmp/ removed under the open
+ * folder: the create fails with ENOENT, even for root) fails the batch at
+ * its durability point, by sync or by advance, naming what failed, and
+ * nothing reaches cur/; the folder works again once tmp/ is back.
+ */
+static void check_writer_failure(bool by_advance)
+{
+	struct maildir md;
+	struct maildir_folder f;
+	struct err e;
+	char *names[3];
+	char *tmp;
+	uint64_t durable = 0;
+	int rc = 0;
+
+	open_md_writer(&md);
+	open_folder(&md, "INBOX", &f);
+	tmp = xasprintf("%s/tmp", f.path);
+	cr_assert_eq(rmdir(tmp), 0);
+	queue_n(&f, 0, 2, names);
+	cr_assert_not_null(md.writer);
+	err_clear(&e);
+	if (by_advance) {
+		/* the first hands the syncfs on; the second finds the failure */
+		for (int i = 0; i < 2 && rc == 0; i++)
+			rc = maildir_folder_advance(&f, &durable, &e);
+	} else {
+		rc = maildir_folder_sync(&f, &e);
+	}
+	cr_assert_eq(rc, -1, "a batch whose files could not be created was made durable");
+	cr_assert(strstr(e.msg, "create a message file in") != NULL, "%s", e.msg);
+	cr_assert_eq(e.code, ERR_IO);
+	cr_assert_eq(count_sub(&f, "cur") + count_sub(&f, "new"), 0);
+	cr_assert_eq(mkdir(tmp, 0700), 0);
+	maildir_folder_close(&f);
+	open_folder(&md, "INBOX", &f);
+	queue_n(&f, 2, 3, names);
+	cr_assert_eq(maildir_folder_sync(&f, &e), 0, "%s", e.msg);
+	cr_assert_eq(count_sub(&f, "cur"), 1);
+	for (size_t i = 0; i < 3; i++)
+		free(names[i]);
+	free(tmp);
+	maildir_folder_close(&f);
+	maildir_release(&md);
+}
+
+Test(maildir, writer_failure_fails_the_folder_sync)
+{
+	check_writer_failure(false);
+}
+
+Test(maildir, writer_failure_fails_the_advance)
+{
+	check_writer_failure(true);
+}
+
 Test(maildir, closing_a_folder_drops_queued_deliveries)
 {
 	struct maildir md;
@@ -794,6 +913,7 @@ Test(maildir, closing_a_folder_drops_queued_deliveries)
 	open_md(&md, MAILDIR_LAYOUT_VERBATIM, '/');
 	open_folder(&md, "INBOX", &f);
 	queue_n(&f, 0, 5, names);
+	writer_settle(&md);
 	cr_assert_eq(count_sub(&f, "tmp"), 5);
 	maildir_folder_close(&f);
 	open_folder(&md, "INBOX", &f);
