@@ -1527,28 +1527,119 @@ static int exec_flags_local(struct eng *g, struct eng_mbox *m, struct sync_actio
 			    size_t n, struct err *e);
 
 /*
+ * Make what was renamed or unlinked in the folders ms[k] with need[k]
+ * durable: a maildir_folder_sync() of each, or with the syncfs method one
+ * per file system (its syncfs covers the others there; a folder with
+ * queued deliveries still completes them itself).  ok[k]: durable;
+ * otherwise why[k] says why (a failed sync also fails the folders it was
+ * to cover).
+ */
+static void sync_folders(struct eng *g, struct eng_mbox **ms, const bool *need, size_t n,
+			 bool *ok, struct err *why)
+{
+	dev_t *devs = xcalloc(n + 1, sizeof(*devs));
+	size_t *by = xcalloc(n + 1, sizeof(*by));      /* k's coverer, or k */
+
+	for (size_t k = 0; k < n; k++) {
+		struct stat st;
+
+		ok[k] = false;
+		err_clear(&why[k]);
+		by[k] = k;
+		if (need[k] && stat(ms[k]->f.path, &st) == 0)
+			devs[k] = st.st_dev;
+	}
+	for (size_t k = 0; k < n; k++) {
+		if (!need[k])
+			continue;
+		if (g->md.sync_method == MAILDIR_SYNC_FS && ms[k]->f.npending == 0 && devs[k] != 0)
+			for (size_t j = 0; j < k && by[k] == k; j++)
+				if (need[j] && by[j] == j && devs[j] == devs[k] &&
+				    ms[j]->f.npending == 0)
+					by[k] = j;
+		if (by[k] != k) {
+			ok[k] = ok[by[k]];
+			if (!ok[k])
+				why[k] = why[by[k]];
+			continue;
+		}
+		ok[k] = maildir_folder_sync(&ms[k]->f, &why[k]) == 0;
+	}
+	free(devs);
+	free(by);
+}
+
+
+static int fl_local_renames(struct eng *g, struct eng_mbox *m, struct sync_action **acts,
+			    size_t n, struct sync_action **done, size_t *k, struct err *e);
+
+/*
  * The local flag changes acts[0..n) (FLAGS_LOCAL, consecutive per folder),
- * folder by folder as eng_execute() would run them: a folder that fails
- * fails its mailbox alone.  -1 only for a fatal error (e).
+ * in every folder: all the renames, then what they did made durable
+ * together (sync_folders: one syncfs per file system with the syncfs
+ * method), then one commit of the records.  A folder whose renames or sync
+ * fail fails its mailbox alone and none of its records is committed (its
+ * files then carry flags the records do not: the next run reads that as a
+ * local change, and the server already has those flags).  -1 only for a
+ * fatal error (e).
  */
 static int fl_locals(struct eng *g, struct sync_action **acts, size_t n, struct err *e)
 {
-	for (size_t i = 0, k; i < n; i = k) {
-		struct eng_mbox *m = eng_mbox_by_id(g, acts[i]->mailbox);
+	struct eng_mbox **ms = xcalloc(n + 1, sizeof(*ms));
+	size_t *from = xcalloc(n + 2, sizeof(*from));   /* segment s: done[from[s] .. from[s + 1]) */
+	bool *need = xcalloc(n + 1, sizeof(*need));
+	bool *ok = xcalloc(n + 1, sizeof(*ok));
+	struct err *why = xcalloc(n + 1, sizeof(*why));
+	struct sync_action **done = xcalloc(n + 1, sizeof(*done));
+	size_t nseg = 0, nd = 0, keep = 0;
+	int rc = 0;
 
-		for (k = i + 1; k < n && acts[k]->mailbox == acts[i]->mailbox &&
-				k - i < EXEC_FLAGS_BATCH; k++)
+	for (size_t i = 0, j; i < n; i = j) {
+		struct eng_mbox *m = eng_mbox_by_id(g, acts[i]->mailbox);
+		size_t before = nd;
+
+		for (j = i + 1; j < n && acts[j]->mailbox == acts[i]->mailbox &&
+				j - i < EXEC_FLAGS_BATCH; j++)
 			;
 		if (m == NULL || action_blocked(g, acts[i]))
 			continue;
-		if (exec_flags_local(g, m, acts + i, k - i, e) < 0) {
-			if (eng_err_fatal(e))
-				return -1;
+		if (fl_local_renames(g, m, acts + i, j - i, done, &nd, e) < 0) {
+			if (eng_err_fatal(e)) {
+				rc = -1;
+				goto out;
+			}
 			eng_mbox_fail(g, m, e);
 			err_clear(e);
+			nd = before;    /* its renames stay unrecorded */
+			continue;
 		}
+		ms[nseg] = m;
+		from[nseg] = before;
+		need[nseg] = nd > before;
+		from[++nseg] = nd;
 	}
-	return 0;
+	sync_folders(g, ms, need, nseg, ok, why);
+	/* keep the records of the folders made durable, in order */
+	for (size_t s2 = 0; s2 < nseg; s2++) {
+		if (need[s2] && !ok[s2]) {
+			eng_mbox_fail(g, ms[s2], &why[s2]);
+			continue;
+		}
+		for (size_t d = from[s2]; d < from[s2 + 1]; d++)
+			done[keep++] = done[d];
+	}
+	if (keep > 0) {
+		sync_step("flags-local-synced");
+		rc = finish(g, done, NULL, keep, NULL, 0, e);
+	}
+out:
+	free(ms);
+	free(from);
+	free(need);
+	free(ok);
+	free(why);
+	free(done);
+	return rc;
 }
 
 /*
@@ -1590,18 +1681,12 @@ static int exec_flags_remote_run(struct eng *g, struct sync_action **acts, size_
 }
 
 /*
- * Local flag changes in one folder: every rename, one sync of the folder
- * (the new names durable), then one commit of the records.  A run killed
- * before the commit leaves files whose flags already equal the server's:
- * the next run records them.
+ * The renames of local flag changes in one folder (m's); the actions done
+ * are appended to done[*k].  -1: e (the folder fails).
  */
-static int exec_flags_local(struct eng *g, struct eng_mbox *m, struct sync_action **acts,
-			    size_t n, struct err *e)
+static int fl_local_renames(struct eng *g, struct eng_mbox *m, struct sync_action **acts,
+			    size_t n, struct sync_action **done, size_t *k, struct err *e)
 {
-	struct sync_action **done = xcalloc(n, sizeof(*done));
-	size_t k = 0;
-	int rc = -1;
-
 	for (size_t i = 0; i < n; i++) {
 		struct sync_action *act = acts[i];
 		struct maildir_entry *ent = (struct maildir_entry *)eng_local_entry(g, m, act->name);
@@ -1613,11 +1698,11 @@ static int exec_flags_local(struct eng *g, struct eng_mbox *m, struct sync_actio
 			continue;
 		eng_flags_to_maildir(&act->flags, &mflags);
 		if (eng_flags_keywords(&m->f, &act->flags, &kw, e) < 0)
-			goto out;
+			return -1;
 		sync_step("flags-local");
 		r = maildir_entry_set_flags(&m->f, ent, mflags, kw, &name, e);
 		if (r < 0)
-			goto out;
+			return -1;
 		if (r > 0)
 			continue;       /* gone: the next run sees what became of it */
 		ent->name = arena_strdup(&m->snap.arena, name);
@@ -1625,8 +1710,26 @@ static int exec_flags_local(struct eng *g, struct eng_mbox *m, struct sync_actio
 		ent->flags = (uint8_t)mflags;
 		free(name);
 		rep_of(g, m)->local.flags++;
-		done[k++] = act;
+		done[(*k)++] = act;
 	}
+	return 0;
+}
+
+/*
+ * Local flag changes in one folder: every rename, one sync of the folder
+ * (the new names durable), then one commit of the records.  A run killed
+ * before the commit leaves files whose flags already equal the server's:
+ * the next run records them.
+ */
+static int exec_flags_local(struct eng *g, struct eng_mbox *m, struct sync_action **acts,
+			    size_t n, struct err *e)
+{
+	struct sync_action **done = xcalloc(n + 1, sizeof(*done));
+	size_t k = 0;
+	int rc = -1;
+
+	if (fl_local_renames(g, m, acts, n, done, &k, e) < 0)
+		goto out;
 	if (k == 0) {
 		rc = 0;
 		goto out;
@@ -2027,55 +2130,34 @@ static void del_unlink_all(struct del_run *d)
  * deliveries of its own still gets its own (it completes them).  A failed
  * sync fails every folder it was to cover.
  */
-static bool del_covered(const struct del_run *d, size_t k, const dev_t *devs)
-{
-	const struct del_mbox *x = &d->mb[k];
-
-	if (d->g->md.sync_method != MAILDIR_SYNC_FS || x->m->f.npending > 0 || devs[k] == 0)
-		return false;
-	for (size_t j = 0; j < k; j++)
-		if (d->mb[j].removed && devs[j] == devs[k] && d->mb[j].m->f.npending == 0)
-			return true;
-	return false;
-}
-
 static void del_sync_folders(struct del_run *d)
 {
-	dev_t *devs = xcalloc(d->nmb + 1, sizeof(*devs));
+	struct eng_mbox **ms = xcalloc(d->nmb + 1, sizeof(*ms));
+	bool *need = xcalloc(d->nmb + 1, sizeof(*need));
+	bool *ok = xcalloc(d->nmb + 1, sizeof(*ok));
+	struct err *why = xcalloc(d->nmb + 1, sizeof(*why));
 	bool any = false;
 
 	for (size_t k = 0; k < d->nmb; k++) {
-		struct stat st;
-
-		if (d->mb[k].removed && stat(d->mb[k].m->f.path, &st) == 0)
-			devs[k] = st.st_dev;
+		ms[k] = d->mb[k].m;
+		need[k] = d->mb[k].removed;
+		any |= need[k];
 	}
+	sync_folders(d->g, ms, need, d->nmb, ok, why);
 	for (size_t k = 0; k < d->nmb; k++) {
-		struct del_mbox *x = &d->mb[k];
-		bool coverer;
-		struct err e2;
-
-		if (!x->removed)
+		if (!need[k])
 			continue;
-		any = true;
-		if (del_covered(d, k, devs)) {
-			x->synced = true;       /* unless its coverer failed: then it is bad */
-			continue;
-		}
-		coverer = x->m->f.npending == 0;
-		err_clear(&e2);
-		if (maildir_folder_sync(&x->m->f, &e2) == 0) {
-			x->synced = true;
-			continue;
-		}
-		del_fail(d, k, &e2);
-		for (size_t j = k + 1; coverer && j < d->nmb; j++)
-			if (d->mb[j].removed && devs[j] == devs[k] && del_covered(d, j, devs))
-				del_fail(d, j, &e2);      /* it was to cover them */
+		if (ok[k])
+			d->mb[k].synced = true;
+		else
+			del_fail(d, k, &why[k]);
 	}
 	if (any)
 		sync_step("deleted-local");
-	free(devs);
+	free(ms);
+	free(need);
+	free(ok);
+	free(why);
 }
 
 /* Step 5, pipelined: every answer read (submitting the rest as the window frees). */
