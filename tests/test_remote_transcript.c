@@ -223,3 +223,168 @@ Test(remote_transcript, update_of_previous_mailbox_before_closed_is_not_taken_as
 	sync_remote_free(r);
 	arena_release(&a);
 }
+
+/*
+ * A server on which mailbox A is made again between two SELECTs: the
+ * first says UIDVALIDITY 7, every later one 8.  Each command line it
+ * receives is appended to the file at `log`.
+ */
+static void serve_remade(int fd, const char *log)
+{
+	char line[4096], out[8192];
+	int selects_a = 0;
+	FILE *f = fopen(log, "w");
+
+	if (f == NULL)
+		_exit(4);
+	say(fd, "* OK [CAPABILITY IMAP4rev1 LITERAL+ UIDPLUS] ready\r\n");
+	while (read_line(fd, line, sizeof(line))) {
+		char *sp = strchr(line, ' ');
+		const char *tag = line, *cmd;
+
+		if (sp == NULL)
+			continue;
+		*sp = '\0';
+		cmd = sp + 1;
+		fprintf(f, "%s\n", cmd);
+		fflush(f);
+		if (strncasecmp(cmd, "LOGIN ", 6) == 0) {
+			snprintf(out, sizeof(out), "%s OK [CAPABILITY IMAP4rev1 LITERAL+ UIDPLUS] in\r\n",
+				 tag);
+		} else if (strncasecmp(cmd, "SELECT A", 8) == 0) {
+			snprintf(out, sizeof(out),
+				 "* 2 EXISTS\r\n* OK [UIDVALIDITY %d] v\r\n* OK [UIDNEXT 3] n\r\n"
+				 "%s OK [READ-WRITE] selected\r\n", selects_a++ == 0 ? 7 : 8, tag);
+		} else if (strncasecmp(cmd, "SELECT B", 8) == 0) {
+			snprintf(out, sizeof(out),
+				 "* 1 EXISTS\r\n* OK [UIDVALIDITY 5] v\r\n* OK [UIDNEXT 2] n\r\n"
+				 "%s OK [READ-WRITE] selected\r\n", tag);
+		} else if (strncasecmp(cmd, "UID FETCH", 9) == 0) {
+			/* what mailbox A now holds under UID 1 */
+			snprintf(out, sizeof(out),
+				 "* 1 FETCH (UID 1 FLAGS () INTERNALDATE \"01-Jan-2024 00:00:00 +0000\" "
+				 "RFC822.SIZE 7 BODY[] {7}\r\nX: y\r\n\r\n)\r\n%s OK done\r\n", tag);
+		} else if (strncasecmp(cmd, "LOGOUT", 6) == 0) {
+			snprintf(out, sizeof(out), "* BYE bye\r\n%s OK out\r\n", tag);
+			say(fd, out);
+			break;
+		} else {
+			snprintf(out, sizeof(out), "%s OK done\r\n", tag);
+		}
+		say(fd, out);
+	}
+	fclose(f);
+}
+
+static int rm_begin(void *ctx, uint64_t size, void **handle_out, struct err *e)
+{
+	(void)ctx;
+	(void)size;
+	(void)e;
+	*handle_out = NULL;
+	return 0;
+}
+
+static int rm_data(void *ctx, void *handle, const char *bytes, size_t len, struct err *e)
+{
+	(void)ctx;
+	(void)handle;
+	(void)bytes;
+	(void)len;
+	(void)e;
+	return 0;
+}
+
+static int rm_finish(void *ctx, void *handle, const struct sync_remote_fetched *msg,
+		     struct err *e)
+{
+	(void)handle;
+	(void)msg;
+	(void)e;
+	++*(int *)ctx;
+	return 0;
+}
+
+static void rm_abort(void *ctx, void *handle)
+{
+	(void)ctx;
+	(void)handle;
+}
+
+/*
+ * Mailbox A is made again (UIDVALIDITY 7 -> 8) after the session first
+ * selected it: the pipelined expunge fails at its SELECT, naming the
+ * change, with no UID STORE or UID EXPUNGE sent to the new A; a download
+ * from A fails the same way and delivers nothing of the new A's
+ * messages; B is untouched.
+ */
+Test(remote_transcript, mailbox_made_again_during_the_run_gets_no_uid_command)
+{
+	static const uint32_t one[] = { 1 }, two[] = { 1, 2 };
+	struct sync_flags seen = { .sys = SYNC_F_SEEN };
+	struct sync_remote_sink sink = { 0 };
+	struct sync_remote_pending *p = NULL;
+	struct sync_remote *r;
+	char log[] = "/tmp/ferry-transcript-XXXXXX";
+	char line[512];
+	int finished = 0, fd, n_after = 0, n_fetch = 0;
+	bool second_select = false;
+	struct err e;
+	FILE *f;
+
+	fd = mkstemp(log);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		fd = accept(lsock, NULL, NULL);
+		if (fd < 0)
+			_exit(2);
+		serve_remade(fd, log);
+		close(fd);
+		_exit(0);
+	}
+	r = remote_open();
+	/* the first SELECT of A (UIDVALIDITY 7), then B selected */
+	cr_assert_eq(sync_remote_store(r, "A", one, 1, &seen, NULL, &e), 0, "%s", e.msg);
+	cr_assert_eq(sync_remote_store(r, "B", one, 1, &seen, NULL, &e), 0, "%s", e.msg);
+	/* A is now another mailbox: nothing may be stored or expunged in it */
+	err_clear(&e);
+	cr_assert_eq(sync_remote_expunge_submit(r, "A", two, 2, &p, &e), -1,
+		     "an expunge was submitted into a mailbox made again");
+	cr_assert_null(p);
+	cr_assert_eq(e.code, ERR_SERVER, "%s", e.msg);
+	cr_assert(strstr(e.msg, "UIDVALIDITY is 8, not 7") != NULL, "%s", e.msg);
+	/* a download pipelined behind its SELECT takes none of the new A's messages */
+	sink = (struct sync_remote_sink){ &finished, rm_begin, rm_data, rm_finish, rm_abort, NULL };
+	err_clear(&e);
+	cr_assert_eq(sync_remote_download(r, "A", one, 1, &sink, &e), -1);
+	cr_assert(strstr(e.msg, "UIDVALIDITY is 8, not 7") != NULL, "%s", e.msg);
+	cr_assert_eq(finished, 0, "a message of the new A was delivered");
+	cr_assert_eq(sync_remote_logout(r, &e), 0, "%s", e.msg);
+	sync_remote_free(r);
+	waitpid(child, NULL, 0);
+	child = -1;
+	/* what the server got after A's second SELECT: no UID STORE, no UID EXPUNGE */
+	f = fopen(log, "r");
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "SELECT A", 8) == 0 && !second_select) {
+			static int seen_a;
+
+			second_select = ++seen_a == 2;
+			continue;
+		}
+		if (second_select && (strncmp(line, "UID STORE", 9) == 0 ||
+				      strncmp(line, "UID EXPUNGE", 11) == 0))
+			n_after++;
+		if (strncmp(line, "UID FETCH", 9) == 0)
+			n_fetch++;
+	}
+	fclose(f);
+	unlink(log);
+	cr_assert(second_select, "A was not selected again");
+	cr_assert_eq(n_after, 0, "%d UID STORE/EXPUNGE sent to the mailbox made again", n_after);
+	cr_assert_eq(n_fetch, 1, "the download's FETCH was not sent (%d)", n_fetch);
+}

@@ -174,6 +174,9 @@ void sync_remote_free(struct sync_remote *r)
 		remote_lit_release(r, l);
 	}
 	free(r->selected);
+	for (size_t i = 0; i < r->nuvs; i++)
+		free(r->uvs[i].name);
+	free(r->uvs);
 	free(r);
 }
 
@@ -546,6 +549,57 @@ int remote_select_submit(struct sync_remote *r, const char *name, const char *pa
 	return s->cmd ? 0 : err_prefix(e, "mailbox \"%s\"", name);
 }
 
+static struct remote_uv *uv_find(const struct sync_remote *r, const char *name)
+{
+	for (size_t i = 0; i < r->nuvs; i++)
+		if (strcmp(r->uvs[i].name, name) == 0)
+			return &r->uvs[i];
+	return NULL;
+}
+
+void remote_forget_uidvalidity(struct sync_remote *r, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < r->nuvs;) {
+		/* the mailbox and (a rename moves them too) anything below it */
+		if (strncmp(r->uvs[i].name, name, len) == 0) {
+			free(r->uvs[i].name);
+			r->uvs[i] = r->uvs[--r->nuvs];
+		} else {
+			i++;
+		}
+	}
+}
+
+int remote_selecting_check(const struct remote_selecting *s, const char *name, struct err *e)
+{
+	const struct remote_uv *u = uv_find(s->r, name);
+	uint32_t now = s->sel.uidvalidity;
+
+	if (u == NULL || now == 0 || now == u->uidvalidity)
+		return 0;
+	return err_set(e, ERR_SERVER,
+		       "mailbox \"%s\": UIDVALIDITY is %lu, not %lu as when it was listed: the "
+		       "mailbox was made again (or renumbered) during the run; nothing more is done "
+		       "in it now, and the next run matches its messages anew",
+		       name, (unsigned long)now, (unsigned long)u->uidvalidity);
+}
+
+/* The first SELECT of `name` in the session records its UIDVALIDITY; later ones must match it. */
+static int uv_select(struct sync_remote *r, const struct remote_selecting *s, const char *name,
+		     struct err *e)
+{
+	if (s->sel.uidvalidity == 0)
+		return 0;
+	if (uv_find(r, name) != NULL)
+		return remote_selecting_check(s, name, e);
+	r->uvs = xgrow(r->uvs, &r->cap_uvs, r->nuvs + 1, sizeof(*r->uvs));
+	r->uvs[r->nuvs].name = xstrdup(name);
+	r->uvs[r->nuvs++].uidvalidity = s->sel.uidvalidity;
+	return 0;
+}
+
 int remote_select_wait(struct remote_selecting *s, const char *name, struct err *e)
 {
 	struct sync_remote *r = s->r;
@@ -553,6 +607,8 @@ int remote_select_wait(struct remote_selecting *s, const char *name, struct err 
 	int rc = imap_conn_wait(imap_client_conn(r->cl), s->cmd, e);
 
 	if (rc == 0 && imap_resp_select_item(imap_cmd_response(s->cmd), &s->sel, e) < 0)
+		rc = -1;
+	if (rc == 0 && uv_select(r, s, name, e) < 0)
 		rc = -1;
 	imap_cmd_free(s->cmd);
 	s->cmd = NULL;

@@ -8,6 +8,15 @@
  * not the selected one (read-write SELECT), and it stays selected for the
  * next call on the same mailbox (a scan always selects anew).  Do not call
  * imap_client_select() on the adapter's client: the adapter would not know.
+ * UIDVALIDITY: the first SELECT of a mailbox in the session records its
+ * UIDVALIDITY (for the engine, the scan's: the UIDs it plans with); every
+ * later SELECT of it must show the same, or it fails with ERR_SERVER
+ * ("the mailbox was made again") and nothing that uses UIDs is done in it:
+ * commands that change the server (UID STORE, EXPUNGE, MOVE) go out only
+ * once their SELECT is answered and checked (one round trip per mailbox),
+ * and FETCH answers pipelined behind a SELECT that shows another value
+ * are dropped.  DELETE and RENAME (by this adapter) forget what was seen
+ * of the names involved.
  * Capabilities are taken as advertised: a server that sends APPENDUID or
  * COPYUID without announcing UIDPLUS is not believed (the UID is then found
  * by fingerprint, or reported as 0).  MULTIAPPEND is used only through

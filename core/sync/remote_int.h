@@ -42,9 +42,23 @@ struct sync_remote {
 	const struct sync_remote_sink *user_sink;   /* REMOTE_SINK_BODY */
 	const char *body_item;          /* REMOTE_SINK_BODY: "BODY[]" or "BODY[HEADER]" */
 	struct remote_lit *lits;        /* streamed literals not yet claimed */
+	struct remote_uv *uvs;          /* each mailbox's UIDVALIDITY, from its first SELECT */
+	size_t nuvs, cap_uvs;
 	void (*upload_progress)(void *ctx, uint64_t n);        /* see remote.h */
 	void *upload_progress_ctx;
 };
+
+/* A mailbox's UIDVALIDITY as its first SELECT of the session saw it (sync_remote_expect...). */
+struct remote_uv {
+	char *name;                     /* UTF-8 */
+	uint32_t uidvalidity;
+};
+
+/*
+ * Forget what the session saw of `name` and of every name it begins with
+ * (its inferiors): it was deleted or renamed, or made anew, by us.
+ */
+void remote_forget_uidvalidity(struct sync_remote *r, const char *name);
 
 /* The connection (ERR_NET if not connected). */
 int remote_conn(struct sync_remote *r, struct imap_conn **c_out, struct err *e);
@@ -100,6 +114,15 @@ int remote_select_wait(struct remote_selecting *s, const char *name, struct err 
 bool remote_selecting_reached(const struct remote_selecting *s);
 /* Whether s's SELECT has been answered (its mailbox is selected, or it failed). */
 bool remote_selecting_done(const struct remote_selecting *s);
+/*
+ * The SELECT s (answered, or reached with its untagged data in) of
+ * `name`: 0 if its UIDVALIDITY is the one the session first saw for
+ * `name` (or either is unknown), else -1 with ERR_SERVER in e.
+ * remote_select_wait() checks it (and the first SELECT of a name records
+ * it); handlers of FETCHes pipelined behind a SELECT check it before
+ * taking an answer.
+ */
+int remote_selecting_check(const struct remote_selecting *s, const char *name, struct err *e);
 /* Forget the selection (after a failed SELECT, DELETE ...). */
 void remote_unselected(struct sync_remote *r);
 

@@ -247,6 +247,7 @@ int sync_remote_delete(struct sync_remote *r, const char *name, struct err *e)
 	}
 	imap_cmd_free(cmd);
 	err_clear(e);
+	remote_forget_uidvalidity(r, name);
 	if (mailbox_cmd(r, "DELETE", name, NULL, e) < 0)
 		return err_prefix(e, "deleting mailbox \"%s\"", name);
 	return 0;
@@ -260,6 +261,8 @@ int sync_remote_rename(struct sync_remote *r, const char *from, const char *to, 
 	/* any selected mailbox may be `from` or one of its inferiors */
 	if (r->selected && unselect(r, e) < 0)
 		return err_prefix(e, "renaming mailbox \"%s\"", from);
+	remote_forget_uidvalidity(r, from);
+	remote_forget_uidvalidity(r, to);
 	rc = buf_adds(&b, "RENAME ", e) < 0 || remote_add_mailbox(r, &b, from, e) < 0 ||
 	     buf_addc(&b, ' ', e) < 0 || remote_add_mailbox(r, &b, to, e) < 0
 		? -1 : remote_run(r, &b, NULL, NULL, NULL, e);

@@ -192,18 +192,16 @@ int sync_remote_expunge(struct sync_remote *r, const char *name, const uint32_t 
 /* ---- commands for several mailboxes, pipelined ------------------------------------------ */
 
 /*
- * One mailbox's commands in flight: its SELECT (unless it was the
- * selected mailbox already), then its UID commands, all submitted; the
- * server runs them in order, so a failed SELECT leaves no mailbox
- * selected and the commands behind it fail (BAD) without touching
- * another mailbox.
+ * One mailbox's commands in flight: its UID commands, submitted once its
+ * SELECT (unless it was the selected mailbox already) has been answered
+ * and checked (pending_select); the answers are read later, so the
+ * commands of several mailboxes are on the wire together, each behind
+ * its checked SELECT.
  */
 struct sync_remote_pending {
 	char *name;                     /* UTF-8, for errors */
 	const char *what;               /* "expunging", "setting flags" */
-	bool selecting;                 /* sel: a SELECT was sent */
-	bool read_only;                 /* none sent: the selected mailbox is read-only */
-	struct remote_selecting sel;    /* in place from submit to wait (heap) */
+	bool read_only;                 /* the selected mailbox is read-only */
 	struct remote_cmds q;           /* the UID commands */
 };
 
@@ -222,10 +220,7 @@ static int pending_finish(struct sync_remote *r, struct sync_remote_pending *p, 
 	struct err e2;
 	int rc = 0;
 
-	if (p->selecting && remote_select_wait(&p->sel, p->name, e) < 0)
-		rc = -1;
-	else
-		rc = writable(p->selecting ? p->sel.sel.read_only : p->read_only, p->name, e);
+	rc = writable(p->read_only, p->name, e);
 	if (rc < 0)
 		(void)remote_cmds_wait(r, &p->q, NULL, NULL, &e2);
 	else
@@ -237,17 +232,21 @@ static int pending_finish(struct sync_remote *r, struct sync_remote_pending *p, 
 	return rc;
 }
 
-/* SELECT name unless it is the selected mailbox (no SELECT sent since: see remote_int.h). */
+/*
+ * SELECT name unless it is the selected mailbox, and wait for the answer:
+ * the UID commands that follow change the server, so they go out only
+ * once the SELECT has shown the UIDVALIDITY their UIDs belong to
+ * (remote_select_wait checks it) and that the mailbox is writable.  (A
+ * SELECT pipelined ahead of them would let a mailbox made again under
+ * the same name since the scan take the STORE \Deleted and EXPUNGE meant
+ * for other messages.)  The cost is a round trip per mailbox.
+ */
 static int pending_select(struct sync_remote *r, struct sync_remote_pending *p, struct err *e)
 {
-	if (r->selected && strcmp(r->selected, p->name) == 0) {
-		p->read_only = r->sel.read_only;
-		return 0;
-	}
-	if (remote_select_submit(r, p->name, NULL, NULL, NULL, &p->sel, e) < 0)
+	if (remote_select(r, p->name, e) < 0)
 		return -1;
-	p->selecting = true;
-	return 0;
+	p->read_only = r->sel.read_only;
+	return writable(p->read_only, p->name, e);
 }
 
 /*

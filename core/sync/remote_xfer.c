@@ -27,8 +27,10 @@ struct fp_run {
 	sync_remote_fp_fn fn;
 	void *ctx;
 	uint32_t uid_min;               /* lower bound (find_fp); 0: any */
-	/* Pipelined behind a SELECT: nothing is taken before the server reached it. */
+	/* Pipelined behind a SELECT: nothing is taken before the server reached
+	 * it, nor after it showed another UIDVALIDITY (remote_selecting_check). */
 	const struct remote_selecting *gate;
+	const char *name;               /* the mailbox (UTF-8) */
 	int failed;                     /* the callback's return, once non-zero */
 	struct err err;
 };
@@ -95,6 +97,8 @@ static int fp_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
 	}
 	if (fr->failed || uid < fr->uid_min)
 		return 1;
+	if (fr->gate != NULL && remote_selecting_check(fr->gate, fr->name, &fr->err) < 0)
+		return 1;       /* another mailbox's UIDs: the SELECT's wait fails the job */
 	memset(&fp, 0, sizeof(fp));
 	fp.state = SYNC_FP_KNOWN;
 	memcpy(fp.bytes, v.bytes, SYNC_FP_LEN);
@@ -168,7 +172,7 @@ static void fp_ahead_start(struct sync_remote *r, struct fp_ahead *w, struct syn
 
 	memset(w, 0, sizeof(*w));
 	w->job = job;
-	w->fr = (struct fp_run){ .r = r, .fn = job->fn, .ctx = job->ctx };
+	w->fr = (struct fp_run){ .r = r, .fn = job->fn, .ctx = job->ctx, .name = job->name };
 	if (job->n == 0)
 		return;
 	if (!first || r->selected == NULL || strcmp(r->selected, job->name) != 0) {
@@ -286,6 +290,7 @@ struct dl_run {
 	size_t n;
 	bool *got;                      /* [n] */
 	const struct remote_selecting *gate;    /* the SELECT sent with the FETCHes, or NULL */
+	const char *name;               /* the mailbox (UTF-8) */
 	bool failed;
 	struct err err;
 	struct arena a;                 /* flags of one response, reset after each */
@@ -384,6 +389,11 @@ static int dl_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
 		return 0;
 	if (dr->gate != NULL && !remote_selecting_done(dr->gate))
 		return 0;       /* before the mailbox is selected: not an answer to these FETCHes */
+	/* a SELECT that showed another UIDVALIDITY: its messages are not the
+	 * ones asked for (dropped below; the SELECT's wait fails the download) */
+	if (dr->gate != NULL && !dr->failed &&
+	    remote_selecting_check(dr->gate, dr->name, &dr->err) < 0)
+		dr->failed = true;
 	list = &resp->args[0];
 	body = imap_fetch_item(list, dr->item);
 	if (body == NULL)
@@ -433,7 +443,8 @@ static int download_item(struct sync_remote *r, const char *name, const uint32_t
 			 const struct sync_remote_sink *sink, const char *item, const char *suffix,
 			 struct err *e)
 {
-	struct dl_run dr = { .r = r, .sink = sink, .item = item, .uids = uids, .n = n };
+	struct dl_run dr = { .r = r, .sink = sink, .item = item, .uids = uids, .n = n,
+			     .name = name };
 	struct remote_selecting sel;
 	struct remote_cmds q = { 0 };
 	struct err e2;
