@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,20 +94,31 @@ static int read_line(int fd, char *line, size_t cap)
  * update of A's UID 2 (\Flagged) before its [CLOSED]; a second one has the
  * [CLOSED] first, as it should.
  */
+/* The next command: line holds its tag, *cmd_out the rest; false at EOF. */
+static bool next_command(int fd, char *line, size_t cap, const char **cmd_out)
+{
+	while (read_line(fd, line, cap)) {
+		char *sp = strchr(line, ' ');
+
+		if (sp != NULL) {
+			*sp = '\0';
+			*cmd_out = sp + 1;
+			return true;
+		}
+	}
+	return false;
+}
+
 static void serve(int fd)
 {
 	char line[4096], out[8192];
+	const char *cmd;
 	int selects_b = 0;
 
 	say(fd, "* OK [CAPABILITY IMAP4rev1 LOGIN-REFERRALS ENABLE CONDSTORE QRESYNC UIDPLUS] ready\r\n");
-	while (read_line(fd, line, sizeof(line))) {
-		char *sp = strchr(line, ' ');
-		const char *tag = line, *cmd;
+	while (next_command(fd, line, sizeof(line), &cmd)) {
+		const char *tag = line;
 
-		if (sp == NULL)
-			continue;
-		*sp = '\0';
-		cmd = sp + 1;
 		if (strncasecmp(cmd, "LOGIN ", 6) == 0) {
 			snprintf(out, sizeof(out),
 				 "%s OK [CAPABILITY IMAP4rev1 ENABLE CONDSTORE QRESYNC UIDPLUS] in\r\n", tag);
@@ -232,20 +244,16 @@ Test(remote_transcript, update_of_previous_mailbox_before_closed_is_not_taken_as
 static void serve_remade(int fd, const char *log)
 {
 	char line[4096], out[8192];
+	const char *cmd;
 	int selects_a = 0;
 	FILE *f = fopen(log, "w");
 
 	if (f == NULL)
 		_exit(4);
 	say(fd, "* OK [CAPABILITY IMAP4rev1 LITERAL+ UIDPLUS] ready\r\n");
-	while (read_line(fd, line, sizeof(line))) {
-		char *sp = strchr(line, ' ');
-		const char *tag = line, *cmd;
+	while (next_command(fd, line, sizeof(line), &cmd)) {
+		const char *tag = line;
 
-		if (sp == NULL)
-			continue;
-		*sp = '\0';
-		cmd = sp + 1;
 		fprintf(f, "%s\n", cmd);
 		fflush(f);
 		if (strncasecmp(cmd, "LOGIN ", 6) == 0) {
