@@ -58,6 +58,9 @@ def per_run_ratios(by, tool, other):
             if k in by[other] and by[other][k]["wall"] > 0]
 
 
+FLOOR_CPU_MAX = 0.6    # s of CPU for the floor's (a) pull: above it, the slow state
+
+
 def targets(rows, nfolders):
     """The table of issue 6's targets, each judged from this run's rows."""
     by = {}
@@ -81,9 +84,23 @@ def targets(rows, nfolders):
     def row(name, fig, ok):
         out.append("| %s | %s | %s |" % (name, fig, "yes" if ok else "**no**"))
 
-    rr = ratio("a", "floor")
-    if rr:
-        row("(a) within 1.3x of the floor", "%.2fx (%.2fx-%.2fx)" % rr, rr[0] <= 1.3)
+    # (a) against the floor only in runs where the floor was in its normal
+    # state: on this VM a floor that needed more than FLOOR_CPU_MAX s of CPU
+    # for the 220 MB (normally 0.34-0.45 s) ran while file creation cost
+    # several times more (README.md, "Read the floor's CPU column"), which
+    # inflates every tool, the floor most (4.0 s once, for ferry's 1.4 s)
+    fa = by.get("a", {})
+    if "floor" in fa and "ferry" in fa:
+        good = {k: r for k, r in fa["floor"].items() if r["cpu"] <= FLOOR_CPU_MAX}
+        v = per_run_ratios({"ferry": fa["ferry"], "floor": good}, "ferry", "floor")
+        left = len(fa["floor"]) - len(good)
+        note = "" if left == 0 else "; %d of %d runs left out: the floor's CPU above %.1f s" % (
+            left, len(fa["floor"]), FLOOR_CPU_MAX)
+        if v:
+            row("(a) within 1.3x of the floor", "%.2fx (%.2fx-%.2fx)%s" % (
+                statistics.median(v), min(v), max(v), note), statistics.median(v) <= 1.3)
+        else:
+            out.append("| (a) within 1.3x of the floor | not judged%s | - |" % note)
     rr = ratio("a", "mbsync")
     if rr:
         row("(a) at least 3x faster than mbsync", "%.2fx of mbsync's time (%.2fx-%.2fx)" % rr,
