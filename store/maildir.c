@@ -1144,7 +1144,6 @@ uint64_t maildir_folder_generation(const struct maildir_folder *f)
 static int advance_renames(struct maildir_folder *f, size_t n, struct err *e)
 {
 	struct fwriter *w = f->md->writer;
-
 	bool all_its = w != NULL;
 
 	for (size_t i = 0; i < n; i++) {

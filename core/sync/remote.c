@@ -562,7 +562,8 @@ void remote_forget_uidvalidity(struct sync_remote *r, const char *name)
 	size_t len = strlen(name);
 
 	for (size_t i = 0; i < r->nuvs;) {
-		/* the mailbox and (a rename moves them too) anything below it */
+		/* the mailbox and anything below it (a rename moves those too);
+		 * a sibling that merely shares the prefix is forgotten as well */
 		if (strncmp(r->uvs[i].name, name, len) == 0) {
 			free(r->uvs[i].name);
 			r->uvs[i] = r->uvs[--r->nuvs];

@@ -55,8 +55,10 @@ struct remote_uv {
 };
 
 /*
- * Forget what the session saw of `name` and of every name it begins with
- * (its inferiors): it was deleted or renamed, or made anew, by us.
+ * Forget what the session saw of `name` and of every name that begins
+ * with it (its inferiors, and a few siblings such as "Archive" for "A":
+ * forgetting only means the next SELECT records afresh): we deleted or
+ * renamed it.
  */
 void remote_forget_uidvalidity(struct sync_remote *r, const char *name);
 
