@@ -238,27 +238,29 @@ Test(remote_transcript, update_of_previous_mailbox_before_closed_is_not_taken_as
 
 /*
  * A server on which mailbox A is made again between two SELECTs: the
- * first says UIDVALIDITY 7, every later one 8.  Each command line it
- * receives is appended to the file at `log`.
+ * first says UIDVALIDITY 7, every later one 8.  B's is 5; a UID MOVE
+ * answers COPYUID under B's UIDVALIDITY the first time and under 99 (B
+ * made again meanwhile) after that.  Each command line it receives is
+ * appended to the file at `log`.
  */
 static void serve_remade(int fd, const char *log)
 {
 	char line[4096], out[8192];
 	const char *cmd;
-	int selects_a = 0;
+	int selects_a = 0, moves = 0;
 	FILE *f = fopen(log, "w");
 
 	if (f == NULL)
 		_exit(4);
-	say(fd, "* OK [CAPABILITY IMAP4rev1 LITERAL+ UIDPLUS] ready\r\n");
+	say(fd, "* OK [CAPABILITY IMAP4rev1 LITERAL+ UIDPLUS MOVE] ready\r\n");
 	while (next_command(fd, line, sizeof(line), &cmd)) {
 		const char *tag = line;
 
 		fprintf(f, "%s\n", cmd);
 		fflush(f);
 		if (strncasecmp(cmd, "LOGIN ", 6) == 0) {
-			snprintf(out, sizeof(out), "%s OK [CAPABILITY IMAP4rev1 LITERAL+ UIDPLUS] in\r\n",
-				 tag);
+			snprintf(out, sizeof(out),
+				 "%s OK [CAPABILITY IMAP4rev1 LITERAL+ UIDPLUS MOVE] in\r\n", tag);
 		} else if (strncasecmp(cmd, "SELECT A", 8) == 0) {
 			snprintf(out, sizeof(out),
 				 "* 2 EXISTS\r\n* OK [UIDVALIDITY %d] v\r\n* OK [UIDNEXT 3] n\r\n"
@@ -267,6 +269,10 @@ static void serve_remade(int fd, const char *log)
 			snprintf(out, sizeof(out),
 				 "* 1 EXISTS\r\n* OK [UIDVALIDITY 5] v\r\n* OK [UIDNEXT 2] n\r\n"
 				 "%s OK [READ-WRITE] selected\r\n", tag);
+		} else if (strncasecmp(cmd, "UID MOVE", 8) == 0) {
+			snprintf(out, sizeof(out), "* OK [COPYUID %d 1 %d] moved\r\n* 1 EXPUNGE\r\n"
+				 "%s OK done\r\n", moves == 0 ? 5 : 99, 5 + moves, tag);
+			moves++;
 		} else if (strncasecmp(cmd, "UID FETCH", 9) == 0) {
 			/* what mailbox A now holds under UID 1 */
 			snprintf(out, sizeof(out),
@@ -395,4 +401,46 @@ Test(remote_transcript, mailbox_made_again_during_the_run_gets_no_uid_command)
 	cr_assert(second_select, "A was not selected again");
 	cr_assert_eq(n_after, 0, "%d UID STORE/EXPUNGE sent to the mailbox made again", n_after);
 	cr_assert_eq(n_fetch, 1, "the download's FETCH was not sent (%d)", n_fetch);
+}
+
+/*
+ * COPYUID is believed only under the UIDVALIDITY the session saw for the
+ * target: B's (5) gives the new UID; under another (B made again since)
+ * the new UID is left 0, to be found by fingerprint.
+ */
+Test(remote_transcript, copyuid_under_another_uidvalidity_is_not_believed)
+{
+	static const uint32_t one[] = { 1 };
+	struct sync_flags seen = { .sys = SYNC_F_SEEN };
+	struct sync_remote *r;
+	char log[] = "/tmp/ferry-transcript-XXXXXX";
+	uint32_t new_uid = 0;
+	struct err e;
+	int fd;
+
+	fd = mkstemp(log);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		fd = accept(lsock, NULL, NULL);
+		if (fd < 0)
+			_exit(2);
+		serve_remade(fd, log);
+		close(fd);
+		_exit(0);
+	}
+	r = remote_open();
+	cr_assert(sync_remote_caps(r)->move);
+	/* B selected once: the session knows its UIDVALIDITY (5) */
+	cr_assert_eq(sync_remote_store(r, "B", one, 1, &seen, NULL, &e), 0, "%s", e.msg);
+	cr_assert_eq(sync_remote_move(r, "A", one, 1, "B", &new_uid, NULL, &e), 0, "%s", e.msg);
+	cr_assert_eq(new_uid, 5u, "COPYUID under B's UIDVALIDITY not taken");
+	new_uid = 1234;
+	cr_assert_eq(sync_remote_move(r, "A", one, 1, "B", &new_uid, NULL, &e), 0, "%s", e.msg);
+	cr_assert_eq(new_uid, 0u, "COPYUID under another UIDVALIDITY taken: %u", new_uid);
+	cr_assert_eq(sync_remote_logout(r, &e), 0, "%s", e.msg);
+	sync_remote_free(r);
+	unlink(log);
 }

@@ -557,6 +557,13 @@ static struct remote_uv *uv_find(const struct sync_remote *r, const char *name)
 	return NULL;
 }
 
+uint32_t remote_known_uidvalidity(const struct sync_remote *r, const char *name)
+{
+	const struct remote_uv *u = uv_find(r, name);
+
+	return u != NULL ? u->uidvalidity : 0;
+}
+
 void remote_forget_uidvalidity(struct sync_remote *r, const char *name)
 {
 	size_t len = strlen(name);

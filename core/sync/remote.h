@@ -15,8 +15,10 @@
  * commands that change the server (UID STORE, EXPUNGE, MOVE) go out only
  * once their SELECT is answered and checked (one round trip per mailbox),
  * and FETCH answers pipelined behind a SELECT that shows another value
- * are dropped.  DELETE and RENAME (by this adapter) forget what was seen
- * of the names involved.
+ * are dropped.  APPENDUID and COPYUID under another UIDVALIDITY than the
+ * one seen for their target are not believed (the UIDs are left 0, to be
+ * found by fingerprint).  DELETE and RENAME (by this adapter) forget what
+ * was seen of the names involved.
  * Capabilities are taken as advertised: a server that sends APPENDUID or
  * COPYUID without announcing UIDPLUS is not believed (the UID is then found
  * by fingerprint, or reported as 0).  MULTIAPPEND is used only through

@@ -54,6 +54,9 @@ struct remote_uv {
 	uint32_t uidvalidity;
 };
 
+/* The UIDVALIDITY the session first saw for `name` (remote_select_wait), or 0. */
+uint32_t remote_known_uidvalidity(const struct sync_remote *r, const char *name);
+
 /*
  * Forget what the session saw of `name` and of every name that begins
  * with it (its inferiors, and a few siblings such as "Archive" for "A":

@@ -326,12 +326,13 @@ struct move_ctx {
 	size_t n;
 	uint32_t *new_uids;             /* may be NULL */
 	bool trust;                     /* UIDPLUS offered: COPYUID is meant */
+	uint32_t uidvalidity;           /* the target's, as the session saw it (0: unknown) */
 };
 
 /* "[COPYUID uidvalidity src-set dst-set]": pair the sets up. */
 static int copyuid(struct move_ctx *mc, const struct imap_resp *resp, struct err *e)
 {
-	uint32_t *src = NULL, *dst = NULL;
+	uint32_t *src = NULL, *dst = NULL, uv = 0;
 	size_t nsrc = 0, ndst = 0, i, lo, hi;
 	const char *s, *d;
 	size_t slen, dlen;
@@ -340,9 +341,14 @@ static int copyuid(struct move_ctx *mc, const struct imap_resp *resp, struct err
 	if (resp == NULL || resp->code == NULL || strcmp(resp->code, "COPYUID") != 0 ||
 	    mc->new_uids == NULL || !mc->trust)
 		return 0;
-	if (resp->ncode_args != 3 || (s = imap_arg_str(&resp->code_args[1], &slen)) == NULL ||
+	if (resp->ncode_args != 3 || !imap_arg_u32(&resp->code_args[0], &uv) ||
+	    (s = imap_arg_str(&resp->code_args[1], &slen)) == NULL ||
 	    (d = imap_arg_str(&resp->code_args[2], &dlen)) == NULL)
 		return err_set(e, ERR_PROTO, "server sent a malformed COPYUID code");
+	/* the target made again since the session saw it: its new UIDs are
+	 * not the ones our records speak of (left 0: found by fingerprint) */
+	if (mc->uidvalidity != 0 && uv != mc->uidvalidity)
+		return 0;
 	/* Never more UIDs than we moved: a bound on what the server can make us allocate. */
 	if (imap_seqset_expand(s, slen, 0, mc->n, &src, &nsrc, e) < 0 ||
 	    imap_seqset_expand(d, dlen, 0, mc->n, &dst, &ndst, e) < 0) {
@@ -388,7 +394,8 @@ int sync_remote_move(struct sync_remote *r, const char *from, const uint32_t *ui
 		     const char *to, uint32_t *new_uids_out, bool *left_deleted_out,
 		     struct err *e)
 {
-	struct move_ctx mc = { uids, n, new_uids_out, r->caps.uidplus };
+	struct move_ctx mc = { uids, n, new_uids_out, r->caps.uidplus,
+			       remote_known_uidvalidity(r, to) };
 	const struct sync_flags del = { SYNC_F_DELETED, 0, NULL };
 	struct buf suffix = BUF_INIT(REMOTE_CMD_MAX);
 	int rc;

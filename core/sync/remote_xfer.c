@@ -636,6 +636,7 @@ static int add_date(struct buf *b, time_t t, struct err *e)
  */
 struct sync_remote_append {
 	struct imap_cmd *cmd;
+	uint32_t uidvalidity;           /* the target's, as the session saw it (0: unknown) */
 	size_t n;
 	struct crlf_src src[];
 };
@@ -709,6 +710,7 @@ static int append_submit(struct sync_remote *r, const char *name,
 	}
 	ap = xcalloc(1, sizeof(*ap) + n * sizeof(ap->src[0]));
 	ap->n = n;
+	ap->uidvalidity = remote_known_uidvalidity(r, name);
 	for (size_t i = 0; i < n; i++) {
 		ap->src[i].fd = msgs[i].fd;
 		ap->src[i].size = msgs[i].size_crlf;
@@ -741,9 +743,12 @@ static int append_submit(struct sync_remote *r, const char *name,
 /*
  * APPENDUID's UID set, expanded in order into uids[0..n) (RFC 4315: the
  * messages' UIDs in the order they were appended).  0 when it does not name
- * exactly n UIDs.
+ * exactly n UIDs, or names them under another UIDVALIDITY than `uv_want`
+ * (when known): the target was made again, and those UIDs are not the
+ * ones the caller's records speak of (found by fingerprint instead).
  */
-static int appenduid_set(const struct imap_resp *resp, uint32_t *uids, size_t n)
+static int appenduid_set(const struct imap_resp *resp, uint32_t uv_want, uint32_t *uids,
+			 size_t n)
 {
 	uint32_t uv, *got = NULL;
 	const char *set;
@@ -752,6 +757,7 @@ static int appenduid_set(const struct imap_resp *resp, uint32_t *uids, size_t n)
 
 	if (resp == NULL || resp->code == NULL || strcmp(resp->code, "APPENDUID") != 0 ||
 	    resp->ncode_args != 2 || !imap_arg_u32(&resp->code_args[0], &uv) ||
+	    (uv_want != 0 && uv != uv_want) ||
 	    (set = imap_arg_str(&resp->code_args[1], &len)) == NULL ||
 	    imap_seqset_expand(set, len, 0, n, &got, &k, &e) < 0 || k != n) {
 		free(got);
@@ -773,7 +779,7 @@ static int append_wait(struct sync_remote *r, struct sync_remote_append *ap, uin
 	rc = remote_conn(r, &c, e) < 0 ? -1 : imap_conn_wait(c, ap->cmd, e);
 	/* APPENDUID only when UIDPLUS is offered (a cut-down server may still send it). */
 	if (rc == 0 && r->caps.uidplus)
-		(void)appenduid_set(imap_cmd_response(ap->cmd), uid_out, 1);
+		(void)appenduid_set(imap_cmd_response(ap->cmd), ap->uidvalidity, uid_out, 1);
 	append_free(ap);
 	return rc;
 }
@@ -854,7 +860,7 @@ int sync_remote_append_many_wait(struct sync_remote *r, struct sync_remote_appen
 
 	memset(uids_out, 0, n * sizeof(*uids_out));
 	rc = remote_conn(r, &c, e) < 0 ? -1 : imap_conn_wait(c, ap->cmd, e);
-	if (rc == 0 && !appenduid_set(imap_cmd_response(ap->cmd), uids_out, n))
+	if (rc == 0 && !appenduid_set(imap_cmd_response(ap->cmd), ap->uidvalidity, uids_out, n))
 		memset(uids_out, 0, n * sizeof(*uids_out));
 	append_free(ap);
 	if (rc < 0)
