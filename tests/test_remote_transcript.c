@@ -109,11 +109,13 @@ static bool next_command(int fd, char *line, size_t cap, const char **cmd_out)
 	return false;
 }
 
-static void serve(int fd)
+static void serve(int fd, const char *log)
 {
 	char line[4096], out[8192];
 	const char *cmd;
 	int selects_b = 0;
+
+	(void)log;
 
 	say(fd, "* OK [CAPABILITY IMAP4rev1 LOGIN-REFERRALS ENABLE CONDSTORE QRESYNC UIDPLUS] ready\r\n");
 	while (next_command(fd, line, sizeof(line), &cmd)) {
@@ -181,6 +183,32 @@ static struct sync_remote *remote_open(void)
 }
 
 /*
+ * A session with serve_fn(fd, log) in a child; log: NULL, or a mkstemp
+ * template, made into a fresh file for the server's log.
+ */
+static struct sync_remote *open_with(void (*serve_fn)(int fd, const char *log), char *log)
+{
+	int fd;
+
+	if (log != NULL) {
+		fd = mkstemp(log);
+		cr_assert_geq(fd, 0);
+		close(fd);
+	}
+	child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		fd = accept(lsock, NULL, NULL);
+		if (fd < 0)
+			_exit(2);
+		serve_fn(fd, log);
+		close(fd);
+		_exit(0);
+	}
+	return remote_open();
+}
+
+/*
  * A and B listed ahead with QRESYNC; A's late update (UID 2 \Flagged),
  * sent after B's SELECT was reached but before its [CLOSED], is not taken
  * as B's: B is listed again, and its delta is exactly UID 4 \Seen.
@@ -199,19 +227,8 @@ Test(remote_transcript, update_of_previous_mailbox_before_closed_is_not_taken_as
 	unsigned long sel0;
 	struct arena a;
 	struct err e;
-	int fd;
 
-	child = fork();
-	cr_assert_geq(child, 0);
-	if (child == 0) {
-		fd = accept(lsock, NULL, NULL);
-		if (fd < 0)
-			_exit(2);
-		serve(fd);
-		close(fd);
-		_exit(0);
-	}
-	r = remote_open();
+	r = open_with(serve, NULL);
 	cr_assert(sync_remote_caps(r)->qresync);
 	arena_init(&a, 4096);
 	sel0 = sync_remote_selects(r);
@@ -341,25 +358,12 @@ Test(remote_transcript, mailbox_made_again_during_the_run_gets_no_uid_command)
 	struct sync_remote *r;
 	char log[] = "/tmp/ferry-transcript-XXXXXX";
 	char line[512];
-	int finished = 0, fd, n_after = 0, n_fetch = 0;
+	int finished = 0, n_after = 0, n_fetch = 0;
 	bool second_select = false;
 	struct err e;
 	FILE *f;
 
-	fd = mkstemp(log);
-	cr_assert_geq(fd, 0);
-	close(fd);
-	child = fork();
-	cr_assert_geq(child, 0);
-	if (child == 0) {
-		fd = accept(lsock, NULL, NULL);
-		if (fd < 0)
-			_exit(2);
-		serve_remade(fd, log);
-		close(fd);
-		_exit(0);
-	}
-	r = remote_open();
+	r = open_with(serve_remade, log);
 	/* the first SELECT of A (UIDVALIDITY 7), then B selected */
 	cr_assert_eq(sync_remote_store(r, "A", one, 1, &seen, NULL, &e), 0, "%s", e.msg);
 	cr_assert_eq(sync_remote_store(r, "B", one, 1, &seen, NULL, &e), 0, "%s", e.msg);
@@ -416,22 +420,8 @@ Test(remote_transcript, copyuid_under_another_uidvalidity_is_not_believed)
 	char log[] = "/tmp/ferry-transcript-XXXXXX";
 	uint32_t new_uid = 0;
 	struct err e;
-	int fd;
 
-	fd = mkstemp(log);
-	cr_assert_geq(fd, 0);
-	close(fd);
-	child = fork();
-	cr_assert_geq(child, 0);
-	if (child == 0) {
-		fd = accept(lsock, NULL, NULL);
-		if (fd < 0)
-			_exit(2);
-		serve_remade(fd, log);
-		close(fd);
-		_exit(0);
-	}
-	r = remote_open();
+	r = open_with(serve_remade, log);
 	cr_assert(sync_remote_caps(r)->move);
 	/* B selected once: the session knows its UIDVALIDITY (5) */
 	cr_assert_eq(sync_remote_store(r, "B", one, 1, &seen, NULL, &e), 0, "%s", e.msg);
