@@ -1569,7 +1569,6 @@ static void sync_folders(struct eng *g, struct eng_mbox **ms, const bool *need, 
 	free(by);
 }
 
-
 static int fl_local_renames(struct eng *g, struct eng_mbox *m, struct sync_action **acts,
 			    size_t n, struct sync_action **done, size_t *k, struct err *e);
 
