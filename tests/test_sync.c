@@ -629,6 +629,25 @@ static size_t check_uid_commands_behind_answered_selects(const char *trace, cons
 }
 
 /*
+ * `ferry -vv sync`, which must succeed; with `check`, the trace's UID
+ * commands containing `verb` must be `want` in number and pass
+ * check_uid_commands_behind_answered_selects().
+ */
+static void sync_checking_uid_commands(struct sl_ctx *c, const char *verb, size_t want, bool check)
+{
+	struct harness_result res;
+	int st = run_keep(c, &res, "-vv", "sync", NULL);
+
+	cr_assert_eq(st, 0, "ferry exited %d\n%s", st, res.err);
+	if (check) {
+		size_t n = check_uid_commands_behind_answered_selects(res.err, verb);
+
+		cr_assert_eq(n, want, "%zu commands with \"%s\" in:\n%s", n, verb, res.err);
+	}
+	harness_result_release(&res);
+}
+
+/*
  * Deletions both ways in four mailboxes are one deletion run: every file
  * and message goes, only those, and another run changes nothing.  With
  * UIDPLUS: one UID EXPUNGE per mailbox, each sent once its SELECT was
@@ -636,18 +655,8 @@ static size_t check_uid_commands_behind_answered_selects(const char *trace, cons
  */
 SYNC_TEST(deletions_in_several_mailboxes_go_both_ways_in_one_run)
 {
-	struct harness_result res;
-	int st;
-
 	deletions_everywhere(c);
-	st = run_keep(c, &res, "-vv", "sync", NULL);
-	cr_assert_eq(st, 0, "ferry exited %d\n%s", st, res.err);
-	if (!c->rev1) {
-		size_t n = check_uid_commands_behind_answered_selects(res.err, " UID EXPUNGE ");
-
-		cr_assert_eq(n, 4, "%zu UID EXPUNGE commands in:\n%s", n, res.err);
-	}
-	harness_result_release(&res);
+	sync_checking_uid_commands(c, " UID EXPUNGE ", 4, !c->rev1);
 	for (size_t i = 0; i < 4; i++)
 		expect_kept(c, run_boxes[i]);
 	assert_sides_equal(c);
@@ -724,16 +733,8 @@ static void expect_flags_stored(struct sl_ctx *c, const char *box)
  */
 SYNC_TEST(flag_changes_in_several_mailboxes_are_stored_in_one_run)
 {
-	struct harness_result res;
-	size_t n;
-	int st;
-
 	flag_changes_everywhere(c);
-	st = run_keep(c, &res, "-vv", "sync", NULL);
-	cr_assert_eq(st, 0, "ferry exited %d\n%s", st, res.err);
-	n = check_uid_commands_behind_answered_selects(res.err, " UID STORE ");
-	cr_assert_eq(n, 8, "%zu UID STORE commands in:\n%s", n, res.err);
-	harness_result_release(&res);
+	sync_checking_uid_commands(c, " UID STORE ", 8, true);
 	for (size_t i = 0; i < 4; i++)
 		expect_flags_stored(c, run_boxes[i]);
 	assert_sides_equal(c);

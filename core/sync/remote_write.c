@@ -19,13 +19,21 @@
 #include "xalloc.h"
 
 /*
- * A mailbox the server opened read-only ([READ-ONLY]: e.g. its files are
- * not writable for the server) takes STORE and EXPUNGE with an OK and
- * changes nothing (Dovecot does so): that must not pass for done.
+ * Select `name` (unless selected) for commands that change it, waiting
+ * for the answer: remote_select_wait() has then checked its UIDVALIDITY
+ * (remote.h).  Never pipelined ahead of those commands: a mailbox made
+ * again under the same name since the scan would take the STORE \Deleted
+ * and EXPUNGE meant for other messages.  The cost is a round trip per
+ * mailbox.  A mailbox the server opened read-only ([READ-ONLY]: e.g.
+ * its files are not writable for the server) takes STORE and EXPUNGE with
+ * an OK and changes nothing (Dovecot does so): that must not pass for
+ * done, so it fails here.
  */
-static int writable(bool read_only, const char *name, struct err *e)
+static int select_writable(struct sync_remote *r, const char *name, struct err *e)
 {
-	if (read_only)
+	if (remote_select(r, name, e) < 0)
+		return -1;
+	if (r->sel.read_only)
 		return err_set(e, ERR_SERVER, "mailbox \"%s\" is read-only on the server", name);
 	return 0;
 }
@@ -73,7 +81,7 @@ int sync_remote_store_many(struct sync_remote *r, const char *name,
 
 	if (store_ops_total(ops, nops) == 0)
 		return 0;
-	if (remote_select(r, name, e) < 0 || writable(r->sel.read_only, name, e) < 0)
+	if (select_writable(r, name, e) < 0)
 		return err_prefix(e, "setting flags in mailbox \"%s\"", name);
 	rc = store_ops_submit(r, ops, nops, &q, e);
 	if (rc < 0) {
@@ -194,14 +202,13 @@ int sync_remote_expunge(struct sync_remote *r, const char *name, const uint32_t 
 /*
  * One mailbox's commands in flight: its UID commands, submitted once its
  * SELECT (unless it was the selected mailbox already) has been answered
- * and checked (pending_select); the answers are read later, so the
+ * and checked (select_writable); the answers are read later, so the
  * commands of several mailboxes are on the wire together, each behind
  * its checked SELECT.
  */
 struct sync_remote_pending {
 	char *name;                     /* UTF-8, for errors */
 	const char *what;               /* "expunging", "setting flags" */
-	bool read_only;                 /* the selected mailbox is read-only */
 	struct remote_cmds q;           /* the UID commands */
 };
 
@@ -217,36 +224,13 @@ static struct sync_remote_pending *pending_new(const char *name, const char *wha
 /* Wait for what p sent, report the first error, free p. */
 static int pending_finish(struct sync_remote *r, struct sync_remote_pending *p, struct err *e)
 {
-	struct err e2;
-	int rc = 0;
+	int rc = remote_cmds_wait(r, &p->q, NULL, NULL, e);
 
-	rc = writable(p->read_only, p->name, e);
-	if (rc < 0)
-		(void)remote_cmds_wait(r, &p->q, NULL, NULL, &e2);
-	else
-		rc = remote_cmds_wait(r, &p->q, NULL, NULL, e);
 	if (rc < 0)
 		err_prefix(e, "%s in mailbox \"%s\"", p->what, p->name);
 	free(p->name);
 	free(p);
 	return rc;
-}
-
-/*
- * SELECT name unless it is the selected mailbox, and wait for the answer:
- * the UID commands that follow change the server, so they go out only
- * once the SELECT has shown the UIDVALIDITY their UIDs belong to
- * (remote_select_wait checks it) and that the mailbox is writable.  (A
- * SELECT pipelined ahead of them would let a mailbox made again under
- * the same name since the scan take the STORE \Deleted and EXPUNGE meant
- * for other messages.)  The cost is a round trip per mailbox.
- */
-static int pending_select(struct sync_remote *r, struct sync_remote_pending *p, struct err *e)
-{
-	if (remote_select(r, p->name, e) < 0)
-		return -1;
-	p->read_only = r->sel.read_only;
-	return writable(p->read_only, p->name, e);
 }
 
 /*
@@ -289,7 +273,7 @@ int sync_remote_expunge_submit(struct sync_remote *r, const char *name, const ui
 	if (n > 0) {
 		/* UID EXPUNGE removes only those of our UIDs that carry \Deleted,
 		 * so it is harmless after a failed STORE. */
-		if (remote_check_uids(uids, n, e) < 0 || pending_select(r, p, e) < 0 ||
+		if (remote_check_uids(uids, n, e) < 0 || select_writable(r, p->name, e) < 0 ||
 		    remote_submit_uid_sets(r, "UID STORE ", " +FLAGS.SILENT (\\Deleted)", uids, n, 0,
 					   NULL, NULL, &p->q, e) < 0 ||
 		    remote_submit_uid_sets(r, "UID EXPUNGE ", "", uids, n, 0, NULL, NULL, &p->q, e) < 0)
@@ -307,7 +291,7 @@ int sync_remote_store_submit(struct sync_remote *r, const char *name,
 
 	*p_out = NULL;
 	if (store_ops_total(ops, nops) > 0) {
-		if (pending_select(r, p, e) < 0 || store_ops_submit(r, ops, nops, &p->q, e) < 0)
+		if (select_writable(r, p->name, e) < 0 || store_ops_submit(r, ops, nops, &p->q, e) < 0)
 			return pending_abort(r, p, e);
 	}
 	*p_out = p;
@@ -406,9 +390,9 @@ int sync_remote_move(struct sync_remote *r, const char *from, const uint32_t *ui
 		memset(new_uids_out, 0, n * sizeof(*new_uids_out));
 	if (n == 0)
 		return 0;
-	if (remote_check_uids(uids, n, e) < 0 || remote_select(r, from, e) < 0)
+	if (remote_check_uids(uids, n, e) < 0)
 		return -1;
-	if (writable(r->sel.read_only, from, e) < 0)
+	if (select_writable(r, from, e) < 0)
 		return err_prefix(e, "moving from \"%s\" to \"%s\"", from, to);
 	rc = buf_addc(&suffix, ' ', e) < 0 || remote_add_mailbox(r, &suffix, to, e) < 0 ? -1 : 0;
 	if (rc == 0 && r->caps.move)

@@ -31,6 +31,7 @@ struct fp_run {
 	 * it, nor after it showed another UIDVALIDITY (remote_selecting_check). */
 	const struct remote_selecting *gate;
 	const char *name;               /* the mailbox (UTF-8) */
+	bool gate_checked;              /* the gate's UIDVALIDITY was checked (and matched) */
 	int failed;                     /* the callback's return, once non-zero */
 	struct err err;
 };
@@ -97,8 +98,12 @@ static int fp_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
 	}
 	if (fr->failed || uid < fr->uid_min)
 		return 1;
-	if (fr->gate != NULL && remote_selecting_check(fr->gate, fr->name, &fr->err) < 0)
-		return 1;       /* another mailbox's UIDs: the SELECT's wait fails the job */
+	/* (once: the SELECT's untagged data all came before its FETCHes' answers) */
+	if (fr->gate != NULL && !fr->gate_checked) {
+		if (remote_selecting_check(fr->gate, fr->name, &fr->err) < 0)
+			return 1;       /* another mailbox's UIDs: the SELECT's wait fails the job */
+		fr->gate_checked = true;
+	}
 	memset(&fp, 0, sizeof(fp));
 	fp.state = SYNC_FP_KNOWN;
 	memcpy(fp.bytes, v.bytes, SYNC_FP_LEN);
@@ -291,6 +296,7 @@ struct dl_run {
 	bool *got;                      /* [n] */
 	const struct remote_selecting *gate;    /* the SELECT sent with the FETCHes, or NULL */
 	const char *name;               /* the mailbox (UTF-8) */
+	bool gate_checked;              /* the gate's UIDVALIDITY was checked */
 	bool failed;
 	struct err err;
 	struct arena a;                 /* flags of one response, reset after each */
@@ -391,9 +397,11 @@ static int dl_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
 		return 0;       /* before the mailbox is selected: not an answer to these FETCHes */
 	/* a SELECT that showed another UIDVALIDITY: its messages are not the
 	 * ones asked for (dropped below; the SELECT's wait fails the download) */
-	if (dr->gate != NULL && !dr->failed &&
-	    remote_selecting_check(dr->gate, dr->name, &dr->err) < 0)
-		dr->failed = true;
+	if (dr->gate != NULL && !dr->gate_checked) {
+		dr->gate_checked = true;        /* once: the SELECT is answered */
+		if (remote_selecting_check(dr->gate, dr->name, &dr->err) < 0)
+			dr->failed = true;
+	}
 	list = &resp->args[0];
 	body = imap_fetch_item(list, dr->item);
 	if (body == NULL)
