@@ -608,6 +608,34 @@ static int uv_select(struct sync_remote *r, const struct remote_selecting *s, co
 	return 0;
 }
 
+void sync_remote_adopt_uidvalidities(struct sync_remote *to, const struct sync_remote *from)
+{
+	for (size_t i = 0; i < from->nuvs; i++) {
+		struct remote_uv *u = uv_find(to, from->uvs[i].name);
+
+		if (u == NULL) {
+			to->uvs = xgrow(to->uvs, &to->cap_uvs, to->nuvs + 1, sizeof(*to->uvs));
+			u = &to->uvs[to->nuvs++];
+			u->name = xstrdup(from->uvs[i].name);
+		}
+		u->uidvalidity = from->uvs[i].uidvalidity;
+	}
+}
+
+bool sync_remote_peer_is_local(const struct sync_remote *r)
+{
+	const struct imap_conn *c = imap_client_conn(r->cl);
+
+	return c != NULL && imap_conn_peer_is_local(c);
+}
+
+bool sync_remote_connected(const struct sync_remote *r)
+{
+	const struct imap_conn *c = imap_client_conn(r->cl);
+
+	return c != NULL && imap_conn_state(c) == IMAP_CONN_OPEN;
+}
+
 int remote_select_wait(struct remote_selecting *s, const char *name, struct err *e)
 {
 	struct sync_remote *r = s->r;

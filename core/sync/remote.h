@@ -385,6 +385,45 @@ int sync_remote_download_headers(struct sync_remote *r, const char *name, const 
 				 size_t n, const struct sync_remote_sink *sink, struct err *e);
 
 /*
+ * sync_remote_download() (headers: _headers()) in halves, so that several
+ * connections (one adapter each) can stream at once, driven by one poll()
+ * loop.  _start() sends the SELECT (when another mailbox is selected) and
+ * the UID FETCHes without waiting and returns the download in *out (NULL
+ * only with -1: a bad UID list, or a download already in flight on this
+ * adapter: one at a time per adapter).  A failure to send is kept for
+ * _finish().  Until then the sink is called whenever the adapter's
+ * connection is driven: by _wait_any(), or by any blocking call on the
+ * same adapter (none should be made meanwhile: the selection is the
+ * download's).  _ready(): every command of it has been answered (or its
+ * connection failed), so _finish() will not block.  _wait_any() drives
+ * the connections of ds[0..n) (n <= SYNC_REMOTE_DL_MAX, each on its own
+ * adapter) until at least one of them is ready; -1 only when poll()
+ * fails.  _finish() waits for what is left, calls gone() for UIDs the
+ * server did not return, frees the download, and returns what
+ * sync_remote_download() would have.  The sink's ctx must live until then.
+ */
+#define SYNC_REMOTE_DL_MAX 16
+struct sync_remote_dl;
+int sync_remote_download_start(struct sync_remote *r, const char *name, const uint32_t *uids,
+			       size_t n, const struct sync_remote_sink *sink, bool headers,
+			       struct sync_remote_dl **out, struct err *e);
+bool sync_remote_download_ready(const struct sync_remote_dl *d);
+int sync_remote_download_wait_any(struct sync_remote_dl *const *ds, size_t n, struct err *e);
+int sync_remote_download_finish(struct sync_remote_dl *d, struct err *e);
+
+/*
+ * Make the UIDVALIDITY that `from`'s session first saw for each mailbox
+ * the one `to` expects (added to to's records, or replacing one): a
+ * second connection then refuses a mailbox made again since the first
+ * one listed it, as the first connection would.
+ */
+void sync_remote_adopt_uidvalidities(struct sync_remote *to, const struct sync_remote *from);
+/* The connection is open: commands can still be sent (false once it failed or closed). */
+bool sync_remote_connected(const struct sync_remote *r);
+/* The server is on this machine (a loopback address): it shares our CPUs. */
+bool sync_remote_peer_is_local(const struct sync_remote *r);
+
+/*
  * The mailbox's UIDNEXT now (selects it; or STATUS when another mailbox is
  * selected and stays so).  For the upload intent recorded before an APPEND.
  */

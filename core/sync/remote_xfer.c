@@ -6,6 +6,7 @@
 #include "remote_int.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -446,74 +447,197 @@ static int dl_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
 	return 1;
 }
 
-/* A download of `item` ("BODY[]" or "BODY[HEADER]"), asked for as `suffix`. */
-static int download_item(struct sync_remote *r, const char *name, const uint32_t *uids, size_t n,
-			 const struct sync_remote_sink *sink, const char *item, const char *suffix,
-			 struct err *e)
-{
-	struct dl_run dr = { .r = r, .sink = sink, .item = item, .uids = uids, .n = n,
-			     .name = name };
+/*
+ * A download in flight (sync_remote_download_start): what its FETCH
+ * handler needs, the SELECT sent with it, its commands.  Lives on the
+ * heap because its handlers run whenever the connection is driven, until
+ * sync_remote_download_finish().
+ */
+struct sync_remote_dl {
+	struct dl_run dr;
+	struct sync_remote_sink sink;   /* the caller's, copied */
 	struct remote_selecting sel;
-	struct remote_cmds q = { 0 };
-	struct err e2;
-	size_t i;
-	int rc;
+	bool selecting;                 /* sel was sent (dr.gate points to it) */
+	struct remote_cmds q;
+	char *name;
+	uint32_t *uids;                 /* copied */
+	int rc;                         /* the submission's outcome */
+	struct err err;
+};
 
-	if (n == 0)
-		return 0;
+/* A download of `item` ("BODY[]" or "BODY[HEADER]"), asked for as `suffix`. */
+static int download_start(struct sync_remote *r, const char *name, const uint32_t *uids, size_t n,
+			  const struct sync_remote_sink *sink, bool headers,
+			  struct sync_remote_dl **out, struct err *e)
+{
+	struct sync_remote_dl *d;
+	const char *suffix = headers ? " (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER])"
+				     : " (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])";
+
+	*out = NULL;
 	if (remote_check_uids(uids, n, e) < 0)
 		return -1;
+	if (r->user_sink != NULL)
+		return err_set(e, ERR_INTERNAL, "a download is already in flight on this connection");
+	d = xcalloc(1, sizeof(*d));
+	d->sink = *sink;
+	d->name = xstrdup(name);
+	d->uids = xcalloc(n + 1, sizeof(*d->uids));
+	if (n > 0)
+		memcpy(d->uids, uids, n * sizeof(*uids));
+	d->dr = (struct dl_run){ .r = r, .sink = &d->sink, .item = headers ? "BODY[HEADER]" : "BODY[]",
+				 .uids = d->uids, .n = n, .name = d->name };
+	d->dr.got = xcalloc(n + 1, sizeof(bool));
+	arena_init(&d->dr.a, 4096);
+	*out = d;
+	if (n == 0)
+		return 0;
 	/* A SELECT needed goes out with the FETCHes, not a round trip ahead of them. */
 	if (r->selected == NULL || strcmp(r->selected, name) != 0) {
-		if (remote_select_submit(r, name, NULL, NULL, NULL, &sel, e) < 0)
-			return -1;
-		dr.gate = &sel;
+		if (remote_select_submit(r, name, NULL, NULL, NULL, &d->sel, &d->err) < 0) {
+			d->rc = -1;
+			return 0;
+		}
+		d->selecting = true;
+		d->dr.gate = &d->sel;
 	}
-	dr.got = xcalloc(n, sizeof(bool));
-	arena_init(&dr.a, 4096);
-	r->user_sink = sink;
-	r->body_item = item;
+	r->user_sink = &d->sink;
+	r->body_item = d->dr.item;
 	r->sink_mode = REMOTE_SINK_BODY;
-	rc = remote_submit_uid_sets(r, "UID FETCH ", suffix, uids, n, DOWNLOAD_BATCH, dl_untagged, &dr,
-				    &q, e);
+	d->rc = remote_submit_uid_sets(r, "UID FETCH ", suffix, d->uids, n, DOWNLOAD_BATCH,
+				       dl_untagged, &d->dr, &d->q, &d->err);
+	return 0;
+}
+
+bool sync_remote_download_ready(const struct sync_remote_dl *d)
+{
+	if (d->selecting && !remote_selecting_done(&d->sel))
+		return false;
+	for (size_t i = 0; i < d->q.n; i++)
+		if (!imap_cmd_is_done(d->q.v[i]))
+			return false;
+	return true;
+}
+
+int sync_remote_download_wait_any(struct sync_remote_dl *const *ds, size_t n, struct err *e)
+{
+	struct pollfd pfd[SYNC_REMOTE_DL_MAX];
+	struct imap_conn *conn[SYNC_REMOTE_DL_MAX];
+
+	if (n == 0 || n > SYNC_REMOTE_DL_MAX)
+		return err_set(e, ERR_INTERNAL, "waiting for %zu downloads", n);
+	for (;;) {
+		size_t np = 0;
+		int timeout = -1, rc;
+		struct err ignored;
+
+		/* what is buffered first: a response may already be complete */
+		for (size_t i = 0; i < n; i++) {
+			err_clear(&ignored);
+			/* a connection that fails completes its commands with the error */
+			(void)imap_conn_process(imap_client_conn(ds[i]->dr.r->cl), 0, &ignored);
+		}
+		for (size_t i = 0; i < n; i++)
+			if (sync_remote_download_ready(ds[i]))
+				return 0;
+		for (size_t i = 0; i < n; i++) {
+			struct imap_conn *c = imap_client_conn(ds[i]->dr.r->cl);
+			int t = imap_conn_poll_timeout(c);
+			short ev = imap_conn_events(c);
+
+			if (ev == 0 && t < 0)
+				continue;
+			if (t >= 0 && (timeout < 0 || t < timeout))
+				timeout = t;
+			conn[np] = c;
+			pfd[np++] = (struct pollfd){ .fd = imap_conn_fd(c), .events = ev };
+		}
+		if (np == 0)
+			return err_set(e, ERR_INTERNAL, "downloads wait on no connection");
+		rc = poll(pfd, (nfds_t)np, timeout);
+		if (rc < 0 && errno != EINTR)
+			return err_sys(e, ERR_NET, errno, "poll");
+		for (size_t k = 0; rc > 0 && k < np; k++) {
+			if (pfd[k].revents == 0)
+				continue;
+			err_clear(&ignored);
+			(void)imap_conn_process(conn[k], pfd[k].revents, &ignored);
+		}
+	}
+}
+
+int sync_remote_download_finish(struct sync_remote_dl *d, struct err *e)
+{
+	struct sync_remote *r = d->dr.r;
+	const struct sync_remote_sink *sink = &d->sink;
+	struct err e2;
+	int rc = d->rc;
+
+	if (rc < 0)
+		*e = d->err;
 	err_clear(&e2);
-	if (dr.gate != NULL && remote_select_wait(&sel, name, &e2) < 0 && rc == 0) {
+	if (d->selecting && remote_select_wait(&d->sel, d->name, &e2) < 0 && rc == 0) {
 		*e = e2;
 		rc = -1;
 	}
 	err_clear(&e2);
-	if (remote_cmds_wait(r, &q, NULL, NULL, rc == 0 ? e : &e2) < 0)
+	if (remote_cmds_wait(r, &d->q, NULL, NULL, rc == 0 ? e : &e2) < 0)
 		rc = -1;
-	r->sink_mode = REMOTE_SINK_OFF;
-	r->body_item = NULL;
-	remote_lits_abort_all(r);
-	r->user_sink = NULL;
-	if (rc == 0 && dr.failed) {
-		*e = dr.err;
+	if (r->user_sink == &d->sink) {
+		r->sink_mode = REMOTE_SINK_OFF;
+		r->body_item = NULL;
+		remote_lits_abort_all(r);
+		r->user_sink = NULL;
+	}
+	if (rc == 0 && d->dr.failed) {
+		*e = d->dr.err;
 		rc = -1;
 	}
-	for (i = 0; rc == 0 && i < n; i++)
-		if (!dr.got[i] && sink->gone && sink->gone(sink->ctx, uids[i], e) < 0)
+	for (size_t i = 0; rc == 0 && i < d->dr.n; i++)
+		if (!d->dr.got[i] && sink->gone && sink->gone(sink->ctx, d->uids[i], e) < 0)
 			rc = -1;
-	arena_release(&dr.a);
-	free(dr.got);
 	if (rc < 0)
-		err_prefix(e, "downloading from mailbox \"%s\"", name);
+		err_prefix(e, "downloading from mailbox \"%s\"", d->name);
+	arena_release(&d->dr.a);
+	free(d->dr.got);
+	free(d->uids);
+	free(d->name);
+	free(d);
 	return rc;
+}
+
+int sync_remote_download_start(struct sync_remote *r, const char *name, const uint32_t *uids,
+			       size_t n, const struct sync_remote_sink *sink, bool headers,
+			       struct sync_remote_dl **out, struct err *e)
+{
+	if (download_start(r, name, uids, n, sink, headers, out, e) < 0)
+		return err_prefix(e, "downloading from mailbox \"%s\"", name);
+	return 0;
+}
+
+/* Start and finish one download on its own. */
+static int download_now(struct sync_remote *r, const char *name, const uint32_t *uids, size_t n,
+			const struct sync_remote_sink *sink, bool headers, struct err *e)
+{
+	struct sync_remote_dl *d;
+
+	if (n == 0)
+		return 0;
+	if (sync_remote_download_start(r, name, uids, n, sink, headers, &d, e) < 0)
+		return -1;
+	return sync_remote_download_finish(d, e);
 }
 
 int sync_remote_download(struct sync_remote *r, const char *name, const uint32_t *uids, size_t n,
 			 const struct sync_remote_sink *sink, struct err *e)
 {
-	return download_item(r, name, uids, n, sink, "BODY[]",
-			     " (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])", e);
+	return download_now(r, name, uids, n, sink, false, e);
 }
 
 int sync_remote_download_headers(struct sync_remote *r, const char *name, const uint32_t *uids,
 				 size_t n, const struct sync_remote_sink *sink, struct err *e)
 {
-	return download_item(r, name, uids, n, sink, "BODY[HEADER]",
-			     " (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER])", e);
+	return download_now(r, name, uids, n, sink, true, e);
 }
 
 /* ---- uploads ------------------------------------------------------------------------ */
