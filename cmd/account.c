@@ -1,5 +1,6 @@
 #include "account.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,10 +117,15 @@ void account_secrets_release(struct account_secrets *s)
 {
 	secret_cancel(s->job);
 	s->job = NULL;
+	free_secret(s->kept);
+	s->kept = NULL;
 }
 
+/* The engine's further connections log in on threads of their own (one at a time here). */
+static pthread_mutex_t secret_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* secret_early: start the one helper the account has (see account.h). */
-static void account_secret_early(void *ctx)
+static void account_secret_early_locked(void *ctx)
 {
 	struct account_secrets *s = ctx;
 	const struct cfg_remote *r = &s->a->remote;
@@ -127,7 +133,7 @@ static void account_secret_early(void *ctx)
 	bool token = r->password == NULL && r->password_cmd == NULL && r->oauth2_token_cmd != NULL;
 	struct err e;
 
-	if (s->job != NULL || (!pw && !token))
+	if (s->job != NULL || s->kept != NULL || (!pw && !token))
 		return;
 	err_clear(&e);
 	if (secret_start_for_account(s->a, token, &s->job, &e) < 0)
@@ -136,13 +142,22 @@ static void account_secret_early(void *ctx)
 		s->job_token = token;
 }
 
-int account_secret(void *ctx, enum imap_secret_kind kind, struct buf *out, struct err *e)
+static void account_secret_early(void *ctx)
 {
-	struct account_secrets *s = ctx;
+	pthread_mutex_lock(&secret_lock);
+	account_secret_early_locked(ctx);
+	pthread_mutex_unlock(&secret_lock);
+}
+
+static int account_secret_locked(struct account_secrets *s, enum imap_secret_kind kind,
+				 struct buf *out, struct err *e)
+{
 	bool token = kind == IMAP_SECRET_TOKEN;
 	char *secret = NULL;
 	int r;
 
+	if (s->kept != NULL && s->kept_token == token)
+		return buf_adds(out, s->kept, e);
 	if (s->job != NULL && s->job_token == token) {
 		struct secret_job *j = s->job;
 
@@ -156,7 +171,22 @@ int account_secret(void *ctx, enum imap_secret_kind kind, struct buf *out, struc
 	if (r < 0)
 		return -1;
 	r = buf_adds(out, secret, e);
+	if (r == 0 && s->keep && s->kept == NULL) {
+		s->kept = secret;
+		s->kept_token = token;
+		return 0;
+	}
 	free_secret(secret);
+	return r;
+}
+
+int account_secret(void *ctx, enum imap_secret_kind kind, struct buf *out, struct err *e)
+{
+	int r;
+
+	pthread_mutex_lock(&secret_lock);
+	r = account_secret_locked(ctx, kind, out, e);
+	pthread_mutex_unlock(&secret_lock);
 	return r;
 }
 

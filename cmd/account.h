@@ -54,6 +54,15 @@ struct account_secrets {
 	const struct cfg_account *a;
 	struct secret_job *job;         /* started early, not yet taken */
 	bool job_token;                 /* job is oauth2_token_cmd, not password_cmd */
+	/*
+	 * Set by the caller before the first login that needs it: the secret
+	 * is kept (in memory, wiped by account_secrets_release) for the
+	 * further connections of the same run, instead of asking the
+	 * command again for each.
+	 */
+	bool keep;
+	char *kept;
+	bool kept_token;
 };
 void account_secrets_init(struct account_secrets *s, const struct cfg_account *a);
 void account_secrets_release(struct account_secrets *s);

@@ -253,6 +253,18 @@ static double elapsed(const struct timespec *t0)
 	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* The engine's further connections (`connections:`), opened like the first. */
+static struct sync_remote *open_more(void *ctx, struct err *e)
+{
+	struct sync_remote *r = sync_remote_new(ctx);
+
+	if (sync_remote_open(r, e) < 0) {
+		sync_remote_free(r);
+		return NULL;
+	}
+	return r;
+}
+
 static int sync_one(struct run_ctx *rc, size_t idx, struct progress *pr, struct sync_report *rep,
 		    struct err *e)
 {
@@ -301,16 +313,26 @@ static int sync_one(struct run_ctx *rc, size_t idx, struct progress *pr, struct 
 	}
 
 	account_secrets_init(&secrets, a);
+	/* more connections log in with the secret the first one got */
+	secrets.keep = a->remote.connections > 1 && !cli->dry_run;
 	account_client_opts(a, &secrets, &copts, mechs, fp_text);
 	remote = sync_remote_new(&copts);
 	r = sync_remote_open(remote, e);
-	account_secrets_release(&secrets);
 	if (r < 0) {
+		account_secrets_release(&secrets);
 		sync_remote_free(remote);
 		return -1;
 	}
 	o.remote = remote;
+	if (secrets.keep) {
+		o.connections = a->remote.connections;
+		o.open_remote = open_more;
+		o.open_remote_ctx = &copts;
+	} else {
+		account_secrets_release(&secrets);
+	}
 	r = sync_account_run(&o, rep, e);
+	account_secrets_release(&secrets);
 	err_clear(&ignored);
 	if (r == 0 || e->scope != ERR_SCOPE_ACCOUNT)
 		sync_remote_logout(remote, &ignored);

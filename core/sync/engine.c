@@ -1170,6 +1170,7 @@ static void abandon_ahead(struct eng *g)
 static void eng_release(struct eng *g)
 {
 	abandon_ahead(g);
+	eng_close_lanes(g);
 	for (size_t i = 0; i < g->nmb; i++) {
 		if (g->mb[i].have_snap)
 			maildir_snapshot_release(&g->mb[i].snap);

@@ -175,6 +175,19 @@ struct sync_account_opts {
 	time_t since;
 	bool dry_run;
 	struct sync_remote *remote;     /* open and logged in; borrowed */
+	/*
+	 * `connections:` (SPEC §2): the most connections the run may use,
+	 * `remote` included (0 or 1: only `remote`).  With more, and
+	 * open_remote given, the messages of several mailboxes are
+	 * downloaded at once, each further connection opened when the first
+	 * download run that is worth it (several mailboxes, 1 MiB or more)
+	 * starts: open_remote(ctx, e) returns an adapter open and logged in
+	 * like `remote`, or NULL with e filled (the run goes on without it).
+	 * The engine logs them out and frees them before it returns.
+	 */
+	unsigned connections;
+	struct sync_remote *(*open_remote)(void *ctx, struct err *e);
+	void *open_remote_ctx;
 	/* Optional: told where message transfers stand (see struct
 	 * sync_progress); NULL: nobody listens.  Called from the run's own
 	 * thread, often (per chunk of a message body), so it must be cheap and

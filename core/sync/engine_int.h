@@ -67,6 +67,7 @@ struct eng_mbox {
 };
 
 struct dl_batch;
+struct eng_lane_open;
 
 struct eng {
 	const struct sync_account_opts *o;
@@ -75,6 +76,9 @@ struct eng {
 	struct maildir md;
 	bool md_open;
 	struct sync_remote *r;
+	/* exec.c: the further connections of parallel downloads (o->connections) */
+	struct eng_lane_open *xo;       /* [nxo], each opened by its own thread */
+	size_t nxo;
 	char sep;
 	struct arena a;                 /* run lifetime */
 	struct eng_mbox *mb;
@@ -99,6 +103,9 @@ struct eng {
 	uint64_t *dl_ids;               /* exec.c: per plan action, its DOWNLOAD intent committed
 					 * ahead (0: none, UINT64_MAX: taken by its stream) */
 };
+
+/* exec.c: wait for the further connections' openings, log them out, free them. */
+void eng_close_lanes(struct eng *g);
 
 /* idle.c: mark the mailboxes with nothing to do (after the STATUS pre-check). */
 int eng_mark_idle(struct eng *g, struct err *e);

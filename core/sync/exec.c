@@ -8,6 +8,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,6 +339,7 @@ struct dl_batch {
 static int dl_checkpoint(struct dl_batch *b, bool last, struct err *e);
 static int dl_tails_advance(struct eng *g, struct err *e);
 static bool action_blocked(struct eng *g, const struct sync_action *a);
+static void log_action(struct eng *g, const struct sync_action *a);
 
 static int dl_begin(void *ctx, uint64_t size, void **handle_out, struct err *e)
 {
@@ -497,14 +500,19 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Fetch the whole messages of the batch, or (headers) its placeholders. */
-static int dl_fetch(struct dl_batch *b, bool headers, struct err *e)
+/*
+ * Start fetching the whole messages of the batch, or (headers) its
+ * placeholders, on remote r: *out is NULL when there is none to fetch.
+ */
+static int dl_fetch_start(struct dl_batch *b, struct sync_remote *r, bool headers,
+			  struct sync_remote_dl **out, struct err *e)
 {
 	struct sync_remote_sink sink = { b, dl_begin, dl_data, dl_finish, dl_abort, NULL };
 	uint32_t *uids = xcalloc(b->n + 1, sizeof(*uids));
 	size_t n = 0;
 	int rc;
 
+	*out = NULL;
 	for (size_t i = 0; i < b->n; i++)
 		if (b->acts[i]->placeholder == headers)
 			uids[n++] = b->acts[i]->uid;
@@ -515,12 +523,19 @@ static int dl_fetch(struct dl_batch *b, bool headers, struct err *e)
 	qsort(uids, n, sizeof(*uids), cmp_u32);
 	b->headers = headers;
 	sync_step("download");
-	if (headers)
-		rc = sync_remote_download_headers(b->g->r, b->m->sm.remote_name, uids, n, &sink, e);
-	else
-		rc = sync_remote_download(b->g->r, b->m->sm.remote_name, uids, n, &sink, e);
+	rc = sync_remote_download_start(r, b->m->sm.remote_name, uids, n, &sink, headers, out, e);
 	free(uids);
 	return rc;
+}
+
+/* Fetch the whole messages of the batch, or (headers) its placeholders. */
+static int dl_fetch(struct dl_batch *b, bool headers, struct err *e)
+{
+	struct sync_remote_dl *d;
+
+	if (dl_fetch_start(b, b->g->r, headers, &d, e) < 0)
+		return -1;
+	return d != NULL ? sync_remote_download_finish(d, e) : 0;
 }
 
 /*
@@ -895,12 +910,17 @@ static int dl_intents_unused(struct eng *g, struct err *e)
 	return rc;
 }
 
-static int exec_downloads(struct eng *g, struct eng_mbox *m, struct sync_action **acts, size_t n,
-			  struct err *e)
+/*
+ * A new stream of mailbox m's downloads acts[0..n): the folder's older
+ * stream settled, the batch made, the folder opened, the intents taken.
+ */
+static int dl_batch_open(struct eng *g, struct eng_mbox *m, struct sync_action **acts, size_t n,
+			 struct dl_batch **out, struct err *e)
 {
 	struct dl_batch *b;
 	int rc;
 
+	*out = NULL;
 	/* one stream at a time per folder: its generations follow that stream */
 	if (dl_tails_run(g, true, m, e) < 0)
 		return -1;
@@ -927,17 +947,524 @@ static int exec_downloads(struct eng *g, struct eng_mbox *m, struct sync_action 
 		dl_batch_free(b);
 		return -1;
 	}
-	rc = dl_take_intents(g, b, e);
-	if (rc < 0 || dl_fetch(b, false, e) < 0 || dl_fetch(b, true, e) < 0) {
+	if (dl_take_intents(g, b, e) < 0) {
 		dl_batch_free(b);
 		return -1;
 	}
-	/* the older tails move on; this one settles during the next streams */
-	if (dl_tails_advance(g, e) < 0) {
+	*out = b;
+	return 0;
+}
+
+/* The stream has ended: the older tails move on; this one settles during the next streams. */
+static int dl_batch_close(struct dl_batch *b, struct err *e)
+{
+	if (dl_tails_advance(b->g, e) < 0) {
 		dl_batch_free(b);
 		return -1;
 	}
-	return dl_tails_add(g, b, e);
+	return dl_tails_add(b->g, b, e);
+}
+
+static int exec_downloads(struct eng *g, struct eng_mbox *m, struct sync_action **acts, size_t n,
+			  struct err *e)
+{
+	struct dl_batch *b;
+
+	if (dl_batch_open(g, m, acts, n, &b, e) < 0)
+		return -1;
+	if (dl_fetch(b, false, e) < 0 || dl_fetch(b, true, e) < 0) {
+		dl_batch_free(b);
+		return -1;
+	}
+	return dl_batch_close(b, e);
+}
+
+/* ---------------------------------------------------------------- downloads on several connections */
+
+/*
+ * `connections:` above 1: a run of downloads (the plan's consecutive
+ * DOWNLOAD actions) that spans several mailboxes streams up to that many
+ * of them at once, each on its own connection (a lane), all driven by one
+ * poll() loop (sync_remote_download_wait_any).  Everything else is as
+ * with one connection: a mailbox's downloads go as streams of at most
+ * EXEC_DOWNLOAD_BATCH messages, one after the other on one lane (the
+ * folder's older stream settled first), with the same checkpoints and
+ * tails.  It all runs on this thread, so while one stream's callback
+ * makes a checkpoint the others wait (their bytes wait in the sockets).
+ *
+ * The further connections are opened once per run, each on a thread of
+ * its own (opts->open_remote), as soon as the plan shows a download run
+ * worth it (at least two mailboxes and EXEC_DL_LANES_MIN_BYTES); a lane
+ * joins the run of downloads once its connection is logged in.  Before it
+ * joins, it learns the UIDVALIDITYs the main connection saw, so a mailbox
+ * made again since its scan is refused on it too.  One that does not
+ * open is left out (logged).  A lane whose
+ * connection fails fails the mailbox it was streaming (what came is kept:
+ * the next run links it, as after any failed stream) and is dropped; the
+ * other lanes take the mailboxes left.  An error that ends the run (the
+ * main connection, the state) starts no new stream, lets those in flight
+ * end and be recorded, and is then returned.
+ */
+#define EXEC_DL_LANES_MIN_BYTES (1u << 20)
+
+struct dl_group {
+	struct eng_mbox *m;
+	size_t from, to;                /* plan actions [from, to), all from m */
+	size_t next;                    /* the first not streamed yet */
+};
+
+struct dl_lane {
+	struct sync_remote *r;
+	size_t num;                     /* connection number, for messages: 1 is g->r */
+	bool main;                      /* g->r: its failure ends the run */
+	bool dead;
+	struct dl_group *gr;            /* the group it streams, or NULL */
+	struct dl_batch *b;             /* the stream's batch */
+	size_t nacts;
+	struct sync_remote_dl *d;       /* b's fetch in flight */
+	bool headers;                   /* d fetches b's placeholders */
+};
+
+struct dl_lanes {
+	struct eng *g;
+	struct dl_group *gr;
+	size_t ngr;
+	struct dl_lane lane[SYNC_REMOTE_DL_MAX];
+	size_t nlanes;
+	bool stop;                      /* an error that ends the run: no new stream */
+	struct err err;
+};
+
+/*
+ * Bytes below which one connection does it all.  The test knob
+ * FERRY_TEST_LANES_MIN_BYTES sets it, and also lifts dl_lanes_cpu_cap()
+ * (the tests' server is on loopback; *knob_out says it is set).
+ */
+static uint64_t dl_lanes_min_bytes(bool *knob_out)
+{
+	const char *v = getenv("FERRY_TEST_LANES_MIN_BYTES");
+	char *end = NULL;
+	unsigned long long k;
+
+	*knob_out = false;
+	if (v == NULL || *v == '\0')
+		return EXEC_DL_LANES_MIN_BYTES;
+	k = strtoull(v, &end, 10);
+	if (*end != '\0')
+		return EXEC_DL_LANES_MIN_BYTES;
+	*knob_out = true;
+	return (uint64_t)k;
+}
+
+/*
+ * A server on this machine shares its CPUs with us: each connection is
+ * one more server process, and ferry's one reading thread needs a CPU of
+ * its own.  On the two-core machine measured (bench/README.md), four
+ * connections to a loopback Dovecot were slower than one: for the initial
+ * pull and for the incremental sync.  So at most half the online CPUs, at
+ * least 1.
+ */
+static size_t dl_lanes_cpu_cap(struct eng *g)
+{
+	long n;
+
+	if (!sync_remote_peer_is_local(g->r))
+		return SIZE_MAX;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n >= 4 ? (size_t)n / 2 : 1;
+}
+
+/*
+ * A further connection being opened: connect, TLS, login take round trips
+ * (and, over TLS, CPU) that need not hold the run, so each is opened on a
+ * thread of its own as soon as the plan shows a download run worth it,
+ * and a lane starts streaming once its connection is there.  The thread
+ * touches nothing of the run but opts->open_remote and its own slot.
+ */
+struct eng_lane_open {
+	pthread_t th;
+	struct eng *g;
+	struct sync_remote *r;          /* opened (NULL: it failed, see err) */
+	struct err err;
+	atomic_bool done;               /* the thread has finished with r and err */
+	bool seen;                      /* done, and taken as a lane or its failure logged */
+};
+
+static void *lane_open_main(void *arg)
+{
+	struct eng_lane_open *x = arg;
+
+	err_clear(&x->err);
+	x->r = x->g->o->open_remote(x->g->o->open_remote_ctx, &x->err);
+	atomic_store(&x->done, true);
+	return NULL;
+}
+
+/* Start opening want - 1 further connections (once per run). */
+static void dl_lanes_open(struct eng *g, size_t want)
+{
+	if (g->xo != NULL || want < 2)
+		return;
+	if (want > SYNC_REMOTE_DL_MAX)
+		want = SYNC_REMOTE_DL_MAX;
+	g->xo = xcalloc(want - 1, sizeof(*g->xo));
+	for (size_t k = 0; k + 1 < want; k++) {
+		struct eng_lane_open *x = &g->xo[k];
+
+		x->g = g;
+		atomic_init(&x->done, false);
+		if (pthread_create(&x->th, NULL, lane_open_main, x) != 0) {
+			log_msg(LOG_INFO, LOG_CAT_SYNC, "account \"%s\": no thread to open connection "
+				"%zu: %s", g->o->account ? g->o->account : "", k + 2, strerror(errno));
+			break;
+		}
+		g->nxo++;
+	}
+}
+
+static void dl_lanes_reap(struct eng *g);
+
+/*
+ * Add a lane for each further connection that is open and not a lane of
+ * this run yet, up to `want` lanes; log those that failed to open.
+ */
+static void dl_lanes_join(struct dl_lanes *L, size_t want)
+{
+	struct eng *g = L->g;
+
+	dl_lanes_reap(g);
+	for (size_t k = 0; k < g->nxo && L->nlanes < want; k++) {
+		struct eng_lane_open *x = &g->xo[k];
+		bool have = false;
+
+		if (!atomic_load(&x->done) || x->r == NULL)
+			continue;
+		for (size_t i = 0; i < L->nlanes; i++)
+			have |= L->lane[i].r == x->r;
+		if (have || !sync_remote_connected(x->r))
+			continue;
+		/* what the main connection saw, as of now: its scans and selects */
+		sync_remote_adopt_uidvalidities(x->r, g->r);
+		L->lane[L->nlanes++] = (struct dl_lane){ .r = x->r, .num = k + 2 };
+	}
+}
+
+/* Log the further connections that failed to open (once each). */
+static void dl_lanes_reap(struct eng *g)
+{
+	for (size_t k = 0; k < g->nxo; k++) {
+		struct eng_lane_open *x = &g->xo[k];
+
+		if (x->seen || !atomic_load(&x->done) || x->r != NULL)
+			continue;
+		x->seen = true;
+		log_msg(LOG_INFO, LOG_CAT_SYNC, "account \"%s\": connection %zu did not open (%s); "
+			"downloading without it", g->o->account ? g->o->account : "", k + 2,
+			x->err.msg);
+	}
+}
+
+/* Every further connection failed to open: one is all there is. */
+static bool dl_lanes_none(const struct eng *g)
+{
+	if (g->xo == NULL)
+		return false;
+	for (size_t k = 0; k < g->nxo; k++)
+		if (!atomic_load(&g->xo[k].done) || g->xo[k].r != NULL)
+			return false;
+	return true;
+}
+
+void eng_close_lanes(struct eng *g)
+{
+	for (size_t k = 0; k < g->nxo; k++) {
+		struct eng_lane_open *x = &g->xo[k];
+		struct err ignored;
+
+		pthread_join(x->th, NULL);
+		if (x->r == NULL) {
+			if (!x->seen)
+				log_msg(LOG_INFO, LOG_CAT_SYNC, "account \"%s\": connection %zu did "
+					"not open (%s)", g->o->account ? g->o->account : "", k + 2,
+					x->err.msg);
+			continue;
+		}
+		err_clear(&ignored);
+		if (sync_remote_connected(x->r))
+			(void)sync_remote_logout(x->r, &ignored);
+		sync_remote_free(x->r);
+	}
+	free(g->xo);
+	g->xo = NULL;
+	g->nxo = 0;
+}
+
+/* The end of the run of downloads that starts at plan action i. */
+static size_t dl_run_end(struct eng *g, size_t i)
+{
+	size_t j = i;
+
+	while (j < g->plan.nactions && g->plan.actions[j].kind == SYNC_ACT_DOWNLOAD)
+		j++;
+	return j;
+}
+
+/* How many lanes the run [i, j) could use: its mailboxes (1 when not worth more). */
+static size_t dl_lanes_wanted(struct eng *g, size_t i, size_t j)
+{
+	uint64_t bytes = 0, min_bytes;
+	size_t nm = 0, cap;
+	uint32_t last = 0;
+	bool knob;
+
+	dl_lanes_reap(g);
+	if (g->o->connections < 2 || g->o->open_remote == NULL || dl_lanes_none(g))
+		return 1;
+	for (size_t k = i; k < j; k++) {
+		const struct sync_action *a = &g->plan.actions[k];
+
+		if (action_blocked(g, a))
+			continue;
+		bytes += a->size;
+		if (nm == 0 || a->mailbox != last)
+			nm++;
+		last = a->mailbox;
+	}
+	min_bytes = dl_lanes_min_bytes(&knob);
+	if (nm < 2 || bytes < min_bytes)
+		return 1;
+	cap = knob ? SIZE_MAX : dl_lanes_cpu_cap(g);
+	cap = cap < g->o->connections ? cap : g->o->connections;
+	return nm < cap ? nm : cap;
+}
+
+/*
+ * A stream that failed on lane l, in mailbox m: the mailbox fails; a dead
+ * further connection drops its lane; an error that ends the run stops new
+ * streams (kept for the caller).
+ */
+static void dl_lane_failed(struct dl_lanes *L, struct dl_lane *l, struct eng_mbox *m,
+			   struct err *e)
+{
+	bool conn_err = e->code == ERR_NET || e->code == ERR_TLS || e->code == ERR_TIMEOUT ||
+			e->code == ERR_PROTO || e->code == ERR_LIMIT;
+
+	if (conn_err && !l->main && !sync_remote_connected(l->r)) {
+		l->dead = true;
+		l->gr = NULL;
+		err_prefix(e, "connection %zu", l->num);
+	} else if (eng_err_fatal(e) || m == NULL) {
+		if (!L->stop) {
+			L->stop = true;
+			L->err = *e;
+		}
+		err_clear(e);
+		return;
+	}
+	eng_mbox_fail(L->g, m, e);
+	err_clear(e);
+}
+
+/* Whether another lane streams mailbox m now. */
+static bool dl_mbox_busy(const struct dl_lanes *L, const struct eng_mbox *m)
+{
+	for (size_t k = 0; k < L->nlanes; k++)
+		if (L->lane[k].gr != NULL && L->lane[k].gr->m == m)
+			return true;
+	return false;
+}
+
+/* The batch's fetch of its whole messages, then of its placeholders; -1: failed (e). */
+static int dl_lane_fetch(struct dl_lane *l, struct err *e)
+{
+	if (!l->headers) {
+		if (dl_fetch_start(l->b, l->r, false, &l->d, e) < 0)
+			return -1;
+		if (l->d != NULL)
+			return 0;
+		l->headers = true;
+	}
+	return dl_fetch_start(l->b, l->r, true, &l->d, e);
+}
+
+/* Lane l's stream is over (its fetches done): the batch becomes a tail. */
+static void dl_lane_close(struct dl_lanes *L, struct dl_lane *l)
+{
+	struct eng_mbox *m = l->b->m;
+	struct err e;
+
+	err_clear(&e);
+	if (dl_batch_close(l->b, &e) < 0)
+		dl_lane_failed(L, l, m, &e);
+	else
+		L->g->rep->done += l->nacts;
+	l->b = NULL;
+}
+
+/* Start lane l's next stream: the rest of its group, or the next group free. */
+static void dl_lane_next(struct dl_lanes *L, struct dl_lane *l)
+{
+	struct eng *g = L->g;
+
+	while (!L->stop && !l->dead) {
+		struct sync_action *acts[EXEC_DOWNLOAD_BATCH];
+		struct err e;
+		size_t n = 0;
+
+		if (!l->main && !sync_remote_connected(l->r)) {
+			/* it died between streams: nothing of a mailbox was lost with it */
+			log_msg(LOG_INFO, LOG_CAT_SYNC, "account \"%s\": connection %zu was lost; "
+				"downloading without it", g->o->account ? g->o->account : "", l->num);
+			l->dead = true;
+			l->gr = NULL;
+			return;
+		}
+		if (l->gr != NULL && (l->gr->next == l->gr->to || l->gr->m->failed)) {
+			l->gr->next = l->gr->to;
+			l->gr = NULL;
+		}
+		for (size_t k = 0; l->gr == NULL && k < L->ngr; k++)
+			if (L->gr[k].next < L->gr[k].to && !dl_mbox_busy(L, L->gr[k].m))
+				l->gr = &L->gr[k];
+		if (l->gr == NULL)
+			return;
+		while (l->gr->next < l->gr->to && n < EXEC_DOWNLOAD_BATCH) {
+			struct sync_action *a = &g->plan.actions[l->gr->next++];
+
+			if (action_blocked(g, a))
+				continue;
+			log_action(g, a);
+			acts[n++] = a;
+		}
+		if (n == 0)
+			continue;
+		err_clear(&e);
+		l->nacts = n;
+		l->headers = false;
+		if (dl_batch_open(g, l->gr->m, acts, n, &l->b, &e) < 0) {
+			dl_lane_failed(L, l, l->gr->m, &e);
+			continue;
+		}
+		if (dl_lane_fetch(l, &e) < 0) {
+			dl_batch_free(l->b);
+			l->b = NULL;
+			dl_lane_failed(L, l, l->gr->m, &e);
+			continue;
+		}
+		if (l->d != NULL)
+			return;
+		dl_lane_close(L, l);
+	}
+}
+
+/* Lane l's fetch is answered: finish it, then the placeholders' or the stream. */
+static void dl_lane_done(struct dl_lanes *L, struct dl_lane *l)
+{
+	struct eng_mbox *m = l->b->m;
+	struct err e;
+	int rc;
+
+	err_clear(&e);
+	rc = sync_remote_download_finish(l->d, &e);
+	l->d = NULL;
+	if (rc == 0 && !l->headers) {
+		l->headers = true;
+		rc = dl_fetch_start(l->b, l->r, true, &l->d, &e);
+		if (rc == 0 && l->d != NULL)
+			return;
+	}
+	if (rc < 0) {
+		dl_batch_free(l->b);
+		l->b = NULL;
+		dl_lane_failed(L, l, m, &e);
+		return;
+	}
+	dl_lane_close(L, l);
+}
+
+/*
+ * The run of downloads [i, j) over up to `want` connections.  -1 only for
+ * an error that ends the run (after the streams in flight ended).
+ */
+static int exec_download_lanes(struct eng *g, size_t i, size_t j, size_t want, struct err *e)
+{
+	struct dl_lanes L = { .g = g };
+	int rc = 0;
+
+	dl_lanes_open(g, want);
+	L.gr = xcalloc(j - i + 1, sizeof(*L.gr));
+	for (size_t k = i; k < j; k++) {
+		const struct sync_action *a = &g->plan.actions[k];
+		struct eng_mbox *m = eng_mbox_by_id(g, a->mailbox);
+
+		if (m == NULL)
+			continue;
+		if (L.ngr > 0 && L.gr[L.ngr - 1].m == m && L.gr[L.ngr - 1].to == k) {
+			L.gr[L.ngr - 1].to = k + 1;
+			continue;
+		}
+		L.gr[L.ngr++] = (struct dl_group){ .m = m, .from = k, .to = k + 1, .next = k };
+	}
+	L.lane[L.nlanes++] = (struct dl_lane){ .r = g->r, .main = true, .num = 1 };
+	for (;;) {
+		struct sync_remote_dl *ds[SYNC_REMOTE_DL_MAX];
+		struct dl_lane *ls[SYNC_REMOTE_DL_MAX];
+		size_t nd = 0;
+
+		if (!L.stop)
+			dl_lanes_join(&L, want);
+		for (size_t k = 0; k < L.nlanes; k++)
+			if (L.lane[k].d == NULL)
+				dl_lane_next(&L, &L.lane[k]);
+		for (size_t k = 0; k < L.nlanes; k++)
+			if (L.lane[k].d != NULL) {
+				ls[nd] = &L.lane[k];
+				ds[nd++] = L.lane[k].d;
+			}
+		if (nd == 0)
+			break;
+		if (sync_remote_download_wait_any(ds, nd, e) < 0) {
+			/* poll() itself failed: end the streams one by one */
+			if (!L.stop) {
+				L.stop = true;
+				L.err = *e;
+			}
+			err_clear(e);
+		}
+		for (size_t k = 0; k < nd; k++)
+			if (L.stop || sync_remote_download_ready(ds[k]))
+				dl_lane_done(&L, ls[k]);
+	}
+	free(L.gr);
+	if (L.stop) {
+		*e = L.err;
+		rc = -1;
+	}
+	return rc;
+}
+
+/*
+ * Start opening the further connections that the plan's largest download
+ * run can use, before the first action: they log in while the run does
+ * what comes before its downloads (renames, uploads).
+ */
+static void dl_lanes_early(struct eng *g)
+{
+	size_t want = 1;
+
+	for (size_t i = 0; i < g->plan.nactions;) {
+		size_t j, w;
+
+		if (g->plan.actions[i].kind != SYNC_ACT_DOWNLOAD) {
+			i++;
+			continue;
+		}
+		j = dl_run_end(g, i);
+		w = dl_lanes_wanted(g, i, j);
+		want = w > want ? w : want;
+		i = j;
+	}
+	dl_lanes_open(g, want);
 }
 
 /* ---------------------------------------------------------------- uploads */
@@ -2400,6 +2927,7 @@ int eng_execute(struct eng *g, struct err *e)
 	size_t i = 0;
 
 	eng_progress_start(g);
+	dl_lanes_early(g);
 	while (i < g->plan.nactions) {
 		size_t n;
 
@@ -2411,6 +2939,16 @@ int eng_execute(struct eng *g, struct err *e)
 			goto fatal;
 		if (action_blocked(g, &g->plan.actions[i]))
 			continue;       /* its mailbox failed to settle */
+		if (g->plan.actions[i].kind == SYNC_ACT_DOWNLOAD) {
+			size_t j = dl_run_end(g, i), want = dl_lanes_wanted(g, i, j);
+
+			if (want > 1) {
+				if (exec_download_lanes(g, i, j, want, e) < 0)
+					goto fatal;
+				i = j;
+				continue;
+			}
+		}
 		n = batch_len(g, i);
 		for (size_t k = 0; k < n; k++) {
 			acts[k] = &g->plan.actions[i + k];
