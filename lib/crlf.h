@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * Copy in[0..n) to out, dropping every CR that a LF follows.  *held_cr
@@ -22,6 +23,14 @@
  * is the text's own last byte: the caller writes it.
  */
 size_t crlf_to_lf(const char *in, size_t n, char *out, bool *held_cr);
+
+/*
+ * crlf_to_lf(), also adding to *bare the bare LFs of in[0..n) (as
+ * crlf_count_bare_lf(in, n, CR held before) would): one pass where the two
+ * would make two.  A text of N bytes fed in pieces is N + bare bytes with
+ * every bare LF made CRLF.
+ */
+size_t crlf_to_lf_counting(const char *in, size_t n, char *out, bool *held_cr, uint64_t *bare);
 
 /*
  * How many bytes of p[0..n) are LF without a CR just before them;

@@ -5,6 +5,7 @@
  */
 #include <criterion/criterion.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,28 @@ static size_t pieces_to_lf(const char *in, size_t n, const size_t *cuts, size_t 
 	return o;
 }
 
+/* The same pieces through crlf_to_lf_counting(): the bare LFs without a second scan. */
+static size_t pieces_counting(const char *in, size_t n, const size_t *cuts, size_t ncuts, char *out,
+			      uint64_t *bare_out)
+{
+	bool held = false;
+	size_t o = 0, i = 0, c = 0;
+	uint64_t bare = 0;
+
+	while (i < n) {
+		size_t len = cuts[c++ % ncuts];
+
+		if (len > n - i)
+			len = n - i;
+		o += crlf_to_lf_counting(in + i, len, out + o, &held, &bare);
+		i += len;
+	}
+	*bare_out = bare;
+	if (held)
+		out[o++] = '\r';
+	return o;
+}
+
 static void check(const char *in, size_t n, const size_t *cuts, size_t ncuts)
 {
 	char *want = malloc(n + 1), *got = malloc(n + 2);
@@ -67,6 +90,17 @@ static void check(const char *in, size_t n, const size_t *cuts, size_t ncuts)
 	cr_assert(memcmp(got, want, wn) == 0, "the output differs (text of %zu bytes, first cut %zu)",
 		  n, cuts[0]);
 	cr_assert_eq(bare, ref_bare_lf(in, n), "bare LFs %zu, expected %zu", bare, ref_bare_lf(in, n));
+	{
+		uint64_t bare2 = 0;
+
+		memset(got, 0, n + 2);
+		gn = pieces_counting(in, n, cuts, ncuts, got, &bare2);
+		cr_assert_eq(gn, wn, "counting: length %zu, expected %zu (first cut %zu)", gn, wn, cuts[0]);
+		cr_assert(memcmp(got, want, wn) == 0, "counting: the output differs (first cut %zu)",
+			  cuts[0]);
+		cr_assert_eq(bare2, (uint64_t)bare, "counting: %llu bare LFs, expected %zu (first cut %zu)",
+			     (unsigned long long)bare2, bare, cuts[0]);
+	}
 	free(want);
 	free(got);
 }

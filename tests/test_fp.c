@@ -2,11 +2,14 @@
  * Tests of the sync fingerprint (core/sync/fp.h).
  */
 #include <criterion/criterion.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "crlf.h"
 #include "sync/fp.h"
 
 static void fp_of(const char *msg, size_t chunk, struct sync_fp_value *out)
@@ -80,4 +83,50 @@ Test(sync_fp, bare_cr_is_content_and_fd_reads_the_file)
 	cr_assert_eq(a.size, strlen(msg) + 3);
 	fp_of("A: 1\nB\n\nx\n", 1, &b);
 	cr_assert_neq(memcmp(a.bytes, b.bytes, SYNC_FP_BYTES), 0);
+}
+
+/*
+ * The download path (exec.c dl_data): the header through
+ * sync_fp_update_header(), every byte through crlf_to_lf_counting(), and
+ * sync_fp_final_size(bytes + bare LFs) give what feeding the whole
+ * message does, whatever the pieces and line ends.
+ */
+Test(sync_fp, header_only_and_counted_size_equal_the_whole_message)
+{
+	static const char *const msgs[] = {
+		"Subject: x\r\nMessage-ID: <m@x>\r\n\r\nbody\r\nline\r\n",
+		"Subject: x\nMessage-ID: <m@x>\n\nbody\nline\n",
+		"Subject: mixed\r\nX: y\n\r\nbody\r\nbare\nlone\rcr\r\n\n\r",
+		"No-Body: at all\r\n",
+		"\r\n\r\nstarts with the empty line\n",
+	};
+	static const size_t cuts[] = { 1, 2, 3, 5, 7, 16, 17, 4096 };
+
+	for (size_t m = 0; m < sizeof(msgs) / sizeof(msgs[0]); m++)
+		for (size_t k = 0; k < sizeof(cuts) / sizeof(cuts[0]); k++) {
+			const char *msg = msgs[m];
+			size_t n = strlen(msg);
+			struct sync_fp_value want, got;
+			struct sync_fp_ctx c;
+			struct err e;
+			char out[256];
+			bool held = false;
+			uint64_t bare = 0;
+
+			fp_of(msg, cuts[k], &want);
+			cr_assert_eq(sync_fp_init(&c, &e), 0);
+			for (size_t i = 0; i < n; i += cuts[k]) {
+				size_t len = n - i < cuts[k] ? n - i : cuts[k];
+
+				if (!c.header_done)
+					sync_fp_update_header(&c, msg + i, len);
+				(void)crlf_to_lf_counting(msg + i, len, out, &held, &bare);
+			}
+			sync_fp_final_size(&c, n + bare, &got);
+			cr_assert_eq(got.size, want.size, "message %zu, pieces of %zu: size %llu, not %llu", m,
+				     cuts[k], (unsigned long long)got.size, (unsigned long long)want.size);
+			cr_assert_eq(memcmp(got.bytes, want.bytes, SYNC_FP_BYTES), 0,
+				     "message %zu, pieces of %zu: another fingerprint", m, cuts[k]);
+			cr_assert_str_eq(got.message_id, want.message_id);
+		}
 }

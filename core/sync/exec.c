@@ -308,8 +308,9 @@ out:
 
 struct dl_msg {
 	struct maildir_delivery d;
-	struct sync_fp_ctx fp;
+	struct sync_fp_ctx fp;          /* the header's hash (the size comes from below) */
 	bool pending_cr;
+	uint64_t in, bare;              /* bytes and bare LFs seen: the CRLF size is in + bare */
 };
 
 struct dl_pos {
@@ -366,14 +367,18 @@ static int dl_data(void *ctx, void *handle, const char *bytes, size_t len, struc
 	struct dl_batch *b = ctx;
 
 	eng_progress_bytes(b->g, b->m, false, len);
-	sync_fp_update(&h->fp, bytes, len);
+	/* the fingerprint hashes the header; the size is counted below */
+	if (!h->fp.header_done)
+		sync_fp_update_header(&h->fp, bytes, len);
 	while (len > 0) {
 		size_t piece = len < MAILDIR_DELIVERY_ROOM - 1 ? len : MAILDIR_DELIVERY_ROOM - 1;
 		char *out = maildir_deliver_room(&h->d, piece + 1, e);
 
 		if (out == NULL)
 			return -1;
-		maildir_deliver_wrote(&h->d, crlf_to_lf(bytes, piece, out, &h->pending_cr));
+		maildir_deliver_wrote(&h->d, crlf_to_lf_counting(bytes, piece, out, &h->pending_cr,
+								 &h->bare));
+		h->in += piece;
 		bytes += piece;
 		len -= piece;
 	}
@@ -460,7 +465,7 @@ static int dl_finish(void *ctx, void *handle, const struct sync_remote_fetched *
 			goto out;
 		sync_fp_final_size(&h->fp, msg->size, &b->fps[i]);
 	} else {
-		sync_fp_final(&h->fp, &b->fps[i]);
+		sync_fp_final_size(&h->fp, h->in + h->bare, &b->fps[i]);
 	}
 	b->gens[i] = maildir_folder_generation(&b->m->f);
 	if (maildir_deliver_queue(&h->d, mflags, kw, msg->internaldate, false, &name, e) < 0) {

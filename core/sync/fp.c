@@ -79,18 +79,15 @@ static void fp_count_body(struct sync_fp_ctx *c, const unsigned char *p, size_t 
 	c->pending_cr = false;
 }
 
-void sync_fp_update(struct sync_fp_ctx *c, const void *data, size_t n)
+/* The header's bytes of p[0..n), hashed; returns how many there were (n while it lasts). */
+static size_t fp_header(struct sync_fp_ctx *c, const unsigned char *p, size_t n)
 {
-	const unsigned char *p = data;
-
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = p[i];
 		bool had_cr = c->pending_cr;
 
-		if (c->header_done) {
-			fp_count_body(c, p + i, n - i);
-			return;
-		}
+		if (c->header_done)
+			return i;
 		c->pending_cr = false;
 		c->size++;
 		if (ch == '\n' && !c->last_cr)
@@ -105,6 +102,21 @@ void sync_fp_update(struct sync_fp_ctx *c, const void *data, size_t n)
 		else
 			fp_content(c, ch);
 	}
+	return n;
+}
+
+void sync_fp_update(struct sync_fp_ctx *c, const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	size_t k = fp_header(c, p, n);
+
+	if (k < n)
+		fp_count_body(c, p + k, n - k);
+}
+
+void sync_fp_update_header(struct sync_fp_ctx *c, const void *data, size_t n)
+{
+	(void)fp_header(c, data, n);
 }
 
 /* The first Message-ID header of the kept header block; `out` has room

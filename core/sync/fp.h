@@ -54,6 +54,13 @@ struct sync_fp_ctx {
 int sync_fp_init(struct sync_fp_ctx *c, struct err *e);
 /* Feed the next bytes of the message (or of its header section). */
 void sync_fp_update(struct sync_fp_ctx *c, const void *data, size_t n);
+/*
+ * sync_fp_update() of the header only: the bytes after the header's end
+ * are not looked at, so the size stays unknown to the context: finish
+ * with sync_fp_final_size() given the size (the caller counted it, e.g.
+ * with crlf_to_lf_counting()).
+ */
+void sync_fp_update_header(struct sync_fp_ctx *c, const void *data, size_t n);
 /* Finish with the counted CRLF size (a whole message was fed). */
 void sync_fp_final(struct sync_fp_ctx *c, struct sync_fp_value *out);
 /* Finish with a known size (RFC822.SIZE; only the header was fed). */
