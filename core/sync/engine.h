@@ -179,11 +179,15 @@ struct sync_account_opts {
 	 * `connections:` (SPEC §2): the most connections the run may use,
 	 * `remote` included (0 or 1: only `remote`).  With more, and
 	 * open_remote given, the messages of several mailboxes are
-	 * downloaded at once, each further connection opened when the first
-	 * download run that is worth it (several mailboxes, 1 MiB or more)
-	 * starts: open_remote(ctx, e) returns an adapter open and logged in
-	 * like `remote`, or NULL with e filled (the run goes on without it).
-	 * The engine logs them out and frees them before it returns.
+	 * downloaded at once (exec.c; doc/sync.md "Several connections"):
+	 * when the plan has a download run worth it (several mailboxes, 1 MiB
+	 * or more; a loopback server: at most half the online CPUs), each
+	 * further connection is opened on a thread of its own:
+	 * open_remote(ctx, e) returns an adapter open and logged in like
+	 * `remote`, or NULL with e filled (the run goes on without it); it
+	 * must be safe to call from several threads at once.  The engine
+	 * waits for those threads, logs the adapters out and frees them
+	 * before it returns.
 	 */
 	unsigned connections;
 	struct sync_remote *(*open_remote)(void *ctx, struct err *e);
