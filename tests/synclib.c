@@ -99,17 +99,23 @@ void sl_strv_free(char **v)
 }
 
 /* ---- setup ---- */
-int sl_write_config(struct sl_ctx *c, const char *extra)
+int sl_write_config_remote(struct sl_ctx *c, const char *remote_extra, const char *extra)
 {
 	struct harness_account a = {
 		.user = c->user,
 		.password = c->pass,
 		.local_path = c->root,
 		.state_path = c->state,
+		.remote_extra = remote_extra,
 		.extra = extra,
 	};
 
 	return harness_write_config(&c->d, c->config, &a);
+}
+
+int sl_write_config(struct sl_ctx *c, const char *extra)
+{
+	return sl_write_config_remote(c, NULL, extra);
 }
 
 int sl_setup(struct sl_ctx *c, bool rev1, const char *extra)

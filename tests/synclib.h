@@ -79,6 +79,8 @@ int sl_setup(struct sl_ctx *c, bool rev1, const char *extra);
 void sl_teardown(struct sl_ctx *c);
 /* Rewrite the config with other `extra` lines. */
 int sl_write_config(struct sl_ctx *c, const char *extra);
+/* The same with `remote_extra` lines inside remote: (indented 6 spaces), or NULL. */
+int sl_write_config_remote(struct sl_ctx *c, const char *remote_extra, const char *extra);
 
 /* ---- server side ---- */
 int sl_remote_list(struct sl_ctx *c, const char *mailbox, struct sl_list *out);

@@ -33,15 +33,7 @@
 
 static void write_config(struct sl_ctx *c, const char *remote_extra)
 {
-	struct harness_account a = {
-		.user = c->user,
-		.password = c->pass,
-		.local_path = c->root,
-		.state_path = c->state,
-		.remote_extra = remote_extra,
-	};
-
-	cr_assert_eq(harness_write_config(&c->d, c->config, &a), 0);
+	cr_assert_eq(sl_write_config_remote(c, remote_extra, NULL), 0);
 }
 
 /* Treat the loopback server as a remote one (the knob; threshold as given). */

@@ -1014,8 +1014,7 @@ static int exec_downloads(struct eng *g, struct eng_mbox *m, struct sync_action 
 
 struct dl_group {
 	struct eng_mbox *m;
-	size_t from, to;                /* plan actions [from, to), all from m */
-	size_t next;                    /* the first not streamed yet */
+	size_t next, to;                /* plan actions [next, to) not streamed yet, all from m */
 };
 
 struct dl_lane {
@@ -1025,7 +1024,6 @@ struct dl_lane {
 	bool dead;
 	struct dl_group *gr;            /* the group it streams, or NULL */
 	struct dl_batch *b;             /* the stream's batch */
-	size_t nacts;
 	struct sync_remote_dl *d;       /* b's fetch in flight */
 	bool headers;                   /* d fetches b's placeholders */
 };
@@ -1296,13 +1294,14 @@ static int dl_lane_fetch(struct dl_lane *l, struct err *e)
 static void dl_lane_close(struct dl_lanes *L, struct dl_lane *l)
 {
 	struct eng_mbox *m = l->b->m;
+	size_t n = l->b->n;             /* b belongs to the tails from here on */
 	struct err e;
 
 	err_clear(&e);
 	if (dl_batch_close(l->b, &e) < 0)
 		dl_lane_failed(L, l, m, &e);
 	else
-		L->g->rep->done += l->nacts;
+		L->g->rep->done += n;
 	l->b = NULL;
 }
 
@@ -1344,7 +1343,6 @@ static void dl_lane_next(struct dl_lanes *L, struct dl_lane *l)
 		if (n == 0)
 			continue;
 		err_clear(&e);
-		l->nacts = n;
 		l->headers = false;
 		if (dl_batch_open(g, l->gr->m, acts, n, &l->b, &e) < 0) {
 			dl_lane_failed(L, l, l->gr->m, &e);
@@ -1374,7 +1372,7 @@ static void dl_lane_done(struct dl_lanes *L, struct dl_lane *l)
 	l->d = NULL;
 	if (rc == 0 && !l->headers) {
 		l->headers = true;
-		rc = dl_fetch_start(l->b, l->r, true, &l->d, &e);
+		rc = dl_lane_fetch(l, &e);      /* the placeholders, if any */
 		if (rc == 0 && l->d != NULL)
 			return;
 	}
@@ -1408,7 +1406,7 @@ static int exec_download_lanes(struct eng *g, size_t i, size_t j, size_t want, s
 			L.gr[L.ngr - 1].to = k + 1;
 			continue;
 		}
-		L.gr[L.ngr++] = (struct dl_group){ .m = m, .from = k, .to = k + 1, .next = k };
+		L.gr[L.ngr++] = (struct dl_group){ .m = m, .next = k, .to = k + 1 };
 	}
 	L.lane[L.nlanes++] = (struct dl_lane){ .r = g->r, .main = true, .num = 1 };
 	for (;;) {

@@ -248,11 +248,9 @@ unsigned long sync_remote_selects(const struct sync_remote *r)
 
 int remote_conn(struct sync_remote *r, struct imap_conn **c_out, struct err *e)
 {
-	struct imap_conn *c = imap_client_conn(r->cl);
-
-	if (c == NULL || imap_conn_state(c) != IMAP_CONN_OPEN)
+	if (!sync_remote_connected(r))
 		return err_set(e, ERR_NET, "not connected to the server");
-	*c_out = c;
+	*c_out = imap_client_conn(r->cl);
 	return 0;
 }
 
