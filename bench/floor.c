@@ -2,14 +2,20 @@
  * bench_floor - the raw floor of ferry's benchmark: the least work any
  * client can do to copy a mailbox.  See bench/README.md.
  *
- *   bench_floor -p PORT -u USER -w PASSFILE [-o DIR] [-s] FOLDER[=FROMUID]...
+ *   bench_floor -p PORT -u USER -w PASSFILE [-o DIR] [-s | -S] FOLDER[=FROMUID]...
  *
  * Connects to 127.0.0.1:PORT without TLS, logs in, and for each FOLDER
  * sends one SELECT and one "UID FETCH FROMUID:* (FLAGS BODY.PEEK[])"
  * (FROMUID defaults to 1), writing every body to its own file
  * DIR/<folder index>/<n> (open, write, close; no fsync).  With -s it sends
  * one "STATUS FOLDER (MESSAGES UIDNEXT UIDVALIDITY)" per folder instead: the
- * least a "nothing to do" sync can cost without CONDSTORE tricks.
+ * least a "nothing to do" sync can cost without CONDSTORE tricks.  With -S
+ * the files are made durable before it exits, the cheapest way there is:
+ * one syncfs() of DIR's file system after the last body (every file's data
+ * and directory entry at once, one cache flush), where ferry must also
+ * record each message and move it from tmp/ into place.  That is only a
+ * reference for ferry's durability (bench/README.md); the floor without -S
+ * stays the one issue 6 judges against.
  *
  * A tight standalone client: one 1 MiB read buffer, literals written
  * straight from it, no parsing beyond line ends and literal sizes.  Prints
@@ -256,22 +262,23 @@ int main(int argc, char **argv)
 {
 	struct floor_run fr = { 0 };
 	const char *user = NULL, *pwfile = NULL;
-	int port = 0, opt, status_only = 0;
+	int port = 0, opt, status_only = 0, durable = 0;
 	size_t len;
 
-	while ((opt = getopt(argc, argv, "p:u:w:o:s")) != -1) {
+	while ((opt = getopt(argc, argv, "p:u:w:o:sS")) != -1) {
 		switch (opt) {
 		case 'p': port = atoi(optarg); break;
 		case 'u': user = optarg; break;
 		case 'w': pwfile = optarg; break;
 		case 'o': fr.dir = optarg; break;
 		case 's': status_only = 1; break;
+		case 'S': durable = 1; break;
 		default: return 2;
 		}
 	}
 	if (port <= 0 || user == NULL || pwfile == NULL || optind == argc ||
-	    (!status_only && fr.dir == NULL)) {
-		fprintf(stderr, "usage: bench_floor -p PORT -u USER -w PASSFILE [-o DIR] [-s] FOLDER[=FROMUID]...\n");
+	    (!status_only && fr.dir == NULL) || (status_only && durable)) {
+		fprintf(stderr, "usage: bench_floor -p PORT -u USER -w PASSFILE [-o DIR] [-s | -S] FOLDER[=FROMUID]...\n");
 		return 2;
 	}
 	fr.r.buf = malloc(RBUF_SIZE + 1);
@@ -306,6 +313,13 @@ int main(int argc, char **argv)
 	}
 	command(&fr, NULL, "LOGOUT");
 	close(fr.r.fd);
+	if (durable) {
+		int dfd = open(fr.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (dfd < 0 || syncfs(dfd) < 0)
+			die("cannot sync \"%s\": %s", fr.dir, strerror(errno));
+		close(dfd);
+	}
 	free(fr.r.buf);
 	printf("messages %llu bytes %llu\n", fr.messages, fr.bytes);
 	return 0;
