@@ -10,7 +10,7 @@
  * DIR/<folder index>/<n> (open, write, close; no fsync).  With -s it sends
  * one "STATUS FOLDER (MESSAGES UIDNEXT UIDVALIDITY)" per folder instead: the
  * least a "nothing to do" sync can cost without CONDSTORE tricks.  With -S
- * the files are made durable before it exits, the cheapest way there is:
+ * the files are made durable before it exits, the cheapest way we know of:
  * one syncfs() of DIR's file system after the last body (every file's data
  * and directory entry at once, one cache flush), where ferry must also
  * record each message and move it from tmp/ into place.  That is only a
