@@ -11,6 +11,7 @@ each judged from those rows (NFOLDERS, default 10: the mailboxes of (b)).
 """
 import datetime
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -176,6 +177,8 @@ def main(argv):
             rows.append(dict(s=s, tool=tool, run=int(run), wall=float(wall), rss=int(rss),
                              cpu=float(cpu), bin=int(bin_), bout=int(bout)))
     cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
+    rtt = re.search(r"--rtt (\d+)", command)
+    far = int(rtt.group(1)) if rtt else 0     # ms of round trip added (bench/run --rtt)
     lines = [
         "# ferry benchmark results",
         "",
@@ -197,6 +200,15 @@ def main(argv):
         " plain IMAP on loopback (`tls: none`)" % (
             ferry, sh("git -C %s describe --always --dirty" % __file__.rsplit("/", 2)[0])),
         "- floor: `bench/bench_floor`, a tight standalone client; data seed %s" % seed,
+    ]
+    if far:
+        lines += [
+            "- network: every client reaches Dovecot through `bench/slowproxy.py`, which delays"
+            " each chunk by %g ms each way (a round trip of %d ms; no bound on the rate); no"
+            " targets table (issue 6's targets are for loopback)" % (
+                far / 2, far),
+        ]
+    lines += [
         "",
         "Wall time in seconds: median (min-max).  Ratios are per run (ferry's time over",
         "mbsync's or the floor's in the same run), median (min-max).  Bytes: Dovecot's",
@@ -236,8 +248,8 @@ def main(argv):
                 statistics.median([t[k]["rss"] for k in runs]) / 1024,
                 statistics.median([t[k]["cpu"] for k in runs])))
         lines.append("")
-    if "--quick" not in command.split():
-        lines += targets(rows, nfolders)    # the smoke data is not the issue's
+    if "--quick" not in command.split() and not far:
+        lines += targets(rows, nfolders)    # the smoke data and a far server are not the issue's
     lines += ["## Raw rows", "", "```",
               "scenario tool run wall_s rss_kb cpu_s in out"]
     lines += ["%s %s %d %.3f %d %.2f %d %d" % (r["s"], r["tool"], r["run"], r["wall"], r["rss"],
