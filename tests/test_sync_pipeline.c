@@ -202,3 +202,72 @@ SYNC_TEST(fingerprints_of_all_mailboxes_are_asked_before_the_first_answer)
 	sl_snap_release(&r);
 	sl_snap_release(&l);
 }
+
+/*
+ * How many plain "SELECT <box>" commands (not the QRESYNC ones of change
+ * detection) the trace (stderr at -vv) shows sent.
+ */
+static size_t selects_of(const char *trace, const char *box)
+{
+	char want[64];
+	size_t n = 0;
+
+	snprintf(want, sizeof(want), " SELECT %s", box);
+	for (const char *p = trace; (p = strstr(p, want)) != NULL; p++) {
+		const char *bol = p;
+		const char *end = p + strlen(want);
+
+		while (bol > trace && bol[-1] != '\n')
+			bol--;
+		if (strstr(bol, "C: ") != NULL && strstr(bol, "C: ") < p &&
+		    (*end == '\n' || *end == '\0'))
+			n++;
+	}
+	return n;
+}
+
+/*
+ * Local flag changes and local deletions in every mailbox: the flag stores
+ * and the expunge of a mailbox go out under one SELECT (the two runs are
+ * carried out as one, exec.c exec_flags_and_deletions), where one run
+ * after the other selected each mailbox twice (FERRY_TEST_NO_FUSE: shown
+ * on a copy of the same changes, so the count can tell the two apart).
+ * Both reach the server, and the next run has nothing to do.
+ */
+Test(SYNC_FULL, flag_stores_and_expunges_of_a_mailbox_share_its_select)
+{
+	const char *const no_fuse[] = { "FERRY_TEST_NO_FUSE=1", NULL };
+	struct harness_result res;
+	struct sl_snap r, l;
+	int st;
+
+	seed_boxes(&ctx);
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t b = 0; b < NBOX; b++) {
+			char *m0 = mid_of(b, 0), *m1 = mid_of(b, 1 + (size_t)pass);
+
+			cr_assert_eq(sl_local_set_flags(&ctx, boxes[b], m0, pass == 0 ? "FS" : "S"), 0);
+			cr_assert_eq(sl_local_delete(&ctx, boxes[b], m1), 0);
+			free(m0);
+			free(m1);
+		}
+		if (pass == 0)
+			st = run_keep(&ctx, &res, "-vv", "sync", NULL);
+		else
+			st = sl_ferry(&ctx, no_fuse, &res, "-vv", "sync", NULL);
+		cr_assert_eq(st, 0, "%s", res.err);
+		for (size_t b = 0; b < NBOX; b++)
+			cr_assert_eq(selects_of(res.err, boxes[b]), pass == 0 ? 1u : 2u,
+				     "pass %d: %zu SELECTs of %s:\n%s", pass,
+				     selects_of(res.err, boxes[b]), boxes[b], res.err);
+		cr_assert_not_null(strstr(res.err, "+FLAGS.SILENT (\\Deleted)"), "no expunge in:\n%s", res.err);
+		harness_result_release(&res);
+		assert_sides_equal(&ctx);
+	}
+	snap_both(&ctx, &r, &l);
+	sync_ok(&ctx);
+	assert_remote_unchanged(&ctx, &r, true);
+	assert_local_unchanged(&ctx, &l, true);
+	sl_snap_release(&r);
+	sl_snap_release(&l);
+}

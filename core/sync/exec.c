@@ -1955,7 +1955,8 @@ static void fl_fail(struct fl_run *f, struct fl_seg *sg, const struct err *why)
 	}
 }
 
-static void fl_submit_more(struct fl_run *f)
+/* Submit the next segment's stores, if the window allows: false if none went. */
+static bool fl_submit_next(struct fl_run *f)
 {
 	while (f->next_submit < f->nsegs && f->inflight < EXEC_FLAGS_WINDOW && !f->fatal) {
 		struct fl_seg *sg = &f->segs[f->next_submit++];
@@ -1970,8 +1971,19 @@ static void fl_submit_more(struct fl_run *f)
 			continue;
 		}
 		f->inflight++;
+		return true;
 	}
+	return false;
 }
+
+static void fl_submit_more(struct fl_run *f)
+{
+	while (fl_submit_next(f))
+		;
+}
+
+struct del_run;
+static void fused_submit_more(struct fl_run *f, struct del_run *d);
 
 /* The run's unblocked actions, cut into segments of one mailbox each. */
 static void fl_run_init(struct fl_run *f, struct eng *g, struct sync_action **acts, size_t n)
@@ -2003,14 +2015,20 @@ static void fl_run_release(struct fl_run *f)
 	free(f->segs);
 }
 
-/* Every segment's stores submitted (as the window allows) and answered. */
-static void fl_run_stores(struct fl_run *f)
+/*
+ * Every segment's stores submitted (as the window allows) and answered;
+ * with d (a fused run) each mailbox's expunge goes out behind its stores.
+ */
+static void fl_run_stores(struct fl_run *f, struct del_run *d)
 {
 	for (size_t k = 0; k < f->nsegs; k++) {
 		struct fl_seg *sg = &f->segs[k];
 		struct err e2;
 
-		fl_submit_more(f);
+		if (d != NULL)
+			fused_submit_more(f, d);
+		else
+			fl_submit_more(f);
 		if (sg->p == NULL)
 			continue;
 		err_clear(&e2);
@@ -2196,7 +2214,7 @@ static int exec_flags_remote_run(struct eng *g, struct sync_action **acts, size_
 	}
 	err_clear(&le);
 	lrc = fl_locals(g, acts + nr, n - nr, &le);
-	fl_run_stores(&f);
+	fl_run_stores(&f, NULL);
 	rc = fl_run_outcome(&f, e);
 	if (f.fatal) {
 		*e = f.fatal_err;
@@ -2606,14 +2624,14 @@ static void del_fail(struct del_run *d, size_t k, const struct err *why)
 	d->mb[k].bad = true;
 }
 
-/* Submit the next mailboxes' expunges, up to the window. */
-static void del_submit_more(struct del_run *d)
+/* Submit the next mailbox's expunge, if the window allows: false if none went. */
+static bool del_submit_next(struct del_run *d)
 {
 	while (d->next_submit < d->nmb && d->inflight < EXEC_DELETE_WINDOW && !d->fatal) {
 		struct del_mbox *x = &d->mb[d->next_submit++];
 		struct err e2;
 
-		if (x->expunge == NULL || x->bad)
+		if (x->expunge == NULL || x->bad || x->m->failed)
 			continue;
 		err_clear(&e2);
 		if (sync_remote_expunge_submit(d->g->r, x->m->sm.remote_name, x->expunge->uids,
@@ -2622,7 +2640,16 @@ static void del_submit_more(struct del_run *d)
 			continue;
 		}
 		d->inflight++;
+		return true;
 	}
+	return false;
+}
+
+/* Submit the next mailboxes' expunges, up to the window. */
+static void del_submit_more(struct del_run *d)
+{
+	while (del_submit_next(d))
+		;
 }
 
 /* Step 3: every file of the run unlinked. */
@@ -2638,7 +2665,8 @@ static void del_unlink_all(struct del_run *d)
 		if (act->kind != SYNC_ACT_DELETE_LOCAL || d->mbox_of[i] == SIZE_MAX)
 			continue;
 		x = &d->mb[d->mbox_of[i]];
-		if (x->bad || (ent = eng_local_entry(d->g, x->m, act->name)) == NULL)
+		/* (failed: a mailbox of a fused run whose flag part failed, as if blocked) */
+		if (x->bad || x->m->failed || (ent = eng_local_entry(d->g, x->m, act->name)) == NULL)
 			continue;
 		err_clear(&e2);
 		sync_step("delete-local");
@@ -2742,7 +2770,8 @@ static bool del_good(const struct del_run *d, size_t k)
 {
 	const struct del_mbox *x = &d->mb[k];
 
-	return !x->bad && (x->expunge == NULL || x->remote_ok) && (!x->removed || x->synced);
+	return !x->bad && !x->m->failed && (x->expunge == NULL || x->remote_ok) &&
+	       (!x->removed || x->synced);
 }
 
 /* Step 6: the records of the mailboxes that went well, their intents cleared. */
@@ -2821,6 +2850,106 @@ out:
 	return rc;
 }
 
+/*
+ * A flag-store run (flags_run_len) followed at once in the plan by a
+ * deletion run, the expunges pipelined (UIDPLUS): carried out as one
+ * ("fused").  Each mailbox's expunge goes out right behind its stores,
+ * under the same SELECT (one round trip per mailbox where the two runs
+ * one after the other took two), and the server works through both while
+ * the local flag renames and the unlinks are done.  Each part keeps its
+ * own order and outcome: the deletion intents are committed before the
+ * first expunge or unlink goes out; the flag renames' records once their
+ * folders are synced; the stores' records once answered; the deletions'
+ * once answered and synced.  A mailbox that fails in either part fails,
+ * and the deletion part then records nothing of it (del_good): its
+ * intents stay for the next run (eng_replay_intents), as when its own
+ * part fails.
+ */
+static void fused_submit_more(struct fl_run *f, struct del_run *d)
+{
+	bool sent = true;
+
+	while (sent && !f->fatal && !d->fatal) {
+		const struct eng_mbox *last = f->next_submit > 0 ? f->segs[f->next_submit - 1].m : NULL;
+
+		/* the expunge of the mailbox whose stores just went: selected already */
+		if (d->next_submit < d->nmb && d->mb[d->next_submit].m == last) {
+			const struct del_mbox *x = &d->mb[d->next_submit];
+
+			if (x->expunge == NULL || x->bad || x->m->failed)
+				d->next_submit++;       /* nothing to send for it */
+			else
+				sent = del_submit_next(d);
+			continue;
+		}
+		sent = fl_submit_next(f);
+		/* the other expunges once every store is out (each selects again) */
+		if (!sent && f->next_submit >= f->nsegs)
+			sent = del_submit_next(d);
+	}
+}
+
+static int exec_flags_and_deletions(struct eng *g, struct sync_action **acts, size_t n,
+				    struct err *e)
+{
+	size_t nr = 0, nf;
+	bool remote = false;
+	struct fl_run f;
+	struct del_run d;
+	struct err le, de;
+	int lrc, frc, drc = 0;
+
+	while (nr < n && acts[nr]->kind == SYNC_ACT_FLAGS_REMOTE)
+		nr++;
+	for (nf = nr; nf < n && acts[nf]->kind == SYNC_ACT_FLAGS_LOCAL; nf++)
+		;
+	fl_run_init(&f, g, acts, nr);
+	del_run_init(&d, g, acts + nf, n - nf);
+	err_clear(&de);
+	if (d.nin > 0 && add_intents(g, d.in, d.nin, d.ids, &de) < 0) {
+		if (del_fail_all(&d, &de) < 0) {
+			fl_run_release(&f);
+			del_run_release(&d);
+			*e = de;
+			return -1;      /* fatal, before anything was done */
+		}
+	}
+	for (size_t k = 0; k < d.nmb; k++)
+		remote |= d.mb[k].expunge != NULL && !d.mb[k].bad;
+	if (f.nsegs > 0)
+		sync_step("flags-remote");
+	if (remote)
+		sync_step("expunge-remote");
+	fused_submit_more(&f, &d);
+	sync_remote_send(g->r);
+	err_clear(&le);
+	lrc = fl_locals(g, acts + nr, nf - nr, &le);
+	del_unlink_all(&d);
+	del_sync_folders(&d);
+	fl_run_stores(&f, &d);
+	frc = fl_run_outcome(&f, e);
+	del_remote_wait(&d);
+	if (remote && !d.fatal && !f.fatal)
+		sync_step("expunged-remote");
+	if (del_outcome(&d, &de) < 0)
+		drc = del_fail_all(&d, &de);
+	/* the first fatal error ends the run; the rest was recorded above */
+	if (f.fatal) {
+		*e = f.fatal_err;
+		frc = -1;
+	} else if (frc == 0 && lrc < 0) {
+		*e = le;
+		frc = -1;
+	}
+	if (frc == 0 && (d.fatal || drc < 0)) {
+		*e = d.fatal ? d.fatal_err : de;
+		frc = -1;
+	}
+	fl_run_release(&f);
+	del_run_release(&d);
+	return frc;
+}
+
 /* ---------------------------------------------------------------- dispatch */
 
 static bool action_blocked(struct eng *g, const struct sync_action *a)
@@ -2844,8 +2973,19 @@ static size_t batch_len(struct eng *g, size_t i)
 
 	if (del_run_kind(a->kind))
 		return del_run_len(g, i);
-	if (a->kind == SYNC_ACT_FLAGS_REMOTE)
-		return flags_run_len(g, i);
+	if (a->kind == SYNC_ACT_FLAGS_REMOTE) {
+		size_t n = flags_run_len(g, i), k = i + n;
+
+		/* a deletion run right behind (the plan puts its record-only
+		 * actions between): carried out with it, exec_flags_and_deletions() */
+		while (k < g->plan.nactions && g->plan.actions[k].kind == SYNC_ACT_RECORD)
+			k++;
+		if (k < g->plan.nactions && del_run_kind(g->plan.actions[k].kind) &&
+		    sync_remote_can_pipeline_expunges(g->r) &&
+		    getenv("FERRY_TEST_NO_FUSE") == NULL)
+			n += del_run_len(g, i + n);
+		return n;
+	}
 	while (j < g->plan.nactions && j - i < cap) {
 		const struct sync_action *b = &g->plan.actions[j];
 
@@ -2895,6 +3035,10 @@ static int exec_batch(struct eng *g, struct sync_action **acts, size_t n, struct
 	case SYNC_ACT_UPLOAD:
 		return exec_uploads(g, acts, n, e);
 	case SYNC_ACT_FLAGS_REMOTE:
+		/* batch_len() made it a flag-store run, or one with a deletion run behind */
+		if (acts[n - 1]->kind != SYNC_ACT_FLAGS_REMOTE &&
+		    acts[n - 1]->kind != SYNC_ACT_FLAGS_LOCAL)
+			return exec_flags_and_deletions(g, acts, n, e);
 		return exec_flags_remote_run(g, acts, n, e);
 	case SYNC_ACT_FLAGS_LOCAL:
 		return exec_flags_local(g, m, acts, n, e);
