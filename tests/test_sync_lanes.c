@@ -55,9 +55,9 @@ static unsigned sync_sessions(struct sl_ctx *c, const char *const env[])
 	uint64_t in, out;
 	unsigned n = 0;
 
-	cr_assert_eq(sl_ferry(c, env, &res, "sync", NULL), 0);
+	int st = sl_ferry(c, env, &res, "sync", NULL);
 
-	cr_assert_eq(res.status, 0, "exit %d\n%s\n%s", res.status, res.out, res.err);
+	cr_assert_eq(st, 0, "exit %d\n%s\n%s", st, res.out, res.err);
 	harness_result_release(&res);
 	cr_assert_eq(sl_log_bytes(c, mark, &in, &out, &n), 0, "no session in Dovecot's log");
 	return n;
@@ -78,6 +78,19 @@ static void fill(struct sl_ctx *c, size_t per, size_t size)
 			put_remote(c, boxes[b], tag, size, i % 3 == 0 ? "\\Seen" : i % 3 == 1 ? "\\Flagged" : NULL);
 		}
 	}
+}
+
+/*
+ * The common start: the knob (min_bytes, or NULL for none), the config
+ * (remote_extra), one sync of the empty account, then fill(per, size).
+ */
+static void seed(struct sl_ctx *c, const char *min_bytes, const char *remote_extra, size_t per,
+		 size_t size)
+{
+	lanes_knob(min_bytes);
+	write_config(c, remote_extra);
+	sync_ok(c);
+	fill(c, per, size);
 }
 
 /* Each mailbox holds exactly its `per` messages with their flags, on both sides. */
@@ -102,10 +115,7 @@ SYNC_TEST(downloads_of_several_mailboxes_go_over_several_connections)
 {
 	unsigned n;
 
-	lanes_knob(MIB);
-	write_config(c, "      connections: 3\n");
-	sync_ok(c);
-	fill(c, 5, 80000);
+	seed(c, MIB, "      connections: 3\n", 5, 80000);
 	n = sync_sessions(c, NULL);
 	cr_assert_eq(n, 3, "the download used %u connections, not 3", n);
 	expect_filled(c, 5);
@@ -121,10 +131,7 @@ SYNC_TEST(connections_bound_the_sessions_and_1_keeps_one)
 	const char *env[] = { "FERRY_TEST_DOWNLOAD_CHECKPOINT=2", NULL };
 	unsigned n;
 
-	lanes_knob(MIB);
-	write_config(c, NULL);
-	sync_ok(c);
-	fill(c, 5, 80000);
+	seed(c, MIB, NULL, 5, 80000);
 	n = sync_sessions(c, env);
 	cr_assert_eq(n, 4, "the download used %u connections, not 4", n);
 	expect_filled(c, 5);
@@ -149,10 +156,7 @@ SYNC_TEST(a_server_on_this_machine_gets_at_most_half_the_cpus_in_connections)
 
 	if (want > 4)
 		want = 4;       /* the mailboxes */
-	lanes_knob(NULL);
-	write_config(c, "      connections: 4\n");
-	sync_ok(c);
-	fill(c, 5, 80000);
+	seed(c, NULL, "      connections: 4\n", 5, 80000);
 	n = sync_sessions(c, NULL);
 	cr_assert_eq(n, want, "%ld CPUs: the download used %u connections, not %u", cpus, n, want);
 	expect_filled(c, 5);
@@ -163,10 +167,7 @@ SYNC_TEST(a_small_download_stays_on_one_connection)
 {
 	unsigned n;
 
-	lanes_knob(MIB);        /* the threshold itself is tested */
-	write_config(c, "      connections: 4\n");
-	sync_ok(c);
-	fill(c, 3, 5000);
+	seed(c, MIB, "      connections: 4\n", 3, 5000);  /* the threshold itself is tested */
 	n = sync_sessions(c, NULL);
 	cr_assert_eq(n, 1, "a 60 KB download used %u connections", n);
 	expect_filled(c, 3);
@@ -204,10 +205,7 @@ SYNC_TEST(further_logins_refused_leave_the_run_on_one_connection)
 	struct harness_result res;
 	int st;
 
-	lanes_knob(MIB);
-	write_config(c, "      connections: 4\n");
-	sync_ok(c);
-	fill(c, 5, 80000);
+	seed(c, MIB, "      connections: 4\n", 5, 80000);
 	max_connections(c, 1);
 	st = run_keep(c, &res, "-v", "sync", NULL);
 	cr_assert_eq(st, 0, "exit %d\n%s\n%s", st, res.out, res.err);
@@ -260,10 +258,7 @@ SYNC_TEST(a_further_connection_killed_mid_stream_fails_one_mailbox_and_the_next_
 	size_t nb, nn;
 	int wst, st;
 
-	lanes_knob(MIB);
-	write_config(c, "      connections: 2\n");
-	sync_ok(c);
-	fill(c, 60, 20000);
+	seed(c, MIB, "      connections: 2\n", 60, 20000);
 	nb = imap_pids(c, before, 16);
 	child = fork();
 	cr_assert_geq(child, 0);

@@ -2624,6 +2624,12 @@ static void del_fail(struct del_run *d, size_t k, const struct err *why)
 	d->mb[k].bad = true;
 }
 
+/* Whether x has an expunge to send (none, or failed: a fused run's flag part may fail it). */
+static bool del_to_send(const struct del_mbox *x)
+{
+	return x->expunge != NULL && !x->bad && !x->m->failed;
+}
+
 /* Submit the next mailbox's expunge, if the window allows: false if none went. */
 static bool del_submit_next(struct del_run *d)
 {
@@ -2631,7 +2637,7 @@ static bool del_submit_next(struct del_run *d)
 		struct del_mbox *x = &d->mb[d->next_submit++];
 		struct err e2;
 
-		if (x->expunge == NULL || x->bad || x->m->failed)
+		if (!del_to_send(x))
 			continue;
 		err_clear(&e2);
 		if (sync_remote_expunge_submit(d->g->r, x->m->sm.remote_name, x->expunge->uids,
@@ -2874,12 +2880,10 @@ static void fused_submit_more(struct fl_run *f, struct del_run *d)
 
 		/* the expunge of the mailbox whose stores just went: selected already */
 		if (d->next_submit < d->nmb && d->mb[d->next_submit].m == last) {
-			const struct del_mbox *x = &d->mb[d->next_submit];
-
-			if (x->expunge == NULL || x->bad || x->m->failed)
-				d->next_submit++;       /* nothing to send for it */
-			else
+			if (del_to_send(&d->mb[d->next_submit]))
 				sent = del_submit_next(d);
+			else
+				d->next_submit++;       /* nothing to send for it */
 			continue;
 		}
 		sent = fl_submit_next(f);
@@ -2915,7 +2919,7 @@ static int exec_flags_and_deletions(struct eng *g, struct sync_action **acts, si
 		}
 	}
 	for (size_t k = 0; k < d.nmb; k++)
-		remote |= d.mb[k].expunge != NULL && !d.mb[k].bad;
+		remote |= del_to_send(&d.mb[k]);
 	if (f.nsegs > 0)
 		sync_step("flags-remote");
 	if (remote)
