@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "commands_int.h"
+#include "lock.h"
 #include "sync/engine.h"
 #include "json.h"
 #include "log.h"
@@ -276,6 +277,7 @@ static int sync_one(struct run_ctx *rc, size_t idx, struct progress *pr, struct 
 	struct imap_client_opts copts;
 	struct sync_account_opts o;
 	struct sync_remote *remote;
+	struct lock lk = LOCK_INIT;
 	char fp_text[110];
 	struct err ignored;
 	int r;
@@ -312,6 +314,10 @@ static int sync_one(struct run_ctx *rc, size_t idx, struct progress *pr, struct 
 		o.progress_ctx = pr;
 	}
 
+	/* the lock first: no password_cmd, no login for a run that cannot go on */
+	if (sync_account_lock(&o, &lk, e) < 0)
+		return -1;
+	o.locked = true;
 	account_secrets_init(&secrets, a);
 	/* more connections log in with the secret the first one got */
 	secrets.keep = a->remote.connections > 1 && !cli->dry_run;
@@ -321,6 +327,7 @@ static int sync_one(struct run_ctx *rc, size_t idx, struct progress *pr, struct 
 	if (r < 0) {
 		account_secrets_release(&secrets);
 		sync_remote_free(remote);
+		lock_release(&lk);
 		return -1;
 	}
 	o.remote = remote;
@@ -337,6 +344,7 @@ static int sync_one(struct run_ctx *rc, size_t idx, struct progress *pr, struct 
 	if (r == 0 || e->scope != ERR_SCOPE_ACCOUNT)
 		sync_remote_logout(remote, &ignored);
 	sync_remote_free(remote);
+	lock_release(&lk);
 	return r;
 }
 

@@ -559,6 +559,62 @@ Test(cli_run, held_lock_json_exits_6)
 	free(lock);
 }
 
+/*
+ * §4.9: the lock is taken before anything else.  A run that cannot have it
+ * exits 6 without running password_cmd (which may ask gpg-agent for a
+ * passphrase) or logging in; one with --wait runs it, and logs in, only
+ * once the holder let go (it holds no idle connection while it waits).
+ */
+Test(cli_run, held_lock_stops_the_run_before_password_cmd_and_login)
+{
+	char *lock = xasprintf("%s/lock", ctx.state);
+	char *pw = password_file();
+	char *ran = xasprintf("%s/pwcmd-ran", ctx.d.tmp);
+	char *released = xasprintf("%s/released", ctx.d.tmp);
+	char *after = xasprintf("%s/pwcmd-after-release", ctx.d.tmp);
+	char *from = xasprintf("password_cmd: \"cat %s\"", pw);
+	char *to = xasprintf("password_cmd: \"touch %s; test -e %s && touch %s; cat %s\"", ran,
+			     released, after, pw);
+	struct harness_result res;
+	pid_t pid;
+	int fd, status;
+
+	sync_ok();
+	config_replace(from, to);
+	fd = open(lock, O_RDWR | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "%s: %s", lock, strerror(errno));
+	cr_assert_eq(flock(fd, LOCK_EX), 0);
+	cr_assert_eq(run(&res, NULL, "sync", NULL), 6, "%s", res.err);
+	harness_result_release(&res);
+	cr_assert_neq(access(ran, F_OK), 0, "password_cmd ran although the lock was held");
+
+	/* --wait: a child lets go of the lock (the same open file) after 1 s,
+	 * having first created `released` */
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int rfd;
+
+		usleep(1000 * 1000);
+		rfd = open(released, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		_exit(rfd < 0 || flock(fd, LOCK_UN) < 0 ? 1 : 0);
+	}
+	cr_assert_eq(run(&res, NULL, "sync", "--wait", NULL), 0, "%s", res.err);
+	harness_result_release(&res);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the releasing child failed");
+	cr_assert_eq(access(ran, F_OK), 0, "password_cmd did not run with --wait");
+	cr_assert_eq(access(after, F_OK), 0, "with --wait, password_cmd ran before the lock was free");
+	close(fd);
+	free(to);
+	free(from);
+	free(after);
+	free(released);
+	free(ran);
+	free(pw);
+	free(lock);
+}
+
 /* ---------------------------------------------------------------- -q */
 
 Test(cli_run, quiet_sync_prints_nothing_on_success)

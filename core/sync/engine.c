@@ -1425,6 +1425,15 @@ static int run_result(struct eng *g, int rc, struct err *e)
 	return 0;
 }
 
+int sync_account_lock(const struct sync_account_opts *opts, struct lock *out, struct err *e)
+{
+	err_clear(e);
+	if (lock_acquire(opts->state_dir, opts->wait_lock, out, e) == 0)
+		return 0;
+	e->scope = ERR_SCOPE_ACCOUNT;
+	return err_prefix(e, "account \"%s\"", opts->account ? opts->account : "");
+}
+
 int sync_account_run(const struct sync_account_opts *opts, struct sync_report *report_out,
 		     struct err *e)
 {
@@ -1440,7 +1449,7 @@ int sync_account_run(const struct sync_account_opts *opts, struct sync_report *r
 	g.r = opts->remote;
 	arena_init(&g.a, 65536);
 	sync_plan_init(&g.plan);
-	rc = lock_acquire(opts->state_dir, opts->wait_lock, &lk, e);
+	rc = opts->locked ? 0 : lock_acquire(opts->state_dir, opts->wait_lock, &lk, e);
 	if (rc == 0)
 		rc = run_locked(&g, e);
 	rc = run_result(&g, rc, e);

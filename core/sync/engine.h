@@ -5,8 +5,9 @@
  *
  * A run, in order:
  *   1. take the account lock (lock.h, STATE_DIR/lock; ERR_LOCKED if held,
- *      unless opts->wait_lock) and open the state read-write (the engine
- *      does this; cmd/ must not take the lock itself);
+ *      unless opts->wait_lock), unless the caller took it beforehand with
+ *      sync_account_lock() (cmd/ does, before it connects), and open the
+ *      state read-write;
  *   2. LIST the server, list the local folders, pair them: a pair the state
  *      knows keeps its id; a new server mailbox with a special-use role pairs
  *      with an unpaired local folder named after the role ("Sent" for \Sent,
@@ -130,6 +131,8 @@
 #include "plan.h"
 #include "remote.h"
 
+struct lock;
+
 /*
  * Where the run's message transfers (downloads and uploads, both ways
  * together) stand.  Totals come from the plan when it starts running;
@@ -151,6 +154,7 @@ struct sync_account_opts {
 	const char *account;            /* for messages: account "NAME": ... */
 	const char *state_dir;          /* the account's state folder (lock + LMDB) */
 	bool wait_lock;                 /* wait for another run instead of ERR_LOCKED */
+	bool locked;                    /* the caller holds the lock (sync_account_lock) */
 	const char *maildir_root;
 	const char *maildir_inbox;      /* NULL: ROOT/INBOX */
 	enum maildir_layout layout;
@@ -247,6 +251,18 @@ struct sync_report {
 
 void sync_report_init(struct sync_report *rep);
 void sync_report_release(struct sync_report *rep);
+
+/*
+ * Take the account lock of step 1 ahead of the run (opts->state_dir,
+ * opts->wait_lock); the caller then sets opts->locked, and releases `out`
+ * with lock_release() after sync_account_run.  cmd/ takes it before it
+ * connects: a run that cannot have the lock then neither runs
+ * password_cmd nor logs in, and one that waits for it (--wait) holds no
+ * idle connection meanwhile, which the server could drop.  Errors as
+ * sync_account_run's for the lock: ERR_LOCKED or ERR_IO, scope
+ * ERR_SCOPE_ACCOUNT, prefixed with the account.
+ */
+int sync_account_lock(const struct sync_account_opts *opts, struct lock *out, struct err *e);
 
 /*
  * Sync one account (see the top of this file).  Returns 0 when every
