@@ -204,6 +204,48 @@ SYNC_TEST(fingerprints_of_all_mailboxes_are_asked_before_the_first_answer)
 }
 
 /*
+ * With CONDSTORE, the STATUS pre-check and the LIST of the server's
+ * mailboxes share one round trip: the LIST goes out before the first
+ * answer to a STATUS is read (and the pre-check still finds nothing to do).
+ */
+/* The first command line of the trace (stderr at -vv) holding `what`, or NULL. */
+static const char *command_with(const char *trace, const char *what)
+{
+	for (const char *p = trace; (p = strstr(p, what)) != NULL; p++) {
+		const char *bol = p;
+
+		while (bol > trace && bol[-1] != '\n')
+			bol--;
+		if (strstr(bol, "C: ") != NULL && strstr(bol, "C: ") < p)
+			return p;
+	}
+	return NULL;
+}
+
+Test(SYNC_FULL, status_precheck_and_list_share_a_round_trip)
+{
+	struct sl_ctx *c = &ctx;
+	struct harness_result res;
+	const char *status, *list, *answer;
+	int st;
+
+	seed_boxes(c);
+	st = run_keep(c, &res, "-vv", "sync", NULL);
+	cr_assert_eq(st, 0, "%s", res.err);
+	status = command_with(res.err, " STATUS ");
+	cr_assert_not_null(status, "no STATUS command in:\n%s", res.err);
+	list = command_with(status, " LIST \"\" ");
+	cr_assert_not_null(list, "no LIST after the STATUS commands in:\n%s", res.err);
+	answer = strstr(status, "S: ");
+	cr_assert_not_null(answer, "no answer in:\n%s", res.err);
+	cr_assert_lt(list, answer, "the LIST waited for the STATUS answers:\n%s", res.err);
+	cr_assert_null(strstr(res.err, "QRESYNC ("), "a mailbox was listed though nothing changed:\n%s",
+		       res.err);
+	harness_result_release(&res);
+	assert_sides_equal(c);
+}
+
+/*
  * How many plain "SELECT <box>" commands (not the QRESYNC ones of change
  * detection) the trace (stderr at -vv) shows sent.
  */

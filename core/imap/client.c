@@ -576,6 +576,49 @@ static int client_list(struct imap_client *cl, bool want_status, struct imap_mai
 	return rc;
 }
 
+struct imap_list_op {
+	struct list_ctx lc;
+	struct imap_cmd *cmd;
+};
+
+struct imap_list_op *imap_client_list_names_submit(struct imap_client *cl,
+						   struct imap_mailbox_list *out, struct err *e)
+{
+	struct imap_list_op *op;
+	struct buf b = BUF_INIT(256);
+	struct imap_cmd_req req = { .untagged = list_untagged };
+
+	if (cl->conn == NULL) {
+		err_set(e, ERR_NET, "not connected to \"%s\"", cl->host);
+		return NULL;
+	}
+	if (build_list(cl, false, &b, e) < 0) {
+		buf_release(&b);
+		return NULL;
+	}
+	op = xcalloc(1, sizeof(*op));
+	op->lc = (struct list_ctx){ cl, out, imap_client_enabled(cl, IMAP_CAP_UTF8_ACCEPT) };
+	req.ctx = &op->lc;
+	req.text = buf_cstr(&b);
+	req.len = b.len;
+	op->cmd = imap_conn_submit(cl->conn, &req, e);
+	buf_release(&b);
+	if (op->cmd == NULL) {
+		free(op);
+		return NULL;
+	}
+	return op;
+}
+
+int imap_client_list_finish(struct imap_client *cl, struct imap_list_op *op, struct err *e)
+{
+	int rc = imap_conn_wait(cl->conn, op->cmd, e);
+
+	imap_cmd_free(op->cmd);
+	free(op);
+	return rc;
+}
+
 int imap_client_list(struct imap_client *cl, struct imap_mailbox_list *out, struct err *e)
 {
 	return client_list(cl, true, out, e);

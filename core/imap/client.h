@@ -154,6 +154,19 @@ int imap_client_list(struct imap_client *cl, struct imap_mailbox_list *out, stru
  */
 int imap_client_list_names(struct imap_client *cl, struct imap_mailbox_list *out, struct err *e);
 
+/*
+ * imap_client_list_names() in two halves, so that the LIST can go out
+ * behind commands already in flight and share their round trip: _submit
+ * sends it (NULL on error, e filled), _finish waits for its end and frees
+ * `op` (also on error).  `out` must not be touched in between.  Untagged
+ * data goes to the oldest command in flight that takes it, so commands
+ * submitted before the LIST keep their own responses.
+ */
+struct imap_list_op;
+struct imap_list_op *imap_client_list_names_submit(struct imap_client *cl,
+						   struct imap_mailbox_list *out, struct err *e);
+int imap_client_list_finish(struct imap_client *cl, struct imap_list_op *op, struct err *e);
+
 /* SELECT (or EXAMINE when read_only) the mailbox named in UTF-8. */
 int imap_client_select(struct imap_client *cl, const char *name, bool read_only,
 		       struct imap_select_info *out, struct err *e);

@@ -276,8 +276,7 @@ static int list_remote(struct eng *g, struct eng_lists *L, struct err *e)
 	if (n == 0) {
 		rc = imap_client_list(cl, &L->rl, e);
 	} else {
-		rc = sync_remote_status_each(g->r, names, n, st, e) < 0 ? -1
-			: imap_client_list_names(cl, &L->rl, e);
+		rc = sync_remote_status_each_list(g->r, names, n, st, &L->rl, e);
 		for (size_t i = 0; rc == 0 && i < n; i++)
 			if (st[i].have && find_remote(L, names[i], &ri))
 				L->rl.items[ri].status = st[i];

@@ -165,6 +165,15 @@ int sync_remote_status_all(struct sync_remote *r, const char *const *names, size
  */
 int sync_remote_status_each(struct sync_remote *r, const char *const *names, size_t n,
 			    struct imap_status_data *out, struct err *e);
+/*
+ * sync_remote_status_each(), and behind its STATUS commands, in the same
+ * round trip, LIST "" "*" of every mailbox's name into `list`
+ * (imap_client_list_names(); `list` initialised by the caller).  The
+ * server still takes the STATUS commands first.
+ */
+int sync_remote_status_each_list(struct sync_remote *r, const char *const *names, size_t n,
+				 struct imap_status_data *out, struct imap_mailbox_list *list,
+				 struct err *e);
 
 /* What the caller knew after the last sync of a mailbox. */
 struct sync_remote_known {

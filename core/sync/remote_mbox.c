@@ -66,12 +66,14 @@ static bool selected_among(const struct sync_remote *r, const char *const *names
 }
 
 static int status_run(struct sync_remote *r, const char *const *names, size_t n,
-		      bool allow_list, struct imap_status_data *out, struct err *e)
+		      bool allow_list, struct imap_mailbox_list *names_list,
+		      struct imap_status_data *out, struct err *e)
 {
 	struct status_ctx sc = { r, names, NULL, n, out };
 	const char *items = r->caps.condstore ? "(MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)"
 					      : "(MESSAGES UIDNEXT UIDVALIDITY)";
 	struct imap_cmd **cmds = NULL;
+	struct imap_list_op *list_op = NULL;
 	struct buf b = BUF_INIT(REMOTE_CMD_MAX);
 	struct imap_conn *c;
 	size_t i, nsub = 0;
@@ -79,7 +81,7 @@ static int status_run(struct sync_remote *r, const char *const *names, size_t n,
 
 	memset(out, 0, n * sizeof(*out));
 	if (n == 0)
-		return 0;
+		return names_list ? imap_client_list_names(r->cl, names_list, e) : 0;
 	if (remote_conn(r, &c, e) < 0)
 		return -1;
 	/*
@@ -119,6 +121,9 @@ static int status_run(struct sync_remote *r, const char *const *names, size_t n,
 			else
 				nsub++;
 		}
+		if (rc == 0 && names_list && (list_op = imap_client_list_names_submit(r->cl, names_list,
+											 e)) == NULL)
+			rc = -1;
 		for (i = 0; i < nsub; i++) {
 			struct err e2;
 
@@ -130,6 +135,15 @@ static int status_run(struct sync_remote *r, const char *const *names, size_t n,
 			imap_cmd_free(cmds[i]);
 		}
 		free(cmds);
+		if (list_op) {
+			struct err e2;
+
+			err_clear(&e2);
+			if (imap_client_list_finish(r->cl, list_op, &e2) < 0 && rc == 0) {
+				*e = e2;
+				rc = -1;
+			}
+		}
 	}
 	for (i = 0; i < n; i++)
 		free(sc.wire[i]);
@@ -141,13 +155,20 @@ static int status_run(struct sync_remote *r, const char *const *names, size_t n,
 int sync_remote_status_all(struct sync_remote *r, const char *const *names, size_t n,
 			   struct imap_status_data *out, struct err *e)
 {
-	return status_run(r, names, n, true, out, e);
+	return status_run(r, names, n, true, NULL, out, e);
 }
 
 int sync_remote_status_each(struct sync_remote *r, const char *const *names, size_t n,
 			    struct imap_status_data *out, struct err *e)
 {
-	return status_run(r, names, n, false, out, e);
+	return status_run(r, names, n, false, NULL, out, e);
+}
+
+int sync_remote_status_each_list(struct sync_remote *r, const char *const *names, size_t n,
+				 struct imap_status_data *out, struct imap_mailbox_list *list,
+				 struct err *e)
+{
+	return status_run(r, names, n, false, list, out, e);
 }
 
 bool sync_remote_unchanged(const struct imap_status_data *st, const struct sync_remote_known *known)
