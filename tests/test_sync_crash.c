@@ -16,7 +16,15 @@
  * CRASH_POINTS_REV1 points spread evenly over 1..N (first and last
  * included); FERRY_CRASH_POINTS overrides both.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #define SYNC_SUITE sync_crash
 #define SYNC_TIMEOUT 500
@@ -498,4 +506,161 @@ SYNC_TEST(killed_during_deletion_and_flag_runs_over_mailboxes_then_rerun_brings_
 	}
 	cr_assert_geq(kill_at_every_step(c, expect_deleted, "deletion run"), 6,
 		      "fewer steps than the run's unlinks");
+}
+
+/*
+ * A slow link in front of the server, for what Dovecot alone cannot be
+ * made to do: hold a client's data in flight after the client is gone.
+ * A child process accepts connections on an ephemeral loopback port, one
+ * at a time, and relays each to `port`: what the server sends goes back at
+ * once, what the client sends is read at once but passed on at
+ * RELAY_RATE bytes a second, and still passed on, to the end, after the
+ * client died; then the server's side is closed.
+ */
+#define RELAY_RATE (1500 * 1000)
+
+static void relay_one(int cfd, int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	size_t cap = 1 << 16, len = 0, off = 0;
+	char *q = malloc(cap), buf[65536];
+	int sfd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (q == NULL || sfd < 0 || connect(sfd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		_exit(3);
+	while (cfd >= 0 || off < len) {
+		struct pollfd p[2] = { { sfd, POLLIN, 0 }, { cfd, POLLIN, 0 } };
+		ssize_t n;
+		size_t take;
+
+		if (poll(p, cfd >= 0 ? 2 : 1, 10) < 0)
+			_exit(3);
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			n = read(sfd, buf, sizeof(buf));
+			if (n <= 0)
+				break;          /* the server closed: nothing more to pass on */
+			if (cfd >= 0 && write(cfd, buf, (size_t)n) != n) {
+				close(cfd);
+				cfd = -1;
+			}
+		}
+		if (cfd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+			n = read(cfd, buf, sizeof(buf));
+			if (n <= 0) {
+				close(cfd);
+				cfd = -1;
+			} else {
+				while (len + (size_t)n > cap)
+					q = realloc(q, cap *= 2);
+				if (q == NULL)
+					_exit(3);
+				memcpy(q + len, buf, (size_t)n);
+				len += (size_t)n;
+			}
+		}
+		take = len - off < RELAY_RATE / 100 ? len - off : RELAY_RATE / 100;
+		if (take > 0 && write(sfd, q + off, take) != (ssize_t)take)
+			break;
+		off += take;
+	}
+	close(sfd);
+	free(q);
+}
+
+/* Start the relay to `port`; its port in *lport, its pid returned. */
+static pid_t relay_start(int port, int *lport)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	pid_t pid;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_geq(lfd, 0);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(lfd, 8), 0);
+	cr_assert_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	*lport = ntohs(sa.sin_port);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		signal(SIGPIPE, SIG_IGN);
+		for (;;) {
+			int cfd = accept(lfd, NULL, NULL);
+
+			if (cfd >= 0)
+				relay_one(cfd, port);
+		}
+	}
+	close(lfd);
+	return pid;
+}
+
+/* The config's "port: FROM" made "port: TO". */
+static void config_port(struct sl_ctx *c, int from, int to)
+{
+	char *text = harness_read_file(c->config, 1 << 20);
+	char *want = xasprintf("port: %d\n", from), *at, *out;
+
+	cr_assert_not_null(text);
+	at = strstr(text, want);
+	cr_assert_not_null(at, "no \"%s\" in the config", want);
+	*at = '\0';
+	out = xasprintf("%sport: %d\n%s", text, to, at + strlen(want));
+	cr_assert_eq(harness_write_file(c->config, out), 0);
+	free(out);
+	free(want);
+	free(text);
+}
+
+/*
+ * SPEC 4.8 when the server outlives the client: killed once the first of
+ * six chunks of pipelined APPENDs (16 messages each) is answered, with the
+ * rest still on a slow link (relay above), so that the server goes on
+ * storing them after ferry is gone.  The rerun, started at once and
+ * straight to the server, must not list the mailbox while those APPENDs
+ * still land (it would upload them again: duplicates, and download them
+ * back); it waits until the mailbox stops growing.  Every message once on
+ * each side.
+ */
+SYNC_TEST(killed_while_the_server_still_appends_then_rerun_uploads_nothing_twice)
+{
+	enum { NMSG = 96 };
+	const char *env[] = { "FERRY_TEST_CRASH_ON=uploaded:1", NULL };
+	int port = c->d.imaps_port, lport;
+	struct harness_result res;
+	struct sl_list r, l;
+	pid_t relay;
+	int st;
+
+	sync_ok(c);
+	cr_assert_eq(sl_local_mkfolder(c, "Bulk"), 0);
+	for (int i = 0; i < NMSG; i++) {
+		char *tag = xasprintf("bulk%02d", i);
+
+		put_local(c, "Bulk", tag, 16000 + 97 * (size_t)i, NULL);
+		free(tag);
+	}
+	relay = relay_start(port, &lport);
+	config_port(c, port, lport);
+	run_env(c, env, &res);
+	config_port(c, lport, port);
+	cr_assert_eq(res.status, 128 + 9, "ferry was not killed (exit %d)\n%s", res.status, res.err);
+	harness_result_release(&res);
+	run_env(c, NULL, &res);
+	cr_assert_eq(res.status, 0, "the rerun failed (exit %d)\n%s", res.status, res.err);
+	harness_result_release(&res);
+	kill(relay, SIGKILL);
+	cr_assert_eq(waitpid(relay, &st, 0), relay);
+	cr_assert_eq(sl_remote_list(c, "Bulk", &r), 0);
+	cr_assert_eq(sl_local_list(c, "Bulk", &l), 0);
+	cr_assert_eq(r.n, NMSG, "the server holds %zu messages in Bulk, not %d", r.n, NMSG);
+	cr_assert_eq(l.n, NMSG, "the Maildir holds %zu messages in Bulk, not %d", l.n, NMSG);
+	for (size_t i = 1; i < r.n; i++)
+		for (size_t j = 0; j < i; j++)
+			cr_assert_str_neq(r.v[i].msgid, r.v[j].msgid, "twice on the server: %s", r.v[i].msgid);
+	sl_list_release(&r);
+	sl_list_release(&l);
+	assert_settled(c);
 }

@@ -282,7 +282,9 @@ int sync_account_run(const struct sync_account_opts *opts, struct sync_report *r
  * FERRY_TEST_CRASH_AT=N in the environment, the N-th call of a run raises
  * SIGKILL.  sync_account_run() restarts the count (and re-reads the
  * environment) when it starts and, with FERRY_TEST_STEPS=1, prints
- * "ferry-test: steps=N" to stderr when it ends.  The counter is process
+ * "ferry-test: steps=N" to stderr when it ends.  With FERRY_TEST_CRASH_ON=
+ * WHAT:N, the N-th call with `what` equal to WHAT raises SIGKILL (e.g.
+ * "upload:3": before the third chunk of uploads is sent).  The counter is process
  * state (the one global of the engine), for this test hook only.
  */
 void sync_step(const char *what);

@@ -3288,6 +3288,82 @@ static void keep_rename_hints(struct eng *g, struct replay_ctx *c)
 	c->n = k;
 }
 
+/*
+ * A run killed while its APPENDs (or a MOVE) were on the wire leaves the
+ * server carrying out what it had already received, after the client is
+ * gone, for as long as that takes.  A message it appends after this run
+ * looked for it would be uploaded again: a duplicate (and downloaded back
+ * as one).  So when an upload or remote-move intent is recent (younger
+ * than SETTLE_AGE s), wait first until each of its target mailboxes stops
+ * growing: UIDNEXT unchanged for SETTLE_QUIET_MS, asked every
+ * SETTLE_STEP_MS, for at most SETTLE_MAX_MS.  Only a run that follows a
+ * killed one soon pays for it.
+ */
+#define SETTLE_AGE 300
+#define SETTLE_STEP_MS 200
+#define SETTLE_QUIET_MS 1000
+#define SETTLE_MAX_MS 15000
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int settle_targets(struct eng *g, const struct replay_ctx *c, struct err *e)
+{
+	const char **names = xcalloc(c->n + 1, sizeof(*names));
+	struct imap_status_data *st = xcalloc(c->n + 1, sizeof(*st));
+	uint32_t *last = xcalloc(c->n + 1, sizeof(*last));
+	int64_t now = (int64_t)time(NULL), t0, quiet_since;
+	size_t nn = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < c->n; i++) {
+		const struct state_intent *in = &c->list[i];
+		struct eng_mbox *m;
+		size_t k = 0;
+
+		if (in->kind != STATE_INTENT_UPLOAD && in->kind != STATE_INTENT_MOVE_REMOTE)
+			continue;
+		if (in->created < now - SETTLE_AGE || in->created > now + SETTLE_AGE)
+			continue;
+		m = eng_mbox_by_id(g, in->kind == STATE_INTENT_UPLOAD ? in->mailbox : in->target);
+		if (m == NULL || !m->remote_exists || m->sm.remote_name == NULL)
+			continue;
+		while (k < nn && strcmp(names[k], m->sm.remote_name) != 0)
+			k++;
+		if (k == nn)
+			names[nn++] = m->sm.remote_name;
+	}
+	t0 = quiet_since = now_ms();
+	for (bool first = true; nn > 0; first = false) {
+		struct timespec step = { 0, SETTLE_STEP_MS * 1000000L };
+
+		if (sync_remote_status_each(g->r, names, nn, st, e) < 0) {
+			rc = -1;
+			break;
+		}
+		for (size_t k = 0; k < nn; k++)
+			if (first || st[k].uidnext != last[k]) {
+				last[k] = st[k].uidnext;
+				quiet_since = now_ms();
+			}
+		if (now_ms() - quiet_since >= SETTLE_QUIET_MS || now_ms() - t0 >= SETTLE_MAX_MS)
+			break;
+		nanosleep(&step, NULL);
+	}
+	if (nn > 0)
+		log_msg(LOG_DEBUG, LOG_CAT_SYNC, "waited %lld ms for %zu mailbox(es) to settle after a killed run",
+			  (long long)(now_ms() - t0), nn);
+	free(last);
+	free(st);
+	free(names);
+	return rc;
+}
+
 int eng_replay_intents(struct eng *g, struct err *e)
 {
 	struct replay_ctx c = { .g = g };
@@ -3305,6 +3381,8 @@ int eng_replay_intents(struct eng *g, struct err *e)
 	c.found = xcalloc(c.n, sizeof(*c.found));
 	c.whole = xcalloc(c.n, sizeof(*c.whole));
 	keep_rename_hints(g, &c);
+	if ((rc = settle_targets(g, &c, e)) < 0)
+		goto out;
 	for (size_t i = 0; i < c.n; i++) {
 		if (c.list[i].kind == STATE_INTENT_UPLOAD &&
 		    (rc = replay_upload(g, &c.list[i], &c.found[i], e)) < 0)
