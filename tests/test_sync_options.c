@@ -204,6 +204,33 @@ SYNC_TEST(max_size_placeholder_then_full_message_when_flagged)
 	sl_snap_release(&l);
 }
 
+/* §4.7 and §4.10: the state lost, a placeholder is still known for one by
+ * its note: matched with its server copy by fingerprint, neither uploaded
+ * nor downloaded again; flagging it then fetches the whole message. */
+SYNC_TEST(placeholder_after_lost_state_is_matched_not_uploaded)
+{
+	struct sl_snap r, l;
+
+	cr_assert_eq(sl_write_config(c, "    sync:\n      max_size: 100K\n"), 0);
+	put_remote(c, "INBOX", "huge", 400000, "\\Seen");
+	put_remote(c, "INBOX", "small", 2000, NULL);
+	sync_ok(c);
+	snap_both(c, &r, &l);
+	cr_assert_eq(harness_remove_tree(c->state), 0);
+	sync_ok(c);
+	assert_remote_unchanged(c, &r, true);
+	assert_local_unchanged(c, &l, true);
+	sync_ok(c);
+	assert_remote_unchanged(c, &r, true);
+	assert_local_unchanged(c, &l, true);
+	cr_assert_eq(sl_local_set_flags(c, "INBOX", MID("huge"), "FS"), 0);
+	sync_ok(c);
+	expect_both(c, "INBOX", LIST(MID("huge") " \\Seen \\Flagged", MID("small")));
+	assert_sides_equal(c);
+	sl_snap_release(&r);
+	sl_snap_release(&l);
+}
+
 /* A message text with another Date header. */
 static char *dated_message(const char *tag, const char *date)
 {

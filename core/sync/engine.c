@@ -641,6 +641,65 @@ static struct sync_local_msg *local_msg(struct eng_mbox *m, const char *name, si
 	return NULL;
 }
 
+size_t eng_placeholder_note(char *buf, size_t size, uint64_t whole_size)
+{
+	int n = snprintf(buf, size, "[ferry: this message is %llu bytes, over max_size; "
+			 "flag it to download it in full]\n", (unsigned long long)whole_size);
+
+	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
+
+/*
+ * A file whose body (after the header section's empty line) is exactly a
+ * placeholder note: a placeholder ferry wrote, found without its record
+ * (lost state).  Then its fingerprint and size are the whole message's:
+ * the header hashed with the size the note gives.  1 if so (*v, *size_out
+ * set), 0 if not, -1 on a read error.  Only small files are looked at: a
+ * placeholder is its header section and one line.
+ */
+#define PLACEHOLDER_FILE_MAX (1u << 20)
+
+static int placeholder_file(int fd, struct sync_fp_value *v, uint64_t *size_out, struct err *e)
+{
+	struct stat st;
+	char *text, *body, note[ENG_PLACEHOLDER_NOTE_MAX];
+	unsigned long long whole;
+	size_t got = 0, hlen;
+	struct sync_fp_ctx c;
+	int rc = 0;
+
+	if (fstat(fd, &st) < 0 || st.st_size <= 0 || (uint64_t)st.st_size > PLACEHOLDER_FILE_MAX)
+		return 0;
+	text = xmalloc((size_t)st.st_size + 1);
+	while (got < (size_t)st.st_size) {
+		ssize_t n = pread(fd, text + got, (size_t)st.st_size - got, (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	text[got] = '\0';
+	body = got == (size_t)st.st_size ? strstr(text, "\n\n") : NULL;
+	if (body != NULL && memchr(text, '\0', got) == NULL) {
+		body += 2;
+		hlen = (size_t)(body - text);
+		if (sscanf(body, "[ferry: this message is %llu bytes", &whole) == 1 &&
+		    whole > got && eng_placeholder_note(note, sizeof(note), whole) == got - hlen &&
+		    memcmp(body, note, got - hlen) == 0 && sync_fp_init(&c, e) == 0) {
+			sync_fp_update_header(&c, text, hlen);
+			sync_fp_final_size(&c, whole, v);
+			*size_out = whole;
+			rc = 1;
+		} else if (e->code != ERR_NONE) {
+			rc = -1;
+		}
+	}
+	free(text);
+	return rc;
+}
+
 static void fp_local(struct eng *g, const struct sync_fp_request *rq)
 {
 	struct eng_mbox *m = eng_mbox_by_id(g, rq->mailbox);
@@ -648,6 +707,7 @@ static void fp_local(struct eng *g, const struct sync_fp_request *rq)
 	const struct maildir_entry *ent;
 	struct sync_fp_value v;
 	struct err e;
+	uint64_t size;
 	size_t i;
 	int fd = -1;
 
@@ -657,7 +717,13 @@ static void fp_local(struct eng *g, const struct sync_fp_request *rq)
 	ent = eng_local_entry(g, m, rq->name);
 	if (ent == NULL || maildir_entry_open(&m->f, ent, &fd, &e) != 0)
 		return;
-	if (sync_fp_fd(fd, &v, &e) == 0) {
+	err_clear(&e);
+	if (placeholder_file(fd, &v, &size, &e) == 1) {
+		lm->placeholder = true;
+		lm->size = size;
+		lm->fp.state = SYNC_FP_KNOWN;
+		memcpy(lm->fp.bytes, v.bytes, SYNC_FP_LEN);
+	} else if (sync_fp_fd(fd, &v, &e) == 0) {
 		lm->fp.state = SYNC_FP_KNOWN;
 		memcpy(lm->fp.bytes, v.bytes, SYNC_FP_LEN);
 	}

@@ -119,6 +119,14 @@ int eng_flags_keywords(struct maildir_folder *f, const struct sync_flags *fl,
 const struct maildir_entry *eng_local_entry(struct eng *g, struct eng_mbox *m, const char *uniq);
 void eng_mbox_fail(struct eng *g, struct eng_mbox *m, const struct err *why);
 bool eng_err_fatal(const struct err *e);
+/*
+ * The note a placeholder file holds after its header section (doc/sync.md
+ * "Placeholders"): written into buf (NUL-terminated); its length.  The
+ * same text identifies a placeholder file when no record says it is one
+ * (lost state).
+ */
+size_t eng_placeholder_note(char *buf, size_t size, uint64_t whole_size);
+#define ENG_PLACEHOLDER_NOTE_MAX 200
 /* Whether a STATUS of the known mailboxes can tell anything (the server offers CONDSTORE). */
 bool eng_status_wanted(struct eng *g);
 int eng_commit(struct eng *g, int (*fn)(struct state_txn *txn, void *ctx, struct err *e),

@@ -455,13 +455,10 @@ static int dl_finish(void *ctx, void *handle, const struct sync_remote_fetched *
 	if (b->headers) {
 		/* a placeholder: the header section, then a note; the fingerprint is
 		 * the whole message's (header hash and RFC822.SIZE) */
-		char note[200];
-		int len = snprintf(note, sizeof(note),
-				   "[ferry: this message is %llu bytes, over max_size; "
-				   "flag it to download it in full]\n",
-				   (unsigned long long)msg->size);
+		char note[ENG_PLACEHOLDER_NOTE_MAX];
+		size_t len = eng_placeholder_note(note, sizeof(note), msg->size);
 
-		if (maildir_deliver_write(&h->d, note, (size_t)len, e) < 0)
+		if (maildir_deliver_write(&h->d, note, len, e) < 0)
 			goto out;
 		sync_fp_final_size(&h->fp, msg->size, &b->fps[i]);
 	} else {
