@@ -1346,13 +1346,42 @@ int maildir_entry_remove(struct maildir_folder *f, const struct maildir_entry *e
 int maildir_entry_move(struct maildir_folder *from, const struct maildir_entry *ent,
 		       struct maildir_folder *to, struct err *e)
 {
-	if (rename_noreplace(sub_fd(from, ent), ent->name, sub_fd(to, ent), ent->name) < 0) {
-		if (errno == ENOENT)
-			return 1;
-		entry_err(from, ent, "move", e);
-		return err_prefix(e, "to \"%s\"", to->path);
+	struct maildir_info info;
+	struct buf name = BUF_INIT(PATH_MAX);
+	const char *names[MAILDIR_KEYWORDS_MAX];
+	const char *target = ent->name;
+	uint32_t mask = 0;
+	size_t n = 0;
+	char *uniq = NULL;
+	int rc = 0;
+
+	/* keyword letters are the folder's: carried over by name, as letters of `to` */
+	maildir_info_parse(ent->name, (const char *const *)from->keywords, &info);
+	for (unsigned l = 0; l < MAILDIR_KEYWORDS_MAX; l++)
+		if ((info.keywords & (1u << l)) && from->keywords[l] != NULL)
+			names[n++] = from->keywords[l];
+	if (n > 0) {
+		uniq = xstrndup(ent->name, info.uniq_len);
+		if (maildir_keywords_assign(to, names, n, &mask, NULL, e) < 0 ||
+		    maildir_info_format(uniq, info.flags & MAILDIR_FLAGS_ALL, mask,
+					(info.odd & MAILDIR_ODD_OTHER_INFO) ? NULL : info.extra, &name, e) < 0) {
+			rc = -1;
+			goto out;
+		}
+		target = buf_cstr(&name);
 	}
-	return 0;
+	if (rename_noreplace(sub_fd(from, ent), ent->name, sub_fd(to, ent), target) < 0) {
+		if (errno == ENOENT) {
+			rc = 1;
+			goto out;
+		}
+		entry_err(from, ent, "move", e);
+		rc = err_prefix(e, "to \"%s\"", to->path);
+	}
+out:
+	buf_release(&name);
+	free(uniq);
+	return rc;
 }
 
 int maildir_entry_open(struct maildir_folder *f, const struct maildir_entry *ent,

@@ -471,8 +471,11 @@ int maildir_folder_advance(struct maildir_folder *f, uint64_t *durable_out, stru
  * set_flags: rename to uniq + ":2," + letters (flags, keyword letters of
  *   `keywords`, and the unknown letters the name already had), into cur/.
  * remove: unlink.
- * move: rename into folder `to` under the same name (cur/ or new/ as it
- *   was); fails with ERR_IO if the folders are on different file systems.
+ * move: rename into folder `to` under the same unique name (cur/ or new/
+ *   as it was); its keywords keep their names: their letters become `to`'s
+ *   (maildir_keywords_assign, which may add them to `to`'s dovecot-keywords),
+ *   the other letters stay; fails with ERR_IO if the folders are on
+ *   different file systems.
  * open: an fd to read the message (the caller closes it).
  * *name_out, if not NULL, gets the new file name (xmalloc'd).
  */

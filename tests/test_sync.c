@@ -9,6 +9,8 @@
 #define SYNC_SUITE sync
 #include "sync_common.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 /* §4.1: a first run copies every server folder, message and flag. */
@@ -368,6 +370,50 @@ SYNC_TEST(keywords_sync_both_ways_through_dovecot_keywords)
 	sync_ok(c);
 	expect_both(c, "INBOX", LIST(MID("k1") " \\Seen project-x", MID("k2") " todo"));
 	assert_sides_equal(c);
+}
+
+/* Whether the space-separated `flags` hold the word `w`. */
+static bool has_word(const char *flags, const char *w)
+{
+	size_t n = strlen(w);
+
+	for (const char *p = flags; (p = strstr(p, w)) != NULL; p += n)
+		if ((p == flags || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' '))
+			return true;
+	return false;
+}
+
+/* §4.2: beyond 26 keywords (the letters a-z) the rest live in the state:
+ * after the pull, further runs (the folder scanned again) push no removal. */
+SYNC_TEST(keywords_beyond_26_stay_on_the_server)
+{
+	char all[400] = "";
+	struct sl_list r;
+
+	put_remote(c, "INBOX", "k28", 400, "\\Seen");
+	sync_ok(c);
+	for (int i = 1; i <= 28; i++)
+		snprintf(all + strlen(all), sizeof(all) - strlen(all), "%skx%d", i > 1 ? " " : "", i);
+	cr_assert_eq(sl_remote_store(c, "INBOX", MID("k28"), "+FLAGS", all), 0);
+	sync_ok(c);
+	sync_ok(c);
+	/* the folder looked at again (its stamps moved), not read from the state */
+	{
+		char *cur = xasprintf("%s/INBOX/cur", c->root);
+
+		cr_assert_eq(utimensat(AT_FDCWD, cur, NULL, 0), 0, "%s: %s", cur, strerror(errno));
+		free(cur);
+	}
+	sync_ok(c);
+	cr_assert_eq(sl_remote_list(c, "INBOX", &r), 0);
+	cr_assert_eq(r.n, 1);
+	for (int i = 1; i <= 28; i++) {
+		char w[8];
+
+		snprintf(w, sizeof(w), "kx%d", i);
+		cr_assert(has_word(r.v[0].flags, w), "%s was removed on the server: %s", w, r.v[0].flags);
+	}
+	sl_list_release(&r);
 }
 
 /* §4.3: an expunge on the server removes the local file. */

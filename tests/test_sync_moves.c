@@ -95,6 +95,24 @@ SYNC_TEST(server_move_becomes_local_rename_without_download)
 	assert_sides_equal(c);
 }
 
+/* §4.2 with §4.4: a keyword moves with its message.  A server move of a
+ * message with a keyword (a letter of INBOX's dovecot-keywords) renames the
+ * local file into Work with Work's letter for it; the keyword stays on the
+ * server, and a later keyword of Work is not read into the moved file. */
+SYNC_TEST(server_move_keeps_the_keyword_under_the_new_folders_letter)
+{
+	cr_assert_eq(sl_remote_create(c, "Work"), 0);
+	put_remote(c, "Work", "w1", 300, "other");
+	put_remote(c, "INBOX", "kw", 300, "\\Seen project");
+	sync_ok(c);
+	cr_assert_eq(sl_remote_move(c, "INBOX", MID("kw"), "Work"), 0);
+	sync_ok(c);
+	expect_local(c, "Work", LIST(MID("w1") " other", MID("kw") " \\Seen project"));
+	sync_ok(c);
+	expect_both(c, "Work", LIST(MID("w1") " other", MID("kw") " \\Seen project"));
+	assert_sides_equal(c);
+}
+
 /* A move beats a deletion on the other side, both ways. */
 SYNC_TEST(move_beats_deletion_on_other_side)
 {

@@ -382,6 +382,8 @@ static void mark_placeholder(struct eng *g, struct sync_local_msg *lm)
 	}
 }
 
+static void add_letterless_keywords(struct eng *g, struct eng_mbox *m, struct sync_local_msg *lm);
+
 static int scan_local(struct eng *g, struct eng_mbox *m, struct err *e)
 {
 	bool unchanged = false;
@@ -419,11 +421,90 @@ static int scan_local(struct eng *g, struct eng_mbox *m, struct err *e)
 			continue;       /* a second file with one unique name: left alone */
 		lm->name = ent->uniq;
 		flags_from_maildir(&m->snap, ent, &g->a, &lm->flags);
+		add_letterless_keywords(g, m, lm);
 		lm->size = ent->size == MAILDIR_SIZE_UNKNOWN ? 0 : ent->size;
 		mark_placeholder(g, lm);
 		m->nlocal++;
 	}
 	return 0;
+}
+
+static struct eng *kw_sort_g;           /* qsort has no context argument */
+
+static int cmp_kw_rec(const void *a, const void *b)
+{
+	return strcmp(kw_sort_g->recs[*(const size_t *)a].name, kw_sort_g->recs[*(const size_t *)b].name);
+}
+
+static bool has_kw(const struct sync_flags *f, const char *name)
+{
+	for (size_t i = 0; i < f->nkw; i++)
+		if (strcmp(f->kw[i], name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Keywords a file cannot carry: those its folder's dovecot-keywords has no
+ * letter for (beyond 26 letters; or a message moved in by a mail client
+ * from a folder that had one).  They live in the message's record (found
+ * by unique name, in any folder) and are added to the file's flags, so
+ * that their absence on disk never reads as a removal (doc/maildir.md
+ * "Keywords").  A keyword with a letter that the file lacks is a removal.
+ */
+static void add_letterless_keywords(struct eng *g, struct eng_mbox *m, struct sync_local_msg *lm)
+{
+	size_t lo = 0, hi;
+	const struct sync_record *r;
+	const char **all;
+	size_t n;
+
+	if (!g->kw_ready) {
+		g->kw_recs = arena_alloc(&g->a, (g->nrecs + 1) * sizeof(*g->kw_recs));
+		for (size_t i = 0; i < g->nrecs; i++) {
+			const struct sync_record *x = &g->recs[i];
+
+			if (x->name != NULL && x->flags.nkw > 0 &&
+			    !(x->flags.nkw == 1 && strcmp(x->flags.kw[0], ENG_FORWARDED) == 0))
+				g->kw_recs[g->nkw_recs++] = i;
+		}
+		kw_sort_g = g;
+		qsort(g->kw_recs, g->nkw_recs, sizeof(*g->kw_recs), cmp_kw_rec);
+		g->kw_ready = true;
+	}
+	hi = g->nkw_recs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(g->recs[g->kw_recs[mid]].name, lm->name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == g->nkw_recs || strcmp(g->recs[g->kw_recs[lo]].name, lm->name) != 0)
+		return;
+	r = &g->recs[g->kw_recs[lo]];
+	all = NULL;
+	n = lm->flags.nkw;
+	for (size_t i = 0; i < r->flags.nkw; i++) {
+		const char *k = r->flags.kw[i];
+		bool lettered = strcmp(k, ENG_FORWARDED) == 0;
+
+		for (size_t l = 0; !lettered && l < MAILDIR_KEYWORDS_MAX; l++)
+			lettered = m->snap.keywords[l] != NULL && strcmp(m->snap.keywords[l], k) == 0;
+		if (lettered || has_kw(&lm->flags, k))
+			continue;
+		if (all == NULL) {
+			all = arena_alloc(&g->a, (lm->flags.nkw + r->flags.nkw + 1) * sizeof(*all));
+			for (size_t j = 0; j < lm->flags.nkw; j++)
+				all[j] = lm->flags.kw[j];
+		}
+		all[n++] = k;
+	}
+	if (all != NULL) {
+		lm->flags.kw = all;
+		lm->flags.nkw = n;
+	}
 }
 
 /* The mailbox's known UIDs (ascending) and their recorded sizes, in g's arena. */

@@ -90,6 +90,9 @@ struct eng {
 	size_t *ph_recs;                /* indexes of placeholder records with a name */
 	size_t nph_recs;
 	bool ph_ready;                  /* ph_recs built (after load_records) */
+	size_t *kw_recs;                /* records with a name and keywords, by name */
+	size_t nkw_recs;
+	bool kw_ready;
 	struct sync_mailbox *in_mb;     /* plan input mailboxes */
 	struct sync_input in;
 	struct sync_plan plan;
