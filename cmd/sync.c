@@ -5,11 +5,14 @@
  * per mailbox (or the plan with --dry-run, or one JSON object with --json)
  * and turn the outcome into the exit code of SPEC §1.
  */
+#include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "commands_int.h"
 #include "lock.h"
@@ -93,7 +96,7 @@ static const char *mailbox_err_text(const struct sync_mailbox_report *m)
 	return m->err.msg;
 }
 
-static void print_mailbox_line(const char *account, const struct sync_mailbox_report *m)
+static void print_mailbox_line(const char *account, const struct sync_mailbox_report *m, bool dry_run)
 {
 	char local[256], remote[256];
 	const char *name = m->remote_name && *m->remote_name ? m->remote_name : m->local_name;
@@ -102,9 +105,9 @@ static void print_mailbox_line(const char *account, const struct sync_mailbox_re
 	describe_side(&m->remote, remote, sizeof(remote));
 	printf("%s/%s:", account, name ? name : "?");
 	if (*local)
-		printf(" pulled %s%s", local, *remote ? ";" : "");
+		printf(" %s %s%s", dry_run ? "would pull" : "pulled", local, *remote ? ";" : "");
 	if (*remote)
-		printf(" pushed %s", remote);
+		printf(" %s %s", dry_run ? "would push" : "pushed", remote);
 	if (!*local && !*remote && !m->failed && !m->safety)
 		printf(" up to date");
 	if (m->safety)
@@ -254,6 +257,66 @@ static double elapsed(const struct timespec *t0)
 	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return (flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+static bool missing(const char *path)
+{
+	struct stat st;
+
+	return path != NULL && lstat(path, &st) < 0 && errno == ENOENT;
+}
+
+/*
+ * A dry run writes nothing (SPEC §1), not even the first state or an empty
+ * Maildir root: for an account whose state folder or Maildir does not exist
+ * yet, the run gets stand-ins in a temporary folder, which it removes.  The
+ * plan is the one a first run would follow.  Returns the folder (xmalloc'd)
+ * or NULL when none is needed; -1 in *rc on error.
+ */
+static char *dry_run_scratch(const struct cfg_account *a, struct sync_account_opts *o, int *rc,
+			     struct err *e)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *dir;
+
+	*rc = 0;
+	if (!missing(a->state) && !missing(a->local.path))
+		return NULL;
+	dir = xasprintf("%s/ferry-dry-run-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (mkdtemp(dir) == NULL) {
+		*rc = err_sys(e, ERR_IO, errno, "cannot make a scratch folder for the dry run in \"%s\"",
+			      tmp && *tmp ? tmp : "/tmp");
+		free(dir);
+		return NULL;
+	}
+	if (missing(a->state))
+		o->state_dir = xasprintf("%s/state", dir);
+	if (missing(a->local.path)) {
+		o->maildir_root = xasprintf("%s/Mail", dir);
+		if (missing(a->local.inbox))
+			o->maildir_inbox = NULL;        /* ROOT/INBOX, in the scratch folder */
+	}
+	return dir;
+}
+
+static void dry_run_scratch_release(char *dir, struct sync_account_opts *o, const struct cfg_account *a)
+{
+	if (dir == NULL)
+		return;
+	if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
+		log_msg(LOG_WARN, LOG_CAT_SYNC, "cannot remove the dry run's scratch folder \"%s\"", dir);
+	if (o->state_dir != a->state)
+		free((char *)o->state_dir);
+	if (o->maildir_root != a->local.path)
+		free((char *)o->maildir_root);
+	free(dir);
+}
+
 /* The engine's further connections (`connections:`), opened like the first. */
 static struct sync_remote *open_more(void *ctx, struct err *e)
 {
@@ -278,6 +341,7 @@ static int sync_one(struct run_ctx *rc, size_t idx, struct progress *pr, struct 
 	struct sync_account_opts o;
 	struct sync_remote *remote;
 	struct lock lk = LOCK_INIT;
+	char *scratch = NULL;
 	char fp_text[110];
 	struct err ignored;
 	int r;
@@ -314,9 +378,13 @@ static int sync_one(struct run_ctx *rc, size_t idx, struct progress *pr, struct 
 		o.progress_ctx = pr;
 	}
 
-	/* the lock first: no password_cmd, no login for a run that cannot go on */
-	if (sync_account_lock(&o, &lk, e) < 0)
+	if (cli->dry_run && (scratch = dry_run_scratch(a, &o, &r, e)) == NULL && r < 0)
 		return -1;
+	/* the lock first: no password_cmd, no login for a run that cannot go on */
+	if (sync_account_lock(&o, &lk, e) < 0) {
+		dry_run_scratch_release(scratch, &o, a);
+		return -1;
+	}
 	o.locked = true;
 	account_secrets_init(&secrets, a);
 	/* more connections log in with the secret the first one got */
@@ -328,6 +396,7 @@ static int sync_one(struct run_ctx *rc, size_t idx, struct progress *pr, struct 
 		account_secrets_release(&secrets);
 		sync_remote_free(remote);
 		lock_release(&lk);
+		dry_run_scratch_release(scratch, &o, a);
 		return -1;
 	}
 	o.remote = remote;
@@ -345,6 +414,7 @@ static int sync_one(struct run_ctx *rc, size_t idx, struct progress *pr, struct 
 		sync_remote_logout(remote, &ignored);
 	sync_remote_free(remote);
 	lock_release(&lk);
+	dry_run_scratch_release(scratch, &o, a);
 	return r;
 }
 
@@ -478,7 +548,7 @@ static void print_account_text(const struct cli *cli, const struct cfg_account *
 		for (k = 0; k < rep->nplan_lines; k++)
 			printf("%s: would %s\n", a->name, rep->plan_lines[k]);
 	for (k = 0; k < rep->nmailboxes; k++) {
-		print_mailbox_line(a->name, &rep->mailboxes[k]);
+		print_mailbox_line(a->name, &rep->mailboxes[k], cli->dry_run);
 		side_add(&local, &rep->mailboxes[k].local);
 		side_add(&remote, &rep->mailboxes[k].remote);
 		failed += rep->mailboxes[k].failed;

@@ -74,6 +74,54 @@ SYNC_TEST(dry_run_changes_nothing_on_either_side)
 	sl_snap_release(&l);
 }
 
+/* --dry-run only reads the server: every mailbox is opened with EXAMINE
+ * (SELECT would clear \\Recent); and its lines say "would". */
+SYNC_TEST(dry_run_examines_and_never_selects)
+{
+	struct harness_result res;
+	int st;
+
+	pending_changes(c);
+	st = run_keep(c, &res, "-vv", "sync", "--dry-run", NULL);
+	cr_assert_eq(st, 0, "exit %d\n%s\n%s", st, res.out, res.err);
+	cr_assert_not_null(strstr(res.err, " EXAMINE INBOX"), "no EXAMINE in:\n%s", res.err);
+	for (const char *p = res.err; (p = strstr(p, " SELECT ")) != NULL; p++) {
+		const char *bol = p;
+
+		while (bol > res.err && bol[-1] != '\n')
+			bol--;
+		cr_assert(strstr(bol, "C: ") == NULL || strstr(bol, "C: ") > p,
+			  "a dry run sent a SELECT:\n%.*s", (int)(strchr(p, '\n') ? strchr(p, '\n') - bol : 80),
+			  bol);
+	}
+	cr_assert_null(strstr(res.out, " pulled "), "a dry run says it pulled:\n%s", res.out);
+	cr_assert_null(strstr(res.out, " pushed "), "a dry run says it pushed:\n%s", res.out);
+	harness_result_release(&res);
+	sync_ok(c);
+	expect_all_applied(c);
+}
+
+/* --dry-run on an account never synced (no state folder, no Maildir yet)
+ * plans the first run and creates neither. */
+SYNC_TEST(dry_run_of_a_new_account_creates_no_state_and_no_maildir)
+{
+	struct harness_result res;
+	struct stat st_;
+	int st;
+
+	put_remote(c, "INBOX", "first", 500, NULL);
+	cr_assert_neq(lstat(c->state, &st_), 0, "the state exists before the first run");
+	cr_assert_neq(lstat(c->root, &st_), 0, "the Maildir exists before the first run");
+	st = run_keep(c, &res, "sync", "--dry-run", NULL);
+	cr_assert_eq(st, 0, "exit %d\n%s\n%s", st, res.out, res.err);
+	cr_assert_not_null(strstr(res.out, "would download INBOX"), "no plan:\n%s", res.out);
+	harness_result_release(&res);
+	cr_assert_neq(lstat(c->state, &st_), 0, "the dry run created the state folder %s", c->state);
+	cr_assert_neq(lstat(c->root, &st_), 0, "the dry run created the Maildir %s", c->root);
+	sync_ok(c);
+	expect_both(c, "INBOX", LIST(MID("first")));
+}
+
 /* --pull changes only the Maildir; the local changes wait for a later run. */
 SYNC_TEST(pull_changes_only_the_maildir)
 {

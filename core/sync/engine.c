@@ -1521,6 +1521,8 @@ static int scan_all(struct eng *g, struct err *e)
 
 static int run_locked(struct eng *g, struct err *e)
 {
+	if (g->o->dry_run)
+		sync_remote_set_examine(g->r, true);
 	if (state_open(g->o->state_dir, NULL, &g->st, e) < 0)
 		return -1;
 	if (eng_discover(g, e) < 0)

@@ -528,6 +528,11 @@ static int select_untagged(void *ctx, const struct imap_resp *resp, struct err *
 	return sc->fn(sc->ctx, resp, e);
 }
 
+void sync_remote_set_examine(struct sync_remote *r, bool on)
+{
+	r->examine = on;
+}
+
 int remote_select_submit(struct sync_remote *r, const char *name, const char *params,
 			 imap_untagged_fn fn, void *ctx, struct remote_selecting *s,
 			 struct err *e)
@@ -536,7 +541,8 @@ int remote_select_submit(struct sync_remote *r, const char *name, const char *pa
 
 	*s = (struct remote_selecting){ .r = r, .fn = fn, .ctx = ctx };
 	remote_unselected(r);
-	if (buf_adds(&b, "SELECT ", e) < 0 || remote_add_mailbox(r, &b, name, e) < 0 ||
+	if (buf_adds(&b, r->examine ? "EXAMINE " : "SELECT ", e) < 0 ||
+	    remote_add_mailbox(r, &b, name, e) < 0 ||
 	    (params && (buf_addc(&b, ' ', e) < 0 || buf_adds(&b, params, e) < 0))) {
 		buf_release(&b);
 		return err_prefix(e, "mailbox \"%s\"", name);

@@ -146,6 +146,12 @@ const struct sync_remote_caps *sync_remote_caps(const struct sync_remote *r);
  * sync_remote_open().
  */
 void sync_remote_disable(struct sync_remote *r, const struct sync_remote_caps *off);
+/*
+ * Open mailboxes with EXAMINE instead of SELECT from now on (a dry run:
+ * the server is only read; SELECT would clear \Recent, RFC 3501 6.3.1).
+ * Commands that change a mailbox then fail: it is read-only.
+ */
+void sync_remote_set_examine(struct sync_remote *r, bool on);
 /* SELECT / EXAMINE commands sent so far (statistics; tests of the pre-check). */
 unsigned long sync_remote_selects(const struct sync_remote *r);
 

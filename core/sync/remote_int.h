@@ -35,6 +35,7 @@ struct sync_remote {
 	struct imap_client *cl;
 	struct imap_literal_sink sink;  /* given to the client's connection */
 	struct sync_remote_caps caps;
+	bool examine;                   /* EXAMINE, never SELECT (a dry run) */
 	char *selected;                 /* UTF-8 name of the selected mailbox, or NULL */
 	struct imap_select_info sel;    /* what the SELECT said */
 	unsigned long selects;          /* SELECT commands sent (tests, stats) */
