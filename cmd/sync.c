@@ -538,7 +538,7 @@ static void report_safety(const struct cfg_account *a, const struct sync_report 
  * and the account's total when it synced (all or part of it).
  */
 static void print_account_text(const struct cli *cli, const struct cfg_account *a,
-			       const struct sync_report *rep, int code, double seconds)
+			       const struct sync_report *rep, int code, bool whole, double seconds)
 {
 	struct sync_side_counts local = { 0 }, remote = { 0 };
 	char pulled[256], pushed[256];
@@ -553,7 +553,7 @@ static void print_account_text(const struct cli *cli, const struct cfg_account *
 		side_add(&remote, &rep->mailboxes[k].remote);
 		failed += rep->mailboxes[k].failed;
 	}
-	if (code == 0 || code == 1) {
+	if (code == 0 || (code == 1 && !whole)) {
 		describe_side(&local, pulled, sizeof(pulled));
 		describe_side(&remote, pushed, sizeof(pushed));
 		printf("%s: %s ", a->name, cli->dry_run ? "planned" : "synced");
@@ -574,10 +574,19 @@ static void print_account_text(const struct cli *cli, const struct cfg_account *
 }
 
 /* stderr, also with -q (not with --json): what failed, where, what next. */
+/* Exit 1 for the account as a whole (a local I/O error, a damaged state ...), not for some
+ * of its mailboxes: no mailbox was synced, and the error says why. */
+static bool account_failed(int code, const struct err *e)
+{
+	return code == 1 && e->scope >= ERR_SCOPE_ACCOUNT;
+}
+
 static void report_errors(const struct cfg_account *a, const struct sync_report *rep, int code,
 			  const struct err *e)
 {
-	if (code == 1)
+	if (account_failed(code, e))
+		report_account_error(a, e);
+	else if (code == 1)
 		report_partial(a, rep);
 	else if (code == 5)
 		report_safety(a, rep, e);
@@ -626,7 +635,7 @@ int command_sync(struct run_ctx *rc)
 		log_set_context(NULL, NULL);
 		code = account_exit_code(&e);
 		if (text)
-			print_account_text(cli, a, &rep, code, elapsed(&t0));
+			print_account_text(cli, a, &rep, code, account_failed(code, &e), elapsed(&t0));
 		if (!cli->json)
 			report_errors(a, &rep, code, &e);
 		out.a = a;

@@ -538,6 +538,30 @@ Test(cli_run, safety_stop_json_exits_5_and_names_the_mailbox)
 	free(dir);
 }
 
+/*
+ * Exit 1 for the whole account (here the Maildir path is a regular file):
+ * stderr says what failed, not "0 of 0 mailboxes failed", and stdout does
+ * not claim a sync.
+ */
+Test(cli_run, account_wide_failure_says_why_and_claims_no_sync)
+{
+	char *pw = password_file();
+	char *from = xasprintf("path: \"%s\"", ctx.root);
+	char *to = xasprintf("path: \"%s\"", pw);
+	struct harness_result res;
+
+	config_replace(from, to);
+	cr_assert_eq(run(&res, NULL, "sync", NULL), 1, "%s", res.err);
+	cr_assert_not_null(strstr(res.err, "cannot open maildir root"), "no cause:\n%s", res.err);
+	cr_assert_not_null(strstr(res.err, "Not a directory"), "no cause:\n%s", res.err);
+	cr_assert_null(strstr(res.err, "0 of 0"), "a partial failure reported:\n%s", res.err);
+	cr_assert_null(strstr(res.out, "synced"), "a sync claimed:\n%s", res.out);
+	harness_result_release(&res);
+	free(to);
+	free(from);
+	free(pw);
+}
+
 Test(cli_run, held_lock_json_exits_6)
 {
 	char *lock = xasprintf("%s/lock", ctx.state);
