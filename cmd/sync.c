@@ -25,19 +25,54 @@ struct selection {
 	const struct cfg_account *account;
 	const char *const *mailboxes;   /* ACCOUNT/MAILBOX targets, or none */
 	size_t nmailboxes;
+	bool *matched;                  /* per target: some mailbox the config selects */
+	bool *excluded;                 /* per target: some mailbox the config leaves out */
 };
 
+/*
+ * Mailboxes named on the command line narrow the config's selection: a
+ * mailbox is synced when it matches one of them and the config's include
+ * and exclude patterns (an excluded mailbox stays out: `ferry sync
+ * gmail/'*'` does not fetch an excluded "[Gmail]/All Mail").
+ */
 static bool mailbox_selected(void *ctx, const char *utf8_name, char sep)
 {
 	const struct selection *sel = ctx;
-	size_t i;
+	bool config = cfg_mailbox_selected(sel->account, utf8_name, sep), any = false;
 
 	if (sel->nmailboxes == 0)
-		return cfg_mailbox_selected(sel->account, utf8_name, sep);
-	for (i = 0; i < sel->nmailboxes; i++)
-		if (cfg_pattern_match(sel->mailboxes[i], utf8_name, sep))
-			return true;
-	return false;
+		return config;
+	for (size_t i = 0; i < sel->nmailboxes; i++) {
+		if (!cfg_pattern_match(sel->mailboxes[i], utf8_name, sep))
+			continue;
+		any = true;
+		if (config)
+			sel->matched[i] = true;
+		else
+			sel->excluded[i] = true;
+	}
+	return any && config;
+}
+
+/*
+ * A mailbox named without wildcards that matched nothing the config
+ * selects: a usage error (exit 2) naming it, once the run is done.
+ */
+static int unmatched_targets(const struct selection *sel, struct err *e)
+{
+	for (size_t i = 0; i < sel->nmailboxes; i++) {
+		const char *t = sel->mailboxes[i];
+
+		if (sel->matched[i] || strpbrk(t, "*%") != NULL)
+			continue;
+		if (sel->excluded[i])
+			return err_set(e, ERR_USAGE, "account \"%s\": mailbox \"%s\" is left out by the "
+				       "config (accounts.%s.mailboxes include/exclude); nothing was "
+				       "synced for it", sel->account->name, t, sel->account->name);
+		return err_set(e, ERR_USAGE, "account \"%s\": no mailbox \"%s\", on the server or in the "
+			       "Maildir; nothing was synced for it", sel->account->name, t);
+	}
+	return 0;
 }
 
 /* The config's direction narrowed by --pull / --push; -1 on a contradiction. */
@@ -329,12 +364,29 @@ static struct sync_remote *open_more(void *ctx, struct err *e)
 	return r;
 }
 
+static int sync_one_in(struct run_ctx *rc, size_t idx, struct selection *selp, struct progress *pr,
+		       struct sync_report *rep, struct err *e);
+
 static int sync_one(struct run_ctx *rc, size_t idx, struct progress *pr, struct sync_report *rep,
 		    struct err *e)
 {
+	struct selection sel = { rc->accounts[idx], rc->mailboxes[idx], rc->nmailboxes[idx],
+				 xcalloc(rc->nmailboxes[idx] + 1, sizeof(bool)),
+				 xcalloc(rc->nmailboxes[idx] + 1, sizeof(bool)) };
+	int r = sync_one_in(rc, idx, &sel, pr, rep, e);
+
+	if (r == 0)
+		r = unmatched_targets(&sel, e);
+	free(sel.matched);
+	free(sel.excluded);
+	return r;
+}
+
+static int sync_one_in(struct run_ctx *rc, size_t idx, struct selection *selp, struct progress *pr,
+		       struct sync_report *rep, struct err *e)
+{
 	const struct cli *cli = rc->cli;
 	const struct cfg_account *a = rc->accounts[idx];
-	struct selection sel = { a, rc->mailboxes[idx], rc->nmailboxes[idx] };
 	enum imap_auth_mech mechs[CFG_AUTH_COUNT];
 	struct account_secrets secrets;
 	struct imap_client_opts copts;
@@ -371,7 +423,7 @@ static int sync_one(struct run_ctx *rc, size_t idx, struct progress *pr, struct 
 			o.since = 0;
 	}
 	o.selected = mailbox_selected;
-	o.selected_ctx = &sel;
+	o.selected_ctx = selp;
 	o.dry_run = cli->dry_run;
 	if (pr->enabled) {
 		o.progress = progress_event;

@@ -194,6 +194,36 @@ SYNC_TEST(named_mailbox_syncs_only_that_mailbox)
 	assert_sides_equal(c);
 }
 
+/* Mailboxes named on the command line narrow the config's selection: a
+ * pattern does not bring in an excluded mailbox; a name (no wildcard) that
+ * is excluded, or that no mailbox has, is a usage error (exit 2) saying
+ * so, and nothing is synced for it. */
+SYNC_TEST(named_mailboxes_keep_the_config_exclude_and_unknown_names_fail)
+{
+	struct harness_result res;
+	int st;
+
+	cr_assert_eq(sl_write_config(c, "    mailboxes:\n      include: [\"*\"]\n"
+					"      exclude: [\"Big\"]\n"), 0);
+	cr_assert_eq(sl_remote_create(c, "Work"), 0);
+	cr_assert_eq(sl_remote_create(c, "Big"), 0);
+	put_remote(c, "Work", "w1", 400, NULL);
+	put_remote(c, "Big", "b1", 400, NULL);
+	run_expect(c, 0, "sync", "test/*", NULL);
+	expect_local(c, "Work", LIST(MID("w1")));
+	cr_assert_null(sl_local_find(c, "Big", MID("b1")), "an excluded mailbox was synced");
+	st = run_keep(c, &res, "sync", "test/Big", NULL);
+	cr_assert_eq(st, 2, "exit %d\n%s", st, res.err);
+	cr_assert_not_null(strstr(res.err, "\"Big\" is left out by the config"), "%s", res.err);
+	harness_result_release(&res);
+	cr_assert_null(sl_local_find(c, "Big", MID("b1")), "an excluded mailbox was synced");
+	st = run_keep(c, &res, "sync", "test/NoSuchBox", NULL);
+	cr_assert_eq(st, 2, "exit %d\n%s", st, res.err);
+	cr_assert_not_null(strstr(res.err, "no mailbox \"NoSuchBox\""), "%s", res.err);
+	harness_result_release(&res);
+	run_expect(c, 0, "sync", "test/Work", NULL);
+}
+
 /* §4.10: over max_size a message arrives as its headers plus a note; the
  * placeholder is never uploaded; flagging it fetches the whole message. */
 SYNC_TEST(max_size_placeholder_then_full_message_when_flagged)
