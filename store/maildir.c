@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -504,6 +505,41 @@ out:
 	return rc;
 }
 
+/*
+ * A file ferry itself left in tmp/ when it died: named as
+ * maildir_uniq_new() names them ("SEC.MUSECPpidQnRhex16.HOST"), with this
+ * machine's host and the pid of a process that no longer exists (and not
+ * ours).  Nothing will ever finish it.  Files of other writers (a delivery
+ * agent) keep the 36 hours Maildir gives them.
+ */
+static bool abandoned_by_ferry(const struct maildir *md, const char *name)
+{
+	const char *p = strchr(name, '.'), *host;
+	char *end;
+	long pid;
+
+	if (p == NULL || p[1] != 'M' || (p = strchr(p + 2, 'P')) == NULL)
+		return false;
+	errno = 0;
+	pid = strtol(p + 1, &end, 10);
+	if (errno != 0 || end == p + 1 || pid <= 0 || pid == md->pid || *end != 'Q')
+		return false;
+	p = end + 1;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (*p != 'R')
+		return false;
+	for (int i = 1; i <= 16; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return false;
+	if (p[17] != '.')
+		return false;
+	host = p + 18;
+	if (strcmp(host, md->host) != 0)
+		return false;
+	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
 int maildir_folder_clean_tmp(struct maildir_folder *f, time_t age, size_t *removed_out,
 			     struct err *e)
 {
@@ -526,7 +562,8 @@ int maildir_folder_clean_tmp(struct maildir_folder *f, time_t age, size_t *remov
 		if (d->d_name[0] == '.')
 			continue;
 		if (fstatat(f->tmp_fd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(st.st_mode) || st.st_mtime >= limit)
+		    !S_ISREG(st.st_mode) ||
+		    (st.st_mtime >= limit && !abandoned_by_ferry(f->md, d->d_name)))
 			continue;
 		if (unlinkat(f->tmp_fd, d->d_name, 0) == 0)
 			removed++;

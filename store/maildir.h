@@ -292,7 +292,9 @@ int maildir_folder_sync(struct maildir_folder *f, struct err *e);
  * ERR_IO with EEXIST when `to` exists (nothing done), or another errno.
  */
 int maildir_folder_rename(struct maildir *md, const char *from, const char *to, struct err *e);
-/* Remove files in tmp/ older than `age` seconds (Maildir: 36 hours). */
+/* Remove files in tmp/ older than `age` seconds (Maildir: 36 hours), and
+ * at once those a ferry process that has died left there (its own naming,
+ * this host, a pid that no longer exists). */
 int maildir_folder_clean_tmp(struct maildir_folder *f, time_t age, size_t *removed_out,
 			     struct err *e);
 

@@ -634,6 +634,47 @@ Test(maildir, interrupted_delivery_leaves_nothing_in_cur_or_new)
 	maildir_release(&md);
 }
 
+/* A file a dead ferry left in tmp/ (its naming, this host, a pid that no
+ * longer exists) goes at once; others' files and live writers' stay. */
+Test(maildir, tmp_files_of_a_dead_ferry_go_at_once)
+{
+	struct maildir md;
+	struct maildir_folder f;
+	struct err e;
+	size_t removed = 99;
+	pid_t dead = fork();
+	int status;
+	char *mine, *live, *other_host, *dovecot;
+
+	cr_assert_neq(dead, -1);
+	if (dead == 0)
+		_exit(0);
+	cr_assert_eq(waitpid(dead, &status, 0), dead);
+	open_md_in_place(&md, MAILDIR_LAYOUT_VERBATIM, '/');
+	open_folder(&md, "INBOX", &f);
+	mine = xasprintf("%s/tmp/1795720000.M000001P%ldQ3R0123456789abcdef.%s", f.path, (long)dead, md.host);
+	live = xasprintf("%s/tmp/1795720000.M000002P1Q3R0123456789abcdef.%s", f.path, md.host);
+	other_host = xasprintf("%s/tmp/1795720000.M000003P%ldQ3R0123456789abcdef.%s-other", f.path,
+			       (long)dead, md.host);
+	dovecot = xasprintf("%s/tmp/1795720000.M000004P%ld.%s", f.path, (long)dead, md.host);
+	write_file(mine, "x");
+	write_file(live, "x");
+	write_file(other_host, "x");
+	write_file(dovecot, "x");
+	cr_assert_eq(maildir_folder_clean_tmp(&f, 36 * 3600, &removed, &e), 0, "%s", e.msg);
+	cr_assert_eq(removed, 1);
+	cr_assert_neq(access(mine, F_OK), 0, "a dead ferry's file stayed");
+	cr_assert_eq(access(live, F_OK), 0);
+	cr_assert_eq(access(other_host, F_OK), 0);
+	cr_assert_eq(access(dovecot, F_OK), 0);
+	free(dovecot);
+	free(other_host);
+	free(live);
+	free(mine);
+	maildir_folder_close(&f);
+	maildir_release(&md);
+}
+
 Test(maildir, aborted_delivery_removes_its_tmp_file)
 {
 	struct maildir md;
