@@ -1566,9 +1566,8 @@ static int run_result(struct eng *g, int rc, struct err *e)
 			const struct sync_mailbox_report *r = &g->rep->mailboxes[i];
 
 			if (r->safety)
-				return err_set(e, ERR_SAFETY, "mailbox \"%s\": %s (%zu of %zu); "
-					       "use --force to allow", r->remote_name,
-					       r->safety_reason, r->would_delete, r->total);
+				return err_set(e, ERR_SAFETY, "mailbox \"%s\": %s; use --force to allow",
+					       r->remote_name, r->safety_reason);
 		}
 	}
 	return 0;
