@@ -208,7 +208,7 @@ int command_check(struct run_ctx *rc)
 		imap_mailbox_list_init(&res.boxes);
 		err_clear(&e);
 		log_set_context(a->name, NULL);
-		if (!cli->offline && check_online(a, &res, &e) < 0) {
+		if (cfg_check_ca_file(a, &e) < 0 || (!cli->offline && check_online(a, &res, &e) < 0)) {
 			if (!cli->json)
 				account_report_error(a, &e);
 			if (exit_code == 0)

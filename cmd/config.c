@@ -603,6 +603,13 @@ static int finish_remote(struct mapper *m, struct cfg_account *a)
 		r->port = r->tls == CFG_TLS_IMPLICIT ? 993 : 143;
 	if (r->tls == CFG_TLS_NONE && r->tls_ca_file != NULL)
 		return field_err(m, FI_CA, "has no effect with \"tls: none\"");
+	if (r->tls_ca_file != NULL && m->set_by[FI_CA] != NULL) {
+		char path[256];
+
+		field_path(m, &fields[FI_CA], path, sizeof(path));
+		r->tls_ca_file_at = xasprintf("%s:%u:%u: %s", m->file, m->set_by[FI_CA]->line,
+					      m->set_by[FI_CA]->col, path);
+	}
 	if (r->tls == CFG_TLS_NONE && r->tls_fingerprint.set)
 		return field_err(m, FI_FPR, "has no effect with \"tls: none\"");
 	return check_credentials(m, a);
@@ -939,6 +946,8 @@ static void account_free(struct cfg_account *a)
 {
 	size_t i;
 
+	free(a->remote.tls_ca_file_at);
+	a->remote.tls_ca_file_at = NULL;
 	for (i = 0; i < N_FIELDS; i++) {
 		void *slot = (char *)a + fields[i].offset;
 
@@ -959,6 +968,43 @@ static void account_free(struct cfg_account *a)
 		}
 	}
 	free(a->name);
+}
+
+#define CA_FILE_MAX (4u << 20)
+
+int cfg_check_ca_file(const struct cfg_account *a, struct err *e)
+{
+	const char *path = a->remote.tls_ca_file;
+	const char *at = a->remote.tls_ca_file_at ? a->remote.tls_ca_file_at : "tls_ca_file";
+	struct stat st;
+	char *text;
+	ssize_t n;
+	int fd;
+	bool pem;
+
+	if (path == NULL)
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return err_set(e, ERR_CONFIG, "%s: cannot read \"%s\": %s", at, path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return err_set(e, ERR_CONFIG, "%s: \"%s\" is not a regular file", at, path);
+	}
+	text = xmalloc(CA_FILE_MAX + 1);
+	n = read(fd, text, CA_FILE_MAX);
+	close(fd);
+	if (n < 0) {
+		free(text);
+		return err_set(e, ERR_CONFIG, "%s: cannot read \"%s\": %s", at, path, strerror(errno));
+	}
+	text[n] = '\0';
+	pem = memmem(text, (size_t)n, "-----BEGIN CERTIFICATE-----", 27) != NULL;
+	free(text);
+	if (!pem)
+		return err_set(e, ERR_CONFIG, "%s: \"%s\" holds no PEM certificate "
+			       "(\"-----BEGIN CERTIFICATE-----\")", at, path);
+	return 0;
 }
 
 void cfg_free(struct cfg *cfg)

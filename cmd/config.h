@@ -112,6 +112,7 @@ struct cfg_remote {
 	unsigned port;
 	enum cfg_tls tls;
 	char *tls_ca_file;              /* NULL: system trust store only */
+	char *tls_ca_file_at;           /* "FILE:LINE:COL: accounts.A.remote.tls_ca_file" */
 	struct cfg_fingerprint tls_fingerprint;
 	char *user;
 	char *password;                 /* secret; NULL unless given inline */
@@ -187,6 +188,15 @@ int cfg_load_file(const char *path, struct cfg **cfg_out, struct err *e);
 
 /* Free everything, wiping the password.  NULL is fine. */
 void cfg_free(struct cfg *cfg);
+
+/*
+ * The account's tls_ca_file, if any, is a readable regular file holding a
+ * PEM certificate ("-----BEGIN CERTIFICATE-----"): 0, or -1 with ERR_CONFIG
+ * naming the file, line and key (exit code 2).  Checked when a command is
+ * about to use the account (sync, check, check --offline), not while the
+ * configuration is parsed.
+ */
+int cfg_check_ca_file(const struct cfg_account *a, struct err *e);
 
 /* The account called `name`, or NULL.  Valid as long as `cfg`. */
 const struct cfg_account *cfg_find_account(const struct cfg *cfg, const char *name);

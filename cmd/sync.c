@@ -430,6 +430,8 @@ static int sync_one_in(struct run_ctx *rc, size_t idx, struct selection *selp, s
 		o.progress_ctx = pr;
 	}
 
+	if (cfg_check_ca_file(a, e) < 0)
+		return -1;
 	if (cli->dry_run && (scratch = dry_run_scratch(a, &o, &r, e)) == NULL && r < 0)
 		return -1;
 	/* the lock first: no password_cmd, no login for a run that cannot go on */

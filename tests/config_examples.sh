@@ -15,6 +15,12 @@ known_commands() {
 }
 
 mkdir -p "$tap_tmp/bin" "$tap_tmp/home"
+# The CA file full.yaml names must exist and hold a PEM certificate (the
+# check reads it): a throwaway self-signed one.
+mkdir -p "$tap_tmp/home/.config/ferry"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+	-subj /CN=example-ca -keyout "$tap_tmp/ca.key" \
+	-out "$tap_tmp/home/.config/ferry/my-ca.pem" > /dev/null 2>&1
 for helper in oama pass secret-tool gpg; do
 	cat > "$tap_tmp/bin/$helper" <<HELPER
 #!/bin/sh

@@ -562,6 +562,39 @@ Test(cli_run, account_wide_failure_says_why_and_claims_no_sync)
 	free(pw);
 }
 
+/*
+ * §2: a tls_ca_file that is missing, or holds no certificate, is a bad
+ * value: exit 2 naming the file, line and key (also with check
+ * --offline), not a TLS failure at connection time.
+ */
+Test(cli_run, unusable_tls_ca_file_is_a_config_error)
+{
+	char *from = xasprintf("tls_ca_file: \"%s\"", ctx.d.ca_file);
+	char *garbage = xasprintf("%s/garbage.pem", ctx.d.tmp);
+	char *to_missing = xasprintf("tls_ca_file: \"%s/missing.pem\"", ctx.d.tmp);
+	char *to_garbage = xasprintf("tls_ca_file: \"%s\"", garbage);
+	char *where = xasprintf("%s:", ctx.config);
+	struct harness_result res;
+
+	config_replace(from, to_missing);
+	cr_assert_eq(run(&res, NULL, "check", "--offline", NULL), 2, "%s", res.err);
+	cr_assert_not_null(strstr(res.err, where), "no file:line:col:\n%s", res.err);
+	cr_assert_not_null(strstr(res.err, "remote.tls_ca_file"), "no key:\n%s", res.err);
+	harness_result_release(&res);
+	cr_assert_eq(run(&res, NULL, "sync", NULL), 2, "%s", res.err);
+	harness_result_release(&res);
+	cr_assert_eq(harness_write_file(garbage, "not a certificate\n"), 0);
+	config_replace(to_missing, to_garbage);
+	cr_assert_eq(run(&res, NULL, "sync", NULL), 2, "%s", res.err);
+	cr_assert_not_null(strstr(res.err, "holds no PEM certificate"), "%s", res.err);
+	harness_result_release(&res);
+	free(where);
+	free(to_garbage);
+	free(to_missing);
+	free(garbage);
+	free(from);
+}
+
 Test(cli_run, held_lock_json_exits_6)
 {
 	char *lock = xasprintf("%s/lock", ctx.state);
