@@ -596,7 +596,7 @@ Test(conn, data_after_starttls_ok_is_refused_as_injection)
 	cr_assert_eq(imap_conn_wait(c, cmd, &e), 0, "%s", e.msg);
 	usleep(100 * 1000);
 	cr_assert_eq(imap_conn_start_tls(c, &e), -1);
-	cr_assert_eq(e.code, ERR_PROTO, "%s", e.msg);
+	cr_assert_eq(e.code, ERR_TLS, "%s", e.msg);       /* exit 4: a TLS failure */
 	imap_cmd_free(cmd);
 	imap_conn_free(c);
 	fake_finish(&f, true);

@@ -1043,7 +1043,7 @@ int imap_conn_start_tls(struct imap_conn *c, struct err *e)
 	if (!c->paused || c->tls)
 		return err_set(e, ERR_INTERNAL, "STARTTLS at the wrong moment");
 	if (c->rin.len > 0) {
-		err_set(e, ERR_PROTO, "server \"%s\" sent data right after STARTTLS "
+		err_set(e, ERR_TLS, "server \"%s\" sent data right after STARTTLS "
 			"(a possible injection attack)", c->host);
 		return fail_copy(c, e);
 	}
