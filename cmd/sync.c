@@ -509,6 +509,9 @@ static const char *mailbox_hint(const struct err *e)
 	case ERR_SERVER:
 		return "the server refused (its message is above; its log, permissions or quota may say why)";
 	case ERR_IO:
+		if (strstr(e->msg, "cannot be a folder on disk") != NULL)
+			return "rename the mailbox on the server, or leave it out with "
+			       "\"mailboxes: exclude\" in the config";
 		return "check the local folder's permissions and the free disk space";
 	case ERR_STATE:
 		return "a message changed while ferry read it; the next run picks it up";

@@ -141,6 +141,28 @@ SYNC_TEST(odd_server_folder_names_stay_separate_on_disk)
 	assert_sides_equal(c);
 }
 
+/* A server folder whose name the disk cannot hold (100 '%', 300 bytes
+ * escaped) fails alone, with exit 1 and the reason; the other mailboxes
+ * sync. */
+SYNC_TEST(server_folder_too_long_for_the_disk_fails_alone)
+{
+	char name[101];
+	struct harness_result res;
+	int st;
+
+	memset(name, '%', 100);
+	name[100] = '\0';
+	sync_ok(c);
+	cr_assert_eq(sl_remote_create(c, name), 0);
+	put_remote(c, "INBOX", "still", 300, NULL);
+	put_local(c, "INBOX", "up", 300, NULL);
+	st = run_keep(c, &res, "sync", NULL);
+	cr_assert_eq(st, 1, "exit %d\n%s", st, res.err);
+	cr_assert_not_null(strstr(res.err, "cannot be a folder on disk"), "%s", res.err);
+	harness_result_release(&res);
+	expect_both(c, "INBOX", LIST(MID("still"), MID("up")));
+}
+
 /* A server mailbox with a special-use role pairs with the local folder of
  * that role's name when the Maildir already has one (design decision in
  * SYNC-DESIGN.md): local "Sent" with the server's "Sent Items" (\Sent). */

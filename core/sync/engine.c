@@ -97,6 +97,17 @@ int eng_local_folder(struct eng *g, struct eng_mbox *m, bool create, struct err 
 
 	if (m->f_open)
 		return 0;
+	/* A name the disk cannot hold (too long, refused: doc/maildir.md) fails
+	 * this mailbox alone, as a local I/O error would, not the account. */
+	{
+		char *path = NULL;
+
+		if (maildir_name_to_path(&g->md, m->sm.local_name, &path, e) < 0) {
+			e->code = ERR_IO;
+			return err_prefix(e, "cannot be a folder on disk");
+		}
+		free(path);
+	}
 	rc = maildir_folder_open(&g->md, m->sm.local_name, create, &m->f, e);
 	if (rc < 0)
 		return -1;
