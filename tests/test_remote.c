@@ -1137,7 +1137,6 @@ static void check_move(struct sync_remote *r, bool expect_new_uids, bool user_de
 	struct sync_remote_listing l1, l2, l3;
 	struct arena a;
 	uint32_t uids[2], nu[2] = { 0, 0 }, other;
-	bool left = false;
 	struct err e;
 
 	arena_init(&a, 4096);
@@ -1153,7 +1152,7 @@ static void check_move(struct sync_remote *r, bool expect_new_uids, bool user_de
 		free(raw(cmds));
 		free(c);
 	}
-	cr_assert_eq(sync_remote_move(r, "INBOX", uids, 2, "Archive", nu, &left, &e), 0, "%s", e.msg);
+	cr_assert_eq(sync_remote_move(r, "INBOX", uids, 2, "Archive", nu, &e), 0, "%s", e.msg);
 	scan(r, "INBOX", NULL, &a, &l2);
 	scan(r, "Archive", NULL, &a, &l3);
 	cr_assert_eq(l3.nmsgs, 2);
@@ -1169,18 +1168,15 @@ static void check_move(struct sync_remote *r, bool expect_new_uids, bool user_de
 	/* The moved copies do not carry \Deleted. */
 	cr_assert_eq(l3.msgs[0].flags.sys & SYNC_F_DELETED, 0u);
 	cr_assert_eq(l3.msgs[1].flags.sys & SYNC_F_DELETED, 0u);
+	/* The originals are gone (without UIDPLUS: EXPUNGE with the user's
+	 * \Deleted mark off for it); the user's \Deleted message survives,
+	 * marked still. */
+	cr_assert_null(find_msg(&l2, uids[0]));
+	cr_assert_null(find_msg(&l2, uids[1]));
+	cr_assert_eq(l2.nmsgs, l1.nmsgs - 2);
 	if (user_deleted_other) {
-		/* The user's \Deleted message survives; ours wait, still marked. */
-		cr_assert(left);
-		cr_assert_not_null(find_msg(&l2, other));
-		cr_assert(find_msg(&l2, other)->flags.sys & SYNC_F_DELETED);
-		cr_assert(find_msg(&l2, uids[0])->flags.sys & SYNC_F_DELETED);
-		cr_assert_eq(l2.nmsgs, l1.nmsgs);
-	} else {
-		cr_assert(!left);
-		cr_assert_null(find_msg(&l2, uids[0]));
-		cr_assert_null(find_msg(&l2, uids[1]));
-		cr_assert_eq(l2.nmsgs, l1.nmsgs - 2);
+		cr_assert_not_null(find_msg(&l2, other), "the user's \\Deleted message was expunged");
+		cr_assert(find_msg(&l2, other)->flags.sys & SYNC_F_DELETED, "its mark was not put back");
 	}
 	arena_release(&a);
 }
@@ -1213,14 +1209,11 @@ Test(remote, move_leaves_user_deleted_message_alone)
 		const char *cmds[] = { "A SELECT INBOX", c, NULL };
 		struct sync_remote_listing l2;
 		uint32_t uids[2] = { l.msgs[1].uid, l.msgs[3].uid }, nu[2];
-		bool left = true;
 		struct err e;
 
 		free(raw(cmds));
 		free(c);
-		cr_assert_eq(sync_remote_move(r, "INBOX", uids, 2, "Archive", nu, &left, &e), 0,
-			     "%s", e.msg);
-		cr_assert(!left);
+		cr_assert_eq(sync_remote_move(r, "INBOX", uids, 2, "Archive", nu, &e), 0, "%s", e.msg);
 		scan(r, "INBOX", NULL, &a, &l2);
 		cr_assert_not_null(find_msg(&l2, other), "UID MOVE removed the user's message");
 		cr_assert_null(find_msg(&l2, uids[0]));
@@ -1235,7 +1228,6 @@ Test(remote, expunge_removes_only_the_given_uids)
 	struct sync_remote *r;
 	struct arena a;
 	uint32_t uids[2], other;
-	bool left = true;
 	struct err e;
 
 	cr_assert_eq(harness_seed(&dc, dc.user1, 20, NULL), 0);
@@ -1252,8 +1244,7 @@ Test(remote, expunge_removes_only_the_given_uids)
 		free(raw(cmds));
 		free(c);
 	}
-	cr_assert_eq(sync_remote_expunge(r, "INBOX", uids, 2, &left, &e), 0, "%s", e.msg);
-	cr_assert(!left);
+	cr_assert_eq(sync_remote_expunge(r, "INBOX", uids, 2, &e), 0, "%s", e.msg);
 	scan(r, "INBOX", NULL, &a, &l2);
 	cr_assert_eq(l2.nmsgs, l1.nmsgs - 2);
 	cr_assert_null(find_msg(&l2, uids[0]));
@@ -1638,7 +1629,6 @@ Test(remote_rev1, expunge_without_uidplus_spares_user_deleted_message)
 	struct sync_remote *r;
 	struct arena a;
 	uint32_t uids[2], other;
-	bool left = false;
 	struct err e;
 
 	cr_assert_eq(harness_seed(&dc, dc.user1, 20, NULL), 0);
@@ -1650,8 +1640,7 @@ Test(remote_rev1, expunge_without_uidplus_spares_user_deleted_message)
 	other = l1.msgs[1].uid;
 
 	/* Nobody else has \Deleted: a plain EXPUNGE removes exactly ours. */
-	cr_assert_eq(sync_remote_expunge(r, "INBOX", uids, 1, &left, &e), 0, "%s", e.msg);
-	cr_assert(!left);
+	cr_assert_eq(sync_remote_expunge(r, "INBOX", uids, 1, &e), 0, "%s", e.msg);
 	{
 		char *c = xasprintf("B UID STORE %u +FLAGS (\\Deleted)", other);
 		const char *cmds[] = { "A SELECT INBOX", c, NULL };
@@ -1659,14 +1648,15 @@ Test(remote_rev1, expunge_without_uidplus_spares_user_deleted_message)
 		free(raw(cmds));
 		free(c);
 	}
-	/* Now the user's \Deleted message is there: ours stay marked, nothing is expunged. */
-	cr_assert_eq(sync_remote_expunge(r, "INBOX", uids + 1, 1, &left, &e), 0, "%s", e.msg);
-	cr_assert(left);
+	/* Now the user's \Deleted message is there: its mark goes off for the
+	 * EXPUNGE and comes back; ours is expunged, the user's stays, marked. */
+	cr_assert_eq(sync_remote_expunge(r, "INBOX", uids + 1, 1, &e), 0, "%s", e.msg);
 	scan(r, "INBOX", NULL, &a, &l2);
-	cr_assert_eq(l2.nmsgs, l1.nmsgs - 1);
+	cr_assert_eq(l2.nmsgs, l1.nmsgs - 2);
 	cr_assert_null(find_msg(&l2, uids[0]));
-	cr_assert_not_null(find_msg(&l2, other));
-	cr_assert(find_msg(&l2, uids[1])->flags.sys & SYNC_F_DELETED);
+	cr_assert_null(find_msg(&l2, uids[1]));
+	cr_assert_not_null(find_msg(&l2, other), "the user's \\Deleted message was expunged");
+	cr_assert(find_msg(&l2, other)->flags.sys & SYNC_F_DELETED, "its mark was not put back");
 	arena_release(&a);
 	remote_close(r);
 }
@@ -1680,7 +1670,6 @@ Test(remote, move_by_copy_with_uidplus_reports_new_uids_and_spares_user_deleted)
 	struct sync_remote *r;
 	struct arena a;
 	uint32_t uids[2], nu[2] = { 0, 0 }, other;
-	bool left = true;
 	struct err e;
 
 	cr_assert_eq(harness_seed(&dc, dc.user1, 20, NULL), 0);
@@ -1700,8 +1689,7 @@ Test(remote, move_by_copy_with_uidplus_reports_new_uids_and_spares_user_deleted)
 		free(c);
 	}
 	/* COPY (COPYUID), STORE \Deleted, UID EXPUNGE of exactly ours. */
-	cr_assert_eq(sync_remote_move(r, "INBOX", uids, 2, "Archive", nu, &left, &e), 0, "%s", e.msg);
-	cr_assert(!left);
+	cr_assert_eq(sync_remote_move(r, "INBOX", uids, 2, "Archive", nu, &e), 0, "%s", e.msg);
 	scan(r, "INBOX", NULL, &a, &l2);
 	scan(r, "Archive", NULL, &a, &l3);
 	cr_assert_null(find_msg(&l2, uids[0]));

@@ -425,10 +425,10 @@ Test(remote_transcript, copyuid_under_another_uidvalidity_is_not_believed)
 	cr_assert(sync_remote_caps(r)->move);
 	/* B selected once: the session knows its UIDVALIDITY (5) */
 	cr_assert_eq(sync_remote_store(r, "B", one, 1, &seen, NULL, &e), 0, "%s", e.msg);
-	cr_assert_eq(sync_remote_move(r, "A", one, 1, "B", &new_uid, NULL, &e), 0, "%s", e.msg);
+	cr_assert_eq(sync_remote_move(r, "A", one, 1, "B", &new_uid, &e), 0, "%s", e.msg);
 	cr_assert_eq(new_uid, 5u, "COPYUID under B's UIDVALIDITY not taken");
 	new_uid = 1234;
-	cr_assert_eq(sync_remote_move(r, "A", one, 1, "B", &new_uid, NULL, &e), 0, "%s", e.msg);
+	cr_assert_eq(sync_remote_move(r, "A", one, 1, "B", &new_uid, &e), 0, "%s", e.msg);
 	cr_assert_eq(new_uid, 0u, "COPYUID under another UIDVALIDITY taken: %u", new_uid);
 	cr_assert_eq(sync_remote_logout(r, &e), 0, "%s", e.msg);
 	sync_remote_free(r);

@@ -2317,32 +2317,13 @@ static int find_new_uid(struct eng *g, struct eng_mbox *to, uint32_t uidnext,
 	return 0;
 }
 
-/*
- * The records of a batch of remote moves.  Originals the adapter had to
- * leave marked \Deleted in the source (no UID EXPUNGE) get a record of
- * their own without a local copy, so the next run does not take them for
- * new mail.
- */
-static int finish_moves(struct eng *g, struct eng_mbox *from, struct sync_action **acts, size_t n,
-			const uint64_t *ids, bool left, struct err *e)
+/* The records of a batch of remote moves, clearing their intents. */
+static int finish_moves(struct eng *g, struct sync_action **acts, size_t n, const uint64_t *ids,
+			struct err *e)
 {
-	struct sync_record *extra = left ? xcalloc(n, sizeof(*extra)) : NULL;
-	struct commit_batch b = { .g = g, .acts = acts, .nacts = n, .clear = ids, .nclear = n,
-				  .extra = extra };
-	int rc;
+	struct commit_batch b = { .g = g, .acts = acts, .nacts = n, .clear = ids, .nclear = n };
 
-	for (size_t i = 0; left && i < n; i++) {
-		if (acts[i]->rec_op != SYNC_REC_PUT)
-			continue;
-		extra[b.nextra] = acts[i]->rec;
-		extra[b.nextra].mailbox = from->sm.id;
-		extra[b.nextra].uid = acts[i]->uid;
-		extra[b.nextra].name = NULL;
-		extra[b.nextra++].flags.sys |= SYNC_F_DELETED;
-	}
-	rc = eng_commit(g, commit_fn, &b, e);
-	free(extra);
-	return rc;
+	return eng_commit(g, commit_fn, &b, e);
 }
 
 static int exec_moves_remote(struct eng *g, struct eng_mbox *m, struct sync_action **acts,
@@ -2353,7 +2334,6 @@ static int exec_moves_remote(struct eng *g, struct eng_mbox *m, struct sync_acti
 	uint64_t *ids = xcalloc(n, sizeof(*ids));
 	struct uid_pair *pr = xcalloc(n, sizeof(*pr));
 	uint32_t *uids = xcalloc(n, sizeof(*uids)), *nu = xcalloc(n, sizeof(*nu));
-	bool left = false;
 	int rc = -1;
 
 	for (size_t i = 0; i < n; i++) {
@@ -2375,7 +2355,7 @@ static int exec_moves_remote(struct eng *g, struct eng_mbox *m, struct sync_acti
 	if (add_intents(g, in, n, ids, e) < 0)
 		goto out;
 	sync_step("move-remote");
-	if (sync_remote_move(g->r, m->sm.remote_name, uids, n, to->sm.remote_name, nu, &left, e) < 0)
+	if (sync_remote_move(g->r, m->sm.remote_name, uids, n, to->sm.remote_name, nu, e) < 0)
 		goto out;
 	sync_step("moved-remote");
 	for (size_t i = 0; i < n; i++) {
@@ -2387,7 +2367,7 @@ static int exec_moves_remote(struct eng *g, struct eng_mbox *m, struct sync_acti
 			goto out;
 	}
 	rep_of(g, to)->remote.moved += n;
-	rc = finish_moves(g, m, acts, n, ids, left, e);
+	rc = finish_moves(g, acts, n, ids, e);
 out:
 	free(in);
 	free(ids);
@@ -2431,34 +2411,6 @@ static int exec_move_local(struct eng *g, struct sync_action *act, struct eng_mb
 
 /* ---------------------------------------------------------------- deletions */
 
-static bool uid_in(const uint32_t *uids, size_t n, uint32_t uid)
-{
-	for (size_t i = 0; i < n; i++)
-		if (uids[i] == uid)
-			return true;
-	return false;
-}
-
-/*
- * Without UID EXPUNGE the adapter may have left the messages marked
- * \Deleted (another message of the user's was \Deleted too, so a bare
- * EXPUNGE was not safe).  Their records are kept (the record-only actions
- * that would forget them are dropped): the next run sees them still there
- * and tries again, instead of reading them as new mail.
- */
-static void keep_records_of_left(struct eng *g, const struct sync_action *act)
-{
-	for (size_t i = (size_t)(act - g->plan.actions) + 1; i < g->plan.nactions; i++) {
-		struct sync_action *a = &g->plan.actions[i];
-
-		if (a->kind != SYNC_ACT_RECORD || a->mailbox != act->mailbox)
-			continue;
-		if (a->rec_op == SYNC_REC_DEL && a->base >= 0 &&
-		    uid_in(act->uids, act->nuids, g->recs[a->base].uid))
-			a->rec_op = SYNC_REC_NONE;
-	}
-}
-
 /*
  * A deletion run: the EXPUNGE_REMOTE and DELETE_LOCAL actions that follow
  * one another in the plan (any mailboxes; with the record-only actions
@@ -2472,8 +2424,7 @@ static void keep_records_of_left(struct eng *g, const struct sync_action *act)
  *   4. the folders made durable (with the syncfs method one syncfs per file
  *      system covers every folder on it);
  *   5. the server's answers read, mailbox by mailbox (without UIDPLUS:
- *      sync_remote_expunge() now, one mailbox after the other, which may
- *      leave messages \Deleted: keep_records_of_left);
+ *      sync_remote_expunge() now, one mailbox after the other);
  *   6. one commit of the records of every mailbox that went well, clearing
  *      their intents.
  *
@@ -2747,19 +2698,16 @@ static void del_remote_serial(struct del_run *d)
 {
 	for (size_t k = 0; k < d->nmb && !d->fatal; k++) {
 		struct del_mbox *x = &d->mb[k];
-		bool left = false;
 		struct err e2;
 
 		if (x->expunge == NULL || x->bad)
 			continue;
 		err_clear(&e2);
 		if (sync_remote_expunge(d->g->r, x->m->sm.remote_name, x->expunge->uids,
-					x->expunge->nuids, &left, &e2) < 0) {
+					x->expunge->nuids, &e2) < 0) {
 			del_fail(d, k, &e2);
 			continue;
 		}
-		if (left)
-			keep_records_of_left(d->g, x->expunge);
 		x->remote_ok = true;
 		rep_of(d->g, x->m)->remote.deleted += x->expunge->nuids;
 	}

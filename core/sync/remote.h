@@ -546,22 +546,21 @@ int sync_remote_store_many(struct sync_remote *r, const char *name,
  * Move the messages (UIDs ascending) from `from` to `to`.  UID MOVE when
  * offered; else UID COPY, UID STORE +FLAGS.SILENT (\Deleted), and UID
  * EXPUNGE with UIDPLUS.  Without UIDPLUS there is no UID EXPUNGE: a bare
- * EXPUNGE runs only when no other message of `from` has \Deleted (checked
- * with UID SEARCH DELETED); otherwise the originals stay marked \Deleted
- * and *left_deleted_out (may be NULL) is set.  new_uids_out[i] (may be
- * NULL) is the new UID of uids[i] from COPYUID (MOVE/COPY), 0 where unknown.
+ * EXPUNGE, with the \Deleted mark of every other message of `from` (found
+ * by UID SEARCH DELETED) taken off for it and put back after it
+ * (remote_write.c).  new_uids_out[i] (may be NULL) is the new UID of
+ * uids[i] from COPYUID (MOVE/COPY), 0 where unknown.
  */
 int sync_remote_move(struct sync_remote *r, const char *from, const uint32_t *uids, size_t n,
-		     const char *to, uint32_t *new_uids_out, bool *left_deleted_out,
-		     struct err *e);
+		     const char *to, uint32_t *new_uids_out, struct err *e);
 
 /*
  * Remove the messages: STORE +FLAGS.SILENT (\Deleted) then UID EXPUNGE
- * (UIDPLUS); without UIDPLUS as in sync_remote_move() (bare EXPUNGE only
- * when no other message is \Deleted; else *left_deleted_out is set).
+ * (UIDPLUS); without UIDPLUS as in sync_remote_move() (a bare EXPUNGE, the
+ * other messages' \Deleted marks off for it and back after it).
  */
 int sync_remote_expunge(struct sync_remote *r, const char *name, const uint32_t *uids, size_t n,
-			bool *left_deleted_out, struct err *e);
+			struct err *e);
 
 /*
  * Expunges and flag stores in several mailboxes, pipelined: each submit

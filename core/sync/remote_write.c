@@ -4,11 +4,14 @@
  *
  * Expunging only our messages: with UIDPLUS, UID EXPUNGE of exactly our
  * UIDs.  Without it, a bare EXPUNGE would also remove every other message
- * the user marked \Deleted, so it runs only when UID SEARCH DELETED finds no
- * \Deleted message besides ours; otherwise ours keep their \Deleted mark
- * (the caller is told, and the next run tries again).  A message marked
- * \Deleted by someone else between the SEARCH and the EXPUNGE would still be
- * removed: IMAP4rev1 without UIDPLUS offers no way to close that window.
+ * the user marked \Deleted, so UID SEARCH DELETED finds those first; when
+ * there are any, their mark is taken off for the EXPUNGE and put back
+ * right after (UID STORE -FLAGS.SILENT, EXPUNGE, UID STORE +FLAGS.SILENT).
+ * Killed between the two stores, those messages stay, without their mark
+ * (nothing is lost; the next run carries the change to the Maildir).  A
+ * message marked \Deleted by someone else between the SEARCH and the
+ * EXPUNGE would still be removed: IMAP4rev1 without UIDPLUS offers no way
+ * to close that window.
  */
 #include "remote_int.h"
 
@@ -110,7 +113,8 @@ int sync_remote_store(struct sync_remote *r, const char *name, const uint32_t *u
 struct deleted_ctx {
 	const uint32_t *uids;
 	size_t n;
-	bool others;                    /* a \Deleted message that is not ours */
+	uint32_t *others;               /* \Deleted messages that are not ours */
+	size_t nothers, cap;
 };
 
 static bool uid_in(const uint32_t *uids, size_t n, uint32_t uid)
@@ -130,6 +134,13 @@ static bool uid_in(const uint32_t *uids, size_t n, uint32_t uid)
 	return false;
 }
 
+static int cmp_uid(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static int deleted_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
 {
 	struct deleted_ctx *dc = ctx;
@@ -141,8 +152,10 @@ static int deleted_untagged(void *ctx, const struct imap_resp *resp, struct err 
 	for (i = 0; i < resp->nargs; i++) {
 		if (!imap_arg_u32(&resp->args[i], &uid))
 			return err_set(e, ERR_PROTO, "server sent a malformed SEARCH response");
-		if (!uid_in(dc->uids, dc->n, uid))
-			dc->others = true;
+		if (!uid_in(dc->uids, dc->n, uid)) {
+			dc->others = xgrow(dc->others, &dc->cap, dc->nothers + 1, sizeof(*dc->others));
+			dc->others[dc->nothers++] = uid;
+		}
 	}
 	return 1;
 }
@@ -158,30 +171,43 @@ static int run_text(struct sync_remote *r, const char *text, imap_untagged_fn fn
 }
 
 /* Expunge the (already \Deleted) uids of the selected mailbox, and only those. */
-static int expunge_marked(struct sync_remote *r, const uint32_t *uids, size_t n,
-			  bool *left_deleted_out, struct err *e)
+static int expunge_marked(struct sync_remote *r, const uint32_t *uids, size_t n, struct err *e)
 {
-	struct deleted_ctx dc = { uids, n, false };
+	struct deleted_ctx dc = { uids, n, NULL, 0, 0 };
+	int rc;
 
 	if (r->caps.uidplus)
 		return remote_run_uid_sets(r, "UID EXPUNGE ", "", uids, n, 0, NULL, NULL, e);
-	if (run_text(r, "UID SEARCH DELETED", deleted_untagged, &dc, e) < 0)
+	if (run_text(r, "UID SEARCH DELETED", deleted_untagged, &dc, e) < 0) {
+		free(dc.others);
 		return -1;
-	if (dc.others) {
-		if (left_deleted_out)
-			*left_deleted_out = true;
-		return 0;
 	}
-	return run_text(r, "EXPUNGE", NULL, NULL, e);
+	if (dc.nothers == 0)
+		return run_text(r, "EXPUNGE", NULL, NULL, e);
+	qsort(dc.others, dc.nothers, sizeof(*dc.others), cmp_uid);
+	rc = remote_run_uid_sets(r, "UID STORE ", " -FLAGS.SILENT (\\Deleted)", dc.others,
+				 dc.nothers, 0, NULL, NULL, e);
+	if (rc == 0) {
+		struct err e2;
+
+		rc = run_text(r, "EXPUNGE", NULL, NULL, e);
+		err_clear(&e2);
+		/* the marks go back whatever the EXPUNGE did */
+		if (remote_run_uid_sets(r, "UID STORE ", " +FLAGS.SILENT (\\Deleted)", dc.others,
+					dc.nothers, 0, NULL, NULL, &e2) < 0 && rc == 0) {
+			*e = e2;
+			rc = -1;
+		}
+	}
+	free(dc.others);
+	return rc;
 }
 
 int sync_remote_expunge(struct sync_remote *r, const char *name, const uint32_t *uids, size_t n,
-			bool *left_deleted_out, struct err *e)
+			struct err *e)
 {
 	const struct sync_flags del = { SYNC_F_DELETED, 0, NULL };
 
-	if (left_deleted_out)
-		*left_deleted_out = false;
 	if (n == 0)
 		return 0;
 	if (r->caps.uidplus) {
@@ -192,7 +218,7 @@ int sync_remote_expunge(struct sync_remote *r, const char *name, const uint32_t 
 		return sync_remote_pending_wait(r, p, e);
 	}
 	if (sync_remote_store(r, name, uids, n, &del, NULL, e) < 0 ||
-	    expunge_marked(r, uids, n, left_deleted_out, e) < 0)
+	    expunge_marked(r, uids, n, e) < 0)
 		return err_prefix(e, "expunging in mailbox \"%s\"", name);
 	return 0;
 }
@@ -375,8 +401,7 @@ static int move_tagged(void *ctx, const struct imap_resp *resp, struct err *e)
 }
 
 int sync_remote_move(struct sync_remote *r, const char *from, const uint32_t *uids, size_t n,
-		     const char *to, uint32_t *new_uids_out, bool *left_deleted_out,
-		     struct err *e)
+		     const char *to, uint32_t *new_uids_out, struct err *e)
 {
 	struct move_ctx mc = { uids, n, new_uids_out, r->caps.uidplus,
 			       remote_known_uidvalidity(r, to) };
@@ -384,8 +409,6 @@ int sync_remote_move(struct sync_remote *r, const char *from, const uint32_t *ui
 	struct buf suffix = BUF_INIT(REMOTE_CMD_MAX);
 	int rc;
 
-	if (left_deleted_out)
-		*left_deleted_out = false;
 	if (new_uids_out && n)
 		memset(new_uids_out, 0, n * sizeof(*new_uids_out));
 	if (n == 0)
@@ -402,7 +425,7 @@ int sync_remote_move(struct sync_remote *r, const char *from, const uint32_t *ui
 		rc = remote_run_uid_sets_ex(r, "UID COPY ", buf_cstr(&suffix), uids, n, 0,
 					    NULL, move_tagged, &mc, e) < 0 ||
 		     sync_remote_store(r, from, uids, n, &del, NULL, e) < 0 ||
-		     expunge_marked(r, uids, n, left_deleted_out, e) < 0 ? -1 : 0;
+		     expunge_marked(r, uids, n, e) < 0 ? -1 : 0;
 	buf_release(&suffix);
 	if (rc < 0)
 		return err_prefix(e, "moving from \"%s\" to \"%s\"", from, to);
