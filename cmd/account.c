@@ -249,8 +249,14 @@ static const char *hint_for(const struct err *e)
 {
 	switch (e->code) {
 	case ERR_AUTH:
+		if (strstr(e->msg, "none of the allowed") != NULL ||
+		    strstr(e->msg, "refusing to send credentials") != NULL)
+			return NULL;    /* the message says what to change */
 		return "check the user name and the password (or token) command";
 	case ERR_TLS:
+		if (strstr(e->msg, "STARTTLS") != NULL)
+			return "the server's STARTTLS is missing or broken: use tls: implicit "
+			       "(port 993) if it offers that";
 		return "check the host name, or trust the certificate with tls_ca_file or tls_fingerprint";
 	case ERR_NET:
 	case ERR_TIMEOUT:

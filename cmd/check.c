@@ -104,7 +104,9 @@ static void print_account_text(const struct cfg_account *a, const struct check_r
 	printf("  state:        %s\n", a->state);
 	if (offline)
 		return;
-	if (res->tls)
+	if (res->tls && rm->tls_fingerprint.set)   /* the pin alone decides (ferry.yaml(5)) */
+		printf("  certificate:  pinned (tls_fingerprint matches), %s\n", res->fingerprint);
+	else if (res->tls)
 		printf("  certificate:  verified, %s\n", res->fingerprint);
 	printf("  logged in as: %s (", rm->user);
 	for (i = 0; res->mech[i]; i++)

@@ -131,6 +131,8 @@ Test(check, untrusted_certificate_exits_4_and_a_pin_or_ca_file_fixes_it)
 	}
 	run(&r, NULL, NULL, NULL);
 	cr_assert_eq(r.status, 0, "pinned: %s", r.err);
+	/* the pin decided, not the trust store: said so */
+	cr_assert(strstr(r.out, "certificate:  pinned") != NULL, "%s", r.out);
 	harness_result_release(&r);
 
 	/* A wrong pin is refused even with the CA file. */

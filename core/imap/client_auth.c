@@ -5,6 +5,7 @@
  */
 #include "client_int.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -130,8 +131,18 @@ static int choose_mech(struct imap_client *cl, enum imap_auth_mech *out, struct 
 	if (refused_clear)
 		return err_set(e, ERR_AUTH, "refusing to send credentials in plain text to \"%s\" "
 			       "(not this machine); use tls: implicit or starttls", cl->host);
-	return err_set(e, ERR_AUTH, "server \"%s\" offers none of the allowed authentication "
-		       "mechanisms", cl->host);
+	{
+		char offered[160] = "";
+		size_t len = 0;
+
+		for (i = 0; i < NMECHS; i++)
+			if (mech_offered(cl, (enum imap_auth_mech)i) && len < sizeof(offered))
+				len += (size_t)snprintf(offered + len, sizeof(offered) - len, "%s%s",
+							len ? ", " : "", mech_info[i].name);
+		return err_set(e, ERR_AUTH, "server \"%s\" offers none of the allowed authentication "
+			       "mechanisms (it offers: %s); change auth: in the config",
+			       cl->host, len ? offered : "none that ferry knows");
+	}
 }
 
 /* ---- LOGIN ---------------------------------------------------------------------- */
