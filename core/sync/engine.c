@@ -440,11 +440,11 @@ static int scan_local(struct eng *g, struct eng_mbox *m, struct err *e)
 	return 0;
 }
 
-static struct eng *kw_sort_g;           /* qsort has no context argument */
-
-static int cmp_kw_rec(const void *a, const void *b)
+static int cmp_kw_rec(const void *a, const void *b, void *ctx)
 {
-	return strcmp(kw_sort_g->recs[*(const size_t *)a].name, kw_sort_g->recs[*(const size_t *)b].name);
+	const struct eng *g = ctx;
+
+	return strcmp(g->recs[*(const size_t *)a].name, g->recs[*(const size_t *)b].name);
 }
 
 static bool has_kw(const struct sync_flags *f, const char *name)
@@ -479,8 +479,7 @@ static void add_letterless_keywords(struct eng *g, struct eng_mbox *m, struct sy
 			    !(x->flags.nkw == 1 && strcmp(x->flags.kw[0], ENG_FORWARDED) == 0))
 				g->kw_recs[g->nkw_recs++] = i;
 		}
-		kw_sort_g = g;
-		qsort(g->kw_recs, g->nkw_recs, sizeof(*g->kw_recs), cmp_kw_rec);
+		qsort_r(g->kw_recs, g->nkw_recs, sizeof(*g->kw_recs), cmp_kw_rec, g);
 		g->kw_ready = true;
 	}
 	hi = g->nkw_recs;
