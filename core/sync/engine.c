@@ -312,20 +312,6 @@ int eng_rec_effect(struct eng *g, struct state_txn *txn, const struct sync_actio
 	return rc;
 }
 
-/* Add a new record (no plan action behind it). */
-int eng_rec_add(struct eng *g, struct state_txn *txn, const struct sync_record *r, struct err *e)
-{
-	struct state_msg sm;
-	struct arena a;
-	int rc;
-
-	arena_init(&a, 1024);
-	record_to_state(r, "", &a, &sm);
-	rc = state_msg_add(txn, &sm, e);
-	arena_release(&a);
-	return rc;
-}
-
 /* ---------------------------------------------------------------- report entries */
 
 static void report_mailboxes(struct eng *g)

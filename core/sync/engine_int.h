@@ -134,8 +134,6 @@ size_t eng_placeholder_note(char *buf, size_t size, uint64_t whole_size);
 bool eng_status_wanted(struct eng *g);
 int eng_commit(struct eng *g, int (*fn)(struct state_txn *txn, void *ctx, struct err *e),
 	       void *ctx, struct err *e);
-int eng_rec_add(struct eng *g, struct state_txn *txn, const struct sync_record *r,
-		struct err *e);
 int eng_rec_effect(struct eng *g, struct state_txn *txn, const struct sync_action *act,
 		   const char *msgid, struct err *e);
 

@@ -56,8 +56,6 @@ struct commit_batch {
 	size_t nacts;
 	const uint64_t *clear;
 	size_t nclear;
-	const struct sync_record *extra;        /* new records to add */
-	size_t nextra;
 	bool relaxed;                   /* state_txn_relax: intents cover a lost commit */
 };
 
@@ -75,9 +73,6 @@ static int commit_fn(struct state_txn *txn, void *ctx, struct err *e)
 	}
 	for (size_t i = 0; i < b->nacts; i++)
 		if (eng_rec_effect(b->g, txn, b->acts[i], b->msgids ? b->msgids[i] : NULL, e) < 0)
-			return -1;
-	for (size_t i = 0; i < b->nextra; i++)
-		if (eng_rec_add(b->g, txn, &b->extra[i], e) < 0)
 			return -1;
 	for (size_t i = 0; i < b->nclear; i++)
 		if (state_intent_clear(txn, b->clear[i], e) < 0)
