@@ -978,6 +978,7 @@ int cfg_check_ca_file(const struct cfg_account *a, struct err *e)
 	const char *at = a->remote.tls_ca_file_at ? a->remote.tls_ca_file_at : "tls_ca_file";
 	struct stat st;
 	char *text;
+	size_t want;
 	ssize_t n;
 	int fd;
 	bool pem;
@@ -991,8 +992,9 @@ int cfg_check_ca_file(const struct cfg_account *a, struct err *e)
 		close(fd);
 		return err_set(e, ERR_CONFIG, "%s: \"%s\" is not a regular file", at, path);
 	}
-	text = xmalloc(CA_FILE_MAX + 1);
-	n = read(fd, text, CA_FILE_MAX);
+	want = (uint64_t)st.st_size < CA_FILE_MAX ? (size_t)st.st_size : CA_FILE_MAX;
+	text = xmalloc(want + 1);
+	n = read(fd, text, want);
 	close(fd);
 	if (n < 0) {
 		free(text);

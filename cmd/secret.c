@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "xalloc.h"
 
 extern char **environ;
@@ -187,14 +188,6 @@ static size_t read_pipe(struct child *c, int *fd)
 	return (size_t)n;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void try_reap(struct child *c, int flags)
 {
 	pid_t r;
@@ -266,7 +259,7 @@ static void child_wait(struct child *c)
 			kill_group(c);
 			return;
 		}
-		left = deadline - now_ms();
+		left = deadline - clock_now_ms();
 		if (left <= 0) {
 			c->timed_out = true;
 			kill_group(c);
@@ -359,7 +352,7 @@ int secret_start(const char *command, const char *what, unsigned timeout_s,
 		.pid_fd = -1, .out_fd = -1, .err_fd = -1,
 		.line = BUF_INIT(SECRET_LINE_MAX),
 		.errtext = BUF_INIT(SECRET_STDERR_MAX),
-		.deadline = now_ms() + (long long)timeout_s * 1000,
+		.deadline = clock_now_ms() + (long long)timeout_s * 1000,
 	};
 	j->what = xstrdup(what);
 	j->timeout_s = timeout_s;

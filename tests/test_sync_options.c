@@ -224,6 +224,23 @@ SYNC_TEST(named_mailboxes_keep_the_config_exclude_and_unknown_names_fail)
 	run_expect(c, 0, "sync", "test/Work", NULL);
 }
 
+/*
+ * The placeholder tests' end: a run changes neither side (snapshots r, l,
+ * released here); flagged locally, the placeholder comes whole.
+ */
+static void unchanged_then_whole_when_flagged(struct sl_ctx *c, struct sl_snap *r, struct sl_snap *l)
+{
+	sync_ok(c);
+	assert_remote_unchanged(c, r, true);
+	assert_local_unchanged(c, l, true);
+	cr_assert_eq(sl_local_set_flags(c, "INBOX", MID("huge"), "FS"), 0);
+	sync_ok(c);
+	expect_both(c, "INBOX", LIST(MID("huge") " \\Seen \\Flagged", MID("small")));
+	assert_sides_equal(c);
+	sl_snap_release(r);
+	sl_snap_release(l);
+}
+
 /* §4.10: over max_size a message arrives as its headers plus a note; the
  * placeholder is never uploaded; flagging it fetches the whole message. */
 SYNC_TEST(max_size_placeholder_then_full_message_when_flagged)
@@ -270,16 +287,7 @@ SYNC_TEST(max_size_placeholder_then_full_message_when_flagged)
 	sl_list_release(&rl);
 	/* a further run changes nothing */
 	cr_assert_eq(sl_local_snap(c, &l), 0);
-	sync_ok(c);
-	assert_remote_unchanged(c, &r, true);
-	assert_local_unchanged(c, &l, true);
-	/* flag it locally: the next run fetches the whole message */
-	cr_assert_eq(sl_local_set_flags(c, "INBOX", MID("huge"), "FS"), 0);
-	sync_ok(c);
-	expect_both(c, "INBOX", LIST(MID("huge") " \\Seen \\Flagged", MID("small")));
-	assert_sides_equal(c);
-	sl_snap_release(&r);
-	sl_snap_release(&l);
+	unchanged_then_whole_when_flagged(c, &r, &l);
 }
 
 /* §4.7 and §4.10: the state lost, a placeholder is still known for one by
@@ -298,15 +306,7 @@ SYNC_TEST(placeholder_after_lost_state_is_matched_not_uploaded)
 	sync_ok(c);
 	assert_remote_unchanged(c, &r, true);
 	assert_local_unchanged(c, &l, true);
-	sync_ok(c);
-	assert_remote_unchanged(c, &r, true);
-	assert_local_unchanged(c, &l, true);
-	cr_assert_eq(sl_local_set_flags(c, "INBOX", MID("huge"), "FS"), 0);
-	sync_ok(c);
-	expect_both(c, "INBOX", LIST(MID("huge") " \\Seen \\Flagged", MID("small")));
-	assert_sides_equal(c);
-	sl_snap_release(&r);
-	sl_snap_release(&l);
+	unchanged_then_whole_when_flagged(c, &r, &l);
 }
 
 /* A message text with another Date header. */

@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -42,14 +43,6 @@ void conn_set_state(struct imap_conn *c, enum imap_conn_state s)
 	log_debug(LOG_CAT_NET, "connection to \"%s\": %s -> %s", c->host,
 		  imap_conn_state_name(c->state), imap_conn_state_name(s));
 	c->state = s;
-}
-
-int64_t conn_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static bool state_is_terminal(enum imap_conn_state s)
@@ -441,7 +434,7 @@ struct imap_cmd *imap_conn_submit(struct imap_conn *c, const struct imap_cmd_req
 	if (c->send_cmd == NULL)
 		c->send_cmd = cmd;
 	if (c->npending++ == 0)
-		c->last_activity = conn_now_ms();   /* the silence clock starts now */
+		c->last_activity = clock_now_ms();   /* the silence clock starts now */
 	return cmd;
 }
 
@@ -625,7 +618,7 @@ static int write_out(struct imap_conn *c, struct err *e)
 		if (n == 0)
 			return 0;
 		out_consume(&c->out, (size_t)n);
-		c->last_activity = conn_now_ms();
+		c->last_activity = clock_now_ms();
 	}
 	return 1;
 }
@@ -887,7 +880,7 @@ static int read_input(struct imap_conn *c, struct err *e)
 		c->rin.len += (size_t)n;
 		c->rin.data[c->rin.len] = '\0';
 		total += (size_t)n;
-		c->last_activity = conn_now_ms();
+		c->last_activity = clock_now_ms();
 		if (feed_input(c, e) < 0)
 			return -1;
 	}
@@ -909,7 +902,7 @@ int imap_conn_poll_timeout(const struct imap_conn *c)
 		return 0;       /* decrypted bytes wait inside GnuTLS: poll() cannot see them */
 	if (!expecting(c))
 		return -1;
-	left = c->last_activity + (int64_t)c->timeout_ms - conn_now_ms();
+	left = c->last_activity + (int64_t)c->timeout_ms - clock_now_ms();
 	return left < 0 ? 0 : (int)left;
 }
 

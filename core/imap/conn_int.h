@@ -100,7 +100,6 @@ struct imap_conn {
 
 void conn_set_state(struct imap_conn *c, enum imap_conn_state s);
 int conn_fail(struct imap_conn *c, const struct err *e);
-int64_t conn_now_ms(void);
 
 /* conn_net.c */
 /* >0 bytes, 0 would block, CONN_EOF at end of stream, -1 error (e filled). */

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -66,7 +67,7 @@ static int poll_one(int fd, short events, int64_t deadline)
 {
 	for (;;) {
 		struct pollfd pfd = { fd, events, 0 };
-		int64_t left = deadline - conn_now_ms();
+		int64_t left = deadline - clock_now_ms();
 		int rc;
 
 		if (left <= 0)
@@ -95,7 +96,7 @@ static int connect_addr(struct imap_conn *c, const struct addrinfo *ai, struct e
 			close(fd);
 			return -1;
 		}
-		rc = poll_one(fd, POLLOUT, conn_now_ms() + c->timeout_ms);
+		rc = poll_one(fd, POLLOUT, clock_now_ms() + c->timeout_ms);
 		if (rc <= 0) {
 			if (rc == 0)
 				err_set(e, ERR_TIMEOUT, "connecting to \"%s\" port %u timed out after %u s",
@@ -155,7 +156,7 @@ int imap_conn_attach_fd(struct imap_conn *c, int fd, struct err *e)
 		return err_sys(e, ERR_NET, errno, "cannot make the socket non-blocking");
 	c->fd = fd;
 	note_peer(c);
-	c->last_activity = conn_now_ms();
+	c->last_activity = clock_now_ms();
 	conn_set_state(c, IMAP_CONN_GREETING);
 	return 0;
 }
@@ -171,7 +172,7 @@ int imap_conn_connect(struct imap_conn *c, struct err *e)
 	log_debug(LOG_CAT_NET, "connected to \"%s\" port %u", c->host, c->port);
 	if (c->tls_mode == IMAP_TLS_IMPLICIT && conn_tls_handshake(c, e) < 0)
 		return conn_fail(c, e);
-	c->last_activity = conn_now_ms();
+	c->last_activity = clock_now_ms();
 	conn_set_state(c, IMAP_CONN_GREETING);
 	return 0;
 }
@@ -419,7 +420,7 @@ static int tls_setup(struct imap_conn *c, struct err *e)
 
 int conn_tls_handshake(struct imap_conn *c, struct err *e)
 {
-	int64_t deadline = conn_now_ms() + c->timeout_ms;
+	int64_t deadline = clock_now_ms() + c->timeout_ms;
 	int rc;
 
 	conn_set_state(c, IMAP_CONN_HANDSHAKE);

@@ -736,6 +736,26 @@ size_t eng_placeholder_note(char *buf, size_t size, uint64_t whole_size)
  */
 #define PLACEHOLDER_FILE_MAX (1u << 20)
 
+/* Whether the file of `size` bytes ends with "\n\n" and a placeholder note. */
+static bool ends_with_placeholder_note(int fd, size_t size)
+{
+	static const char head[] = "\n\n[ferry: this message is ";
+	char tail[ENG_PLACEHOLDER_NOTE_MAX + 2], note[ENG_PLACEHOLDER_NOTE_MAX];
+	size_t want = size < sizeof(tail) - 1 ? size : sizeof(tail) - 1;
+	unsigned long long whole;
+	ssize_t n = pread(fd, tail, want, (off_t)(size - want));
+	char *at;
+
+	if (n != (ssize_t)want || memchr(tail, '\0', want) != NULL)
+		return false;
+	tail[want] = '\0';
+	for (at = strstr(tail, head); at != NULL && strstr(at + 1, head) != NULL;)
+		at = strstr(at + 1, head);
+	return at != NULL && sscanf(at + 2, "[ferry: this message is %llu bytes", &whole) == 1 &&
+	       eng_placeholder_note(note, sizeof(note), whole) == (size_t)(tail + want - at - 2) &&
+	       memcmp(at + 2, note, (size_t)(tail + want - at - 2)) == 0;
+}
+
 static int placeholder_file(int fd, struct sync_fp_value *v, uint64_t *size_out, struct err *e)
 {
 	struct stat st;
@@ -747,6 +767,8 @@ static int placeholder_file(int fd, struct sync_fp_value *v, uint64_t *size_out,
 
 	if (fstat(fd, &st) < 0 || st.st_size <= 0 || (uint64_t)st.st_size > PLACEHOLDER_FILE_MAX)
 		return 0;
+	if (!ends_with_placeholder_note(fd, (size_t)st.st_size))
+		return 0;       /* the common case: one small read, then the file is hashed as it is */
 	text = xmalloc((size_t)st.st_size + 1);
 	while (got < (size_t)st.st_size) {
 		ssize_t n = pread(fd, text + got, (size_t)st.st_size - got, (off_t)got);

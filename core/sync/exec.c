@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "crlf.h"
 #include "fp.h"
 #include "log.h"
@@ -3244,14 +3245,6 @@ static void keep_rename_hints(struct eng *g, struct replay_ctx *c)
 #define SETTLE_QUIET_MS 1000
 #define SETTLE_MAX_MS 15000
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int settle_targets(struct eng *g, const struct replay_ctx *c, struct err *e)
 {
 	const char **names = xcalloc(c->n + 1, sizeof(*names));
@@ -3278,7 +3271,7 @@ static int settle_targets(struct eng *g, const struct replay_ctx *c, struct err 
 		if (k == nn)
 			names[nn++] = m->sm.remote_name;
 	}
-	t0 = quiet_since = now_ms();
+	t0 = quiet_since = clock_now_ms();
 	for (bool first = true; nn > 0; first = false) {
 		struct timespec step = { 0, SETTLE_STEP_MS * 1000000L };
 
@@ -3289,15 +3282,15 @@ static int settle_targets(struct eng *g, const struct replay_ctx *c, struct err 
 		for (size_t k = 0; k < nn; k++)
 			if (first || st[k].uidnext != last[k]) {
 				last[k] = st[k].uidnext;
-				quiet_since = now_ms();
+				quiet_since = clock_now_ms();
 			}
-		if (now_ms() - quiet_since >= SETTLE_QUIET_MS || now_ms() - t0 >= SETTLE_MAX_MS)
+		if (clock_now_ms() - quiet_since >= SETTLE_QUIET_MS || clock_now_ms() - t0 >= SETTLE_MAX_MS)
 			break;
 		nanosleep(&step, NULL);
 	}
 	if (nn > 0)
 		log_msg(LOG_DEBUG, LOG_CAT_SYNC, "waited %lld ms for %zu mailbox(es) to settle after a killed run",
-			  (long long)(now_ms() - t0), nn);
+			  (long long)(clock_now_ms() - t0), nn);
 	free(last);
 	free(st);
 	free(names);

@@ -1054,13 +1054,6 @@ static int before_untagged(void *ctx, const struct imap_resp *resp, struct err *
 	return 1;
 }
 
-static int cmp_uid(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 int sync_remote_search_before(struct sync_remote *r, const char *name, time_t since,
 			      struct arena *a, uint32_t **uids_out, size_t *n_out, struct err *e)
 {
@@ -1082,7 +1075,7 @@ int sync_remote_search_before(struct sync_remote *r, const char *name, time_t si
 		return err_prefix(e, "searching mailbox \"%s\"", name);
 	}
 	if (bc.n > 1)
-		qsort(bc.uids, bc.n, sizeof(*bc.uids), cmp_uid);
+		qsort(bc.uids, bc.n, sizeof(*bc.uids), remote_cmp_uid);
 	*uids_out = arena_alloc(a, (bc.n + 1) * sizeof(uint32_t));
 	for (size_t i = 0; i < bc.n; i++)
 		if (k == 0 || (*uids_out)[k - 1] != bc.uids[i])

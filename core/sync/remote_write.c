@@ -134,13 +134,6 @@ static bool uid_in(const uint32_t *uids, size_t n, uint32_t uid)
 	return false;
 }
 
-static int cmp_uid(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static int deleted_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
 {
 	struct deleted_ctx *dc = ctx;
@@ -184,7 +177,7 @@ static int expunge_marked(struct sync_remote *r, const uint32_t *uids, size_t n,
 	}
 	if (dc.nothers == 0)
 		return run_text(r, "EXPUNGE", NULL, NULL, e);
-	qsort(dc.others, dc.nothers, sizeof(*dc.others), cmp_uid);
+	qsort(dc.others, dc.nothers, sizeof(*dc.others), remote_cmp_uid);
 	rc = remote_run_uid_sets(r, "UID STORE ", " -FLAGS.SILENT (\\Deleted)", dc.others,
 				 dc.nothers, 0, NULL, NULL, e);
 	if (rc == 0) {
