@@ -253,6 +253,27 @@ fail:
 	return -1;
 }
 
+bool cli_json_asked(int argc, char **argv, enum cli_command *cmd)
+{
+	bool json = false;
+	int i;
+
+	*cmd = CLI_NONE;
+	for (i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+
+		if (strcmp(arg, "--") == 0)
+			break;
+		if (strcmp(arg, "--json") == 0)
+			json = true;
+		else if (strcmp(arg, "-c") == 0 || strcmp(arg, "--config") == 0)
+			i++;    /* its file name is no command */
+		else if (arg[0] != '-' && *cmd == CLI_NONE)
+			*cmd = cli_command_from_name(arg);
+	}
+	return json;
+}
+
 void cli_release(struct cli *c)
 {
 	free(c->targets);

@@ -42,6 +42,12 @@ struct cli {
 };
 
 int cli_parse(int argc, char **argv, struct cli *out, struct err *e);
+/*
+ * After cli_parse() failed: whether --json stands anywhere among the options
+ * (before a "--"), and the first command named (CLI_NONE if none), so that
+ * the usage error can still be the one JSON object a monitor reads.
+ */
+bool cli_json_asked(int argc, char **argv, enum cli_command *cmd);
 void cli_release(struct cli *c);
 
 const char *cli_command_name(enum cli_command cmd);

@@ -6,8 +6,7 @@
 #include "commands_int.h"
 #include "json.h"
 
-/* --json and no config to work from: still one object, saying why. */
-static void print_json_failure(const struct cli *cli, const struct err *e, int code)
+void command_print_json_failure(enum cli_command command, const struct err *e, int code)
 {
 	struct json j, errs;
 	struct timespec t0;
@@ -18,7 +17,11 @@ static void print_json_failure(const struct cli *cli, const struct err *e, int c
 	json_array_begin(&errs);
 	json_error_entry(&errs, e, code, NULL, NULL);
 	json_object_begin(&j);
-	json_header(&j, cli_command_name(cli->command), time(NULL));
+	json_header(&j,
+		    command == CLI_SYNC || command == CLI_STATUS || command == CLI_CHECK
+			    ? cli_command_name(command)
+			    : NULL,
+		    time(NULL));
 	json_key(&j, "accounts");
 	json_array_begin(&j);
 	json_array_end(&j);
@@ -52,7 +55,7 @@ int command_run(const struct cli *cli)
 	if (run_ctx_init(&rc, cli, &e) < 0) {
 		fprintf(stderr, "ferry: %s\n", e.msg);
 		if (cli->json)
-			print_json_failure(cli, &e, err_exit_code(&e));
+			command_print_json_failure(cli->command, &e, err_exit_code(&e));
 		return err_exit_code(&e);
 	}
 	switch (cli->command) {

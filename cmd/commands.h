@@ -11,5 +11,11 @@
 
 /* Run cli->command (sync, status or check). */
 int command_run(const struct cli *cli);
+/*
+ * --json when there is nothing to run (a usage error, a config that cannot
+ * be loaded): print the one object, with no account and `e` as its error.
+ * `command` is sync, status or check; any other is printed as null.
+ */
+void command_print_json_failure(enum cli_command command, const struct err *e, int code);
 
 #endif

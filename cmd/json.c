@@ -246,7 +246,10 @@ void json_header(struct json *j, const char *command, time_t started)
 	json_key(j, "version");
 	json_int(j, JSON_SCHEMA_VERSION);
 	json_key(j, "command");
-	json_string(j, command);
+	if (command != NULL)
+		json_string(j, command);
+	else
+		json_null(j);
 	json_key(j, "started_at");
 	json_time(j, started);
 }

@@ -62,8 +62,9 @@ void json_error_entry(struct json *j, const struct err *e, int exit_code, const 
 void json_time(struct json *j, time_t t);
 /* The version of the --json schema (doc/ferry-json.schema.json). */
 #define JSON_SCHEMA_VERSION 1
-/* "version": JSON_SCHEMA_VERSION, "command": name, "started_at": started:
- * the first keys of every object. */
+/* "version": JSON_SCHEMA_VERSION, "command": name (NULL: null, a command
+ * line with no command to run), "started_at": started: the first keys of
+ * every object. */
 void json_header(struct json *j, const char *command, time_t started);
 /*
  * The last keys of every object: "errors" (the array `errs` holds, ended

@@ -32,7 +32,11 @@ int main(int argc, char **argv)
 
 	err_clear(&e);
 	if (cli_parse(argc, argv, &cli, &e) < 0) {
+		enum cli_command named;
+
 		fprintf(stderr, "ferry: %s\n", e.msg);
+		if (cli_json_asked(argc, argv, &named))
+			command_print_json_failure(named, &e, 2);
 		return 2;
 	}
 	set_log_level(&cli);

@@ -429,6 +429,34 @@ Test(cli_run, bad_config_exits_2_naming_file_line_and_column)
 	free(where);
 }
 
+Test(cli_run, usage_error_with_json_is_still_one_object)
+{
+	struct harness_result res;
+
+	/* --json after the bad option: parsing stopped before it. */
+	cr_assert_eq(run(&res, NULL, "sync", "--bogus", "--json", NULL), 2);
+	cr_assert(strstr(res.err, "unknown option \"--bogus\""), "%s", res.err);
+	assert_json(&res, "doc['command'] == 'sync' and doc['exit_code'] == 2",
+		    "doc['errors'][0]['code'] == 'usage' and doc['errors'][0]['scope'] == 'run'",
+		    "'--bogus' in doc['errors'][0]['message'] and doc['accounts'] == []", NULL);
+	harness_result_release(&res);
+
+	cr_assert_eq(run(&res, NULL, "--json", "-c", "sync", "frobnicate", NULL), 2);
+	assert_json(&res, "doc['command'] is None",
+		    "'frobnicate' in doc['errors'][0]['message']", NULL);
+	harness_result_release(&res);
+
+	cr_assert_eq(run(&res, NULL, "--json", "status", "--pull", NULL), 2);
+	assert_json(&res, "doc['command'] == 'status'",
+		    "doc['errors'][0]['code'] == 'usage'", NULL);
+	harness_result_release(&res);
+
+	/* Without --json nothing goes to stdout. */
+	cr_assert_eq(run(&res, NULL, "sync", "--bogus", NULL), 2);
+	cr_assert_eq(res.out_len, 0, "stdout:\n%s", res.out);
+	harness_result_release(&res);
+}
+
 Test(cli_run, wrong_password_exits_3_and_never_shows_it)
 {
 	const char *wrong = "wrong-pw-c0ffee42";
