@@ -79,6 +79,24 @@ static int read_account(const struct cfg_account *a, struct arena *ar, struct st
 	return 0;
 }
 
+/*
+ * Print `name` padded to `width` columns.  Names are UTF-8: a character is
+ * one column here (not two for the wide ones of East Asian scripts), which
+ * keeps the column straight for accented Latin, Greek, Cyrillic; padding
+ * by bytes did not.
+ */
+static void print_padded(const char *name, size_t width)
+{
+	size_t cols = 0;
+
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		if ((*p & 0xc0) != 0x80)
+			cols++;
+	fputs(name, stdout);
+	for (; cols < width; cols++)
+		putchar(' ');
+}
+
 static void print_text(const struct cfg_account *a, const struct status_row *rows, size_t n,
 		       bool never)
 {
@@ -94,8 +112,9 @@ static void print_text(const struct cfg_account *a, const struct status_row *row
 		char when[64];
 
 		format_time(row->mb.last_sync, when, sizeof(when));
-		printf("  %-30s last sync %s, %u messages", row->mb.remote_name ? row->mb.remote_name : "",
-		       when, row->mb.msg_count);
+		fputs("  ", stdout);
+		print_padded(row->mb.remote_name ? row->mb.remote_name : "", 30);
+		printf(" last sync %s, %u messages", when, row->mb.msg_count);
 		if (!row->pending_known)
 			printf(", local changes unknown\n");
 		else if (row->pending.added + row->pending.removed + row->pending.flagged == 0)

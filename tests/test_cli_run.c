@@ -274,6 +274,36 @@ Test(cli_run, status_works_offline_while_another_run_holds_the_lock)
 	free(lock);
 }
 
+/* The "last sync" column lines up under names with accented letters. */
+Test(cli_run, status_columns_line_up_under_non_ascii_names)
+{
+	struct harness_result res;
+	const char *at;
+	long column = -1;
+	size_t lines = 0;
+
+	/* Entwürfe, Crème/Été, as the server stores them (modified UTF-7) */
+	cr_assert_eq(harness_seed(&ctx.d, ctx.user, 6, "Entw&APw-rfe Cr&AOg-me/&AMk-t&AOk-"), 0);
+	sync_ok();
+	cr_assert_eq(run(&res, NULL, "status", NULL), 0, "%s", res.err);
+	cr_assert(strstr(res.out, "Entw\xc3\xbcrfe"), "%s", res.out);
+	for (const char *line = res.out; (at = strstr(line, " last sync ")); lines++) {
+		const char *start = at;
+		long cols = 0;
+
+		while (start > res.out && start[-1] != '\n')
+			start--;
+		for (const char *p = start; p < at; p++)
+			cols += ((unsigned char)*p & 0xc0) != 0x80;
+		if (column < 0)
+			column = cols;
+		cr_assert_eq(cols, column, "column %ld, not %ld, in:\n%s", cols, column, res.out);
+		line = at + 1;
+	}
+	cr_assert_geq(lines, 4, "%s", res.out);
+	harness_result_release(&res);
+}
+
 Test(cli_run, text_summary_has_a_line_per_mailbox_and_a_total)
 {
 	struct harness_result res;
