@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "lock.h"
 #include "log.h"
@@ -27,13 +28,39 @@ static const char rebuild_advice[] =
 	"to rebuild it, move the folder aside and run ferry again: messages are "
 	"re-matched by fingerprint, nothing is downloaded twice or deleted";
 
+/*
+ * A write that ran out of disk comes back from LMDB as ENOSPC, or as EIO
+ * when the write was cut short.  Say "full" when the file system is: an
+ * "Input/output error" sends a user looking for a failing disk.
+ */
+static bool state_disk_full(const struct state *st, int rc, unsigned long long *free_kib)
+{
+	struct statvfs sv;
+
+	if (rc != ENOSPC && rc != EIO && rc != EDQUOT)
+		return false;
+	if (statvfs(st->path, &sv) < 0)
+		return false;
+	*free_kib = (unsigned long long)sv.f_bavail * sv.f_frsize / 1024;
+	return rc != EIO || *free_kib < 4096;
+}
+
 int state_lmdb_fail(struct state *st, struct state_txn *txn, int rc,
 		    struct err *e, const char *what)
 {
+	unsigned long long free_kib = 0;
+
 	if (rc == MDB_MAP_FULL && txn != NULL)
 		txn->full = true;
-	err_set(e, ERR_STATE, "state at \"%s\": %s: %s", st->path, what,
-		mdb_strerror(rc));
+	if (state_disk_full(st, rc, &free_kib)) {
+		rc = rc == EDQUOT ? EDQUOT : ENOSPC;
+		err_set(e, ERR_STATE, "state at \"%s\": %s: %s (%llu KiB free on its file "
+			"system); free some space there and run ferry again: what was recorded is "
+			"kept, and what is left is done then", st->path, what, strerror(rc), free_kib);
+	} else {
+		err_set(e, ERR_STATE, "state at \"%s\": %s: %s", st->path, what,
+			mdb_strerror(rc));
+	}
 	if (e != NULL) {
 		e->lib = rc;
 		if (rc > 0)
