@@ -509,36 +509,4 @@ int maildir_info_format(const char *uniq, uint32_t flags, uint32_t keywords,
 /* ",S=" value of a file name, or MAILDIR_SIZE_UNKNOWN. */
 uint64_t maildir_name_size(const char *name);
 
-/*
- * Fingerprint: the same message gives the same fingerprint whether it is
- * read from disk or from the server.
- * - hash: SHA-256 over the message with line ends normalised to CRLF: every
- *   LF not preceded by CR becomes CR LF; everything else (including a bare
- *   CR and CR LF) is hashed as is.  An empty message hashes the empty input.
- * - message_id: the value of the first Message-ID header in the header
- *   block (up to the first empty line), unfolded, with surrounding blanks
- *   removed, at most MAILDIR_FP_MSGID_MAX bytes; empty if there is none.
- * - size: the normalised (CRLF) size, which is what IMAP RFC822.SIZE reports.
- * Use init, update with chunks as they come, final.  final releases.
- */
-#define MAILDIR_FP_MSGID_MAX 998
-#define MAILDIR_FP_HEADER_MAX 65536      /* header bytes looked at for Message-ID */
-struct maildir_fingerprint {
-	unsigned char sha256[32];
-	char message_id[MAILDIR_FP_MSGID_MAX + 1];
-	uint64_t size;
-};
-struct maildir_fp_ctx {
-	void *hash;                     /* gnutls_hash_hd_t */
-	bool last_cr;
-	bool header_done;
-	struct buf header;
-	uint64_t size;
-};
-int maildir_fp_init(struct maildir_fp_ctx *c, struct err *e);
-void maildir_fp_update(struct maildir_fp_ctx *c, const void *data, size_t n);
-void maildir_fp_final(struct maildir_fp_ctx *c, struct maildir_fingerprint *fp_out);
-/* Fingerprint a whole file from an fd (read to end; the fd stays open). */
-int maildir_fp_fd(int fd, struct maildir_fingerprint *fp_out, struct err *e);
-
 #endif

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crlf.h"
@@ -129,4 +130,45 @@ Test(sync_fp, header_only_and_counted_size_equal_the_whole_message)
 				     "message %zu, pieces of %zu: another fingerprint", m, cuts[k]);
 			cr_assert_str_eq(got.message_id, want.message_id);
 		}
+}
+
+/* A folded Message-ID, LF or CRLF, in every chunking: one fingerprint. */
+Test(sync_fp, folded_message_id_in_any_chunking)
+{
+	const char *lf = "From: a@b\nMessage-Id:\n  <abc@example.org> \nSubject: x\n\nbody\nMessage-ID: <not-this>\n";
+	const char *crlf = "From: a@b\r\nMessage-Id:\r\n  <abc@example.org> \r\nSubject: x\r\n\r\nbody\r\nMessage-ID: <not-this>\r\n";
+	struct sync_fp_value a, b, c;
+	unsigned seed = (unsigned)time(NULL);
+
+	fp_of(lf, strlen(lf), &a);
+	fp_of(crlf, strlen(crlf), &b);
+	cr_assert_eq(memcmp(a.bytes, b.bytes, SYNC_FP_BYTES), 0);
+	cr_assert_str_eq(a.message_id, "<abc@example.org>");
+	cr_assert_str_eq(b.message_id, "<abc@example.org>");
+	cr_assert_eq(a.size, strlen(crlf));
+	cr_assert_eq(b.size, strlen(crlf));
+	srand(seed);
+	for (int i = 0; i < 50; i++) {
+		fp_of(i % 2 ? crlf : lf, 1 + (size_t)(rand() % 20), &c);
+		cr_assert_eq(memcmp(a.bytes, c.bytes, SYNC_FP_BYTES), 0, "seed %u", seed);
+		cr_assert_str_eq(c.message_id, "<abc@example.org>", "seed %u", seed);
+		cr_assert_eq(c.size, a.size, "seed %u", seed);
+	}
+}
+
+Test(sync_fp, edge_cases)
+{
+	struct sync_fp_value a, b;
+
+	fp_of("", 1, &a);
+	cr_assert_eq(a.size, 0);
+	cr_assert_str_eq(a.message_id, "");
+	/* No header block at all: a Message-ID in the body is not one. */
+	fp_of("\nMessage-ID: <body>\n", 3, &a);
+	cr_assert_str_eq(a.message_id, "");
+	/* A bare CR is content: it differs from CRLF. */
+	fp_of("a\rb", 1, &a);
+	fp_of("a\r\nb", 1, &b);
+	cr_assert_neq(memcmp(a.bytes, b.bytes, SYNC_FP_BYTES), 0);
+	cr_assert_eq(a.size, 3);
 }

@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "err.h"
 #include "maildir.h"
+#include "sync/fp.h"
 #include "xalloc.h"
 
 static char root[256];
@@ -1506,75 +1507,12 @@ Test(maildir, untrusted_marker_is_confirmed_by_the_names_and_only_by_them)
 
 /* ---- reading and fingerprints ---- */
 
-static void fp_of(const char *data, size_t n, size_t chunk, struct maildir_fingerprint *fp)
-{
-	struct maildir_fp_ctx c;
-	struct err e;
-
-	cr_assert_eq(maildir_fp_init(&c, &e), 0);
-	for (size_t off = 0; off < n; off += chunk)
-		maildir_fp_update(&c, data + off, n - off < chunk ? n - off : chunk);
-	maildir_fp_final(&c, fp);
-}
-
-Test(maildir, fingerprint_is_the_same_for_lf_and_crlf_in_any_chunking)
-{
-	const char *lf = "From: a@b\nMessage-Id:\n  <abc@example.org> \nSubject: x\n\nbody\nMessage-ID: <not-this>\n";
-	const char *crlf = "From: a@b\r\nMessage-Id:\r\n  <abc@example.org> \r\nSubject: x\r\n\r\nbody\r\nMessage-ID: <not-this>\r\n";
-	struct maildir_fingerprint a, b, c;
-	unsigned seed = (unsigned)time(NULL);
-
-	fp_of(lf, strlen(lf), strlen(lf), &a);
-	fp_of(crlf, strlen(crlf), strlen(crlf), &b);
-	cr_assert_eq(memcmp(a.sha256, b.sha256, 32), 0);
-	cr_assert_str_eq(a.message_id, "<abc@example.org>");
-	cr_assert_str_eq(b.message_id, "<abc@example.org>");
-	cr_assert_eq(a.size, strlen(crlf));
-	cr_assert_eq(b.size, strlen(crlf));
-	fp_of(lf, strlen(lf), 1, &c);
-	cr_assert_eq(memcmp(a.sha256, c.sha256, 32), 0);
-	cr_assert_str_eq(c.message_id, "<abc@example.org>");
-	fp_of(crlf, strlen(crlf), 1, &c);
-	cr_assert_eq(memcmp(a.sha256, c.sha256, 32), 0);
-	srand(seed);
-	fprintf(stderr, "fingerprint chunking seed %u\n", seed);
-	for (int i = 0; i < 50; i++) {
-		fp_of(crlf, strlen(crlf), 1 + (size_t)(rand() % 20), &c);
-		cr_assert_eq(memcmp(a.sha256, c.sha256, 32), 0, "seed %u", seed);
-		cr_assert_str_eq(c.message_id, "<abc@example.org>", "seed %u", seed);
-	}
-}
-
-Test(maildir, fingerprint_edge_cases)
-{
-	static const unsigned char empty_sha[32] = {
-		0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
-		0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55 };
-	struct maildir_fingerprint a, b;
-
-	fp_of("", 0, 1, &a);
-	cr_assert_eq(memcmp(a.sha256, empty_sha, 32), 0);
-	cr_assert_eq(a.size, 0);
-	cr_assert_str_eq(a.message_id, "");
-	/* No header block at all. */
-	fp_of("\nMessage-ID: <body>\n", 20, 3, &a);
-	cr_assert_str_eq(a.message_id, "");
-	/* A bare CR is hashed as it is: differs from CRLF. */
-	fp_of("a\rb", 3, 1, &a);
-	fp_of("a\r\nb", 4, 1, &b);
-	cr_assert_neq(memcmp(a.sha256, b.sha256, 32), 0);
-	cr_assert_eq(a.size, 3);
-	/* Header-only message without a final newline. */
-	fp_of("Message-ID: <x@y>", 17, 4, &a);
-	cr_assert_str_eq(a.message_id, "<x@y>");
-}
-
 Test(maildir, zero_byte_and_bare_lf_files_read_and_fingerprint)
 {
 	struct maildir md;
 	struct maildir_folder f;
 	struct maildir_snapshot s;
-	struct maildir_fingerprint fp, want;
+	struct sync_fp_value fp, want;
 	struct err e;
 	int fd;
 
@@ -1585,14 +1523,21 @@ Test(maildir, zero_byte_and_bare_lf_files_read_and_fingerprint)
 	scan(&f, &s);
 	cr_assert_eq(s.count, 2);
 	cr_assert_eq(maildir_entry_open(&f, maildir_snapshot_find(&s, "1.zero"), &fd, &e), 0);
-	cr_assert_eq(maildir_fp_fd(fd, &fp, &e), 0);
+	cr_assert_eq(sync_fp_fd(fd, &fp, &e), 0);
 	close(fd);
 	cr_assert_eq(fp.size, 0);
 	cr_assert_eq(maildir_entry_open(&f, maildir_snapshot_find(&s, "2.lf"), &fd, &e), 0);
-	cr_assert_eq(maildir_fp_fd(fd, &fp, &e), 0);
+	cr_assert_eq(sync_fp_fd(fd, &fp, &e), 0);
 	close(fd);
-	fp_of("Message-ID: <lf@x>\r\n\r\nbare\r\nlf\r\n", 32, 32, &want);
-	cr_assert_eq(memcmp(fp.sha256, want.sha256, 32), 0);
+	{
+		const char *crlf = "Message-ID: <lf@x>\r\n\r\nbare\r\nlf\r\n";
+		struct sync_fp_ctx c;
+
+		cr_assert_eq(sync_fp_init(&c, &e), 0);
+		sync_fp_update(&c, crlf, strlen(crlf));
+		sync_fp_final(&c, &want);
+	}
+	cr_assert_eq(memcmp(fp.bytes, want.bytes, SYNC_FP_BYTES), 0);
 	cr_assert_str_eq(fp.message_id, "<lf@x>");
 	cr_assert_eq(fp.size, 32);
 	cr_assert_eq(maildir_entry_remove(&f, maildir_snapshot_find(&s, "1.zero"), &e), 0);
