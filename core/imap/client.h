@@ -58,8 +58,7 @@ enum imap_auth_mech {
 	IMAP_AUTH_OAUTHBEARER,
 };
 
-/* "login", "plain", "scram-sha-1", ... (the config spelling, case-insensitive). */
-int imap_auth_mech_from_name(const char *name, enum imap_auth_mech *mech_out);
+/* "login", "plain", "scram-sha-1", ... (the config spelling). */
 const char *imap_auth_mech_name(enum imap_auth_mech mech);
 bool imap_auth_mech_is_oauth(enum imap_auth_mech mech);
 

@@ -7,7 +7,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "cmd.h"
 #include "log.h"
@@ -28,19 +27,6 @@ static const struct {
 	[IMAP_AUTH_OAUTHBEARER] = { "oauthbearer", IMAP_CAP_AUTH_OAUTHBEARER },
 };
 #define NMECHS (sizeof(mech_info) / sizeof(mech_info[0]))
-
-int imap_auth_mech_from_name(const char *name, enum imap_auth_mech *mech_out)
-{
-	size_t i;
-
-	for (i = 0; i < NMECHS; i++) {
-		if (strcasecmp(name, mech_info[i].name) == 0) {
-			*mech_out = (enum imap_auth_mech)i;
-			return 0;
-		}
-	}
-	return -1;
-}
 
 const char *imap_auth_mech_name(enum imap_auth_mech mech)
 {

@@ -497,11 +497,6 @@ const char *imap_cmd_tag(const struct imap_cmd *cmd)
 	return cmd->tag;
 }
 
-const struct err *imap_cmd_error(const struct imap_cmd *cmd)
-{
-	return cmd->has_err ? &cmd->err : NULL;
-}
-
 void imap_cmd_free(struct imap_cmd *cmd)
 {
 	if (cmd == NULL)

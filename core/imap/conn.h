@@ -255,8 +255,6 @@ enum imap_status imap_cmd_status(const struct imap_cmd *cmd);
 /* The tagged response (response codes such as CAPABILITY, APPENDUID), or NULL. */
 const struct imap_resp *imap_cmd_response(const struct imap_cmd *cmd);
 const char *imap_cmd_tag(const struct imap_cmd *cmd);
-/* The error that failed the command (connection or handler), or NULL. */
-const struct err *imap_cmd_error(const struct imap_cmd *cmd);
 void imap_cmd_free(struct imap_cmd *cmd);
 
 #endif
