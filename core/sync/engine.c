@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "cmp.h"
 #include "fp.h"
 #include "lock.h"
 #include "log.h"
@@ -858,13 +859,6 @@ static int on_remote_fp(void *ctx, uint32_t uid, const struct sync_fp *fp, const
 	return 0;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* The UIDs of mailbox `m` whose remote fingerprints the plan asked for (ascending, in g's arena). */
 static size_t fp_remote_uids(struct eng *g, struct eng_mbox *m, const struct sync_plan *p,
 			     uint32_t **uids_out)
@@ -1359,13 +1353,6 @@ static void eng_release(struct eng *g)
 
 /* ---------------------------------------------------------------- since: */
 
-static int cmp_u32_key(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static int cmp_str_key(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -1374,7 +1361,7 @@ static int cmp_str_key(const void *a, const void *b)
 static bool is_old_uid(const struct eng_mbox *m, uint32_t uid)
 {
 	return uid != 0 && m->nold_uids &&
-	       bsearch(&uid, m->old_uids, m->nold_uids, sizeof(uint32_t), cmp_u32_key) != NULL;
+	       bsearch(&uid, m->old_uids, m->nold_uids, sizeof(uint32_t), cmp_u32) != NULL;
 }
 
 static bool is_old_name(const struct eng_mbox *m, const char *name)
@@ -1462,7 +1449,7 @@ static void since_apply(struct eng *g)
 			if (g->recs[i].name != NULL)
 				nm[nn++] = g->recs[i].name;
 		}
-		qsort(u, nu, sizeof(*u), cmp_u32_key);
+		qsort(u, nu, sizeof(*u), cmp_u32);
 		qsort(nm, nn, sizeof(*nm), cmp_str_key);
 		m->old_uids = u;
 		m->nold_uids = nu;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "cmp.h"
 #include "crlf.h"
 #include "fp.h"
 #include "log.h"
@@ -489,13 +490,6 @@ static void dl_abort(void *ctx, void *handle)
 	maildir_deliver_abort(&h->d);
 	sync_fp_abort(&h->fp);
 	free(h);
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 /*

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cmp.h"
 #include "sync/plan.h"
 #include "xalloc.h"
 
@@ -360,13 +361,6 @@ static struct item *item_add(struct item_list *l, size_t mbox)
 	return it;
 }
 
-static int cmp_uid(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static int cmp_item_key(const struct item *a, const struct item *b)
 {
 	if (a->mbox != b->mbox)
@@ -395,13 +389,13 @@ static void add_delta_records(struct planner *pl, size_t mi)
 		seen[j] = m->remote[j].uid;
 	if (m->nvanished)
 		memcpy(seen + m->nremote, m->vanished, m->nvanished * sizeof(*seen));
-	qsort(seen, n, sizeof(*seen), cmp_uid);
+	qsort(seen, n, sizeof(*seen), cmp_u32);
 	for (size_t i = 0; i < pl->in->nrecords; i++) {
 		const struct sync_record *r = &pl->in->records[i];
 		struct item *it;
 
 		if (r->mailbox != m->id || r->uid == 0 ||
-		    bsearch(&r->uid, seen, n, sizeof(*seen), cmp_uid))
+		    bsearch(&r->uid, seen, n, sizeof(*seen), cmp_u32))
 			continue;
 		it = item_add(&pl->items[SYNC_REMOTE], mi);
 		it->uid = r->uid;

@@ -310,13 +310,6 @@ int remote_run(struct sync_remote *r, const struct buf *b, imap_untagged_fn fn, 
 	return rc;
 }
 
-int remote_cmp_uid(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 int remote_check_uids(const uint32_t *uids, size_t n, struct err *e)
 {
 	size_t i;

@@ -166,8 +166,6 @@ int remote_cmds_wait(struct sync_remote *r, struct remote_cmds *q, remote_tagged
 		     void *ctx, struct err *e);
 /* Ascending, no duplicates, no 0 (ERR_INTERNAL otherwise). */
 int remote_check_uids(const uint32_t *uids, size_t n, struct err *e);
-/* qsort() order of UIDs (uint32_t), ascending. */
-int remote_cmp_uid(const void *a, const void *b);
 /* UID of a "* N FETCH" response (0 if none / malformed). */
 uint32_t remote_fetch_uid(const struct imap_resp *resp);
 /* Take a streamed literal out of r->lits (the caller frees it, or lit_release()). */

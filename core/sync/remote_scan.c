@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "cmp.h"
 #include "imap/cmd.h"
 #include "xalloc.h"
 
@@ -1075,7 +1076,7 @@ int sync_remote_search_before(struct sync_remote *r, const char *name, time_t si
 		return err_prefix(e, "searching mailbox \"%s\"", name);
 	}
 	if (bc.n > 1)
-		qsort(bc.uids, bc.n, sizeof(*bc.uids), remote_cmp_uid);
+		qsort(bc.uids, bc.n, sizeof(*bc.uids), cmp_u32);
 	*uids_out = arena_alloc(a, (bc.n + 1) * sizeof(uint32_t));
 	for (size_t i = 0; i < bc.n; i++)
 		if (k == 0 || (*uids_out)[k - 1] != bc.uids[i])

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmp.h"
 #include "imap/cmd.h"
 #include "xalloc.h"
 
@@ -177,7 +178,7 @@ static int expunge_marked(struct sync_remote *r, const uint32_t *uids, size_t n,
 	}
 	if (dc.nothers == 0)
 		return run_text(r, "EXPUNGE", NULL, NULL, e);
-	qsort(dc.others, dc.nothers, sizeof(*dc.others), remote_cmp_uid);
+	qsort(dc.others, dc.nothers, sizeof(*dc.others), cmp_u32);
 	rc = remote_run_uid_sets(r, "UID STORE ", " -FLAGS.SILENT (\\Deleted)", dc.others,
 				 dc.nothers, 0, NULL, NULL, e);
 	if (rc == 0) {
