@@ -342,18 +342,106 @@ int maildir_list(struct maildir *md, struct arena *a, struct maildir_folder_info
 
 /* ---- folders ---- */
 
+/*
+ * The error for a directory ferry will not go through: `name` under
+ * `dirfd` (in folder `path`) is a symbolic link.  Following one would let
+ * a scan, a delivery or the tmp/ clean-up work on files outside the
+ * Maildir, and a link to a folder ferry also lists would count its mail
+ * twice.
+ */
+static int link_err(struct err *e, const char *path, const char *name)
+{
+	char q[MAILDIR_QUOTE_MAX];
+
+	err_set(e, ERR_IO, "folder \"%s\": \"%s\" is a symbolic link, and ferry does not follow "
+		"links inside the Maildir; put the directory itself there (or point the config's "
+		"path or inbox at it)", maildir_quote(path, q), name);
+	e->scope = ERR_SCOPE_MAILBOX;
+	return -1;
+}
+
+static bool is_link_at(int dirfd, const char *name)
+{
+	struct stat st;
+
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+}
+
+/*
+ * Open directory `name` under `dirfd`, made first when missing and
+ * `create`; never through a symbolic link unless `follow`.  0 with *fd_out,
+ * 1 when it does not exist, -1 on error (`path` names the folder).
+ */
+static int open_dir_at(int dirfd, const char *name, bool create, bool follow, const char *path,
+		       int *fd_out, struct err *e)
+{
+	int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
+	int fd = openat(dirfd, name, flags);
+
+	if (fd < 0 && errno == ENOENT && create) {
+		if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
+			return io_err(e, errno, "create folder", path);
+		fd = openat(dirfd, name, flags);
+	}
+	if (fd >= 0) {
+		*fd_out = fd;
+		return 0;
+	}
+	if (errno == ENOENT)
+		return 1;
+	if (!follow && (errno == ELOOP || errno == ENOTDIR) && is_link_at(dirfd, name))
+		return link_err(e, path, name);
+	return io_err(e, errno, "open folder", path);
+}
+
 static int open_sub(struct maildir_folder *f, const char *sub, bool create, int *fd_out,
 		    struct err *e)
 {
-	int fd = openat(f->dir_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return open_dir_at(f->dir_fd, sub, create, false, f->path, fd_out, e);
+}
 
-	if (fd < 0 && errno == ENOENT && create) {
-		if (mkdirat(f->dir_fd, sub, 0700) < 0 && errno != EEXIST)
-			return io_err(e, errno, "create folder", f->path);
-		fd = openat(f->dir_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+/*
+ * Open the directory of folder `path`.  The Maildir root and the INBOX
+ * directory are taken as the config names them (either may be a link, to
+ * another disk say); every directory below them is opened without
+ * following a link.  0 with *fd_out, 1 when missing, -1 on error.
+ */
+static int open_folder_dir(struct maildir *md, const char *path, bool create, int *fd_out,
+			   struct err *e)
+{
+	size_t rl = strlen(md->root), il = strlen(md->inbox);
+	const char *base = md->root, *rest;
+	char *walk, *comp, *save = NULL;
+	int fd, rc = 0;
+
+	if (strncmp(path, md->inbox, il) == 0 && (path[il] == '\0' || path[il] == '/')) {
+		base = md->inbox;
+		rest = path + il;
+	} else if (strncmp(path, md->root, rl) == 0 && path[rl] == '/') {
+		rest = path + rl;
+	} else {
+		base = path;
+		rest = "";
 	}
+	if (create && mkdir_p(base, e) < 0)
+		return -1;
+	fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT ? 1 : io_err(e, errno, "open folder", f->path);
+		return errno == ENOENT ? 1 : io_err(e, errno, "open folder", path);
+	walk = xstrdup(rest);
+	for (comp = strtok_r(walk, "/", &save); comp != NULL; comp = strtok_r(NULL, "/", &save)) {
+		int next;
+
+		rc = open_dir_at(fd, comp, create, false, path, &next, e);
+		close(fd);
+		fd = -1;
+		if (rc != 0)
+			break;
+		fd = next;
+	}
+	free(walk);
+	if (rc != 0)
+		return rc;
 	*fd_out = fd;
 	return 0;
 }
@@ -369,17 +457,13 @@ int maildir_folder_open(struct maildir *md, const char *name, bool create,
 	if (maildir_name_to_path(md, name, &f->path, e) < 0)
 		return -1;
 	f->name = xstrdup(name);
-	if (create && mkdir_p(f->path, e) < 0)
-		goto fail;
-	f->dir_fd = open(f->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (f->dir_fd < 0) {
-		if (errno == ENOENT) {
-			maildir_folder_close(f);
-			return 1;
-		}
-		io_err(e, errno, "open folder", f->path);
-		goto fail;
+	rc = open_folder_dir(md, f->path, create, &f->dir_fd, e);
+	if (rc == 1) {
+		maildir_folder_close(f);
+		return 1;
 	}
+	if (rc < 0)
+		goto fail;
 	rc = open_sub(f, "cur", create, &f->cur_fd, e);
 	if (rc == 1) {
 		maildir_folder_close(f);
@@ -390,7 +474,7 @@ int maildir_folder_open(struct maildir *md, const char *name, bool create,
 	    open_sub(f, "tmp", true, &f->tmp_fd, e) != 0)
 		goto fail;
 	if (create && md->layout == MAILDIR_LAYOUT_MAILDIRPP && strcmp(f->path, md->inbox) != 0) {
-		int fd = openat(f->dir_fd, "maildirfolder", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		int fd = openat(f->dir_fd, "maildirfolder", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 
 		if (fd < 0) {
 			io_err(e, errno, "create marker file in", f->path);
@@ -540,6 +624,21 @@ static bool abandoned_by_ferry(const struct maildir *md, const char *name)
 	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
 
+/*
+ * A name a Maildir delivery gives its file in tmp/: the time in seconds,
+ * a dot, the rest ("1732611200.M5P42Q1R....host").  Only such files are
+ * cleaned up: a tmp/ that holds anything else (a directory that was not a
+ * Maildir before ferry was pointed at it) keeps it.
+ */
+static bool delivery_name(const char *name)
+{
+	const char *p = name;
+
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return p > name && *p == '.';
+}
+
 int maildir_folder_clean_tmp(struct maildir_folder *f, time_t age, size_t *removed_out,
 			     struct err *e)
 {
@@ -562,7 +661,7 @@ int maildir_folder_clean_tmp(struct maildir_folder *f, time_t age, size_t *remov
 		if (d->d_name[0] == '.')
 			continue;
 		if (fstatat(f->tmp_fd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(st.st_mode) ||
+		    !S_ISREG(st.st_mode) || !delivery_name(d->d_name) ||
 		    (st.st_mtime >= limit && !abandoned_by_ferry(f->md, d->d_name)))
 			continue;
 		if (unlinkat(f->tmp_fd, d->d_name, 0) == 0)
@@ -692,7 +791,7 @@ static int keywords_save(struct maildir_folder *f, struct err *e)
 	for (int i = 0; i < MAILDIR_KEYWORDS_MAX; i++)
 		if (f->keywords[i] != NULL && buf_addf(&b, e, "%d %s\n", i, f->keywords[i]) < 0)
 			goto out;
-	fd = openat(f->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = openat(f->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		io_err(e, errno, "write keywords in", f->path);
 		goto out;
@@ -1424,7 +1523,7 @@ out:
 int maildir_entry_open(struct maildir_folder *f, const struct maildir_entry *ent,
 		       int *fd_out, struct err *e)
 {
-	int fd = openat(sub_fd(f, ent), ent->name, O_RDONLY | O_CLOEXEC);
+	int fd = openat(sub_fd(f, ent), ent->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0)
 		return errno == ENOENT ? 1 : entry_err(f, ent, "open", e);

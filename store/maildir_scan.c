@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "maildir.h"
 #include "maildir_int.h"
 #include "xalloc.h"
@@ -163,16 +164,26 @@ struct scan_vec {
 	size_t count, cap;
 };
 
-static bool is_message_file(int dirfd, const struct dirent *d)
+enum entry_kind { ENTRY_MESSAGE, ENTRY_LINK, ENTRY_OTHER };
+
+/*
+ * Only regular files are messages.  A symbolic link is not followed: it
+ * could bring in any file the user can read (and upload it to the server).
+ */
+static enum entry_kind entry_kind(int dirfd, const struct dirent *d)
 {
 	struct stat st;
 
 	if (d->d_type == DT_REG)
-		return true;
-	if (d->d_type != DT_UNKNOWN && d->d_type != DT_LNK)
-		return false;
-	/* Only here do we pay for a stat: the FS did not say, or a link. */
-	return fstatat(dirfd, d->d_name, &st, 0) == 0 && S_ISREG(st.st_mode);
+		return ENTRY_MESSAGE;
+	if (d->d_type == DT_LNK)
+		return ENTRY_LINK;
+	if (d->d_type != DT_UNKNOWN)
+		return ENTRY_OTHER;
+	/* Only here do we pay for a stat: the file system did not say. */
+	if (fstatat(dirfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return ENTRY_OTHER;
+	return S_ISREG(st.st_mode) ? ENTRY_MESSAGE : S_ISLNK(st.st_mode) ? ENTRY_LINK : ENTRY_OTHER;
 }
 
 static void scan_add(struct maildir_snapshot *snap, struct scan_vec *v, const char *name,
@@ -215,9 +226,10 @@ static int scan_sub(struct maildir_folder *f, const char *subname, enum maildir_
 		    struct maildir_scan_marker *mk, struct maildir_stamp *stamp, struct err *e)
 {
 	char q[MAILDIR_QUOTE_MAX];
-	int fd = openat(f->dir_fd, subname, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(f->dir_fd, subname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct dirent *d;
 	struct stat st;
+	size_t links = 0;
 	DIR *dir;
 
 	if (fd < 0 || fstat(fd, &st) < 0 || (dir = fdopendir(fd)) == NULL) {
@@ -234,7 +246,10 @@ static int scan_sub(struct maildir_folder *f, const char *subname, enum maildir_
 	while ((d = readdir(dir)) != NULL) {
 		if (d->d_name[0] == '.')
 			continue;       /* ".", "..", and hidden files by convention */
-		if (!is_message_file(fd, d)) {
+		enum entry_kind kind = entry_kind(fd, d);
+
+		if (kind != ENTRY_MESSAGE) {
+			links += kind == ENTRY_LINK;
 			if (snap != NULL)
 				snap->strays++;
 		} else {
@@ -254,6 +269,9 @@ static int scan_sub(struct maildir_folder *f, const char *subname, enum maildir_
 		return -1;
 	}
 	closedir(dir);
+	if (links > 0 && snap != NULL)
+		log_warn("maildir: \"%s/%s\": %zu symbolic link%s left alone: ferry syncs only "
+			 "regular files", maildir_quote(f->path, q), subname, links, links == 1 ? "" : "s");
 	return 0;
 }
 

@@ -676,6 +676,113 @@ Test(maildir, tmp_files_of_a_dead_ferry_go_at_once)
 	maildir_release(&md);
 }
 
+/* Set a file's times `age` seconds into the past. */
+static void age_file(const char *path, time_t age)
+{
+	struct timespec ts[2] = { { time(NULL) - age, 0 }, { time(NULL) - age, 0 } };
+
+	cr_assert_eq(utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW), 0, "%s", path);
+}
+
+/* Old files in tmp/ go only when their name has a delivery's form. */
+Test(maildir, tmp_clean_up_removes_only_old_delivery_files)
+{
+	struct maildir md;
+	struct maildir_folder f;
+	struct err e;
+	size_t removed = 99;
+	char *old_delivery, *young_delivery, *report, *dotless;
+
+	open_md_in_place(&md, MAILDIR_LAYOUT_VERBATIM, '/');
+	open_folder(&md, "INBOX", &f);
+	old_delivery = xasprintf("%s/tmp/1700000000.M1P2.otherhost", f.path);
+	young_delivery = xasprintf("%s/tmp/1700000001.M1P2.otherhost", f.path);
+	report = xasprintf("%s/tmp/report.odt", f.path);
+	dotless = xasprintf("%s/tmp/1700000002", f.path);
+	write_file(old_delivery, "x");
+	write_file(young_delivery, "x");
+	write_file(report, "the user's own");
+	write_file(dotless, "x");
+	age_file(old_delivery, 40 * 3600);
+	age_file(report, 5 * 86400);
+	age_file(dotless, 5 * 86400);
+	cr_assert_eq(maildir_folder_clean_tmp(&f, 36 * 3600, &removed, &e), 0, "%s", e.msg);
+	cr_assert_eq(removed, 1);
+	cr_assert_neq(access(old_delivery, F_OK), 0, "an old delivery stayed");
+	cr_assert_eq(access(young_delivery, F_OK), 0);
+	cr_assert_eq(access(report, F_OK), 0, "a file that is no delivery was removed");
+	cr_assert_eq(access(dotless, F_OK), 0);
+	free(dotless);
+	free(report);
+	free(young_delivery);
+	free(old_delivery);
+	maildir_folder_close(&f);
+	maildir_release(&md);
+}
+
+/*
+ * Links below the root are never followed: a folder, or its tmp/ or cur/,
+ * that is a link fails to open (so no clean-up runs through it and nothing
+ * is delivered through it), and a link in cur/ is no message.
+ */
+Test(maildir, links_inside_the_maildir_are_not_followed)
+{
+	struct maildir md;
+	struct maildir_folder f, g;
+	struct maildir_snapshot s;
+	struct err e;
+	size_t removed = 0;
+	char *outside = xasprintf("%s-outside", root);
+	char *victim = xasprintf("%s/1700000000.M1P2.host", outside);
+	char *path, *link;
+
+	cr_assert_eq(mkdir(outside, 0700), 0);
+	write_file(victim, "Subject: not mail\n\nsecret\n");
+	age_file(victim, 5 * 86400);
+	open_md_in_place(&md, MAILDIR_LAYOUT_VERBATIM, '/');
+
+	/* tmp/ a link to a directory outside */
+	open_folder(&md, "A", &f);
+	path = xasprintf("%s/tmp", f.path);
+	maildir_folder_close(&f);
+	cr_assert_eq(rmdir(path), 0);
+	cr_assert_eq(symlink(outside, path), 0);
+	cr_assert_eq(maildir_folder_open(&md, "A", true, &f, &e), -1);
+	cr_assert(strstr(e.msg, "symbolic link"), "%s", e.msg);
+	cr_assert(strstr(e.msg, "\"tmp\""), "%s", e.msg);
+	cr_assert_eq(access(victim, F_OK), 0, "a file outside the Maildir was removed");
+	free(path);
+
+	/* a whole folder that is a link, to create or to open */
+	link = xasprintf("%s/B", root);
+	cr_assert_eq(symlink(outside, link), 0);
+	cr_assert_eq(maildir_folder_open(&md, "B", true, &g, &e), -1);
+	cr_assert(strstr(e.msg, "symbolic link"), "%s", e.msg);
+	cr_assert_eq(maildir_folder_open(&md, "B/C", true, &g, &e), -1);
+	cr_assert(strstr(e.msg, "symbolic link"), "%s", e.msg);
+	cr_assert_eq(count_files(outside), 1, "something was made outside the Maildir");
+	free(link);
+
+	/* a link in cur/ is left alone; a regular file next to it is a message */
+	open_folder(&md, "C", &f);
+	path = xasprintf("%s/cur/1700000003.M1P2.host:2,S", f.path);
+	cr_assert_eq(symlink(victim, path), 0);
+	touch_at(&f, "cur", "1700000004.M1P2.host:2,", "Subject: mail\n\nbody\n");
+	scan(&f, &s);
+	cr_assert_eq(s.count, 1);
+	cr_assert_not_null(maildir_snapshot_find(&s, "1700000004.M1P2.host"));
+	cr_assert_eq(maildir_folder_clean_tmp(&f, 36 * 3600, &removed, &e), 0, "%s", e.msg);
+	maildir_snapshot_release(&s);
+	maildir_folder_close(&f);
+	free(path);
+
+	maildir_release(&md);
+	cr_assert_eq(unlink(victim), 0);
+	cr_assert_eq(rmdir(outside), 0);
+	free(victim);
+	free(outside);
+}
+
 Test(maildir, aborted_delivery_removes_its_tmp_file)
 {
 	struct maildir md;

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define SYNC_SUITE sync_folders
 #include "sync_common.h"
@@ -161,6 +162,60 @@ SYNC_TEST(server_folder_too_long_for_the_disk_fails_alone)
 	cr_assert_not_null(strstr(res.err, "cannot be a folder on disk"), "%s", res.err);
 	harness_result_release(&res);
 	expect_both(c, "INBOX", LIST(MID("still"), MID("up")));
+}
+
+/*
+ * Symbolic links inside the Maildir are not followed: a link in cur/ to a
+ * file outside is not uploaded, and a synced folder replaced by a link to
+ * a directory outside fails alone, with nothing written through the link
+ * (it used to get the folder's mail again on every run).
+ */
+SYNC_TEST(links_inside_the_maildir_are_never_followed)
+{
+	char *outside = xasprintf("%s/outside", c->d.tmp);
+	char *secret = xasprintf("%s/secret", c->d.tmp);
+	char *work = sl_local_path(c, "Work");
+	char *inbox = sl_local_path(c, "INBOX");
+	char *inbox_cur = xasprintf("%s/cur/1700000000.M1P1.elsewhere:2,S", inbox);
+	struct harness_result res;
+	int st;
+
+	cr_assert_eq(sl_remote_create(c, "Work"), 0);
+	put_remote(c, "Work", "w1", 300, NULL);
+	sync_ok(c);
+	cr_assert_eq(harness_write_file(secret, "Message-ID: <secret@ferry.test>\nSubject: s\n\nnot mail\n"), 0);
+	cr_assert_eq(symlink(secret, inbox_cur), 0);
+	{
+		char *cmd = xasprintf("mv '%s' '%s' && ln -s '%s' '%s'", work, outside, outside, work);
+		const char *argv[] = { "sh", "-c", cmd, NULL };
+
+		cr_assert_eq(harness_run(argv, NULL, &res), 0);
+		cr_assert_eq(res.status, 0, "%s", res.err);
+		harness_result_release(&res);
+		free(cmd);
+	}
+	put_remote(c, "INBOX", "i1", 300, NULL);
+	for (int run = 0; run < 2; run++) {
+		st = run_keep(c, &res, "sync", NULL);
+		cr_assert_eq(st, 1, "exit %d\nstdout:\n%s\nstderr:\n%s", st, res.out, res.err);
+		cr_assert(strstr(res.err, "mailbox \"Work\" failed"), "%s", res.err);
+		cr_assert(strstr(res.err, "symbolic link"), "%s", res.err);
+		harness_result_release(&res);
+	}
+	expect_remote(c, "INBOX", LIST(MID("i1")));
+	{
+		struct sl_list l;
+
+		cr_assert_eq(sl_local_list_path(outside, &l), 0);
+		cr_assert_eq(l.n, 1, "%zu messages in the folder behind the link, not 1", l.n);
+		sl_list_release(&l);
+	}
+	expect_remote(c, "Work", LIST(MID("w1")));
+	free(inbox_cur);
+	free(inbox);
+	free(work);
+	free(secret);
+	free(outside);
 }
 
 /* A server mailbox with a special-use role pairs with the local folder of
