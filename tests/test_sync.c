@@ -287,6 +287,32 @@ SYNC_TEST(mailbox_whose_append_fails_fails_alone)
 	assert_sides_equal(c);
 }
 
+/*
+ * An empty file in cur/ is no message a server can store: it is left
+ * alone with a warning, and the rest of the run (an upload next to it, a
+ * download, a flag change) goes on.  It used to end the account's run
+ * ("message changed while it was uploaded") on every run.
+ */
+SYNC_TEST(empty_local_file_is_left_alone_and_the_rest_syncs)
+{
+	struct harness_result res;
+	int st;
+
+	put_remote(c, "INBOX", "r1", 300, NULL);
+	sync_ok(c);
+	cr_assert_eq(sl_local_deliver(c, "INBOX", "", "S"), 0);
+	put_local(c, "INBOX", "l1", 300, NULL);
+	put_remote(c, "INBOX", "r2", 300, NULL);
+	cr_assert_eq(sl_local_set_flags(c, "INBOX", MID("r1"), "F"), 0);
+	for (int run = 0; run < 2; run++) {
+		st = run_keep(c, &res, "sync", NULL);
+		cr_assert_eq(st, 0, "exit %d\nstdout:\n%s\nstderr:\n%s", st, res.out, res.err);
+		cr_assert(strstr(res.err, "is an empty file and is not uploaded"), "%s", res.err);
+		harness_result_release(&res);
+	}
+	expect_remote(c, "INBOX", LIST(MID("r1") " \\Flagged", MID("r2"), MID("l1")));
+}
+
 /* §4.2: a flag changed on the server reaches the Maildir (incl. \Deleted as T). */
 SYNC_TEST(flag_change_on_server_reaches_local)
 {

@@ -1563,6 +1563,17 @@ static int up_open(struct up_run *ur, struct sync_action **acts, size_t n, struc
 				return -1;
 			continue;
 		}
+		if (u->v.size == 0) {
+			/* No server stores an empty message (Dovecot drops the
+			 * connection for an empty APPEND): left alone, each run. */
+			log_msg(LOG_WARN, LOG_CAT_SYNC, "account \"%s\": mailbox \"%s\": local "
+				"message \"%s\" is an empty file and is not uploaded; remove it, or put "
+				"the message in it", ur->g->o->account, u->to->sm.remote_name,
+				acts[i]->name);
+			close(u->fd);
+			u->fd = -1;
+			continue;
+		}
 		u->mtime = stt.st_mtime;
 		u->fp.state = SYNC_FP_KNOWN;
 		memcpy(u->fp.bytes, u->v.bytes, SYNC_FP_LEN);
