@@ -822,11 +822,48 @@ static int keyword_find(char *const table[MAILDIR_KEYWORDS_MAX], const char *nam
 	return -1;
 }
 
+/*
+ * The keyword letters (a-z) that message files in cur/ and new/ carry.  A
+ * letter the keywords file does not name (the file was truncated or
+ * edited) still stands for something on those files: a new keyword must not
+ * take it, or it would land on them too.  Read only when a keyword needs a
+ * new letter, which is rare.
+ */
+static int letters_on_files(struct maildir_folder *f, uint32_t *mask_out, struct err *e)
+{
+	static const char *const subs[] = { "cur", "new" };
+	uint32_t mask = 0;
+
+	for (size_t i = 0; i < 2; i++) {
+		int fd = openat(f->dir_fd, subs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		struct dirent *d;
+		DIR *dir;
+
+		if (fd < 0 || (dir = fdopendir(fd)) == NULL) {
+			if (fd >= 0)
+				close(fd);
+			return io_err(e, errno, "read folder", f->path);
+		}
+		while ((d = readdir(dir)) != NULL) {
+			const char *info = strchr(d->d_name, ':');
+
+			if (info == NULL || info[1] != '2' || info[2] != ',')
+				continue;
+			for (const char *p = info + 3; *p != '\0'; p++)
+				if (*p >= 'a' && *p <= 'z')
+					mask |= 1u << (*p - 'a');
+		}
+		closedir(dir);
+	}
+	*mask_out = mask;
+	return 0;
+}
+
 int maildir_keywords_assign(struct maildir_folder *f, const char *const *names, size_t n,
 			    uint32_t *mask_out, bool *stored_out, struct err *e)
 {
 	bool added = false;
-	uint32_t mask = 0;
+	uint32_t mask = 0, taken = 0;
 	size_t i;
 
 	/* Before adding letters, re-read the file: another program (Dovecot,
@@ -835,14 +872,14 @@ int maildir_keywords_assign(struct maildir_folder *f, const char *const *names, 
 		if (keyword_find(f->keywords, names[i]) < 0 &&
 		    keyword_name_ok(names[i], strlen(names[i])))
 			break;
-	if (i < n && maildir_keywords_reload(f, e) < 0)
+	if (i < n && (maildir_keywords_reload(f, e) < 0 || letters_on_files(f, &taken, e) < 0))
 		return -1;
 	for (i = 0; i < n; i++) {
 		int idx = keyword_find(f->keywords, names[i]);
 
 		if (idx < 0 && keyword_name_ok(names[i], strlen(names[i]))) {
 			for (int k = 0; k < MAILDIR_KEYWORDS_MAX; k++) {
-				if (f->keywords[k] == NULL) {
+				if (f->keywords[k] == NULL && !(taken & (1u << k))) {
 					f->keywords[k] = xstrdup(names[i]);
 					idx = k;
 					added = true;

@@ -1313,6 +1313,39 @@ Test(maildir, keywords_use_dovecot_letters_and_round_trip)
 	maildir_release(&md);
 }
 
+/*
+ * A letter that files still carry but the keywords file no longer names
+ * (truncated, edited) is not given to a new keyword: it would land on
+ * those files too.
+ */
+Test(maildir, new_keyword_skips_letters_files_still_carry)
+{
+	struct maildir md;
+	struct maildir_folder f;
+	struct err e;
+	const char *names[] = { "urgent" };
+	bool stored[1];
+	uint32_t mask;
+	char *p, *data;
+
+	open_md(&md, MAILDIR_LAYOUT_VERBATIM, '/');
+	open_folder(&md, "INBOX", &f);
+	touch_at(&f, "cur", "1700000000.M1P1.h:2,Sa", "Subject: a\n\nx\n");
+	touch_at(&f, "new", "1700000001.M1P1.h:2,c", "Subject: c\n\nx\n");
+	p = xasprintf("%s/dovecot-keywords", f.path);
+	write_file(p, "");      /* it named a "alpha" and c "gamma" */
+	cr_assert_eq(maildir_keywords_reload(&f, &e), 0);
+	cr_assert_eq(maildir_keywords_assign(&f, names, 1, &mask, stored, &e), 0, "%s", e.msg);
+	cr_assert(stored[0]);
+	cr_assert_eq(mask, 1u << 1, "took letter %#x", mask);
+	data = read_all(p);
+	cr_assert_str_eq(data, "1 urgent\n");
+	free(data);
+	free(p);
+	maildir_folder_close(&f);
+	maildir_release(&md);
+}
+
 Test(maildir, keywords_beyond_26_are_reported_unstored)
 {
 	struct maildir md;
