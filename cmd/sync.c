@@ -512,6 +512,9 @@ static const char *mailbox_hint(const struct err *e)
 		if (strstr(e->msg, "cannot be a folder on disk") != NULL)
 			return "rename the mailbox on the server, or leave it out with "
 			       "\"mailboxes: exclude\" in the config";
+		if (e->sys == ENAMETOOLONG)
+			return "give that file a shorter name, keeping what follows \":2,\" "
+			       "(ferry finds the message again by its content)";
 		return "check the local folder's permissions and the free disk space";
 	case ERR_STATE:
 		return "a message changed while ferry read it; the next run picks it up";

@@ -1472,8 +1472,10 @@ static int entry_err(struct maildir_folder *f, const struct maildir_entry *ent, 
 {
 	char q[MAILDIR_QUOTE_MAX];
 
-	err_sys(e, ERR_IO, errno, "cannot %s message \"%s\" in \"%s\"", what,
-		maildir_quote(ent->name, q), f->path);
+	err_sys(e, ERR_IO, errno, "cannot %s message \"%s\" in \"%s\"%s", what,
+		maildir_quote(ent->name, q), f->path,
+		errno == ENAMETOOLONG ? " (its name, with the flags it must carry, is too long "
+					"for the file system)" : "");
 	e->scope = ERR_SCOPE_MESSAGE;
 	return -1;
 }

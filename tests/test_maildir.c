@@ -1177,6 +1177,37 @@ Test(maildir, scan_handles_odd_and_hostile_file_names)
 	maildir_release(&md);
 }
 
+/* A name that cannot take its new flags says so (the hint depends on it). */
+Test(maildir, flag_rename_past_the_name_limit_says_why)
+{
+	struct maildir md;
+	struct maildir_folder f;
+	struct maildir_snapshot s;
+	struct err e;
+	char uniq[253], *name = NULL;
+
+	memset(uniq, '7', sizeof(uniq) - 1);
+	uniq[sizeof(uniq) - 1] = '\0';
+	memcpy(uniq, "1700000000.", 11);
+	open_md(&md, MAILDIR_LAYOUT_VERBATIM, '/');
+	open_folder(&md, "INBOX", &f);
+	{
+		char *file = xasprintf("%s:2,", uniq);
+
+		touch_at(&f, "cur", file, "Subject: x\n\nbody\n");
+		free(file);
+	}
+	scan(&f, &s);
+	cr_assert_eq(s.count, 1);
+	cr_assert_eq(maildir_entry_set_flags(&f, &s.entries[0], MAILDIR_FLAG_FLAGGED, 0, &name, &e), -1);
+	cr_assert_eq(e.sys, ENAMETOOLONG);
+	cr_assert(strstr(e.msg, "too long for the file system"), "%s", e.msg);
+	cr_assert_null(name);
+	maildir_snapshot_release(&s);
+	maildir_folder_close(&f);
+	maildir_release(&md);
+}
+
 Test(maildir, renames_keep_unknown_letters_and_drop_old_info_form)
 {
 	struct maildir md;
