@@ -296,7 +296,9 @@ void maildir_info_parse(const char *name, const char *const keywords[MAILDIR_KEY
 		}
 		if (!(info->odd & MAILDIR_ODD_UNKNOWN_LETTERS))
 			memset(seen, 0, sizeof(seen));
-		seen[c] = true;
+		/* Only letters are kept: punctuation ("S:2,F", a second info
+		 * part) would be sorted in among the flags on the next rename. */
+		seen[c] = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 		info->odd |= MAILDIR_ODD_UNKNOWN_LETTERS;
 	}
 	if (!(info->odd & MAILDIR_ODD_UNKNOWN_LETTERS))

@@ -485,6 +485,11 @@ Test(maildir, odd_info_suffixes_parse_safely)
 	cr_assert_str_eq(info.extra, "Xq");
 	cr_assert(info.odd & MAILDIR_ODD_UNKNOWN_LETTERS);
 
+	/* A second info part: its punctuation is not kept for renames. */
+	maildir_info_parse("123.abc:2,S:2,F", kw, &info);
+	cr_assert_eq(info.flags, MAILDIR_FLAG_SEEN | MAILDIR_FLAG_FLAGGED);
+	cr_assert_str_eq(info.extra, "");
+
 	maildir_info_parse("x:2,", kw, &info);
 	cr_assert_eq(info.flags, 0);
 	cr_assert_eq(info.odd, 0);
