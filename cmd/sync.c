@@ -507,6 +507,9 @@ static const char *mailbox_hint(const struct err *e)
 {
 	switch (e->code) {
 	case ERR_SERVER:
+		if (strstr(e->msg, "the next run looks again") != NULL)
+			return "the server contradicted itself; if it goes on, look at its log, or at "
+			       "what stands between (a proxy)";
 		return "the server refused (its message is above; its log, permissions or quota may say why)";
 	case ERR_IO:
 		if (strstr(e->msg, "cannot be a folder on disk") != NULL)

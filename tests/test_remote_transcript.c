@@ -434,3 +434,73 @@ Test(remote_transcript, copyuid_under_another_uidvalidity_is_not_believed)
 	sync_remote_free(r);
 	unlink(log);
 }
+
+/*
+ * A server whose complete listings come up short: mailbox S says 5
+ * EXISTS and lists 2; mailbox X says 5, expunges one during the listing
+ * and lists the other 4 (which is right).  IMAP4rev1 only: full listings.
+ */
+static void serve_short(int fd, const char *log)
+{
+	char line[4096], out[8192];
+	const char *cmd;
+	char mailbox = 0;
+
+	(void)log;
+	say(fd, "* OK [CAPABILITY IMAP4rev1] ready\r\n");
+	while (next_command(fd, line, sizeof(line), &cmd)) {
+		const char *tag = line;
+
+		if (strncasecmp(cmd, "LOGIN ", 6) == 0) {
+			snprintf(out, sizeof(out), "%s OK [CAPABILITY IMAP4rev1] in\r\n", tag);
+		} else if (strncasecmp(cmd, "CAPABILITY", 10) == 0) {
+			snprintf(out, sizeof(out), "* CAPABILITY IMAP4rev1\r\n%s OK done\r\n", tag);
+		} else if (strncasecmp(cmd, "SELECT ", 7) == 0) {
+			mailbox = cmd[7];
+			snprintf(out, sizeof(out),
+				 "* 5 EXISTS\r\n* OK [UIDVALIDITY 3] v\r\n* OK [UIDNEXT 6] n\r\n"
+				 "%s OK [READ-WRITE] selected\r\n", tag);
+		} else if (strncasecmp(cmd, "UID FETCH 1:* ", 14) == 0 && mailbox == 'S') {
+			snprintf(out, sizeof(out),
+				 "* 1 FETCH (UID 1 FLAGS (\\Seen) RFC822.SIZE 10)\r\n"
+				 "* 2 FETCH (UID 2 FLAGS () RFC822.SIZE 10)\r\n%s OK done\r\n", tag);
+		} else if (strncasecmp(cmd, "UID FETCH 1:* ", 14) == 0) {
+			snprintf(out, sizeof(out),
+				 "* 1 FETCH (UID 1 FLAGS () RFC822.SIZE 10)\r\n* 2 EXPUNGE\r\n"
+				 "* 2 FETCH (UID 3 FLAGS () RFC822.SIZE 10)\r\n"
+				 "* 3 FETCH (UID 4 FLAGS () RFC822.SIZE 10)\r\n"
+				 "* 4 FETCH (UID 5 FLAGS () RFC822.SIZE 10)\r\n%s OK done\r\n", tag);
+		} else if (strncasecmp(cmd, "LOGOUT", 6) == 0) {
+			snprintf(out, sizeof(out), "* BYE bye\r\n%s OK out\r\n", tag);
+			say(fd, out);
+			return;
+		} else {
+			snprintf(out, sizeof(out), "%s OK done\r\n", tag);
+		}
+		say(fd, out);
+	}
+}
+
+/*
+ * A complete listing shorter than the mailbox's EXISTS (less what the
+ * server expunged meanwhile) fails the scan: read as it is, it would be
+ * taken for expunges and delete local mail.
+ */
+Test(remote_transcript, listing_short_of_exists_fails_and_expunges_are_counted)
+{
+	struct sync_remote_listing l;
+	struct sync_remote *r;
+	struct arena a;
+	struct err e;
+
+	r = open_with(serve_short, NULL);
+	arena_init(&a, 4096);
+	cr_assert_eq(sync_remote_scan(r, "S", NULL, &a, &l, &e), -1, "a short listing was taken");
+	cr_assert(strstr(e.msg, "listed 2 messages where it counts 5"), "%s", e.msg);
+	err_clear(&e);
+	cr_assert_eq(sync_remote_scan(r, "X", NULL, &a, &l, &e), 0, "%s", e.msg);
+	cr_assert_eq(l.nmsgs, 4);
+	cr_assert_eq(sync_remote_logout(r, &e), 0, "%s", e.msg);
+	sync_remote_free(r);
+	arena_release(&a);
+}

@@ -47,6 +47,8 @@ struct scan_ctx {
 	 * that then arrives was not this mailbox's: the listing is redone.
 	 */
 	bool closed_seen, took_before_closed, misattributed;
+	/* Messages the server said it removed (EXPUNGE, VANISHED) while listing. */
+	uint64_t removed;
 };
 
 static struct scan_entry *entry_for(struct scan_ctx *sc, uint32_t uid)
@@ -162,6 +164,20 @@ static int mark_set(struct scan_ctx *sc, const char *s, size_t len, bool *mark, 
 	return 0;
 }
 
+/* How many UIDs a VANISHED set names (ranges may count UIDs never used). */
+static int count_set(const char *s, size_t len, uint64_t *n_out, struct err *e)
+{
+	struct imap_seq_range *rg = NULL;
+	size_t nrg;
+
+	if (imap_seqset_parse(s, len, UINT32_MAX, SCAN_MAX_RANGES, &rg, &nrg, e) < 0)
+		return -1;
+	for (size_t i = 0; i < nrg; i++)
+		*n_out += (uint64_t)rg[i].last - rg[i].first + 1;
+	free(rg);
+	return 0;
+}
+
 static int scan_vanished(struct scan_ctx *sc, const struct imap_resp *resp, struct err *e)
 {
 	const struct imap_arg *set = &resp->args[resp->nargs - 1];
@@ -170,6 +186,8 @@ static int scan_vanished(struct scan_ctx *sc, const struct imap_resp *resp, stru
 
 	if (resp->nargs < 1 || resp->nargs > 2 || (s = imap_arg_str(set, &len)) == NULL)
 		return err_set(e, ERR_PROTO, "server sent a malformed VANISHED response");
+	if (resp->nargs == 1 && count_set(s, len, &sc->removed, e) < 0)
+		return -1;      /* not (EARLIER): removed now, during the listing */
 	return mark_set(sc, s, len, sc->gone, e) < 0 ? -1 : 1;
 }
 
@@ -194,6 +212,8 @@ static int scan_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
 		sc->took_before_closed = sc->took_before_closed || !sc->closed_seen;
 		return scan_vanished(sc, resp, e);
 	}
+	if (strcmp(resp->name, "EXPUNGE") == 0 && resp->has_number)
+		sc->removed++;
 	return 0;
 }
 
@@ -452,8 +472,13 @@ static int full_listing(struct scan_ctx *sc, bool uidvalidity_changed, struct er
 	return rc < 0 ? -1 : sizes_from_known(sc, sc->known->uids[sc->known->nuids - 1], e);
 }
 
-/* Sorted, deduplicated (the later response wins), into the arena. */
-static int finish_listing(struct scan_ctx *sc, struct sync_remote_listing *out)
+/*
+ * Sorted, deduplicated (the later response wins), into the arena.  A
+ * complete listing must hold every message the SELECT counted (EXISTS) but
+ * those the server said it removed since: a short one (an Exchange glitch,
+ * a broken proxy) would read as the user's expunges and delete local mail.
+ */
+static int finish_listing(struct scan_ctx *sc, struct sync_remote_listing *out, struct err *e)
 {
 	const struct sync_remote_known *k = sc->known;
 	size_t i, j, nv = 0;
@@ -484,6 +509,10 @@ static int finish_listing(struct scan_ctx *sc, struct sync_remote_listing *out)
 		out->msgs[j++] = x->m;
 	}
 	out->nmsgs = j;
+	if (out->complete && (uint64_t)j + sc->removed < out->messages)
+		return err_set(e, ERR_SERVER, "the server listed %zu messages where it counts %u; "
+			       "nothing is deleted on such a listing, the next run looks again",
+			       j, out->messages);
 	if (out->complete || k == NULL || sc->gone == NULL)
 		return 0;
 	for (i = 0; i < k->nuids; i++)
@@ -558,6 +587,7 @@ static void scan_restart(struct scan_ctx *sc)
 	if (sc->present && sc->known)
 		memset(sc->present, 0, sc->known->nuids * sizeof(bool));
 	sc->closed_seen = sc->took_before_closed = sc->misattributed = false;
+	sc->removed = 0;
 }
 
 /* sync_remote_scan() one command after the other (the pre-check done). */
@@ -604,7 +634,7 @@ static int scan_serial(struct sync_remote *r, const char *name, const struct syn
 		   sizes_from_known(&sc, UINT32_MAX, e) < 0) {       /* QRESYNC */
 		goto done;
 	}
-	rc = finish_listing(&sc, out);
+	rc = finish_listing(&sc, out, e);
 done:
 	if (rc < 0)
 		err_prefix(e, "listing mailbox \"%s\"", name);
@@ -945,7 +975,7 @@ static int finish_delta(struct sync_remote_scan_ahead *x, struct sync_remote_lis
 	out->uidnext = sel->uidnext;
 	out->messages = sel->exists;
 	out->highestmodseq = sel->nomodseq ? 0 : sel->highestmodseq;
-	return finish_listing(sc, out);
+	return finish_listing(sc, out, e);
 }
 
 /* Whether `known` is what a delta was started with (same records). */
@@ -1012,7 +1042,7 @@ int sync_remote_scan_finish(struct sync_remote_scan_ahead *x, const struct sync_
 		out->messages = sel->exists;
 		out->highestmodseq = sel->nomodseq ? 0 : sel->highestmodseq;
 		out->uidvalidity_changed = x->uidvalidity != 0 && x->uidvalidity != sel->uidvalidity;
-		rc = finish_listing(&x->sc, out);
+		rc = finish_listing(&x->sc, out, e);
 	}
 done:
 	if (rc < 0)
