@@ -1267,8 +1267,8 @@ static void check_folder_round_trip(struct sync_remote *r)
 	char *reply;
 	uint32_t uid;
 
-	cr_assert_eq(sync_remote_create(r, name, &e), 0, "%s", e.msg);
-	cr_assert_eq(sync_remote_create(r, name, &e), 0, "second create: %s", e.msg);
+	cr_assert_eq(sync_remote_create(r, name, NULL, &e), 0, "%s", e.msg);
+	cr_assert_eq(sync_remote_create(r, name, NULL, &e), 0, "second create: %s", e.msg);
 	{
 		const char *cmds[] = { "A LIST \"\" \"Projekte/*\"", "B LSUB \"\" \"Projekte/*\"", NULL };
 
@@ -1483,7 +1483,7 @@ Test(remote_rev1, listings_started_ahead_are_answered_each_to_its_own)
 
 	cr_assert_eq(harness_seed(&dc, dc.user1, 10, NULL), 0);
 	r = remote_open();
-	cr_assert_eq(sync_remote_create(r, "Other", &e), 0, "%s", e.msg);
+	cr_assert_eq(sync_remote_create(r, "Other", NULL, &e), 0, "%s", e.msg);
 	for (int i = 0; i < 3; i++)
 		append_text(r, "Other", i == 1 ? "Subject: o2\n\nsecond\n" : msg_lf, NULL, 0, NULL);
 	arena_init(&a, 4096);
@@ -1794,7 +1794,7 @@ static void check_deltas_ahead(struct sync_remote *r, enum sync_remote_method me
 
 	arena_init(&a, 4096);
 	for (size_t b = 0; b < AHEAD_BOXES; b++) {
-		cr_assert_eq(sync_remote_create(r, boxes[b], &e), 0, "%s", e.msg);
+		cr_assert_eq(sync_remote_create(r, boxes[b], NULL, &e), 0, "%s", e.msg);
 		for (size_t i = 0; i < 6; i++) {
 			char *msg = xasprintf("Subject: %s %zu\n\n%0*d\n", boxes[b], i, (int)(10 + 7 * b), 0);
 
@@ -1992,7 +1992,7 @@ static void check_fps_many(struct sync_remote *r)
 			continue;
 		}
 		arena_init(&a, 4096);
-		cr_assert_eq(sync_remote_create(r, boxes[b], &e), 0, "%s", e.msg);
+		cr_assert_eq(sync_remote_create(r, boxes[b], NULL, &e), 0, "%s", e.msg);
 		for (size_t i = 0; i < 4; i++) {
 			char *msg = xasprintf("Subject: %s %zu\nMessage-ID: <%s-%zu@t>\n\n%0*d\n", boxes[b],
 					      i, boxes[b], i, (int)(5 + 11 * b + i), 0);

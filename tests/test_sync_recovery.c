@@ -7,9 +7,14 @@
  * account lock: exit 6, --wait), against Dovecot with all capabilities and
  * IMAP4rev1.
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/file.h>
+#include <stddef.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -349,4 +354,159 @@ SYNC_TEST(held_lock_exits_6_and_wait_waits)
 	expect_both(c, "INBOX", LIST(MID("lk")));
 	assert_sides_equal(c);
 	free(lock);
+}
+
+/*
+ * A relay in front of the server that leaves out of what the server sends
+ * the untagged LIST lines naming `hide`, up to the end of the session's
+ * first LIST command (the discovery): a server, or a proxy, whose listing
+ * glitches once.  A child process, one connection at a time, plain IMAP
+ * only.  Its port in *lport, its pid returned.
+ */
+static void hiding_relay_one(int cfd, int port, const char *hide)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	char in[1 << 16], line[1 << 16], list_tag[32] = "";
+	size_t ll = 0;
+	bool hiding = true;
+	int sfd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (sfd < 0 || connect(sfd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		_exit(3);
+	for (;;) {
+		struct pollfd p[2] = { { sfd, POLLIN, 0 }, { cfd, POLLIN, 0 } };
+		ssize_t n;
+
+		if (poll(p, 2, -1) < 0)
+			_exit(3);
+		if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+			n = read(cfd, in, sizeof(in));
+			if (n <= 0 || write(sfd, in, (size_t)n) != n)
+				break;
+			if (list_tag[0] == '\0') {
+				char *at = memmem(in, (size_t)n, " LIST \"\"", 9), *start = at;
+
+				while (start != NULL && start > in && start[-1] != '\n')
+					start--;
+				if (start != NULL && at - start < (ptrdiff_t)sizeof(list_tag) - 2) {
+					memcpy(list_tag, start, (size_t)(at - start));
+					list_tag[at - start] = ' ';
+					list_tag[at - start + 1] = '\0';
+				}
+			}
+		}
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			n = read(sfd, in, sizeof(in));
+			if (n <= 0)
+				break;
+			for (ssize_t i = 0; i < n; i++) {
+				bool drop;
+
+				if (ll < sizeof(line))
+					line[ll++] = in[i];
+				if (in[i] != '\n')
+					continue;
+				drop = hiding && strncmp(line, "* LIST ", 7) == 0 &&
+				       memmem(line, ll, hide, strlen(hide)) != NULL;
+				if (list_tag[0] != '\0' && strncmp(line, list_tag, strlen(list_tag)) == 0)
+					hiding = false;
+				if (!drop && write(cfd, line, ll) != (ssize_t)ll)
+					_exit(0);
+				ll = 0;
+			}
+		}
+	}
+	close(sfd);
+	close(cfd);
+}
+
+static pid_t hiding_relay_start(int port, const char *hide, int *lport)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	pid_t pid;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_geq(lfd, 0);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(lfd, 8), 0);
+	cr_assert_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	*lport = ntohs(sa.sin_port);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		signal(SIGPIPE, SIG_IGN);
+		for (;;) {
+			int cfd = accept(lfd, NULL, NULL);
+
+			if (cfd >= 0)
+				hiding_relay_one(cfd, port, hide);
+		}
+	}
+	close(lfd);
+	return pid;
+}
+
+static void write_plain_config(struct sl_ctx *c, int port)
+{
+	struct harness_account a = {
+		.tls = "none", .user = c->user, .password = c->pass,
+		.local_path = c->root, .state_path = c->state,
+	};
+	char *text, *want, *at, *out;
+
+	cr_assert_eq(harness_write_config(&c->d, c->config, &a), 0);
+	text = harness_read_file(c->config, 1 << 20);
+	want = xasprintf("port: %d\n", c->d.imap_port);
+	cr_assert_not_null(text);
+	at = strstr(text, want);
+	cr_assert_not_null(at, "no \"%s\" in the config", want);
+	*at = '\0';
+	out = xasprintf("%sport: %d\n%s", text, port, at + strlen(want));
+	cr_assert_eq(harness_write_file(c->config, out), 0);
+	free(out);
+	free(want);
+	free(text);
+}
+
+/*
+ * §4.6 and no duplicates: a run whose LIST leaves out a mailbox that is
+ * still there (CREATE then answers ALREADYEXISTS) must not fill it again
+ * from the Maildir: that mailbox fails alone (exit 1), and the next run,
+ * listed properly, finds every message once.  It used to upload the whole
+ * folder again ("pushed 3 new"), and the next run pulled the copies back.
+ */
+SYNC_TEST(mailbox_left_out_of_one_listing_is_not_filled_again)
+{
+	struct harness_result res;
+	struct sl_list r;
+	pid_t relay;
+	int lport, st;
+
+	cr_assert_eq(sl_remote_create(c, "Work"), 0);
+	put_remote(c, "Work", "w1", 300, NULL);
+	put_remote(c, "Work", "w2", 300, "\\Seen");
+	put_remote(c, "INBOX", "i1", 300, NULL);
+	write_plain_config(c, c->d.imap_port);
+	sync_ok(c);
+	put_local(c, "Work", "w3", 300, NULL);
+	relay = hiding_relay_start(c->d.imap_port, "Work", &lport);
+	write_plain_config(c, lport);
+	(void)run_keep(c, &res, "sync", NULL);
+	kill(relay, SIGKILL);
+	cr_assert_eq(waitpid(relay, &st, 0), relay);
+	cr_assert_eq(res.status, 1, "exit %d\nstdout:\n%s\nstderr:\n%s", res.status, res.out, res.err);
+	cr_assert(strstr(res.err, "mailbox \"Work\" failed"), "%s", res.err);
+	cr_assert(strstr(res.err, "ALREADYEXISTS"), "%s", res.err);
+	harness_result_release(&res);
+	cr_assert_eq(sl_remote_list(c, "Work", &r), 0);
+	cr_assert_eq(r.n, 2, "Work holds %zu messages on the server, not 2", r.n);
+	sl_list_release(&r);
+
+	write_plain_config(c, c->d.imap_port);
+	sync_ok(c);
+	expect_both(c, "Work", LIST(MID("w1"), MID("w2") " \\Seen", MID("w3")));
+	assert_sides_equal(c);
 }

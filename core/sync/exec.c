@@ -194,9 +194,23 @@ static int exec_folder(struct eng *g, struct sync_action *act, struct eng_mbox *
 		m->local_exists = create;
 		rep_of(g, m)->local.folders++;
 	} else {
-		if ((create ? sync_remote_create(g->r, m->sm.remote_name, e)
+		bool existed = false;
+
+		if ((create ? sync_remote_create(g->r, m->sm.remote_name, &existed, e)
 			    : sync_remote_delete(g->r, m->sm.remote_name, e)) < 0)
 			return -1;
+		if (existed && m->sm.uidvalidity != 0) {
+			/*
+			 * Paired before, missing from this run's LIST, and yet
+			 * there: a LIST that left it out (a server glitch), not a
+			 * deletion.  Filling it again would put every message in
+			 * twice; it waits for a run that lists it.
+			 */
+			err_set(e, ERR_SERVER, "the server did not list it, yet it exists (CREATE: "
+				"ALREADYEXISTS); left alone this run, the next run looks again");
+			e->scope = ERR_SCOPE_MAILBOX;
+			return -1;
+		}
 		m->remote_exists = create;
 		rep_of(g, m)->remote.folders++;
 	}

@@ -594,8 +594,10 @@ int sync_remote_pending_wait(struct sync_remote *r, struct sync_remote_pending *
  */
 void sync_remote_send(struct sync_remote *r);
 
-/* CREATE then SUBSCRIBE (an existing mailbox is fine: ALREADYEXISTS). */
-int sync_remote_create(struct sync_remote *r, const char *name, struct err *e);
+/* CREATE then SUBSCRIBE (an existing mailbox is fine: ALREADYEXISTS, and
+ * *existed_out, when not NULL, says so). */
+int sync_remote_create(struct sync_remote *r, const char *name, bool *existed_out,
+		       struct err *e);
 /* UNSUBSCRIBE then DELETE (unselecting it first if needed). */
 int sync_remote_delete(struct sync_remote *r, const char *name, struct err *e);
 /*

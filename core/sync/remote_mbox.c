@@ -214,17 +214,22 @@ static int mailbox_cmd(struct sync_remote *r, const char *verb, const char *name
 	return rc;
 }
 
-int sync_remote_create(struct sync_remote *r, const char *name, struct err *e)
+int sync_remote_create(struct sync_remote *r, const char *name, bool *existed_out,
+		       struct err *e)
 {
 	struct imap_cmd *cmd = NULL;
 	int rc = mailbox_cmd(r, "CREATE", name, &cmd, e);
 
+	if (existed_out != NULL)
+		*existed_out = false;
 	if (rc < 0 && cmd && imap_cmd_status(cmd) == IMAP_STATUS_NO) {
 		const struct imap_resp *resp = imap_cmd_response(cmd);
 
 		if (resp && resp->code && strcmp(resp->code, "ALREADYEXISTS") == 0) {
 			err_clear(e);
 			rc = 0;
+			if (existed_out != NULL)
+				*existed_out = true;
 		}
 	}
 	imap_cmd_free(cmd);
