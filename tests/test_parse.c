@@ -454,6 +454,16 @@ Test(parse, atoms_flags_numbers_and_bracketed_fetch_items_are_single_atoms)
 		     "BODY[1.2.MIME] NIL)");
 }
 
+/* "[" is an atom character outside a section (RFC 3501 atom-specials hold
+ * "]" only): a keyword "a[b" is one atom, and the list still closes. */
+Test(parse, bracket_in_a_keyword_is_part_of_the_atom)
+{
+	expect_parse("* 3 FETCH (UID 9 FLAGS (\\Seen a[b x[) BODY[] \"\")\r\n",
+		     "* #3 FETCH (UID 9 FLAGS (\\Seen a[b x[) BODY[] \"\")");
+	expect_parse("* FLAGS (\\Answered a[b)\r\n", "* FLAGS (\\Answered a[b)");
+	expect_error("* X BODY.PEEK[HEADER\r\n", ERR_PROTO);
+}
+
 Test(parse, quoted_strings_unescape_quote_and_backslash)
 {
 	expect_parse("* LIST () \"\\\\\" \"a \\\"b\\\" (c) [d]\"\r\n",

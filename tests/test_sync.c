@@ -411,6 +411,21 @@ static bool has_word(const char *flags, const char *w)
 
 /* §4.2: beyond 26 keywords (the letters a-z) the rest live in the state:
  * after the pull, further runs (the folder scanned again) push no removal. */
+/*
+ * Keywords Dovecot takes that once stopped the whole account: "a[b" (a
+ * valid atom; the parser took "[" for a section that never closed) syncs;
+ * "NIL" (parsed as nil) is left out, without failing the mailbox.
+ */
+SYNC_TEST(odd_but_valid_keywords_do_not_stop_the_account)
+{
+	put_remote(c, "INBOX", "k1", 300, "a[b");
+	put_remote(c, "INBOX", "k2", 300, "NIL \\Seen");
+	sync_ok(c);
+	expect_local(c, "INBOX", LIST(MID("k1") " a[b", MID("k2") " \\Seen"));
+	sync_ok(c);
+	expect_remote(c, "INBOX", LIST(MID("k1") " a[b", MID("k2") " NIL \\Seen"));
+}
+
 SYNC_TEST(keywords_beyond_26_stay_on_the_server)
 {
 	char all[400] = "";

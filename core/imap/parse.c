@@ -586,6 +586,26 @@ static ptrdiff_t literal_data(struct imap_parser *p, const char *data, size_t le
 
 static int args_byte(struct imap_parser *p, char c, struct err *e);
 
+/*
+ * Whether a "[" after the token so far opens a section that may hold
+ * spaces and parentheses (BODY[HEADER.FIELDS (From)], BINARY[1]), or one
+ * at the start of an argument.  Elsewhere "[" is an atom character like
+ * any other: a keyword "a[b" is a valid atom (RFC 3501 atom-specials hold
+ * "]", not "[").
+ */
+static bool opens_section(const struct buf *tok)
+{
+	static const char *const items[] = { "BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK",
+					     "BINARY.SIZE" };
+
+	if (tok->len == 0)
+		return true;
+	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++)
+		if (tok->len == strlen(items[i]) && strncasecmp(tok->data, items[i], tok->len) == 0)
+			return true;
+	return false;
+}
+
 static int atom_byte(struct imap_parser *p, char c, struct err *e)
 {
 	unsigned char u = (unsigned char)c;
@@ -600,7 +620,8 @@ static int atom_byte(struct imap_parser *p, char c, struct err *e)
 		return tok_add(p, c, e);
 	}
 	if (c == '[') {
-		p->bracket = 1;
+		if (opens_section(&p->tok))
+			p->bracket = 1;
 		return tok_add(p, c, e);
 	}
 	if (is_atom_char(u))

@@ -473,6 +473,8 @@ int remote_parse_flags(const struct imap_arg *list, struct arena *a, struct sync
 	for (i = 0; i < list->len; i++) {
 		const struct imap_arg *x = &list->list[i];
 
+		if (x->type == IMAP_ARG_NIL)
+			continue;       /* a keyword "NIL" (Dovecot takes it): not synced */
 		if (x->type != IMAP_ARG_ATOM)
 			return err_set(e, ERR_PROTO, "server sent a malformed flag");
 		if (x->str[0] != '\\') {
@@ -488,7 +490,7 @@ int remote_parse_flags(const struct imap_arg *list, struct arena *a, struct sync
 		return 0;
 	kw = arena_alloc(a, nkw * sizeof(*kw));
 	for (i = 0, j = 0; i < list->len; i++)
-		if (list->list[i].str[0] != '\\')
+		if (list->list[i].type == IMAP_ARG_ATOM && list->list[i].str[0] != '\\')
 			kw[j++] = arena_strndup(a, list->list[i].str, list->list[i].len);
 	f->kw = kw;
 	f->nkw = nkw;
