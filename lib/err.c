@@ -16,12 +16,23 @@ void err_clear(struct err *e)
 	e->msg[0] = '\0';
 }
 
+void text_scrub(char *s)
+{
+	for (unsigned char *p = (unsigned char *)s; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
+		else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+			p[0] = p[1] = '?';      /* U+0080-U+009F: C1 controls */
+	}
+}
+
 static void err_vset(struct err *e, enum err_code code, const char *fmt, va_list ap)
 {
 	err_clear(e);
 	e->code = code;
 	e->retry = code == ERR_NET || code == ERR_TIMEOUT || code == ERR_LOCKED;
 	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	text_scrub(e->msg);
 }
 
 int err_set(struct err *e, enum err_code code, const char *fmt, ...)
@@ -64,6 +75,7 @@ int err_prefix(struct err *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(head, sizeof(head), fmt, ap);
 	va_end(ap);
+	text_scrub(head);
 	memcpy(old, e->msg, sizeof(old));
 	snprintf(e->msg, sizeof(e->msg), "%s: %s", head, old);
 	return -1;

@@ -76,6 +76,13 @@ int err_sys(struct err *e, enum err_code code, int errnum, const char *fmt, ...)
 int err_prefix(struct err *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * Make text safe for a terminal, in place: control characters (C0, DEL,
+ * and C1 as UTF-8) become "?".  Error messages and log lines carry what a
+ * server sent (its NO text, a mailbox name); an escape sequence in it must
+ * not reach the user's terminal.
+ */
+void text_scrub(char *s);
 /* The process exit code for an error, per SPEC §1. */
 int err_exit_code(const struct err *e);
 

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "err.h"
+
 static enum log_level threshold = LOG_NOTICE;
 static unsigned debug_categories;       /* 1u << enum log_cat */
 static char ctx_account[128];
@@ -95,5 +97,6 @@ void log_msg(enum log_level level, enum log_cat cat, const char *fmt, ...)
 	line[sizeof(line) - 2] = '\0';
 	if (before_line)
 		before_line(before_line_ctx);
+	text_scrub(line);
 	fprintf(stderr, "%s\n", line);
 }

@@ -99,3 +99,15 @@ Test(err, prefix_and_exit_codes)
 	cr_assert(e.retry);
 	cr_assert_str_eq(err_code_name(ERR_TLS), "tls");
 }
+
+/* Server text in an error or a log line cannot reach the terminal as an
+ * escape sequence. */
+Test(err, control_characters_are_scrubbed)
+{
+	struct err e;
+
+	err_set(&e, ERR_SERVER, "refused: %s", "\x1b]0;PWNED\x07\x1b[2J caf\xc3\xa9 \xc2\x9b" "1m");
+	cr_assert_str_eq(e.msg, "refused: ?]0;PWNED??[2J caf\xc3\xa9 ??1m");
+	err_prefix(&e, "mailbox \"%s\"", "a\rb");
+	cr_assert_str_eq(e.msg, "mailbox \"a?b\": refused: ?]0;PWNED??[2J caf\xc3\xa9 ??1m");
+}
