@@ -113,14 +113,12 @@ Test(resp, list_entries_in_utf8_mode_are_kept_as_utf8)
 Test(resp, malformed_list_entries_are_protocol_errors)
 {
 	static const char *const lines[] = {
-		"* LIST (\\HasNoChildren) \"//\" Foo\r\n",       /* two-byte delimiter */
-		"* LIST (\\HasNoChildren) \"/\" &Jjo\r\n",       /* unterminated base64 */
 		"* LIST \\HasNoChildren \"/\" Foo\r\n",          /* no attribute list */
 		"* LIST () \"/\"\r\n",                           /* no name */
 	};
 	size_t i;
 
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < 2; i++) {
 		struct imap_resp *r = parse_one(lines[i]);
 		struct imap_mailbox_list l;
 		struct err e;
@@ -132,6 +130,37 @@ Test(resp, malformed_list_entries_are_protocol_errors)
 		imap_mailbox_list_release(&l);
 		imap_resp_free(r);
 	}
+}
+
+/* A mailbox that cannot be taken is left out (1, the reason in e), and the
+ * listing goes on. */
+Test(resp, odd_mailboxes_are_left_out_with_the_reason)
+{
+	static const char *const lines[] = {
+		"* LIST (\\HasNoChildren) \"//\" Foo\r\n",       /* two-byte delimiter */
+		"* LIST (\\HasNoChildren) \"/\" &Jjo\r\n",       /* unterminated base64 */
+		"* LIST () \"/\" INBOX\r\n",
+		"* LIST () \"/\" Inbox\r\n",                      /* INBOX again */
+		"* LIST () \"/\" dup\r\n",
+		"* LIST () \"/\" dup\r\n",                        /* listed twice */
+	};
+	static const int want[] = { 1, 1, 0, 1, 0, 1 };
+	struct imap_mailbox_list l;
+	struct err e;
+
+	imap_mailbox_list_init(&l);
+	for (size_t i = 0; i < 6; i++) {
+		struct imap_resp *r = parse_one(lines[i]);
+
+		err_clear(&e);
+		cr_assert_eq(imap_resp_list_add(r, false, 100, &l, &e), want[i], "%s", lines[i]);
+		cr_assert_eq(want[i] == 0, e.code == ERR_NONE, "%s: %s", lines[i], e.msg);
+		imap_resp_free(r);
+	}
+	cr_assert_eq(l.n, 2);
+	cr_assert_str_eq(l.items[0].name, "INBOX");
+	cr_assert_str_eq(l.items[1].name, "dup");
+	imap_mailbox_list_release(&l);
 }
 
 Test(resp, list_beyond_the_bound_is_a_limit_error)

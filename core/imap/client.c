@@ -519,8 +519,16 @@ static int list_untagged(void *ctx, const struct imap_resp *r, struct err *e)
 	if (r->name == NULL || r->kind != IMAP_RESP_UNTAGGED)
 		return 0;
 	if (strcmp(r->name, "LIST") == 0) {
-		if (imap_resp_list_add(r, lc->utf8, lc->cl->opts.max_mailboxes, lc->out, e) < 0)
+		int rc = imap_resp_list_add(r, lc->utf8, lc->cl->opts.max_mailboxes, lc->out, e);
+
+		if (rc < 0)
 			return -1;
+		if (rc > 0) {
+			/* One odd mailbox is no reason to sync none. */
+			log_warn("server mailbox left out: %s", e->msg);
+			err_clear(e);
+			return 1;
+		}
 		if (lc->out->items[lc->out->n - 1].delim)
 			lc->cl->list_delim = lc->out->items[lc->out->n - 1].delim;
 		return 1;

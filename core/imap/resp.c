@@ -239,8 +239,11 @@ int imap_resp_list_add(const struct imap_resp *r, bool utf8, size_t max_entries,
 		return err_set(e, ERR_PROTO, "server sent a malformed LIST response");
 	if (r->args[1].type == IMAP_ARG_QUOTED) {
 		d = imap_arg_str(&r->args[1], &dlen);
-		if (dlen != 1)
-			return err_set(e, ERR_PROTO, "server sent a malformed hierarchy delimiter");
+		if (dlen != 1) {
+			err_set(e, ERR_PROTO, "mailbox \"%.*s\": a hierarchy delimiter of %zu bytes",
+				(int)(wlen > 200 ? 200 : wlen), wire, dlen);
+			return 1;
+		}
 		m.delim = d[0];
 	}
 	if (l->n >= max_entries)
@@ -248,7 +251,13 @@ int imap_resp_list_add(const struct imap_resp *r, bool utf8, size_t max_entries,
 	apply_attrs(&m, &r->args[0]);
 	m.name = decode_name(l, wire, wlen, utf8, e);
 	if (m.name == NULL)
-		return -1;
+		return 1;
+	for (size_t i = 0; i < l->n; i++) {
+		if (strcmp(l->items[i].name, m.name) == 0) {
+			err_set(e, ERR_PROTO, "mailbox \"%s\" is listed twice", m.name);
+			return 1;
+		}
+	}
 	m.wire_name = strcmp(m.name, "INBOX") == 0 ? "INBOX" : arena_strndup(&l->arena, wire, wlen);
 	l->items = xgrow(l->items, &l->cap, l->n + 1, sizeof(*l->items));
 	l->items[l->n++] = m;

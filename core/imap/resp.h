@@ -140,8 +140,10 @@ struct imap_mailbox *imap_mailbox_list_find(struct imap_mailbox_list *l, const c
 /*
  * Add the mailbox in a "* LIST (attrs) delim name ..." response.  utf8:
  * names are UTF-8 on the wire (UTF8=ACCEPT enabled), else modified UTF-7.
- * Malformed responses or names are ERR_PROTO.  At most max_entries
- * entries (ERR_LIMIT).
+ * A malformed response is ERR_PROTO (-1).  A mailbox that cannot be taken
+ * (its name does not decode, its delimiter is not one byte, a name listed
+ * before) is left out: 1, with the reason in e, for the caller to warn.
+ * At most max_entries entries (ERR_LIMIT).
  */
 int imap_resp_list_add(const struct imap_resp *r, bool utf8, size_t max_entries,
 		       struct imap_mailbox_list *l, struct err *e);
