@@ -504,3 +504,105 @@ Test(remote_transcript, listing_short_of_exists_fails_and_expunges_are_counted)
 	sync_remote_free(r);
 	arena_release(&a);
 }
+
+/* A server that answers body FETCHes of UID 1 with NIL, and of UID 2 with
+ * "" (both sized 154), and of UID 3 with an empty message sized 0. */
+static void serve_no_text(int fd, const char *log)
+{
+	char line[4096], out[8192];
+	const char *cmd;
+
+	(void)log;
+	say(fd, "* OK [CAPABILITY IMAP4rev1] ready\r\n");
+	while (next_command(fd, line, sizeof(line), &cmd)) {
+		const char *tag = line;
+
+		if (strncasecmp(cmd, "LOGIN ", 6) == 0) {
+			snprintf(out, sizeof(out), "%s OK [CAPABILITY IMAP4rev1] in\r\n", tag);
+		} else if (strncasecmp(cmd, "SELECT ", 7) == 0) {
+			snprintf(out, sizeof(out),
+				 "* 3 EXISTS\r\n* OK [UIDVALIDITY 3] v\r\n* OK [UIDNEXT 4] n\r\n"
+				 "%s OK [READ-WRITE] selected\r\n", tag);
+		} else if (strncasecmp(cmd, "UID FETCH 1 ", 12) == 0) {
+			snprintf(out, sizeof(out), "* 1 FETCH (UID 1 FLAGS () RFC822.SIZE 154 BODY[] NIL)\r\n"
+				 "%s OK done\r\n", tag);
+		} else if (strncasecmp(cmd, "UID FETCH 2 ", 12) == 0) {
+			snprintf(out, sizeof(out), "* 2 FETCH (UID 2 FLAGS () RFC822.SIZE 154 BODY[] \"\")\r\n"
+				 "%s OK done\r\n", tag);
+		} else if (strncasecmp(cmd, "UID FETCH 3 ", 12) == 0) {
+			snprintf(out, sizeof(out), "* 3 FETCH (UID 3 FLAGS () RFC822.SIZE 0 BODY[] {0}\r\n)\r\n"
+				 "%s OK done\r\n", tag);
+		} else if (strncasecmp(cmd, "LOGOUT", 6) == 0) {
+			snprintf(out, sizeof(out), "* BYE bye\r\n%s OK out\r\n", tag);
+			say(fd, out);
+			return;
+		} else {
+			snprintf(out, sizeof(out), "%s OK done\r\n", tag);
+		}
+		say(fd, out);
+	}
+}
+
+struct count_sink {
+	int finished, aborted;
+};
+
+static int cs_begin(void *ctx, uint64_t size, void **handle_out, struct err *e)
+{
+	(void)ctx;
+	(void)size;
+	(void)e;
+	*handle_out = NULL;
+	return 0;
+}
+
+static int cs_data(void *ctx, void *handle, const char *bytes, size_t len, struct err *e)
+{
+	(void)ctx;
+	(void)handle;
+	(void)bytes;
+	(void)len;
+	(void)e;
+	return 0;
+}
+
+static int cs_finish(void *ctx, void *handle, const struct sync_remote_fetched *msg, struct err *e)
+{
+	(void)handle;
+	(void)msg;
+	(void)e;
+	((struct count_sink *)ctx)->finished++;
+	return 0;
+}
+
+static void cs_abort(void *ctx, void *handle)
+{
+	(void)handle;
+	((struct count_sink *)ctx)->aborted++;
+}
+
+/*
+ * A body of no text (NIL, "") for a message the server sizes above 0 is
+ * not handed on as a message (it would be stored empty and recorded for
+ * good): the download fails, the next run asks again.  A message sized 0
+ * is taken as it is.
+ */
+Test(remote_transcript, body_without_text_for_a_sized_message_is_not_taken)
+{
+	struct count_sink cs = { 0, 0 };
+	struct sync_remote_sink sink = { &cs, cs_begin, cs_data, cs_finish, cs_abort, NULL };
+	static const uint32_t u1[] = { 1 }, u2[] = { 2 }, u3[] = { 3 };
+	struct sync_remote *r;
+	struct err e;
+
+	r = open_with(serve_no_text, NULL);
+	cr_assert_eq(sync_remote_download(r, "M", u1, 1, &sink, &e), -1, "NIL taken");
+	cr_assert(strstr(e.msg, "no text for UID 1"), "%s", e.msg);
+	cr_assert_eq(sync_remote_download(r, "M", u2, 1, &sink, &e), -1, "\"\" taken");
+	cr_assert(strstr(e.msg, "no text for UID 2"), "%s", e.msg);
+	cr_assert_eq(cs.finished, 0);
+	cr_assert_eq(sync_remote_download(r, "M", u3, 1, &sink, &e), 0, "%s", e.msg);
+	cr_assert_eq(cs.finished, 1);
+	cr_assert_eq(sync_remote_logout(r, &e), 0, "%s", e.msg);
+	sync_remote_free(r);
+}

@@ -440,6 +440,18 @@ static int dl_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
 	m.size = body->type == IMAP_ARG_LITERAL_STREAMED ? body->size : body->len;
 	if (size && !imap_arg_u64(size, &m.size))
 		m.size = body->size;
+	if (strcmp(dr->item, "BODY[]") == 0 && m.size > 0 &&
+	    (body->type == IMAP_ARG_NIL ||
+	     (body->type == IMAP_ARG_LITERAL_STREAMED ? body->size : body->len) == 0)) {
+		/* No text for a message the server sizes above 0: nothing to
+		 * store (an empty file would be recorded for good). */
+		if (k->abort)
+			k->abort(k->ctx, handle);
+		err_set(&dr->err, ERR_SERVER, "the server sent no text for UID %u, which it sizes at "
+			"%llu bytes; the next run asks again", m.uid, (unsigned long long)m.size);
+		dr->failed = true;
+		return 1;
+	}
 	dr->got[pos] = true;
 	err_clear(&dr->err);
 	if (k->finish(k->ctx, handle, &m, &dr->err) < 0)
