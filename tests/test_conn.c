@@ -300,6 +300,27 @@ Test(conn, silent_server_without_greeting_times_out)
 	fake_finish(&f, true);
 }
 
+/* Something that is not an IMAP server answers: a connection failure (exit
+ * 4), not a protocol error of a session (exit 1). */
+Test(conn, garbage_instead_of_a_greeting_is_a_connection_failure)
+{
+	struct step script[] = { { SEND, "SSH-2.0-OpenSSH_9.2\r\n", 0, 0 }, { SLEEP, NULL, 300, 0 },
+				 { END, NULL, 0, 0 } };
+	struct fake f = fake_start(script);
+	struct imap_conn_opts o = { .host = "fake", .tls = IMAP_TLS_NONE, .timeout_ms = 2000 };
+	struct imap_conn *c = imap_conn_new(&o);
+	const struct imap_resp *g;
+	struct err e;
+
+	cr_assert_eq(imap_conn_attach_fd(c, f.fd, &e), 0);
+	cr_assert_eq(imap_conn_greeting(c, &g, &e), -1);
+	cr_assert_eq(e.code, ERR_NET, "%s", e.msg);
+	cr_assert_eq(err_exit_code(&e), 4);
+	cr_assert(strstr(e.msg, "no IMAP greeting"), "%s", e.msg);
+	imap_conn_free(c);
+	fake_finish(&f, true);
+}
+
 /* ---- pipelining ------------------------------------------------------------ */
 
 struct done_log {

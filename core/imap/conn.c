@@ -998,8 +998,15 @@ static bool pred_greeting(const struct imap_conn *c, const void *arg)
 int imap_conn_greeting(struct imap_conn *c, const struct imap_resp **greeting_out,
 		       struct err *e)
 {
-	if (c->greeting == NULL && wait_for(c, pred_greeting, NULL, e) < 0)
-		return err_prefix(e, "no greeting");
+	if (c->greeting == NULL && wait_for(c, pred_greeting, NULL, e) < 0) {
+		if (e->code != ERR_PROTO && e->code != ERR_LIMIT)
+			return err_prefix(e, "no greeting");
+		/* Something that does not speak IMAP answered: as good as no
+		 * server there (exit 4, not 1: nothing could be synced). */
+		e->code = ERR_NET;
+		e->retry = false;
+		return err_prefix(e, "no IMAP greeting (is this port an IMAP server's?)");
+	}
 	*greeting_out = c->greeting;
 	return 0;
 }
