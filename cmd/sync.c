@@ -547,9 +547,11 @@ static void report_partial(const struct cfg_account *a, const struct sync_report
 			hint = mailbox_hint(&m->err);
 	}
 	failed_names(rep, names, sizeof(names), &n);
-	fprintf(stderr, "ferry: account \"%s\": %zu of %zu mailbox%s failed (%s); the other%s "
-		"synced and recorded\n", a->name, n, rep->nmailboxes, rep->nmailboxes == 1 ? "" : "es",
-		names, rep->nmailboxes - n == 1 ? " was" : "s were");
+	fprintf(stderr, "ferry: account \"%s\": %zu of %zu mailbox%s failed (%s); %s\n", a->name, n,
+		rep->nmailboxes, rep->nmailboxes == 1 ? "" : "es", names,
+		rep->nmailboxes == n ? "none was synced"
+		: rep->nmailboxes - n == 1 ? "the other was synced and recorded"
+					   : "the others were synced and recorded");
 	if (hint)
 		fprintf(stderr, "ferry: hint: %s\n", hint);
 	if (n == 1) {
