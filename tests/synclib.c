@@ -113,6 +113,23 @@ int sl_write_config_remote(struct sl_ctx *c, const char *remote_extra, const cha
 	return harness_write_config(&c->d, c->config, &a);
 }
 
+int sl_config_port(struct sl_ctx *c, int from, int to)
+{
+	char *text = harness_read_file(c->config, 1 << 20);
+	char *want = xasprintf("port: %d\n", from), *at, *out;
+	int rc = -1;
+
+	if (text != NULL && (at = strstr(text, want)) != NULL) {
+		*at = '\0';
+		out = xasprintf("%sport: %d\n%s", text, to, at + strlen(want));
+		rc = harness_write_file(c->config, out);
+		free(out);
+	}
+	free(want);
+	free(text);
+	return rc;
+}
+
 int sl_write_config(struct sl_ctx *c, const char *extra)
 {
 	return sl_write_config_remote(c, NULL, extra);

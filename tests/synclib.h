@@ -77,6 +77,8 @@ struct sl_snap {
  * NULL).  0 or -1. */
 int sl_setup(struct sl_ctx *c, bool rev1, const char *extra);
 void sl_teardown(struct sl_ctx *c);
+/* The config's "port: FROM" made "port: TO" (0 or -1). */
+int sl_config_port(struct sl_ctx *c, int from, int to);
 /* Rewrite the config with other `extra` lines. */
 int sl_write_config(struct sl_ctx *c, const char *extra);
 /* The same with `remote_extra` lines inside remote: (indented 6 spaces), or NULL. */

@@ -568,50 +568,21 @@ static void relay_one(int cfd, int port)
 	free(q);
 }
 
+static void relay_serve(int cfd, void *arg)
+{
+	relay_one(cfd, *(const int *)arg);
+}
+
 /* Start the relay to `port`; its port in *lport, its pid returned. */
 static pid_t relay_start(int port, int *lport)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t sl = sizeof(sa);
-	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	static int to;
 	pid_t pid;
 
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert_geq(lfd, 0);
-	cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	cr_assert_eq(listen(lfd, 8), 0);
-	cr_assert_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
-	*lport = ntohs(sa.sin_port);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		signal(SIGPIPE, SIG_IGN);
-		for (;;) {
-			int cfd = accept(lfd, NULL, NULL);
-
-			if (cfd >= 0)
-				relay_one(cfd, port);
-		}
-	}
-	close(lfd);
+	to = port;
+	pid = harness_loopback_server(relay_serve, &to, lport);
+	cr_assert_gt(pid, 0);
 	return pid;
-}
-
-/* The config's "port: FROM" made "port: TO". */
-static void config_port(struct sl_ctx *c, int from, int to)
-{
-	char *text = harness_read_file(c->config, 1 << 20);
-	char *want = xasprintf("port: %d\n", from), *at, *out;
-
-	cr_assert_not_null(text);
-	at = strstr(text, want);
-	cr_assert_not_null(at, "no \"%s\" in the config", want);
-	*at = '\0';
-	out = xasprintf("%sport: %d\n%s", text, to, at + strlen(want));
-	cr_assert_eq(harness_write_file(c->config, out), 0);
-	free(out);
-	free(want);
-	free(text);
 }
 
 /*
@@ -643,9 +614,9 @@ SYNC_TEST(killed_while_the_server_still_appends_then_rerun_uploads_nothing_twice
 		free(tag);
 	}
 	relay = relay_start(port, &lport);
-	config_port(c, port, lport);
+	cr_assert_eq(sl_config_port(c, port, lport), 0);
 	run_env(c, env, &res);
-	config_port(c, lport, port);
+	cr_assert_eq(sl_config_port(c, lport, port), 0);
 	cr_assert_eq(res.status, 128 + 9, "ferry was not killed (exit %d)\n%s", res.status, res.err);
 	harness_result_release(&res);
 	run_env(c, NULL, &res);

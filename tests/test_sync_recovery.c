@@ -360,8 +360,7 @@ SYNC_TEST(held_lock_exits_6_and_wait_waits)
  * A relay in front of the server that leaves out of what the server sends
  * the untagged LIST lines naming `hide`, up to the end of the session's
  * first LIST command (the discovery): a server, or a proxy, whose listing
- * glitches once.  A child process, one connection at a time, plain IMAP
- * only.  Its port in *lport, its pid returned.
+ * glitches once.  One connection (harness_loopback_server), plain IMAP.
  */
 static void hiding_relay_one(int cfd, int port, const char *hide)
 {
@@ -421,54 +420,28 @@ static void hiding_relay_one(int cfd, int port, const char *hide)
 	close(cfd);
 }
 
-static pid_t hiding_relay_start(int port, const char *hide, int *lport)
+struct hiding {
+	int port;
+	const char *hide;
+};
+
+static void hiding_serve(int cfd, void *arg)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t sl = sizeof(sa);
-	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	pid_t pid;
+	const struct hiding *h = arg;
 
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert_geq(lfd, 0);
-	cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	cr_assert_eq(listen(lfd, 8), 0);
-	cr_assert_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
-	*lport = ntohs(sa.sin_port);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		signal(SIGPIPE, SIG_IGN);
-		for (;;) {
-			int cfd = accept(lfd, NULL, NULL);
-
-			if (cfd >= 0)
-				hiding_relay_one(cfd, port, hide);
-		}
-	}
-	close(lfd);
-	return pid;
+	hiding_relay_one(cfd, h->port, h->hide);
 }
 
+/* The config for plain IMAP (a relay cannot read TLS), aimed at `port`. */
 static void write_plain_config(struct sl_ctx *c, int port)
 {
 	struct harness_account a = {
 		.tls = "none", .user = c->user, .password = c->pass,
 		.local_path = c->root, .state_path = c->state,
 	};
-	char *text, *want, *at, *out;
 
 	cr_assert_eq(harness_write_config(&c->d, c->config, &a), 0);
-	text = harness_read_file(c->config, 1 << 20);
-	want = xasprintf("port: %d\n", c->d.imap_port);
-	cr_assert_not_null(text);
-	at = strstr(text, want);
-	cr_assert_not_null(at, "no \"%s\" in the config", want);
-	*at = '\0';
-	out = xasprintf("%sport: %d\n%s", text, port, at + strlen(want));
-	cr_assert_eq(harness_write_file(c->config, out), 0);
-	free(out);
-	free(want);
-	free(text);
+	cr_assert_eq(sl_config_port(c, c->d.imap_port, port), 0);
 }
 
 /*
@@ -492,7 +465,8 @@ SYNC_TEST(mailbox_left_out_of_one_listing_is_not_filled_again)
 	write_plain_config(c, c->d.imap_port);
 	sync_ok(c);
 	put_local(c, "Work", "w3", 300, NULL);
-	relay = hiding_relay_start(c->d.imap_port, "Work", &lport);
+	relay = harness_loopback_server(hiding_serve, &(struct hiding){ c->d.imap_port, "Work" }, &lport);
+	cr_assert_gt(relay, 0);
 	write_plain_config(c, lport);
 	(void)run_keep(c, &res, "sync", NULL);
 	kill(relay, SIGKILL);

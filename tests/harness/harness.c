@@ -1085,3 +1085,32 @@ char *harness_find_line(const char *text, const char *prefix)
 	}
 	return NULL;
 }
+
+pid_t harness_loopback_server(void (*serve)(int cfd, void *ctx), void *ctx, int *port_out)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	pid_t pid;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 8) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0) {
+		if (lfd >= 0)
+			close(lfd);
+		return -1;
+	}
+	*port_out = ntohs(sa.sin_port);
+	pid = fork();
+	if (pid == 0) {
+		signal(SIGPIPE, SIG_IGN);
+		for (;;) {
+			int cfd = accept(lfd, NULL, NULL);
+
+			if (cfd >= 0)
+				serve(cfd, ctx);
+		}
+	}
+	close(lfd);
+	return pid;
+}

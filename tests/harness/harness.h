@@ -177,4 +177,13 @@ char *harness_find_line(const char *text, const char *prefix);
 /* True while `pid` exists and is not a zombie. */
 bool harness_pid_alive(pid_t pid);
 
+/*
+ * A stand-in between ferry and the server (a relay, a fake): a child
+ * process listening on an ephemeral port of 127.0.0.1 that accepts one
+ * connection at a time and calls serve(cfd, ctx) for it (serve closes
+ * cfd, or leaves it to the child's exit).  The port in *port_out; the
+ * child's pid returned (kill it with SIGKILL and wait), or -1.
+ */
+pid_t harness_loopback_server(void (*serve)(int cfd, void *ctx), void *ctx, int *port_out);
+
 #endif
