@@ -369,13 +369,13 @@ static bool is_link_at(int dirfd, const char *name)
 
 /*
  * Open directory `name` under `dirfd`, made first when missing and
- * `create`; never through a symbolic link unless `follow`.  0 with *fd_out,
- * 1 when it does not exist, -1 on error (`path` names the folder).
+ * `create`; never through a symbolic link.  0 with *fd_out, 1 when it does
+ * not exist, -1 on error (`path` names the folder).
  */
-static int open_dir_at(int dirfd, const char *name, bool create, bool follow, const char *path,
-		       int *fd_out, struct err *e)
+static int open_dir_at(int dirfd, const char *name, bool create, const char *path, int *fd_out,
+		       struct err *e)
 {
-	int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
+	int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 	int fd = openat(dirfd, name, flags);
 
 	if (fd < 0 && errno == ENOENT && create) {
@@ -389,7 +389,7 @@ static int open_dir_at(int dirfd, const char *name, bool create, bool follow, co
 	}
 	if (errno == ENOENT)
 		return 1;
-	if (!follow && (errno == ELOOP || errno == ENOTDIR) && is_link_at(dirfd, name))
+	if ((errno == ELOOP || errno == ENOTDIR) && is_link_at(dirfd, name))
 		return link_err(e, path, name);
 	return io_err(e, errno, "open folder", path);
 }
@@ -397,7 +397,7 @@ static int open_dir_at(int dirfd, const char *name, bool create, bool follow, co
 static int open_sub(struct maildir_folder *f, const char *sub, bool create, int *fd_out,
 		    struct err *e)
 {
-	return open_dir_at(f->dir_fd, sub, create, false, f->path, fd_out, e);
+	return open_dir_at(f->dir_fd, sub, create, f->path, fd_out, e);
 }
 
 /*
@@ -432,7 +432,7 @@ static int open_folder_dir(struct maildir *md, const char *path, bool create, in
 	for (comp = strtok_r(walk, "/", &save); comp != NULL; comp = strtok_r(NULL, "/", &save)) {
 		int next;
 
-		rc = open_dir_at(fd, comp, create, false, path, &next, e);
+		rc = open_dir_at(fd, comp, create, path, &next, e);
 		close(fd);
 		fd = -1;
 		if (rc != 0)
@@ -474,7 +474,8 @@ int maildir_folder_open(struct maildir *md, const char *name, bool create,
 	    open_sub(f, "tmp", true, &f->tmp_fd, e) != 0)
 		goto fail;
 	if (create && md->layout == MAILDIR_LAYOUT_MAILDIRPP && strcmp(f->path, md->inbox) != 0) {
-		int fd = openat(f->dir_fd, "maildirfolder", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		int fd = openat(f->dir_fd, "maildirfolder",
+				O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 
 		if (fd < 0) {
 			io_err(e, errno, "create marker file in", f->path);
