@@ -183,6 +183,13 @@ static bool is_dir_at(int dirfd, const char *name, unsigned char d_type)
 	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 }
 
+static bool is_link_at(int dirfd, const char *name)
+{
+	struct stat st;
+
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+}
+
 static bool has_cur(int dirfd, const char *name)
 {
 	struct stat st;
@@ -230,6 +237,25 @@ static bool lister_consider(struct lister *l, const char *rel, bool is_folder)
 	return ok;
 }
 
+/* A link to a folder is not listed (not followed below the root): say so. */
+static void warn_linked_folder(const struct lister *l, int dirfd, const char *rel,
+			       const struct dirent *d)
+{
+	char *sub = xasprintf("%s/cur", d->d_name), *path;
+	char q[MAILDIR_QUOTE_MAX];
+	struct stat st;
+
+	if ((d->d_type == DT_LNK || d->d_type == DT_UNKNOWN) && is_link_at(dirfd, d->d_name) &&
+	    fstatat(dirfd, sub, &st, 0) == 0 && S_ISDIR(st.st_mode)) {
+		path = rel[0] != '\0' ? xasprintf("%s/%s/%s", l->md->root, rel, d->d_name)
+				      : xasprintf("%s/%s", l->md->root, d->d_name);
+		log_warn("maildir: skipping folder \"%s\": it is a symbolic link, and ferry does not "
+			 "follow links inside the Maildir", maildir_quote(path, q));
+		free(path);
+	}
+	free(sub);
+}
+
 static int list_verbatim(struct lister *l, int rootfd, const char *rel, int depth, struct err *e)
 {
 	int fd = openat(rootfd, rel[0] != '\0' ? rel : ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -253,8 +279,10 @@ static int list_verbatim(struct lister *l, int rootfd, const char *rel, int dept
 		if (strcmp(d->d_name, "cur") == 0 || strcmp(d->d_name, "new") == 0 ||
 		    strcmp(d->d_name, "tmp") == 0)
 			continue;
-		if (!is_dir_at(dirfd(dir), d->d_name, d->d_type))
+		if (!is_dir_at(dirfd(dir), d->d_name, d->d_type)) {
+			warn_linked_folder(l, dirfd(dir), rel, d);
 			continue;
+		}
 		child = rel[0] != '\0' ? xasprintf("%s/%s", rel, d->d_name) : xstrdup(d->d_name);
 		folder = has_cur(rootfd, child);
 		if (lister_consider(l, child, folder) && depth < LIST_DEPTH_MAX &&
@@ -358,13 +386,6 @@ static int link_err(struct err *e, const char *path, const char *name)
 		"path or inbox at it)", maildir_quote(path, q), name);
 	e->scope = ERR_SCOPE_MAILBOX;
 	return -1;
-}
-
-static bool is_link_at(int dirfd, const char *name)
-{
-	struct stat st;
-
-	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
 }
 
 /*

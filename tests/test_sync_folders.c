@@ -200,6 +200,7 @@ SYNC_TEST(links_inside_the_maildir_are_never_followed)
 		cr_assert_eq(st, 1, "exit %d\nstdout:\n%s\nstderr:\n%s", st, res.out, res.err);
 		cr_assert(strstr(res.err, "mailbox \"Work\" failed"), "%s", res.err);
 		cr_assert(strstr(res.err, "symbolic link"), "%s", res.err);
+		cr_assert(strstr(res.err, "skipping folder"), "the listing did not say:\n%s", res.err);
 		harness_result_release(&res);
 	}
 	expect_remote(c, "INBOX", LIST(MID("i1")));
