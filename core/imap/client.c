@@ -581,6 +581,8 @@ static int client_list(struct imap_client *cl, bool want_status, struct imap_mai
 	req.len = b.len;
 	rc = client_run(cl, &req, NULL, e);
 	buf_release(&b);
+	if (rc == 0)
+		imap_mailbox_list_dedupe(out);
 	return rc;
 }
 
@@ -622,6 +624,8 @@ int imap_client_list_finish(struct imap_client *cl, struct imap_list_op *op, str
 {
 	int rc = imap_conn_wait(cl->conn, op->cmd, e);
 
+	if (rc == 0)
+		imap_mailbox_list_dedupe(op->lc.out);
 	imap_cmd_free(op->cmd);
 	free(op);
 	return rc;

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "log.h"
 #include "mutf7.h"
 #include "xalloc.h"
 
@@ -175,6 +176,49 @@ struct imap_mailbox *imap_mailbox_list_find(struct imap_mailbox_list *l, const c
 	return NULL;
 }
 
+struct name_pos {
+	const char *name;
+	size_t pos;
+};
+
+static int cmp_name_pos(const void *a, const void *b)
+{
+	const struct name_pos *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	return c != 0 ? c : (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+size_t imap_mailbox_list_dedupe(struct imap_mailbox_list *l)
+{
+	struct name_pos *v;
+	bool *drop;
+	size_t i, j, dropped = 0;
+
+	if (l->n < 2)
+		return 0;
+	v = xmalloc(l->n * sizeof(*v));
+	drop = xcalloc(l->n, sizeof(*drop));
+	for (i = 0; i < l->n; i++)
+		v[i] = (struct name_pos){ l->items[i].name, i };
+	qsort(v, l->n, sizeof(*v), cmp_name_pos);
+	for (i = 0; i + 1 < l->n; i++) {
+		if (strcmp(v[i].name, v[i + 1].name) != 0)
+			continue;
+		/* The last one stays: a LIST-STATUS STATUS went to it. */
+		drop[v[i].pos] = true;
+		dropped++;
+		log_warn("server mailbox left out: mailbox \"%s\" is listed twice", v[i].name);
+	}
+	for (i = 0, j = 0; i < l->n; i++)
+		if (!drop[i])
+			l->items[j++] = l->items[i];
+	l->n = j;
+	free(drop);
+	free(v);
+	return dropped;
+}
+
 static void apply_attrs(struct imap_mailbox *m, const struct imap_arg *list)
 {
 	size_t i, k;
@@ -252,12 +296,6 @@ int imap_resp_list_add(const struct imap_resp *r, bool utf8, size_t max_entries,
 	m.name = decode_name(l, wire, wlen, utf8, e);
 	if (m.name == NULL)
 		return 1;
-	for (size_t i = 0; i < l->n; i++) {
-		if (strcmp(l->items[i].name, m.name) == 0) {
-			err_set(e, ERR_PROTO, "mailbox \"%s\" is listed twice", m.name);
-			return 1;
-		}
-	}
 	m.wire_name = strcmp(m.name, "INBOX") == 0 ? "INBOX" : arena_strndup(&l->arena, wire, wlen);
 	l->items = xgrow(l->items, &l->cap, l->n + 1, sizeof(*l->items));
 	l->items[l->n++] = m;

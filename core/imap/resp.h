@@ -134,6 +134,12 @@ struct imap_mailbox_list {
 
 void imap_mailbox_list_init(struct imap_mailbox_list *l);
 void imap_mailbox_list_release(struct imap_mailbox_list *l);
+/*
+ * Once the LIST is answered: a name listed more than once ("dup" twice,
+ * "Inbox" next to INBOX) is kept once, its last entry, with a warning for
+ * each left out.  O(n log n).  Returns how many were left out.
+ */
+size_t imap_mailbox_list_dedupe(struct imap_mailbox_list *l);
 /* The entry with this wire name, or NULL. */
 struct imap_mailbox *imap_mailbox_list_find(struct imap_mailbox_list *l, const char *wire_name);
 
@@ -141,9 +147,9 @@ struct imap_mailbox *imap_mailbox_list_find(struct imap_mailbox_list *l, const c
  * Add the mailbox in a "* LIST (attrs) delim name ..." response.  utf8:
  * names are UTF-8 on the wire (UTF8=ACCEPT enabled), else modified UTF-7.
  * A malformed response is ERR_PROTO (-1).  A mailbox that cannot be taken
- * (its name does not decode, its delimiter is not one byte, a name listed
- * before) is left out: 1, with the reason in e, for the caller to warn.
- * At most max_entries entries (ERR_LIMIT).
+ * (its name does not decode, its delimiter is not one byte) is left out:
+ * 1, with the reason in e, for the caller to warn.  At most max_entries
+ * entries (ERR_LIMIT).
  */
 int imap_resp_list_add(const struct imap_resp *r, bool utf8, size_t max_entries,
 		       struct imap_mailbox_list *l, struct err *e);
