@@ -848,13 +848,17 @@ static int keyword_find(char *const table[MAILDIR_KEYWORDS_MAX], const char *nam
  * The keyword letters (a-z) that message files in cur/ and new/ carry.  A
  * letter the keywords file does not name (the file was truncated or
  * edited) still stands for something on those files: a new keyword must not
- * take it, or it would land on them too.  Read only when a keyword needs a
- * new letter, which is rare.
+ * take it, or it would land on them too.  Read once per open folder, when a
+ * keyword first needs a new letter and one is free: letters ferry gives
+ * later are in the keywords file anyway.
  */
-static int letters_on_files(struct maildir_folder *f, uint32_t *mask_out, struct err *e)
+static int letters_on_files(struct maildir_folder *f, struct err *e)
 {
 	static const char *const subs[] = { "cur", "new" };
 	uint32_t mask = 0;
+
+	if (f->file_letters_known)
+		return 0;
 
 	for (size_t i = 0; i < 2; i++) {
 		int fd = openat(f->dir_fd, subs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -877,15 +881,24 @@ static int letters_on_files(struct maildir_folder *f, uint32_t *mask_out, struct
 		}
 		closedir(dir);
 	}
-	*mask_out = mask;
+	f->file_letters = mask;
+	f->file_letters_known = true;
 	return 0;
+}
+
+static bool letter_free(const struct maildir_folder *f)
+{
+	for (int k = 0; k < MAILDIR_KEYWORDS_MAX; k++)
+		if (f->keywords[k] == NULL)
+			return true;
+	return false;
 }
 
 int maildir_keywords_assign(struct maildir_folder *f, const char *const *names, size_t n,
 			    uint32_t *mask_out, bool *stored_out, struct err *e)
 {
 	bool added = false;
-	uint32_t mask = 0, taken = 0;
+	uint32_t mask = 0;
 	size_t i;
 
 	/* Before adding letters, re-read the file: another program (Dovecot,
@@ -894,14 +907,15 @@ int maildir_keywords_assign(struct maildir_folder *f, const char *const *names, 
 		if (keyword_find(f->keywords, names[i]) < 0 &&
 		    keyword_name_ok(names[i], strlen(names[i])))
 			break;
-	if (i < n && (maildir_keywords_reload(f, e) < 0 || letters_on_files(f, &taken, e) < 0))
+	if (i < n && (maildir_keywords_reload(f, e) < 0 ||
+		      (letter_free(f) && letters_on_files(f, e) < 0)))
 		return -1;
 	for (i = 0; i < n; i++) {
 		int idx = keyword_find(f->keywords, names[i]);
 
 		if (idx < 0 && keyword_name_ok(names[i], strlen(names[i]))) {
 			for (int k = 0; k < MAILDIR_KEYWORDS_MAX; k++) {
-				if (f->keywords[k] == NULL && !(taken & (1u << k))) {
+				if (f->keywords[k] == NULL && !(f->file_letters & (1u << k))) {
 					f->keywords[k] = xstrdup(names[i]);
 					idx = k;
 					added = true;

@@ -157,6 +157,10 @@ struct maildir_folder {
 	char *path;                     /* absolute disk path */
 	int dir_fd, cur_fd, new_fd, tmp_fd;
 	char *keywords[MAILDIR_KEYWORDS_MAX];   /* dovecot-keywords, NULL = free letter */
+	/* Keyword letters the message files carry, read once (maildir.c
+	 * letters_on_files) when a keyword first needs a new letter. */
+	uint32_t file_letters;
+	bool file_letters_known;
 	struct maildir_pending *pending;        /* queued deliveries (maildir_deliver_queue) */
 	size_t npending;                /* the array holds PENDING_CAP (maildir.c) */
 	size_t nrenamed;                /* pending[0..nrenamed): renames handed to the writer */
