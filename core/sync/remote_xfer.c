@@ -389,6 +389,7 @@ static int dl_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
 	struct remote_lit *l = NULL;
 	void *handle = NULL;
 	size_t pos;
+	uint64_t got;
 	const char *ds;
 
 	if (resp->kind != IMAP_RESP_UNTAGGED || resp->name == NULL ||
@@ -437,12 +438,11 @@ static int dl_untagged(void *ctx, const struct imap_resp *resp, struct err *e)
 	}
 	ds = imap_arg_str(date, NULL);
 	m.internaldate = parse_internaldate(ds);
-	m.size = body->type == IMAP_ARG_LITERAL_STREAMED ? body->size : body->len;
+	got = body->type == IMAP_ARG_LITERAL_STREAMED ? body->size : body->len;
+	m.size = got;
 	if (size && !imap_arg_u64(size, &m.size))
 		m.size = body->size;
-	if (strcmp(dr->item, "BODY[]") == 0 && m.size > 0 &&
-	    (body->type == IMAP_ARG_NIL ||
-	     (body->type == IMAP_ARG_LITERAL_STREAMED ? body->size : body->len) == 0)) {
+	if (strcmp(dr->item, "BODY[]") == 0 && m.size > 0 && (body->type == IMAP_ARG_NIL || got == 0)) {
 		/* No text for a message the server sizes above 0: nothing to
 		 * store (an empty file would be recorded for good). */
 		if (k->abort)
